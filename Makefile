@@ -1,0 +1,64 @@
+# Agent Gateway. `make run` and `make test` work on a fresh clone: they create the
+# virtualenv, install Python packages and the buf CLI (npm), then do their job.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUF := tools/node_modules/.bin/buf
+STAMP := $(VENV)/.installed
+GEN := agentgateway/v1
+PROTOS := $(wildcard proto/agentgateway/v1/*.proto)
+DEMO_PORT ?= 8100
+
+.PHONY: run test install tools proto proto-check lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(BUF): tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $(BUF)
+
+tools: $(BUF)
+
+# Regenerate the Python stubs (with .pyi) from proto/.
+proto: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen-proto.sh $(CURDIR)
+
+# buf lint, breaking check against the previous commit, and stale-stub check.
+proto-check: $(STAMP) $(BUF)
+	$(BUF) lint
+	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
+		echo "buf breaking against HEAD~1"; $(BUF) breaking --against '.git#ref=HEAD~1'; \
+	else echo "buf breaking: no earlier commit with protos, skipped"; fi
+	@tmp=$$(mktemp -d) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen-proto.sh $$tmp && \
+		if diff -r -q -x __pycache__ $$tmp/$(GEN) $(GEN); then echo "generated stubs are up to date"; rm -rf $$tmp; \
+		else echo "generated stubs are stale: run 'make proto' and commit"; rm -rf $$tmp; exit 1; fi
+
+lint: proto-check
+
+test: $(STAMP) proto-check
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# Serve the sample agents. With no OPENAI_API_KEY and no config/upstreams.yaml the
+# offline demo model (tests/fake_upstream.py) is started as the upstream.
+run: $(STAMP)
+	@if [ -z "$$OPENAI_API_KEY" ] && [ -z "$$OPENAI_BASE_URL" ] && [ ! -f config/upstreams.yaml ]; then \
+		echo "agent-gateway: no OPENAI_API_KEY and no config/upstreams.yaml: using the offline demo model on 127.0.0.1:$(DEMO_PORT)"; \
+		$(PY) -m tests.fake_upstream --host 127.0.0.1 --port $(DEMO_PORT) & demo=$$!; \
+		trap "kill $$demo 2>/dev/null" EXIT INT TERM; \
+		OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 GATEWAY_DEFAULT_MODEL=demo GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(VENV)/bin/agent-gateway serve; \
+	else \
+		$(VENV)/bin/agent-gateway serve; \
+	fi
+
+bench: $(STAMP)
+	$(PY) -m tests.bench.run --out docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) tools/node_modules

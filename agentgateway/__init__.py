@@ -1,0 +1,1 @@
+"""Generated from proto/agentgateway. Do not edit: run `make proto`."""

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Generate Python stubs (messages, gRPC, and .pyi for both) from proto/ into "$1".
+set -euo pipefail
+out="${1:?usage: gen-proto.sh OUTDIR}"
+cd "$(dirname "$0")/.."
+mkdir -p "$out/agentgateway/v1"
+python -m grpc_tools.protoc -Iproto \
+  --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" --mypy_grpc_out="$out" \
+  proto/agentgateway/v1/*.proto 2> >(grep -v "^Writing mypy" >&2)
+# Package markers (protoc does not write them).
+echo '"""Generated from proto/agentgateway. Do not edit: run `make proto`."""' > "$out/agentgateway/__init__.py"
+echo '"""Generated from proto/agentgateway/v1. Do not edit: run `make proto`."""' > "$out/agentgateway/v1/__init__.py"

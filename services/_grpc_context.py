@@ -1,0 +1,36 @@
+"""Small helpers for servicers: request ids from metadata, page tokens."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import grpc
+
+__all__ = ["metadata_value", "page_slice", "request_id_of"]
+
+
+def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            return v if isinstance(v, str) else v.decode("utf-8", "replace")
+    return None
+
+
+def request_id_of(context: grpc.aio.ServicerContext) -> str:
+    return metadata_value(context, "x-request-id") or uuid.uuid4().hex
+
+
+def page_slice(keys: list[str], page_size: int, page_token: str, max_size: int = 1000) -> tuple[int, int, str]:
+    """Offsets ``[start, end)`` into sorted ``keys`` and the next token (the last key, opaque)."""
+    size = 100 if page_size <= 0 else min(page_size, max_size)
+    start = 0
+    if page_token:
+        try:
+            after = base64.urlsafe_b64decode(page_token.encode()).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("page_token is not valid") from None
+        start = next((i for i, k in enumerate(keys) if k > after), len(keys))
+    end = min(start + size, len(keys))
+    token = base64.urlsafe_b64encode(keys[end - 1].encode()).decode() if end < len(keys) and end > start else ""
+    return start, end, token

@@ -1,0 +1,78 @@
+"""``agent-gateway serve``: flags over environment (GATEWAY_*) over defaults."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from services._logging import configure_logging, get_logger
+from services._yaml import ConfigError
+from services.settings import GatewaySettings
+
+__all__ = ["main"]
+
+_FLAGS = {
+    "host": "host",
+    "http_port": "http_port",
+    "grpc_port": "grpc_port",
+    "agents_dir": "agent_discovery_path",
+    "config_dir": "config_dir",
+    "services": "services",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agent-gateway", description="Serve OpenAI Agents SDK agents as models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="bind address (GATEWAY_HOST, default 127.0.0.1)")
+    serve.add_argument("--http-port", type=int, help="HTTP shim port (GATEWAY_HTTP_PORT, default 8000)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port (GATEWAY_GRPC_PORT, default 50051)")
+    serve.add_argument("--agents-dir", help="drop-in agents folder (GATEWAY_AGENT_DISCOVERY_PATH, default ./agents)")
+    serve.add_argument("--config-dir", help="YAML config folder (GATEWAY_CONFIG_DIR, default ./config)")
+    serve.add_argument("--services", help="comma-separated subset of registry,executor,tools,security,shim (GATEWAY_SERVICES)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag) is not None}
+    try:
+        settings = GatewaySettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"agent-gateway: invalid settings: {problems}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(_serve(settings))
+    except ConfigError as exc:
+        get_logger("server").error("invalid configuration", extra={"fields": {"error": str(exc)}})
+        print(f"agent-gateway: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"agent-gateway: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _serve(settings: GatewaySettings) -> None:
+    from services.server import Gateway  # heavy imports after settings are known good
+
+    gateway = Gateway(settings)
+    try:
+        await gateway.start()
+    except BaseException:
+        await gateway.stop()
+        raise
+    await gateway.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""OpenAI chat messages -> Agents SDK input items (the whole conversation, not the last turn)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.errors import invalid_argument
+
+__all__ = ["to_sdk_items", "last_user_text"]
+
+
+def to_sdk_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            items.append({"role": role, "content": _plain_text(content, index)})
+        elif role == "user":
+            items.append({"role": "user", "content": _user_content(content, index)})
+        elif role == "assistant":
+            text = _plain_text(content, index)
+            if text:
+                items.append({"role": "assistant", "content": text})
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": call.get("id", ""),
+                        "name": function.get("name", ""),
+                        "arguments": function.get("arguments") or "{}",
+                    }
+                )
+        elif role == "tool":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": message.get("tool_call_id", ""),
+                    "output": _plain_text(content, index),
+                }
+            )
+        else:
+            raise invalid_argument(f"unsupported role {role!r}", f"messages[{index}].role")
+    return items
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].get("role") == "user":
+            return _plain_text(messages[index].get("content"), index)
+    return ""
+
+
+def _plain_text(content: Any, index: int) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for part in content:
+        if part.get("type") != "text":
+            raise invalid_argument(
+                f"only text content parts are supported for this role, got {part.get('type')!r}",
+                f"messages[{index}].content",
+            )
+        texts.append(part.get("text", ""))
+    return "".join(texts)
+
+
+def _user_content(content: Any, index: int) -> str | list[dict[str, Any]]:
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"type": "input_text", "text": part.get("text", "")})
+        elif kind == "image_url":
+            image = part.get("image_url") or {}
+            parts.append({"type": "input_image", "image_url": image.get("url", ""), "detail": image.get("detail") or "auto"})
+        elif kind == "input_audio":
+            parts.append({"type": "input_audio", "input_audio": part.get("input_audio") or {}})
+        elif kind == "file":
+            file = {k: v for k, v in (part.get("file") or {}).items() if v}
+            parts.append({"type": "input_file", **file})
+        else:
+            raise invalid_argument(f"unsupported content part type {kind!r}", f"messages[{index}].content")
+    return parts

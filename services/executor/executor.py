@@ -1,0 +1,111 @@
+"""The executor: pick the agent, route it to its upstream, run it, bound it in time.
+
+The run happens in its own task feeding a bounded queue. The consumer (the gRPC servicer)
+reads events with the run's deadline; if the consumer is cancelled (client disconnect,
+gRPC deadline) the run task is cancelled too, which cancels the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from services._logging import get_logger
+from services.errors import GatewayError, invalid_argument
+from services.executor.events import ChatInput, Event, FinalOutput, UsageReport
+from services.executor.failures import as_gateway_error
+from services.executor.passthrough import run_passthrough
+from services.executor.routing import UpstreamModelProvider
+from services.executor.sdk_run import run_sdk_agent
+from services.executor.workflow_run import run_workflow_export
+from services.registry.catalog import AgentCatalog, AgentEntry
+from services.upstreams import UpstreamPool
+
+__all__ = ["Executor"]
+
+log = get_logger("executor")
+_DONE = object()
+
+
+class Executor:
+    def __init__(self, catalog: AgentCatalog, upstreams: UpstreamPool, *, trace: bool = False) -> None:
+        self._catalog = catalog
+        self._upstreams = upstreams
+        self._trace = trace
+
+    def resolve(self, model_id: str) -> AgentEntry:
+        entry = self._catalog.get(model_id)
+        if entry is None:
+            raise GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id})
+        return entry
+
+    async def stream(self, request: ChatInput) -> AsyncIterator[Event]:
+        """Yield the run's events in order; raise ``GatewayError`` on failure."""
+        if not request.messages:
+            raise invalid_argument("messages must contain at least one message", "messages")
+        entry = self.resolve(request.model)
+        upstream = self._upstreams.get(entry.upstream)
+        timeout = entry.timeout_s
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            try:
+                async for event in self._run(entry, request, upstream):
+                    await queue.put(event)
+                await queue.put(_DONE)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - every failure becomes a typed error
+                await queue.put(as_gateway_error(exc, entry.id))
+
+        task = asyncio.create_task(produce(), name=f"run {entry.id} {request.request_id}")
+        deadline = None if timeout is None else started + timeout
+        try:
+            while True:
+                remaining = None if deadline is None else deadline - time.perf_counter()
+                if remaining is not None and remaining <= 0:
+                    raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", f"agent {entry.id!r} did not finish within {timeout:g}s")
+                try:
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", f"agent {entry.id!r} did not finish within {timeout:g}s") from None
+                if item is _DONE:
+                    break
+                if isinstance(item, GatewayError):
+                    raise item
+                yield item
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            log.info(
+                "run finished",
+                extra={"fields": {"model": entry.id, "request_id": request.request_id, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}},
+            )
+
+    def _run(self, entry: AgentEntry, request: ChatInput, upstream: Any) -> AsyncIterator[Event]:
+        provider = UpstreamModelProvider(upstream, entry.model)
+        if entry.agent is not None:
+            return run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id)
+        if entry.workflow is not None:
+            return run_workflow_export(entry.workflow, request, provider, entry.agent_name)
+        return run_passthrough(request, upstream, entry.model, entry.instructions, entry.agent_name)
+
+
+async def collect(events: AsyncIterator[Event]) -> tuple[list[Event], FinalOutput, UsageReport | None]:
+    """Drain a run into (events, final output, usage) for unary callers."""
+    seen: list[Event] = []
+    final: FinalOutput | None = None
+    usage: UsageReport | None = None
+    async for event in events:
+        if isinstance(event, FinalOutput):
+            final = event
+        elif isinstance(event, UsageReport):
+            usage = event
+        seen.append(event)
+    if final is None:
+        raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
+    return seen, final, usage

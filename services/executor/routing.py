@@ -1,0 +1,78 @@
+"""Bind SDK model lookups to the gateway's chosen upstream.
+
+``UpstreamModelProvider`` is handed to ``RunConfig`` for drop-in agents, so the agent and
+every handoff target resolve their model names against the same upstream client.
+Agent Builder workflows call ``Runner.run`` themselves with a default ``RunConfig``; the
+``RoutingAgentRunner`` installed as the SDK's default runner gives those runs the provider
+of the request being served (a context variable set by the executor).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+from typing import Any
+
+from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig
+from agents.models.multi_provider import MultiProvider
+from agents.run import AgentRunner, set_default_agent_runner
+
+from services.upstreams import Upstream
+
+__all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to"]
+
+
+class UpstreamModelProvider(ModelProvider):
+    def __init__(self, upstream: Upstream, forced_model: str | None = None) -> None:
+        self._upstream = upstream
+        self._forced_model = forced_model
+
+    def get_model(self, model_name: str | None) -> Model:
+        name = self._forced_model or model_name or self._upstream.config.model
+        if not name:
+            name = "default"
+        return OpenAIChatCompletionsModel(model=name, openai_client=self._upstream.client)
+
+
+_current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contextvars.ContextVar(
+    "agentgateway_model_provider", default=None
+)
+
+
+class routed_to:  # noqa: N801 - used as a context manager, reads like a phrase
+    """``with routed_to(provider):`` — SDK runs started inside use ``provider``."""
+
+    def __init__(self, provider: UpstreamModelProvider) -> None:
+        self._provider = provider
+        self._token: contextvars.Token[UpstreamModelProvider | None] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _current_provider.set(self._provider)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._token is not None
+        _current_provider.reset(self._token)
+
+
+class RoutingAgentRunner(AgentRunner):
+    def _routed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        provider = _current_provider.get()
+        if provider is None:
+            return kwargs
+        config = kwargs.get("run_config")
+        if config is None:
+            kwargs["run_config"] = RunConfig(model_provider=provider)
+        elif isinstance(config, RunConfig) and type(config.model_provider) is MultiProvider:
+            # Only replace the SDK default; a workflow that chose its own provider keeps it.
+            kwargs["run_config"] = dataclasses.replace(config, model_provider=provider)
+        return kwargs
+
+    async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:  # noqa: A002
+        return await super().run(starting_agent, input, **self._routed(kwargs))
+
+    def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:  # noqa: A002
+        return super().run_streamed(starting_agent, input, **self._routed(kwargs))
+
+
+def install_routing_runner() -> None:
+    set_default_agent_runner(RoutingAgentRunner())

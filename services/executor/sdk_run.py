@@ -1,0 +1,151 @@
+"""Run a drop-in SDK agent with ``Runner.run_streamed`` and translate its stream into events.
+
+The SDK stays authoritative: the agent's own tools, handoffs, guardrails, hooks and
+``output_type`` run as the SDK runs them. The gateway adds only the model provider
+(routing), model settings from the request, and the translation below.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents import Agent, ModelSettings, RunConfig, Runner
+from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
+from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
+from pydantic import BaseModel
+
+from services.executor.conversation import to_sdk_items
+from services.executor.events import (
+    ChatInput,
+    Event,
+    FinalOutput,
+    Handoff,
+    TextDelta,
+    ToolCalled,
+    ToolOutput,
+    ToolSource,
+    UsageReport,
+)
+from services.executor.routing import UpstreamModelProvider
+
+__all__ = ["model_settings_for", "run_sdk_agent", "final_text"]
+
+DEFAULT_MAX_TURNS = 10
+
+
+def model_settings_for(request: ChatInput) -> ModelSettings:
+    """Request parameters the SDK can honour. Others are accepted and ignored (docs/api.md)."""
+    s = request.sampling
+    extra: dict[str, Any] = {}
+    for name in ("seed", "stop"):
+        if s.get(name) not in (None, []):
+            extra[name] = s[name]
+    return ModelSettings(
+        temperature=s.get("temperature"),
+        top_p=s.get("top_p"),
+        max_tokens=s.get("max_tokens"),
+        presence_penalty=s.get("presence_penalty"),
+        frequency_penalty=s.get("frequency_penalty"),
+        parallel_tool_calls=s.get("parallel_tool_calls"),
+        include_usage=True,
+        extra_args=extra or None,
+    )
+
+
+async def run_sdk_agent(
+    agent: Agent[Any],
+    request: ChatInput,
+    provider: UpstreamModelProvider,
+    max_turns: int | None,
+    trace: bool,
+    model_id: str,
+) -> AsyncIterator[Event]:
+    run_config = RunConfig(
+        model_provider=provider,
+        model_settings=model_settings_for(request),
+        tracing_disabled=not trace,
+        workflow_name=f"agent-gateway {model_id}",
+    )
+    result = Runner.run_streamed(agent, to_sdk_items(request.messages), run_config=run_config, max_turns=max_turns or DEFAULT_MAX_TURNS)
+    current = agent.name
+    pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, start time)
+    streamed_text = False
+    try:
+        async for event in result.stream_events():
+            if isinstance(event, RawResponsesStreamEvent):
+                if event.data.type == "response.output_text.delta" and event.data.delta:
+                    streamed_text = True
+                    yield TextDelta(event.data.delta, current)
+            elif isinstance(event, AgentUpdatedStreamEvent):
+                current = event.new_agent.name
+            elif isinstance(event, RunItemStreamEvent):
+                item = event.item
+                if isinstance(item, ToolCallItem):
+                    raw = _as_dict(item.raw_item)
+                    call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
+                    pending[call_id] = (name, time.perf_counter())
+                    yield ToolCalled(call_id, name, str(raw.get("arguments") or ""), current, _source(raw))
+                elif isinstance(item, ToolCallOutputItem):
+                    raw = _as_dict(item.raw_item)
+                    call_id = str(raw.get("call_id") or "")
+                    name, started = pending.pop(call_id, ("", time.perf_counter()))
+                    yield ToolOutput(call_id, name, _text(item.output), current, _source(raw), time.perf_counter() - started)
+                elif isinstance(item, HandoffOutputItem):
+                    yield Handoff(item.source_agent.name, item.target_agent.name)
+    finally:
+        if not result.is_complete:
+            # The consumer went away (cancel, timeout, error): stop the run and its upstream call.
+            result.cancel()
+    last_agent = result.last_agent
+    text, structured = final_text(result.final_output, last_agent)
+    if not streamed_text and text:
+        yield TextDelta(text, last_agent.name)
+    usage = result.context_wrapper.usage
+    yield UsageReport(usage.input_tokens, usage.output_tokens)
+    yield FinalOutput(text, last_agent.name, "stop", structured)
+
+
+def final_text(output: Any, agent: Agent[Any] | None = None) -> tuple[str, bool]:
+    """The reply text; structured outputs (``output_type``) become JSON text."""
+    structured = agent is not None and agent.output_type not in (None, str)
+    if isinstance(output, str):
+        return output, structured
+    if isinstance(output, BaseModel):
+        return output.model_dump_json(), True
+    if output is None:
+        return "", structured
+    return json.dumps(output, default=_json_default), True
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def _as_dict(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, BaseModel):
+        return raw.model_dump()
+    return {k: getattr(raw, k) for k in ("call_id", "id", "name", "arguments", "type") if hasattr(raw, k)}
+
+
+def _source(raw: dict[str, Any]) -> ToolSource:
+    return "mcp" if str(raw.get("type", "")).startswith("mcp") else "sdk"
+
+
+def _text(output: Any) -> str:
+    if isinstance(output, str):
+        return output
+    try:
+        return json.dumps(output, default=_json_default)
+    except (TypeError, ValueError):
+        return str(output)

@@ -1,0 +1,74 @@
+"""Run an Agent Builder style ``run_workflow(workflow_input)`` export.
+
+Agent Builder exports take a pydantic ``WorkflowInput`` with ``input_as_text`` and return
+``{"output_text": ...}``. The workflow calls ``Runner.run`` itself, so routing reaches it
+through the routing runner's context variable rather than a ``RunConfig`` we pass in.
+These exports are served non-streaming: the whole reply arrives as one text delta.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel
+
+from services.executor.conversation import last_user_text
+from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, UsageReport
+from services.executor.routing import UpstreamModelProvider, routed_to
+from services.executor.sdk_run import final_text
+
+__all__ = ["run_workflow_export"]
+
+
+async def run_workflow_export(
+    workflow: Callable[..., Awaitable[Any]],
+    request: ChatInput,
+    provider: UpstreamModelProvider,
+    agent_name: str,
+) -> AsyncIterator[Event]:
+    text = last_user_text(request.messages)
+    with routed_to(provider):
+        result = await workflow(_workflow_input(workflow, text))
+    reply, structured = _reply_text(result)
+    if reply:
+        yield TextDelta(reply, agent_name)
+    usage = _usage_of(result)
+    if usage is not None:
+        yield usage
+    yield FinalOutput(reply, agent_name, "stop", structured)
+
+
+def _workflow_input(workflow: Callable[..., Any], text: str) -> Any:
+    params = [p for p in inspect.signature(workflow).parameters.values() if p.default is inspect.Parameter.empty]
+    if not params:
+        return text
+    try:
+        annotation = get_type_hints(workflow).get(params[0].name)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to plain text
+        annotation = None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = annotation.model_fields
+        name = "input_as_text" if "input_as_text" in fields else next(iter(fields), "input_as_text")
+        return annotation.model_validate({name: text})
+    return text
+
+
+def _reply_text(result: Any) -> tuple[str, bool]:
+    if isinstance(result, dict):
+        for key in ("output_text", "output", "final_output"):
+            if key in result:
+                return final_text(result[key])
+        return final_text(result)
+    if hasattr(result, "final_output"):
+        return final_text(result.final_output, getattr(result, "last_agent", None))
+    return final_text(result)
+
+
+def _usage_of(result: Any) -> UsageReport | None:
+    wrapper = getattr(result, "context_wrapper", None)
+    usage = getattr(wrapper, "usage", None)
+    if usage is None:
+        return None
+    return UsageReport(usage.input_tokens, usage.output_tokens)

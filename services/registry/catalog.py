@@ -1,0 +1,290 @@
+"""The agent catalogue: drop-in agents from the agents dir plus declarative ones from agents.yaml.
+
+``AgentCatalog.refresh()`` builds a complete new snapshot (entries, alias lookup, diagnostics)
+and swaps it in with one reference assignment; readers (``get``/``list``/``diagnostics``) only
+ever see a whole snapshot. A bad module never breaks a refresh: it becomes a ``Diagnostic``
+(also logged at WARNING) and the other agents are served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from services._logging import get_logger
+from services._yaml import ConfigError
+from services.registry.declarative import DeclarativeAgent, load_agents_config
+from services.registry.discovery import (
+    ExportKind,
+    Failure,
+    LoadOutcome,
+    Stage,
+    check_factory_result,
+    describe_agent,
+    failure_from_exception,
+    first_line,
+    load_drop_in,
+    scan_agents_dir,
+    unload_modules,
+)
+from services.registry.ids import model_id_for
+
+if TYPE_CHECKING:
+    import agents
+
+__all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "Diagnostic"]
+
+DEFAULT_EXPORTS: tuple[str, ...] = ("agent", "build_agent", "create_agent", "get_agent", "run_workflow")
+
+log = get_logger("registry")
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    id: str  # model id
+    source: Literal["drop_in", "declarative"]
+    export_kind: ExportKind | None  # None for declarative
+    description: str
+    upstream: str | None  # from __gateway__ / agents.yaml
+    model: str | None  # from __gateway__ / agents.yaml (NOT the SDK agent's own model)
+    aliases: tuple[str, ...]
+    path: str | None  # module path relative to the agents dir (posix); the config file for declarative
+    timeout_s: float | None
+    max_turns: int | None
+    agent_name: str  # SDK Agent.name, or the id for declarative agents and workflows
+    agent: agents.Agent[Any] | None  # the SDK Agent (agent and factory exports)
+    workflow: Callable[..., Awaitable[Any]] | None  # run_workflow export
+    instructions: str | None = None  # declarative only
+    tools: tuple[str, ...] = ()  # declarative only
+    max_tool_hops: int = 4
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    path: str  # relative to the agents dir (posix), or the config file path
+    agent_id: str  # the would-be model id ("" when there is none)
+    stage: Stage
+    error_type: str  # exception class name: SyntaxError, ModuleNotFoundError, ...
+    message: str
+    traceback: str  # short: the last <=5 frames inside the user's files, <=2000 chars
+    time: datetime  # tz-aware UTC
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    entries: tuple[AgentEntry, ...] = ()  # sorted by id
+    lookup: dict[str, AgentEntry] = field(default_factory=dict)  # ids and aliases
+    diagnostics: tuple[Diagnostic, ...] = ()
+    module_names: tuple[str, ...] = ()  # sys.modules entries of the served drop-ins
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.entries: list[AgentEntry] = []
+        self.owners: dict[str, str] = {}  # id or alias -> where it was registered
+        self.diagnostics: list[Diagnostic] = []
+        self.module_names: list[str] = []
+
+    def diagnose(self, path: str, agent_id: str, failure: Failure) -> None:
+        diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message,
+                                failure.traceback, datetime.now(timezone.utc))
+        self.diagnostics.append(diagnostic)
+        log.warning(
+            "agent not served: %s: %s", path, failure.message,
+            extra={"fields": {"path": path, "agent_id": agent_id, "stage": failure.stage,
+                              "error_type": failure.error_type, "message": failure.message}},
+        )
+
+    def register(self, entry: AgentEntry, path: str, label: str | None = None) -> bool:
+        """Add ``entry`` unless its id or an alias is taken (then a ``register`` diagnostic)."""
+        label = label or path
+        for name in (entry.id, *entry.aliases):
+            if name in self.owners:
+                what = "model id" if name == entry.id else "alias"
+                self.diagnose(path, entry.id, Failure(
+                    "register", "DuplicateModelId",
+                    f"{what} {name!r} is already taken by {self.owners[name]}; {label} is not served"))
+                return False
+        for name in (entry.id, *entry.aliases):
+            self.owners[name] = label
+        self.entries.append(entry)
+        return True
+
+    def build(self) -> _Snapshot:
+        entries = tuple(sorted(self.entries, key=lambda e: e.id))
+        lookup = {name: e for e in entries for name in (e.id, *e.aliases)}
+        return _Snapshot(entries, lookup, tuple(self.diagnostics), tuple(self.module_names))
+
+
+class AgentCatalog:
+    """Drop-in and declarative agents by model id (and alias)."""
+
+    def __init__(
+        self,
+        agents_dir: Path,
+        agents_config: Path | None,
+        exports: Sequence[str] = DEFAULT_EXPORTS,
+        module_allowed: Callable[[str], tuple[bool, str]] | None = None,
+    ) -> None:
+        self._agents_dir = Path(agents_dir).absolute()
+        self._agents_config = agents_config
+        self._exports = tuple(name.strip() for name in exports if name.strip())
+        if not self._exports:
+            raise ValueError("exports: at least one export name is needed")
+        self._module_allowed = module_allowed
+        self._snapshot = _Snapshot()
+        self._refresh_lock = asyncio.Lock()
+
+    @property
+    def agents_dir(self) -> Path:
+        return self._agents_dir
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        return self._exports
+
+    def get(self, id_or_alias: str) -> AgentEntry | None:
+        lookup = self._snapshot.lookup
+        return lookup.get(id_or_alias) or lookup.get(id_or_alias.lower())
+
+    def list(self) -> list[AgentEntry]:
+        return list(self._snapshot.entries)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return list(self._snapshot.diagnostics)
+
+    async def refresh(self) -> None:
+        """Rescan everything and swap in the new snapshot. Never raises for a bad module or config."""
+        async with self._refresh_lock:
+            builder = _Builder()
+            try:
+                await self._load_drop_ins(builder)
+                self._load_declarative(builder)
+            except BaseException:
+                unload_modules(builder.module_names)
+                raise
+            old, self._snapshot = self._snapshot, builder.build()
+            unload_modules(old.module_names)  # module names are unique per load
+            log.info("agent catalogue refreshed", extra={"fields": {
+                "agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
+
+    # ------------------------------------------------------------------ drop-ins
+
+    async def _load_drop_ins(self, builder: _Builder) -> None:
+        scan = await asyncio.to_thread(scan_agents_dir, self._agents_dir)
+        for problem in scan.problems:
+            builder.diagnose(problem.path, problem.agent_id, Failure("discover", problem.error_type, problem.message))
+        for relative in scan.modules:
+            await self._load_one(relative, builder)
+
+    def _policy_failure(self, model_id: str) -> Failure | None:
+        if self._module_allowed is None:
+            return None
+        try:
+            allowed, policy = self._module_allowed(model_id)
+        except Exception as exc:  # fail closed
+            return failure_from_exception("policy", exc)
+        if allowed:
+            return None
+        return Failure("policy", "PolicyDenied", f"model id {model_id!r} is not allowed by policy {policy}")
+
+    async def _load_one(self, relative: PurePosixPath, builder: _Builder) -> None:
+        where, path_id = relative.as_posix(), model_id_for(relative)
+        denied = self._policy_failure(path_id)
+        if denied is not None:
+            builder.diagnose(where, path_id, denied)  # never imported
+            return
+        outcome = await asyncio.to_thread(load_drop_in, self._agents_dir, relative, self._exports)
+        entry = await self._entry_from(outcome, relative, path_id, builder)
+        if entry is not None and entry.id != path_id and (denied := self._policy_failure(entry.id)) is not None:
+            builder.diagnose(where, entry.id, denied)  # an `id` override must not escape the policy
+            entry = None
+        if entry is not None and builder.register(entry, where):
+            builder.module_names.extend(outcome.module_names)
+        else:
+            unload_modules(outcome.module_names)
+
+    async def _entry_from(
+        self, outcome: LoadOutcome, relative: PurePosixPath, path_id: str, builder: _Builder
+    ) -> AgentEntry | None:
+        where = relative.as_posix()
+        overrides = outcome.overrides
+        model_id = overrides.id if overrides is not None and overrides.id else path_id
+        value = outcome.value
+        if outcome.failure is None and outcome.kind == "factory":
+            try:
+                if inspect.isawaitable(value):  # async factory: awaited here, on the event loop
+                    value = await value
+                value = check_factory_result(outcome.export_name, value)
+            except (Exception, SystemExit) as exc:
+                outcome.failure = failure_from_exception("export", exc, [outcome.folder])
+        if outcome.failure is not None:
+            if inspect.iscoroutine(value):
+                value.close()
+            builder.diagnose(where, model_id, outcome.failure)
+            return None
+        assert overrides is not None and outcome.module is not None and outcome.kind is not None
+        agent = value if outcome.kind in ("agent", "factory") else None
+        workflow = value if outcome.kind == "workflow" else None
+        if overrides.description is not None:
+            description = overrides.description
+        elif agent is not None:
+            description = describe_agent(agent)
+        else:
+            description = first_line(outcome.module.__doc__)
+        return AgentEntry(
+            id=model_id,
+            source="drop_in",
+            export_kind=outcome.kind,
+            description=description,
+            upstream=overrides.upstream,
+            model=overrides.model,
+            aliases=tuple(dict.fromkeys(a for a in overrides.aliases if a != model_id)),
+            path=where,
+            timeout_s=overrides.timeout_s,
+            max_turns=overrides.max_turns,
+            agent_name=agent.name if agent is not None else model_id,
+            agent=agent,
+            workflow=workflow,
+        )
+
+    # ------------------------------------------------------------------ declarative
+
+    def _load_declarative(self, builder: _Builder) -> None:
+        if self._agents_config is None:
+            return
+        where = str(self._agents_config)
+        try:
+            declared = load_agents_config(self._agents_config)
+        except ConfigError as exc:
+            builder.diagnose(where, "", Failure("discover", "ConfigError", str(exc)))
+            return
+        for index, spec in enumerate(declared):
+            builder.register(_declarative_entry(spec, where), where, f"{where} (agents[{index}])")
+
+
+def _declarative_entry(spec: DeclarativeAgent, config_path: str) -> AgentEntry:
+    return AgentEntry(
+        id=spec.id,
+        source="declarative",
+        export_kind=None,
+        description=spec.description if spec.description is not None else first_line(spec.instructions),
+        upstream=spec.upstream,
+        model=spec.model,
+        aliases=tuple(dict.fromkeys(a for a in spec.aliases if a != spec.id)),
+        path=config_path,
+        timeout_s=spec.timeout_s,
+        max_turns=None,
+        agent_name=spec.id,
+        agent=None,
+        workflow=None,
+        instructions=spec.instructions,
+        tools=tuple(spec.tools),
+        max_tool_hops=spec.max_tool_hops,
+    )

@@ -1,0 +1,96 @@
+"""RegistryService over gRPC: transport only; the catalogue lives in ``AgentCatalog``."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from agentgateway.v1 import registry_service_pb2 as pb
+from agentgateway.v1 import registry_service_pb2_grpc as pb_grpc
+from services._grpc_context import page_slice
+from services._grpc_status import abort
+from services.errors import GatewayError, invalid_argument
+from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
+
+__all__ = ["RegistryServicer", "agent_to_proto"]
+
+_SOURCES = {"drop_in": pb.AGENT_SOURCE_DROP_IN, "declarative": pb.AGENT_SOURCE_DECLARATIVE}
+_EXPORTS = {"agent": pb.EXPORT_KIND_AGENT, "factory": pb.EXPORT_KIND_FACTORY, "workflow": pb.EXPORT_KIND_WORKFLOW}
+_STAGES = {
+    "discover": pb.DIAGNOSTIC_STAGE_DISCOVER,
+    "import": pb.DIAGNOSTIC_STAGE_IMPORT,
+    "export": pb.DIAGNOSTIC_STAGE_EXPORT,
+    "register": pb.DIAGNOSTIC_STAGE_REGISTER,
+    "policy": pb.DIAGNOSTIC_STAGE_POLICY,
+}
+
+
+def agent_to_proto(entry: AgentEntry) -> pb.Agent:
+    agent = pb.Agent(
+        name=f"agents/{entry.id}",
+        id=entry.id,
+        description=entry.description,
+        source=_SOURCES[entry.source],
+        export_kind=_EXPORTS.get(entry.export_kind or "", pb.EXPORT_KIND_UNSPECIFIED),
+        upstream=entry.upstream or "",
+        model=entry.model or "",
+        aliases=list(entry.aliases),
+        path=entry.path or "",
+        max_turns=entry.max_turns or 0,
+        agent_name=entry.agent_name,
+    )
+    if entry.timeout_s is not None:
+        agent.timeout.FromNanoseconds(int(entry.timeout_s * 1e9))
+    return agent
+
+
+def diagnostic_to_proto(diagnostic: Diagnostic) -> pb.Diagnostic:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(diagnostic.time)
+    return pb.Diagnostic(
+        path=diagnostic.path,
+        agent_id=diagnostic.agent_id,
+        stage=_STAGES.get(diagnostic.stage, pb.DIAGNOSTIC_STAGE_UNSPECIFIED),
+        error_type=diagnostic.error_type,
+        message=diagnostic.message,
+        traceback=diagnostic.traceback,
+        time=stamp,
+    )
+
+
+class RegistryServicer(pb_grpc.RegistryServiceServicer):
+    def __init__(self, catalog: AgentCatalog) -> None:
+        self._catalog = catalog
+
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:  # noqa: N802
+        entries = self._catalog.list()
+        start, end, token = await _page(context, [e.id for e in entries], request.page_size, request.page_token)
+        return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
+
+    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:  # noqa: N802
+        model_id = request.name.removeprefix("agents/")
+        if not model_id:
+            await abort(context, invalid_argument("name is required, e.g. agents/default/weather", "name"))
+        entry = self._catalog.get(model_id)
+        if entry is None:
+            await abort(context, GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id}))
+        return pb.GetAgentResponse(agent=agent_to_proto(entry))
+
+    async def RefreshAgents(self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshAgentsResponse:  # noqa: N802
+        await self._catalog.refresh()
+        return pb.RefreshAgentsResponse(agent_count=len(self._catalog.list()), diagnostic_count=len(self._catalog.diagnostics))
+
+    async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:  # noqa: N802
+        diagnostics = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
+        keys = [f"{d.path}\x00{d.agent_id}\x00{i:06d}" for i, d in enumerate(diagnostics)]
+        start, end, token = await _page(context, keys, request.page_size, request.page_token)
+        return pb.ListDiagnosticsResponse(diagnostics=[diagnostic_to_proto(d) for d in diagnostics[start:end]], next_page_token=token)
+
+
+async def _page(context: grpc.aio.ServicerContext, keys: list[str], page_size: int, page_token: str) -> tuple[int, int, str]:
+    if page_size < 0:
+        await abort(context, invalid_argument("page_size must not be negative", "page_size"))
+    try:
+        return page_slice(keys, page_size, page_token)
+    except ValueError:
+        await abort(context, invalid_argument("page_token is not valid", "page_token"))

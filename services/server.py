@@ -1,0 +1,160 @@
+"""One process, any subset of services: the gRPC server (registry, executor, tools,
+security, health, reflection) and the HTTP shim over uvicorn.
+
+A split deployment runs the same code with a different ``--services``: a shim-only
+process reaches the executor and registry through ``GATEWAY_GRPC_TARGET``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import grpc
+import uvicorn
+from agents import set_tracing_disabled
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from agentgateway.v1 import executor_service_pb2, executor_service_pb2_grpc, registry_service_pb2, registry_service_pb2_grpc
+from agentgateway.v1 import security_service_pb2, security_service_pb2_grpc, tool_service_pb2, tool_service_pb2_grpc
+from services._logging import get_logger
+from services.executor.executor import Executor
+from services.executor.routing import install_routing_runner
+from services.executor.servicer import ExecutorServicer
+from services.registry.catalog import AgentCatalog
+from services.registry.servicer import RegistryServicer
+from services.security.servicer import SecurityServicer
+from services.settings import GatewaySettings
+from services.tools.servicer import ToolServicer
+from services.upstreams import UpstreamPool, load_upstreams
+from shim.app import create_app
+
+__all__ = ["Gateway"]
+
+log = get_logger("server")
+
+_SERVICE_NAMES = {
+    "registry": registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
+    "executor": executor_service_pb2.DESCRIPTOR.services_by_name["ExecutorService"].full_name,
+    "tools": tool_service_pb2.DESCRIPTOR.services_by_name["ToolService"].full_name,
+    "security": security_service_pb2.DESCRIPTOR.services_by_name["SecurityService"].full_name,
+}
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The gateway owns signal handling (graceful shutdown of both servers).
+        yield
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.catalog: AgentCatalog | None = None
+        self.upstreams: UpstreamPool | None = None
+        self.grpc_server: grpc.aio.Server | None = None
+        self.health: health.aio.HealthServicer | None = None
+        self.http: _Uvicorn | None = None
+        self.grpc_port = settings.grpc_port
+        self._http_task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        s = self.settings
+        set_tracing_disabled(not s.openai_tracing)
+        install_routing_runner()
+        wanted = set(s.services)
+        if wanted & {"registry", "executor"}:
+            self.catalog = AgentCatalog(s.agent_discovery_path, s.config_file("agents"), s.agent_exports)
+            await self.catalog.refresh()
+        if "executor" in wanted:
+            # Parse before anything listens: a malformed file stops start-up with a clear message.
+            self.upstreams = UpstreamPool(load_upstreams(s.config_file("upstreams"), s.default_model))
+        if s.grpc_services:
+            await self._start_grpc()
+        if "shim" in wanted:
+            await self._start_http()
+        log.info(
+            "gateway started",
+            extra={"fields": {"services": list(s.services), "grpc": f"{s.host}:{self.grpc_port}", "http": f"{s.host}:{s.http_port}", "agents": len(self.catalog.list()) if self.catalog else None}},
+        )
+
+    async def _start_grpc(self) -> None:
+        s = self.settings
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        wanted = set(s.grpc_services)
+        names = [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        if "registry" in wanted:
+            assert self.catalog is not None
+            registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.catalog), server)
+        if "executor" in wanted:
+            assert self.catalog is not None and self.upstreams is not None
+            executor = Executor(self.catalog, self.upstreams, trace=s.openai_tracing)
+            executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(executor), server)
+        if "tools" in wanted:
+            tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolServicer(), server)
+        if "security" in wanted:
+            security_service_pb2_grpc.add_SecurityServiceServicer_to_server(SecurityServicer(), server)
+        names += [_SERVICE_NAMES[n] for n in s.grpc_services]
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(names, server)
+        port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        if port == 0:
+            raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port}")
+        self.grpc_port = port
+        await server.start()
+        for name in names[2:] + [""]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.grpc_server = server
+
+    async def _start_http(self) -> None:
+        s = self.settings
+        target = s.grpc_target or f"127.0.0.1:{self.grpc_port}"
+        app = create_app(s, target)
+        config = uvicorn.Config(
+            app,
+            host=s.host,
+            port=s.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=int(max(1, s.shutdown_grace_s)),
+        )
+        self.http = _Uvicorn(config)
+        self._http_task = asyncio.create_task(self.http.serve(), name="uvicorn")
+        while not self.http.started:
+            if self._http_task.done():
+                self._http_task.result()  # raises the bind error
+                raise OSError(f"HTTP server on {s.host}:{s.http_port} stopped during start-up")
+            await asyncio.sleep(0.01)
+        self._app = app
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self._stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        grace = self.settings.shutdown_grace_s
+        log.info("shutting down", extra={"fields": {"grace_s": grace}})
+        if self.health is not None:
+            await self.health.enter_graceful_shutdown()
+        if self.http is not None:
+            self._app.state.draining = True
+            # uvicorn stops accepting, then waits (up to the grace period) for in-flight responses.
+            self.http.should_exit = True
+        if self.http is not None and self._http_task is not None:
+            with contextlib.suppress(Exception):
+                await self._http_task
+        if self.grpc_server is not None:
+            await self.grpc_server.stop(grace)
+        if self.upstreams is not None:
+            await self.upstreams.aclose()
+        log.info("stopped")

@@ -1,0 +1,82 @@
+"""Gateway settings: flags over environment over defaults (see CONVENTIONS.md).
+
+Built once, before the event loop starts, and passed explicitly to every service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ALL_SERVICES", "GatewaySettings"]
+
+ALL_SERVICES = ("registry", "executor", "tools", "security", "shim")
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", populate_by_name=True)
+
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 50051
+    agent_discovery_path: Path = Path("./agents")
+    config_dir: Path = Path("./config")
+    services: Annotated[tuple[str, ...], NoDecode] = ALL_SERVICES
+
+    agent_config: Path | None = None
+    upstream_config: Path | None = None
+    tool_config: Path | None = None
+    security_config: Path | None = None
+
+    agent_exports: Annotated[tuple[str, ...], NoDecode] = ("agent", "build_agent", "create_agent", "get_agent", "run_workflow")
+    agent_watch: bool = False
+    log_level: str = "INFO"
+    log_format: str = "json"
+
+    # Where a shim-only process finds the executor and registry (a split deployment).
+    # Empty: this process's own gRPC port.
+    grpc_target: str = ""
+    # Largest accepted HTTP request body.
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Deadline the shim puts on each executor call when the agent names none.
+    request_timeout_s: float = 300.0
+    # Seconds in-flight requests get to finish after SIGTERM.
+    shutdown_grace_s: float = 10.0
+    # The SDK's own trace export to OpenAI; off unless an operator turns it on.
+    openai_tracing: bool = False
+    default_model: str = Field(default="gpt-4.1-mini")
+
+    @field_validator("services", "agent_exports", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("services")
+    @classmethod
+    def _known_services(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(ALL_SERVICES))
+        if unknown:
+            raise ValueError(f"unknown service(s) {unknown}; choose from {list(ALL_SERVICES)}")
+        if not value:
+            raise ValueError("at least one service is required")
+        return value
+
+    def config_file(self, kind: str) -> Path:
+        """``kind`` is agents, upstreams, tools or security."""
+        explicit = {
+            "agents": self.agent_config,
+            "upstreams": self.upstream_config,
+            "tools": self.tool_config,
+            "security": self.security_config,
+        }[kind]
+        return explicit if explicit is not None else self.config_dir / f"{kind}.yaml"
+
+    @property
+    def grpc_services(self) -> tuple[str, ...]:
+        return tuple(s for s in self.services if s != "shim")

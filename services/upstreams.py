@@ -1,0 +1,110 @@
+"""Upstream LLM servers (anything OpenAI-compatible) and one shared client per upstream.
+
+Config comes from ``upstreams.yaml``; with none, a single upstream named ``default`` is
+built from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` / ``GATEWAY_DEFAULT_MODEL``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from openai import AsyncOpenAI
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services._yaml import load_yaml_model
+from services.errors import GatewayError
+
+__all__ = ["Upstream", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "load_upstreams"]
+
+_OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
+
+
+class UpstreamConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    base_url: str
+    # Name of the env var holding the key; never the key itself.
+    api_key_env: str | None = None
+    model: str | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+
+
+class UpstreamsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: str | None = None
+    upstreams: list[UpstreamConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> UpstreamsFile:
+        names = [u.name for u in self.upstreams]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate upstream names {duplicates}")
+        if self.default is not None and self.default not in names:
+            raise ValueError(f"default upstream {self.default!r} is not in upstreams {names}")
+        return self
+
+
+@dataclass(frozen=True)
+class Upstream:
+    config: UpstreamConfig
+    client: AsyncOpenAI
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def load_upstreams(path: Path, default_model: str) -> UpstreamsFile:
+    parsed = load_yaml_model(path, UpstreamsFile)
+    if parsed is not None and parsed.upstreams:
+        return parsed
+    env_default = UpstreamConfig(
+        name="default",
+        base_url=os.environ.get("OPENAI_BASE_URL") or _OPENAI_DEFAULT_BASE,
+        api_key_env="OPENAI_API_KEY",
+        model=default_model,
+    )
+    return UpstreamsFile(default="default", upstreams=[env_default])
+
+
+class UpstreamPool:
+    """One ``AsyncOpenAI`` client (and connection pool) per upstream, shared by all requests."""
+
+    def __init__(self, config: UpstreamsFile) -> None:
+        self._default = config.default or config.upstreams[0].name
+        self._upstreams = {u.name: Upstream(u, _client_for(u)) for u in config.upstreams}
+
+    def get(self, name: str | None) -> Upstream:
+        upstream = self._upstreams.get(name or self._default)
+        if upstream is None:
+            raise GatewayError("FAILED_PRECONDITION", "UPSTREAM_NOT_CONFIGURED", f"upstream {name!r} is not configured")
+        return upstream
+
+    def names(self) -> list[str]:
+        return list(self._upstreams)
+
+    async def aclose(self) -> None:
+        for upstream in self._upstreams.values():
+            await upstream.client.close()
+
+
+def _client_for(config: UpstreamConfig) -> AsyncOpenAI:
+    # A missing key is fine for local servers (Ollama, vLLM); the client insists on a value.
+    api_key = (os.environ.get(config.api_key_env) if config.api_key_env else None) or "not-needed"
+    return AsyncOpenAI(
+        base_url=config.base_url,
+        api_key=api_key,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+        http_client=httpx.AsyncClient(
+            timeout=config.timeout_s,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        ),
+    )

@@ -1,0 +1,183 @@
+"""``POST /v1/chat/completions``: validate, call the executor's streaming RPC, answer.
+
+The response waits for the first event that produces output before sending headers, so
+failures before any output (unknown model, upstream down, guardrail on input) get a
+real HTTP status. After that, errors travel in the stream. A client disconnect cancels
+the gRPC call, which cancels the agent run and its upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from agentgateway.v1 import executor_service_pb2 as ex_pb
+from agentgateway.v1 import messages_pb2 as pb
+from services._grpc_status import error_from_rpc_error
+from services.errors import GatewayError, invalid_argument
+from shim import chunks
+from shim.errors import error_body, error_response
+from shim.schemas import ChatCompletionRequest, ValidationError, param_of
+from shim.translate import chat_request_from_openai
+
+__all__ = ["chat_completions"]
+
+_VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
+
+
+async def chat_completions(request: Request) -> Response:
+    state = request.app.state
+    try:
+        body = await _read_json(request, state.settings.max_body_bytes)
+        parsed = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        param, message = param_of(exc)
+        return error_response(invalid_argument(message, param), request.state.response_headers)
+    except GatewayError as error:
+        return error_response(error, request.state.response_headers)
+
+    call = state.executor.StreamChatCompletion(
+        ex_pb.StreamChatCompletionRequest(chat=chat_request_from_openai(parsed)),
+        metadata=request.state.grpc_metadata,
+        timeout=state.settings.request_timeout_s,
+    )
+    events = aiter(call)
+    try:
+        first, buffered = await _first_visible(request, events)
+    except GatewayError as error:
+        call.cancel()
+        return error_response(error, request.state.response_headers)
+    if first is None:  # the client went away while we waited
+        call.cancel()
+        return Response(status_code=204)
+    meta = chunks.CompletionMeta(first, parsed.model)
+    if parsed.stream:
+        return StreamingResponse(
+            _sse(meta, first, buffered, events, call),
+            media_type="text/event-stream",
+            headers={**request.state.response_headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+    try:
+        final, usage = await _aggregate(first, events)
+    except GatewayError as error:
+        return error_response(error, request.state.response_headers)
+    return JSONResponse(chunks.completion(meta, final, usage), headers=request.state.response_headers)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
+    data = bytearray()
+    async for part in request.stream():
+        data += part
+        if len(data) > limit:
+            raise GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid_argument("We could not parse the JSON body of your request. Send valid JSON.", None, "INVALID_JSON") from None
+    if not isinstance(body, dict):
+        raise invalid_argument("the request body must be a JSON object", None, "INVALID_JSON")
+    return body
+
+
+async def _next(events: AsyncIterator[ex_pb.StreamChatCompletionResponse]) -> ex_pb.StreamChatCompletionResponse | None:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        return None
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc_error(exc) from None
+
+
+async def _first_visible(
+    request: Request, events: AsyncIterator[ex_pb.StreamChatCompletionResponse]
+) -> tuple[ex_pb.StreamChatCompletionResponse | None, list[ex_pb.StreamChatCompletionResponse]]:
+    """Read events until one produces output, watching for the client leaving meanwhile."""
+    buffered: list[ex_pb.StreamChatCompletionResponse] = []
+    disconnect = asyncio.ensure_future(_wait_disconnect(request))
+    try:
+        while True:
+            step = asyncio.ensure_future(_next(events))
+            done, _ = await asyncio.wait({step, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+            if step not in done:
+                step.cancel()
+                return None, buffered
+            event = step.result()
+            if event is None:
+                raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without output")
+            if event.event.WhichOneof("event") in _VISIBLE:
+                return event, buffered
+            buffered.append(event)
+    finally:
+        disconnect.cancel()
+
+
+async def _wait_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _aggregate(
+    first: ex_pb.StreamChatCompletionResponse, events: AsyncIterator[ex_pb.StreamChatCompletionResponse]
+) -> tuple[pb.FinalOutput, pb.Usage | None]:
+    final: pb.FinalOutput | None = None
+    usage: pb.Usage | None = None
+    event: ex_pb.StreamChatCompletionResponse | None = first
+    while event is not None:
+        kind = event.event.WhichOneof("event")
+        if kind == "final_output":
+            final = event.event.final_output
+        elif kind == "usage":
+            usage = event.event.usage
+        event = await _next(events)
+    if final is None:
+        raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
+    return final, usage
+
+
+async def _sse(
+    meta: chunks.CompletionMeta,
+    first: ex_pb.StreamChatCompletionResponse,
+    buffered: list[ex_pb.StreamChatCompletionResponse],
+    events: AsyncIterator[ex_pb.StreamChatCompletionResponse],
+    call: Any,
+) -> AsyncIterator[bytes]:
+    usage: pb.Usage | None = None
+    finished = False
+    try:
+        yield chunks.sse(chunks.chunk(meta, {"role": "assistant", "content": ""}))
+        event: ex_pb.StreamChatCompletionResponse | None = first
+        while event is not None:
+            kind = event.event.WhichOneof("event")
+            if kind == "text_delta":
+                yield chunks.sse(chunks.chunk(meta, {"content": event.event.text_delta.text}))
+            elif kind == "tool_call_delta":
+                yield chunks.sse(chunks.chunk(meta, {"tool_calls": [chunks.tool_call_delta_json(event.event.tool_call_delta)]}))
+            elif kind == "usage":
+                usage = event.event.usage
+            elif kind == "final_output":
+                finished = True
+                yield chunks.sse(chunks.chunk(meta, {}, chunks.FINISH.get(event.event.final_output.finish_reason, "stop")))
+            event = await _next(events)
+        if usage is not None:
+            yield chunks.sse({**chunks.chunk(meta, {}), "choices": [], "usage": chunks.usage_json(usage)})
+        yield chunks.sse("[DONE]")
+    except GatewayError as error:
+        if error.reason == "GUARDRAIL_TRIGGERED" and not finished:
+            yield chunks.sse(chunks.chunk(meta, {}, "content_filter"))
+            yield chunks.sse("[DONE]")
+        else:
+            yield chunks.sse(error_body(error))
+    finally:
+        # Runs on normal end and when Starlette cancels us because the client disconnected.
+        call.cancel()

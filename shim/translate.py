@@ -1,0 +1,86 @@
+"""Validated OpenAI JSON -> ``ChatRequest`` proto."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+from agentgateway.v1 import messages_pb2 as pb
+from shim.schemas import ChatCompletionRequest, ContentPart, Message
+
+__all__ = ["chat_request_from_openai"]
+
+_ROLES = {"system": pb.ROLE_SYSTEM, "developer": pb.ROLE_DEVELOPER, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT, "tool": pb.ROLE_TOOL}
+_MODES = {"none": pb.TOOL_CHOICE_MODE_NONE, "auto": pb.TOOL_CHOICE_MODE_AUTO, "required": pb.TOOL_CHOICE_MODE_REQUIRED}
+_FORMATS = {"text": pb.RESPONSE_FORMAT_TYPE_TEXT, "json_object": pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT, "json_schema": pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA}
+
+
+def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
+    chat = pb.ChatRequest(model=body.model, messages=[_message(m) for m in body.messages], user=body.user or "")
+    s = chat.sampling
+    for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty", "parallel_tool_calls", "n"):
+        value = getattr(body, name)
+        if value is not None:
+            setattr(s, name, value)
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None:
+        s.max_tokens = max_tokens
+    if body.stop:
+        s.stop.extend(body.stop)  # type: ignore[arg-type]
+    if body.reasoning_effort:
+        s.reasoning_effort = body.reasoning_effort
+    for tool in body.tools or ():
+        fn = pb.FunctionDefinition(name=tool.function.name, description=tool.function.description or "")
+        if tool.function.parameters is not None:
+            fn.parameters.CopyFrom(_struct(tool.function.parameters))
+        if tool.function.strict is not None:
+            fn.strict = tool.function.strict
+        chat.tools.append(pb.ToolDefinition(type="function", function=fn))
+    if isinstance(body.tool_choice, str):
+        chat.tool_choice.mode = _MODES[body.tool_choice]
+    elif body.tool_choice is not None:
+        chat.tool_choice.function_name = body.tool_choice.function.name
+    if body.response_format is not None:
+        chat.response_format.type = _FORMATS[body.response_format.type]
+        spec = body.response_format.json_schema
+        if spec is not None:
+            chat.response_format.json_schema.name = spec.name
+            chat.response_format.json_schema.description = spec.description or ""
+            if spec.schema_ is not None:
+                chat.response_format.json_schema.schema.CopyFrom(_struct(spec.schema_))
+            if spec.strict is not None:
+                chat.response_format.json_schema.strict = spec.strict
+    extra = body.extra
+    if extra:
+        chat.extra.CopyFrom(_struct(extra))
+    # Non-streaming replies always carry usage; streams only when the client asks (OpenAI semantics).
+    chat.include_usage = not body.stream or bool(body.stream_options and body.stream_options.include_usage)
+    return chat
+
+
+def _message(m: Message) -> pb.ChatMessage:
+    out = pb.ChatMessage(role=_ROLES[m.role], name=m.name or "", tool_call_id=m.tool_call_id or "", refusal=m.refusal or "")
+    if isinstance(m.content, str):
+        out.content = m.content
+    elif m.content is not None:
+        out.parts.extend(_part(p) for p in m.content)
+    for call in m.tool_calls or ():
+        out.tool_calls.append(pb.ToolCall(id=call.id, type="function", function=pb.FunctionCall(name=call.function.name, arguments=call.function.arguments)))
+    return out
+
+
+def _part(p: ContentPart) -> pb.ContentPart:
+    if p.type == "image_url" and p.image_url is not None:
+        return pb.ContentPart(image_url=pb.ImageUrl(url=p.image_url.url, detail=p.image_url.detail or ""))
+    if p.type == "input_audio" and p.input_audio is not None:
+        return pb.ContentPart(input_audio=pb.InputAudio(data=p.input_audio.data, format=p.input_audio.format))
+    if p.type == "file" and p.file is not None:
+        return pb.ContentPart(file=pb.FileData(file_id=p.file.file_id or "", file_data=p.file.file_data or "", filename=p.file.filename or ""))
+    return pb.ContentPart(text=p.text or "")
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(value)
+    return out

@@ -1,0 +1,79 @@
+"""Shared fixtures: one fake upstream (a real HTTP server) and one real gateway process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+from openai import AsyncOpenAI
+
+from tests.fake_upstream import FakeUpstream
+from tests.gateway_process import REPO, GatewayProcess, free_port, make_agents_dir
+
+E2E_AGENTS = REPO / "tests" / "e2e_agents"
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[FakeUpstream]:
+    server = FakeUpstream().start()
+    yield server
+    server.stop()
+
+
+def write_config(config_dir: Path, upstream: FakeUpstream, *, timeout_s: float = 10.0) -> Path:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "upstreams.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "default": "fake",
+                "upstreams": [
+                    {"name": "fake", "base_url": upstream.base_url, "api_key_env": "FAKE_UPSTREAM_KEY", "model": "fake-model", "timeout_s": timeout_s, "max_retries": 0},
+                    # Nothing listens here: the "upstream down" case.
+                    {"name": "down", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "fake-model", "timeout_s": 2, "max_retries": 0},
+                ],
+            }
+        )
+    )
+    (config_dir / "agents.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "agents": [
+                    {"id": "default/helpdesk", "instructions": "You answer tickets.", "description": "Ticket helper", "model": "helpdesk-model"},
+                    {"id": "default/offline", "upstream": "down", "description": "Routed to an upstream that is down"},
+                ]
+            }
+        )
+    )
+    return config_dir
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    root = tmp_path_factory.mktemp("gateway")
+    agents_dir = make_agents_dir(root / "agents", [E2E_AGENTS])
+    config_dir = write_config(root / "config", upstream)
+    process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra={"FAKE_UPSTREAM_KEY": "sk-upstream-secret-0001"})
+    process.start()
+    yield process
+    process.terminate()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_upstream(request: pytest.FixtureRequest) -> None:
+    if "upstream" in request.fixturenames or "gateway" in request.fixturenames:
+        request.getfixturevalue("upstream").reset()
+
+
+@pytest.fixture
+async def client(gateway: GatewayProcess) -> AsyncIterator[AsyncOpenAI]:
+    async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key="gw-test-key", max_retries=0, timeout=30) as openai_client:
+        yield openai_client
+
+
+@pytest.fixture
+async def channel(gateway: GatewayProcess) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(gateway.grpc_address) as ch:
+        yield ch

@@ -1,0 +1,185 @@
+"""Drop-in SDK agents end to end: the official openai client -> shim -> gRPC -> SDK -> fake upstream."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from openai import AsyncOpenAI
+
+from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_non_streaming_reply_and_usage(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("It is sunny today."))
+    reply = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Hi"}])
+    assert reply.object == "chat.completion"
+    assert reply.model == "default/weather"
+    assert reply.choices[0].message.content == "It is sunny today."
+    assert reply.choices[0].finish_reason == "stop"
+    assert reply.usage is not None and reply.usage.completion_tokens == 4 and reply.usage.prompt_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
+
+
+async def test_streaming_deltas_arrive_in_order_with_usage(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("one two three four five six", chunks=6))
+    stream = await client.chat.completions.create(
+        model="default/weather", messages=[{"role": "user", "content": "count"}], stream=True, stream_options={"include_usage": True}
+    )
+    deltas, finish, usage = [], None, None
+    async for chunk in stream:
+        if chunk.choices:
+            if chunk.choices[0].delta.content:
+                deltas.append(chunk.choices[0].delta.content)
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert len(deltas) == 6
+    assert "".join(deltas) == "one two three four five six"
+    assert finish == "stop"
+    assert usage is not None and usage.completion_tokens == 6
+
+
+async def test_whole_conversation_reaches_upstream(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("Paris is still sunny."))
+    messages = [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Sunny in Paris."},
+        {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
+    ]
+    reply = await client.chat.completions.create(model="default/weather", messages=messages)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == "Paris is still sunny."
+    sent = upstream.last_request().messages
+    texts = [(m["role"], m["content"] if isinstance(m["content"], str) else "".join(p.get("text", "") for p in m["content"])) for m in sent]
+    # The agent's own instructions come first, then every earlier turn in order.
+    assert texts[0][0] == "system" and "weather assistant" in texts[0][1]
+    assert texts[1:] == [("system", "Be terse."), ("user", "Weather in Paris?"), ("assistant", "Sunny in Paris."), ("user", "And tomorrow?")]
+
+
+async def test_earlier_tool_calls_in_the_conversation_reach_upstream(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("Done."))
+    messages = [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "Snow in Oslo"},
+        {"role": "user", "content": "Thanks"},
+    ]
+    await client.chat.completions.create(model="default/weather", messages=messages)  # type: ignore[arg-type]
+    sent = upstream.last_request().messages
+    assistant = next(m for m in sent if m["role"] == "assistant")
+    assert assistant["tool_calls"][0]["id"] == "call_1"
+    assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
+    tool = next(m for m in sent if m["role"] == "tool")
+    assert tool["tool_call_id"] == "call_1" and tool["content"] == "Snow in Oslo"
+
+
+async def test_sdk_function_tool_runs_server_side(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Lisbon"}, id="call_w1")]), TextReply("Lisbon: sunny and 21."))
+    stream = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Lisbon?"}], stream=True)
+    content, finishes, tool_deltas = "", [], 0
+    async for chunk in stream:
+        choice = chunk.choices[0]
+        content += choice.delta.content or ""
+        tool_deltas += len(choice.delta.tool_calls or [])
+        if choice.finish_reason:
+            finishes.append(choice.finish_reason)
+    # Server-side tools are never reported to OpenAI clients as tool_calls.
+    assert tool_deltas == 0 and finishes == ["stop"]
+    assert content == "Lisbon: sunny and 21."
+    second = upstream.chat_requests[-1].messages
+    tool_result = next(m for m in second if m["role"] == "tool")
+    assert tool_result["tool_call_id"] == "call_w1"
+    assert "Lisbon" in tool_result["content"] and "21" in tool_result["content"]
+
+
+async def test_handoff_reaches_the_specialist(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("transfer_to_billing", {})]), TextReply("Billing here: your refund is on its way."))
+    reply = await client.chat.completions.create(model="default/triage", messages=[{"role": "user", "content": "Refund please"}])
+    assert reply.choices[0].message.content == "Billing here: your refund is on its way."
+    first, second = upstream.chat_requests[-2:]
+    assert {t["function"]["name"] for t in first.body["tools"]} >= {"transfer_to_billing", "transfer_to_support"}
+    # The second upstream call runs the Billing agent: its instructions lead the prompt.
+    assert "billing" in second.messages[0]["content"].lower()
+
+
+async def test_input_guardrail_is_a_400_naming_the_guardrail(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model="default/guarded", messages=[{"role": "user", "content": "my password is hunter2"}])
+    error = caught.value.body
+    assert caught.value.status_code == 400
+    assert error["code"] == "guardrail_triggered"
+    assert "no_secrets" in error["message"]
+    assert upstream.chat_requests == []  # blocking guardrail: the model never saw the input
+
+
+async def test_output_guardrail_after_stream_started_ends_with_content_filter(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("this is forbidden text", chunks=4))
+    stream = await client.chat.completions.create(model="default/outputguarded", messages=[{"role": "user", "content": "say it"}], stream=True)
+    content, finish = "", None
+    async for chunk in stream:
+        content += chunk.choices[0].delta.content or ""
+        finish = chunk.choices[0].finish_reason or finish
+    assert content == "this is forbidden text"
+    assert finish == "content_filter"
+
+
+async def test_output_guardrail_non_streaming_is_400(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("forbidden"))
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model="default/outputguarded", messages=[{"role": "user", "content": "say it"}])
+    assert caught.value.body["code"] == "guardrail_triggered"
+    assert "no_forbidden_words" in caught.value.body["message"]
+
+
+async def test_structured_output_is_json_text(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply('{"name": "Ann Lee", "email": "ann@example.org"}'))
+    reply = await client.chat.completions.create(model="default/extractor", messages=[{"role": "user", "content": "Ann Lee, ann@example.org"}])
+    assert json.loads(reply.choices[0].message.content or "") == {"name": "Ann Lee", "email": "ann@example.org"}
+    # The SDK asked the upstream for the output_type's schema.
+    response_format = upstream.last_request().body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert set(response_format["json_schema"]["schema"]["properties"]) == {"name", "email"}
+
+
+async def test_agent_builder_workflow_export(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("1. Pack 2. Go"))
+    for model in ("labs/planner", "planner"):  # id and alias
+        if model == "planner":
+            upstream.queue(TextReply("1. Pack 2. Go"))
+        stream = await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Plan a trip"}], stream=True)
+        content = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        assert content == "1. Pack 2. Go"
+    # The workflow's own Runner.run was routed to the gateway's upstream.
+    sent = upstream.last_request().messages
+    assert sent[-1]["role"] == "user"
+    user_text = sent[-1]["content"] if isinstance(sent[-1]["content"], str) else sent[-1]["content"][0]["text"]
+    assert user_text == "Plan a trip"
+
+
+async def test_async_factory_export(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("built"))
+    reply = await client.chat.completions.create(model="labs/asyncfactory", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "built"
+    assert "async factory" in upstream.last_request().messages[0]["content"]
+
+
+async def test_sampling_parameters_reach_the_model(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("ok"))
+    await client.chat.completions.create(
+        model="default/weather", messages=[{"role": "user", "content": "hi"}], temperature=0.3, top_p=0.9, max_tokens=50, seed=7, stop=["END"]
+    )
+    body = upstream.last_request().body
+    assert body["temperature"] == 0.3 and body["top_p"] == 0.9 and body["max_tokens"] == 50
+    assert body["seed"] == 7 and body["stop"] == ["END"]
+
+
+async def test_gateway_key_never_reaches_upstream(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("ok"))
+    await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])
+    headers = upstream.last_request().headers
+    assert headers["authorization"] == "Bearer sk-upstream-secret-0001"
+    assert "gw-test-key" not in json.dumps(headers)

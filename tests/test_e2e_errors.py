@@ -1,0 +1,141 @@
+"""Failures in OpenAI's error shape, with the status codes of CONVENTIONS.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import openai
+import pytest
+from openai import AsyncOpenAI
+
+from tests.fake_upstream import ErrorReply, FakeUpstream, HangReply, TextReply
+from tests.gateway_process import GatewayProcess
+
+pytestmark = pytest.mark.asyncio
+
+
+def assert_openai_error(body: dict, code: str) -> dict:
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == code
+    assert "Traceback" not in error["message"]
+    return error
+
+
+async def test_unknown_model_is_404_model_not_found(client: AsyncOpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.chat.completions.create(model="default/nope", messages=[{"role": "user", "content": "hi"}])
+    assert_openai_error({"error": caught.value.body}, "model_not_found")
+    with pytest.raises(openai.NotFoundError):
+        await client.models.retrieve("default/nope")
+
+
+async def test_bad_json_is_400(gateway: GatewayProcess) -> None:
+    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+        response = await http.post("/v1/chat/completions", content=b'{"model": "default/weather", "messages": [', headers={"content-type": "application/json"})
+        assert response.status_code == 400
+        assert_openai_error(response.json(), "invalid_json")
+        response = await http.post("/v1/chat/completions", json=["not", "an", "object"])
+        assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
+        ({"model": "default/weather", "messages": []}, "messages"),
+        ({"model": "default/weather", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
+        ({"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}, "temperature"),
+        ({"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "n": 3}, "n"),
+    ],
+)
+async def test_invalid_fields_are_400_with_param(gateway: GatewayProcess, body: dict, param: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+        response = await http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400  # never 422
+    error = assert_openai_error(response.json(), "invalid_argument")
+    assert error["param"] == param
+    assert error["type"] == "invalid_request_error"
+
+
+async def test_body_over_the_limit_is_413(gateway: GatewayProcess) -> None:
+    big = "x" * (5 * 1024 * 1024)
+    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+        response = await http.post("/v1/chat/completions", json={"model": "default/weather", "messages": [{"role": "user", "content": big}]})
+    assert response.status_code == 413
+    assert_openai_error(response.json(), "request_too_large")
+
+
+async def test_upstream_down_is_502(client: AsyncOpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.create(model="default/offline", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 502
+    assert_openai_error({"error": caught.value.body}, "upstream_unreachable")
+
+
+@pytest.mark.parametrize("model", ["default/weather", "default/helpdesk"])
+async def test_upstream_500_is_502(client: AsyncOpenAI, upstream: FakeUpstream, model: str) -> None:
+    upstream.queue(ErrorReply(500, "boom: internal detail"))
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert caught.value.status_code == 502
+    error = assert_openai_error({"error": caught.value.body}, "upstream_error")
+    assert "internal detail" not in error["message"]
+
+
+async def test_run_deadline_is_504(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(HangReply(before_headers=True))
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.create(model="default/timeboxed", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 504
+    assert_openai_error({"error": caught.value.body}, "agent_timeout")
+    # The abandoned upstream request was closed, not leaked.
+    await upstream.wait_for_async(lambda: upstream.chat_requests[-1].disconnected, timeout=5)
+
+
+@pytest.mark.parametrize("model", ["default/weather", "default/helpdesk"])
+async def test_client_disconnect_cancels_the_upstream_request(gateway: GatewayProcess, upstream: FakeUpstream, model: str) -> None:
+    upstream.queue(HangReply(partial="thinking about it"))
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+        async with http.stream("POST", "/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as response:
+            assert response.status_code == 200
+            received = b""
+            async for part in response.aiter_bytes():
+                received += part
+                if b"thinking" in received:
+                    break
+    # Leaving the block closed the connection: the gateway must close its upstream call.
+    await upstream.wait_for_async(lambda: bool(upstream.chat_requests) and upstream.chat_requests[-1].disconnected, timeout=5)
+
+
+async def test_disconnect_before_first_token_cancels_too(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    upstream.queue(HangReply(before_headers=True))
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+        request = asyncio.ensure_future(http.post("/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]}))
+        await upstream.wait_for_async(lambda: bool(upstream.chat_requests), timeout=5)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    await upstream.wait_for_async(lambda: upstream.chat_requests[-1].disconnected, timeout=5)
+
+
+async def test_error_after_first_byte_arrives_in_stream(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    # Text already reached the client when the run's deadline passes: the error travels in-band.
+    upstream.queue(HangReply(partial="thinking about it"))
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+        response = await http.post("/v1/chat/completions", json={"model": "default/timeboxed", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200
+    events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+    assert any('"thinking ' in e for e in events)
+    assert json.loads(events[-1]) == {"error": {"message": "agent 'default/timeboxed' did not finish within 1s", "type": "timeout_error", "param": None, "code": "agent_timeout"}}
+    assert "[DONE]" not in events
+
+
+async def test_unknown_route_and_method(gateway: GatewayProcess) -> None:
+    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+        missing = await http.get("/v2/whatever")
+        wrong = await http.get("/v1/chat/completions")
+    assert missing.status_code == 404 and "error" in missing.json()
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
