@@ -58,7 +58,7 @@ run: $(STAMP)
 	fi
 
 bench: $(STAMP)
-	$(PY) -m tests.bench.run --out docs/benchmarks.md
+	$(PY) -m bench.run --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) tools/node_modules

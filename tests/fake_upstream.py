@@ -483,11 +483,14 @@ class FakeUpstream:
             message = "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload."
             return self._respond(record, _error_response(400, message, "invalid_request_error"))
         if not isinstance(body, dict):
-            return self._respond(record, _error_response(400, "Request body must be a JSON object.", "invalid_request_error"))
+            message = "Request body must be a JSON object."
+            return self._respond(record, _error_response(400, message, "invalid_request_error"))
         for name, kind in (("model", str), ("messages", list)):
             if not isinstance(body.get(name), kind):
                 message = f"Missing required parameter: '{name}'."
-                response = _error_response(400, message, "invalid_request_error", code="missing_required_parameter", param=name)
+                response = _error_response(
+                    400, message, "invalid_request_error", code="missing_required_parameter", param=name
+                )
                 return self._respond(record, response)
 
         model: str = body["model"]
@@ -637,7 +640,8 @@ def _holds(predicate: Callable[[], bool]) -> bool:
 def _error_response(
     status: int, message: str, type_: str, *, code: str | None = None, param: str | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": type_, "param": param, "code": code}}, status_code=status)
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status)
 
 
 def _call_id(ctx: _Ctx, call: ToolCall, index: int) -> str:
@@ -652,7 +656,11 @@ def _completion(ctx: _Ctx, reply: TextReply | ToolCallReply) -> dict[str, Any]:
         finish_reason = reply.finish_reason
     else:
         message["tool_calls"] = [
-            {"id": _call_id(ctx, call, i), "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}
+            {
+                "id": _call_id(ctx, call, i),
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json},
+            }
             for i, call in enumerate(reply.calls)
         ]
         finish_reason = "tool_calls"
@@ -688,7 +696,12 @@ def _stream_chunks(ctx: _Ctx, reply: TextReply | ToolCallReply | HangReply) -> l
         chunks: list[dict[str, Any]] = []
         for i, call in enumerate(reply.calls):
             # First delta of a call carries id/type/name; later ones only argument text.
-            head = {"index": i, "id": _call_id(ctx, call, i), "type": "function", "function": {"name": call.name, "arguments": ""}}
+            head = {
+                "index": i,
+                "id": _call_id(ctx, call, i),
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
             delta: dict[str, Any] = {"tool_calls": [head]}
             if i == 0:
                 delta = {"role": "assistant", "content": None, "refusal": None, **delta}
@@ -697,7 +710,10 @@ def _stream_chunks(ctx: _Ctx, reply: TextReply | ToolCallReply | HangReply) -> l
                 chunks.append(_chunk(ctx, {"tool_calls": [{"index": i, "function": {"arguments": fragment}}]}))
         finish_reason = "tool_calls"
     else:
-        content, parts = (reply.content, reply.chunks) if isinstance(reply, TextReply) else (reply.partial, len(reply.partial.split()))
+        if isinstance(reply, TextReply):
+            content, parts = reply.content, reply.chunks
+        else:
+            content, parts = reply.partial, len(reply.partial.split())
         chunks = [_chunk(ctx, {"role": "assistant", "content": "", "refusal": None})]
         chunks += [_chunk(ctx, {"content": piece}) for piece in _split_words(content, parts)]
         if isinstance(reply, HangReply):
@@ -797,7 +813,9 @@ def _mentions(text: str, name: str) -> bool:
         candidates |= {target, target.replace("_", " ")}
     lowered = text.lower()
     return any(
-        re.search(rf"(?<!\w){re.escape(candidate.lower())}(?!\w)", lowered) for candidate in candidates if candidate.strip()
+        re.search(rf"(?<!\w){re.escape(candidate.lower())}(?!\w)", lowered)
+        for candidate in candidates
+        if candidate.strip()
     )
 
 

@@ -195,7 +195,7 @@ async def test_custom_export_order(tmp_path: Path) -> None:
     default = await load(tmp_path)
     assert default.get("default/both").agent_name == "from-instance"
 
-    custom = await load(tmp_path, exports=("make_it", "agent"))
+    custom = await load(tmp_path, exports="make_it, agent")  # GATEWAY_AGENT_EXPORTS as written
     entry = custom.get("default/both")
     assert entry is not None and entry.export_kind == "factory" and entry.agent_name == "from-factory"
 
@@ -253,6 +253,8 @@ async def test_sibling_helpers_do_not_clash(tmp_path: Path, monkeypatch: pytest.
     write_tree(tmp_path, {
         "One/helpers.py": "GREETING = 'one says hi'\n",
         "One/agent.py": """
+            import os, sys
+            sys.path.insert(0, os.path.dirname(__file__))  # a common habit; cleaned up after the load
             from agents import Agent
             from helpers import GREETING
             from . import helpers as relative_helpers
@@ -354,7 +356,8 @@ async def test_diagnostics_while_good_agents_still_load(tmp_path: Path, caplog: 
     assert raises.message == "cannot build the agent"
     assert "in boom" in raises.traceback and "in build_agent" in raises.traceback
     assert "discovery.py" not in raises.traceback and len(raises.traceback) <= 2000
-    assert "no export found" in only_diagnostic(catalog, "NoExport/agent.py").message
+    no_export = only_diagnostic(catalog, "NoExport/agent.py")
+    assert "no export found" in no_export.message and no_export.traceback == ""
     assert "str" in only_diagnostic(catalog, "WrongType/agent.py").message
     assert "NoneType" in only_diagnostic(catalog, "ReturnsNone/agent.py").message
     assert "dup/agent.py" in only_diagnostic(catalog, "zz/Dup/agent.py").message
@@ -367,6 +370,20 @@ async def test_diagnostics_while_good_agents_still_load(tmp_path: Path, caplog: 
 
     # Failed and duplicate loads leave nothing behind; served ones stay importable by private name.
     assert len(private_modules() - before) == 4 * 2  # package + agent module for each served drop-in
+
+
+async def test_unreadable_entries_are_diagnostics(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"Good/agent.py": agent_source("Good")})
+    (tmp_path / "Folder" / "agent.py").mkdir(parents=True)
+    (tmp_path / "Dangling").mkdir()
+    (tmp_path / "Dangling" / "agent.py").symlink_to(tmp_path / "does-not-exist.py")
+    catalog = await load(tmp_path)
+    assert [e.id for e in catalog.list()] == ["default/good"]
+    got = {d.path: (d.stage, d.error_type, d.agent_id) for d in catalog.diagnostics}
+    assert got == {
+        "Folder/agent.py": ("discover", "IsADirectoryError", "default/folder"),
+        "Dangling/agent.py": ("discover", "FileNotFoundError", "default/dangling"),
+    }
 
 
 async def test_long_tracebacks_are_clipped(tmp_path: Path) -> None:
@@ -535,6 +552,7 @@ async def test_sample_agents_load_cleanly() -> None:
             assert entry.agent.model is None  # the gateway decides the model
     triage = catalog.get("default/triage").agent
     assert [(h.name, bool(h.handoff_description)) for h in triage.handoffs] == [("Billing", True), ("Support", True)]
+    assert [t.name for t in triage.handoffs[1].tools] == ["check_status"]
     extractor = catalog.get("default/extractor").agent
     assert sorted(extractor.output_type.model_fields) == ["email", "name"]
     planner = catalog.get("planner")

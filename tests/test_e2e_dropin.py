@@ -160,6 +160,13 @@ async def test_agent_builder_workflow_export(client: AsyncOpenAI, upstream: Fake
     assert user_text == "Plan a trip"
 
 
+async def test_agent_builder_workflow_reports_usage(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("1. Pack 2. Go"))
+    reply = await client.chat.completions.create(model="labs/planner", messages=[{"role": "user", "content": "Plan a trip"}])
+    assert reply.choices[0].message.content == "1. Pack 2. Go"
+    assert reply.usage is not None and reply.usage.completion_tokens == 4 and reply.usage.prompt_tokens > 0
+
+
 async def test_async_factory_export(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
     upstream.queue(TextReply("built"))
     reply = await client.chat.completions.create(model="labs/asyncfactory", messages=[{"role": "user", "content": "hi"}])

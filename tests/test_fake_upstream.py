@@ -113,7 +113,10 @@ async def test_streamed_tool_calls_reassemble(server: FakeUpstream, client: Asyn
 
 
 async def test_non_streaming_replies_include_usage(server: FakeUpstream, client: AsyncOpenAI) -> None:
-    server.queue(TextReply("short answer here", finish_reason="length"), ToolCallReply([ToolCall("lookup", {"q": "x"})]))
+    server.queue(
+        TextReply("short answer here", finish_reason="length"),
+        ToolCallReply([ToolCall("lookup", {"q": "x"})]),
+    )
     text = await client.chat.completions.create(model="m", messages=USER)
     assert text.object == "chat.completion"
     assert text.choices[0].message.content == "short answer here"
@@ -220,7 +223,10 @@ WEATHER_TOOL: Any = {
         },
     },
 }
-HANDOFF_TOOL: Any = {"type": "function", "function": {"name": "transfer_to_billing_agent", "parameters": {"type": "object", "properties": {}}}}
+HANDOFF_TOOL: Any = {
+    "type": "function",
+    "function": {"name": "transfer_to_billing_agent", "parameters": {"type": "object", "properties": {}}},
+}
 
 
 async def test_demo_calls_mentioned_tool(client: AsyncOpenAI) -> None:
@@ -232,12 +238,17 @@ async def test_demo_calls_mentioned_tool(client: AsyncOpenAI) -> None:
     # Required + simple-typed properties; optional complex ones ("tags", "extra") left out.
     assert json.loads(call.function.arguments) == {"city": "Paris", "days": 1, "metric": True, "where": {"lat": 1}}
 
-    handoff = await _collect(client, messages=[{"role": "user", "content": "talk to the billing agent"}], tools=[WEATHER_TOOL, HANDOFF_TOOL])
-    names = [d.function.name for c in handoff for d in c.choices[0].delta.tool_calls or [] if d.function and d.function.name]
+    handoff = await _collect(
+        client, messages=[{"role": "user", "content": "talk to the billing agent"}], tools=[WEATHER_TOOL, HANDOFF_TOOL]
+    )
+    deltas = [d for c in handoff for d in c.choices[0].delta.tool_calls or []]
+    names = [d.function.name for d in deltas if d.function and d.function.name]
     assert names == ["transfer_to_billing_agent"]
     assert _finish_reason(handoff) == "tool_calls"
 
-    unrelated = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER_TOOL])
+    unrelated = await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER_TOOL]
+    )
     assert unrelated.choices[0].message.content == "You said: weather?"
 
 
@@ -247,7 +258,9 @@ async def test_demo_replies_to_tool_result(client: AsyncOpenAI) -> None:
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}],
+            "tool_calls": [
+                {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+            ],
         },
         {"role": "tool", "tool_call_id": "call_9", "content": "sunny, 21C"},
     ]
@@ -262,7 +275,10 @@ async def test_demo_replies_to_tool_result(client: AsyncOpenAI) -> None:
 async def test_demo_json_schema_reply_satisfies_schema(client: AsyncOpenAI) -> None:
     schema = {
         "type": "object",
-        "$defs": {"Size": {"type": "string", "enum": ["small", "large"]}, "Point": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]}},
+        "$defs": {
+            "Size": {"type": "string", "enum": ["small", "large"]},
+            "Point": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]},
+        },
         "properties": {
             "name": {"type": "string"},
             "size": {"$ref": "#/$defs/Size"},
@@ -357,7 +373,8 @@ def test_stop_is_quick_with_a_hanging_stream_and_leaks_no_thread() -> None:
     assert "extra" in {m["id"] for m in httpx.get(f"{upstream.base_url}/models").json()["data"]}
     upstream.queue(HangReply())
     request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
     )
     body = json.dumps({"model": "m", "messages": USER, "stream": True}).encode()
     with socket.create_connection(("127.0.0.1", upstream.port), timeout=5) as sock:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from agents import Agent
+from agents import Agent, function_tool
+
+
+@function_tool
+def check_status(service: str) -> str:
+    """Check whether one of our services (email, billing, website, ...) is up.
+
+    Args:
+        service: The service name, e.g. "email".
+    """
+    return f"{service.strip()} is operational (no incidents reported)"
+
 
 billing_agent = Agent(
     name="Billing",
@@ -13,7 +24,11 @@ billing_agent = Agent(
 support_agent = Agent(
     name="Support",
     handoff_description="Handles technical problems and how-to questions.",
-    instructions="You are a technical support specialist. Help the user solve their problem step by step.",
+    instructions=(
+        "You are a technical support specialist. Check the affected service with check_status, "
+        "then help the user solve their problem step by step."
+    ),
+    tools=[check_status],
 )
 
 agent = Agent(

@@ -13,7 +13,7 @@ import contextvars
 import dataclasses
 from typing import Any
 
-from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig
+from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig, Usage
 from agents.models.multi_provider import MultiProvider
 from agents.run import AgentRunner, set_default_agent_runner
 
@@ -37,6 +37,8 @@ class UpstreamModelProvider(ModelProvider):
 _current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contextvars.ContextVar(
     "agentgateway_model_provider", default=None
 )
+# Token usage of the runs a workflow starts, summed so the gateway can report it.
+_current_usage: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("agentgateway_usage", default=None)
 
 
 class routed_to:  # noqa: N801 - used as a context manager, reads like a phrase
@@ -44,14 +46,17 @@ class routed_to:  # noqa: N801 - used as a context manager, reads like a phrase
 
     def __init__(self, provider: UpstreamModelProvider) -> None:
         self._provider = provider
-        self._token: contextvars.Token[UpstreamModelProvider | None] | None = None
+        self.usage = Usage()
+        self._tokens: tuple[contextvars.Token[UpstreamModelProvider | None], contextvars.Token[Usage | None]] | None = None
 
-    def __enter__(self) -> None:
-        self._token = _current_provider.set(self._provider)
+    def __enter__(self) -> routed_to:
+        self._tokens = (_current_provider.set(self._provider), _current_usage.set(self.usage))
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._token is not None
-        _current_provider.reset(self._token)
+        assert self._tokens is not None
+        _current_provider.reset(self._tokens[0])
+        _current_usage.reset(self._tokens[1])
 
 
 class RoutingAgentRunner(AgentRunner):
@@ -68,7 +73,11 @@ class RoutingAgentRunner(AgentRunner):
         return kwargs
 
     async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:  # noqa: A002
-        return await super().run(starting_agent, input, **self._routed(kwargs))
+        result = await super().run(starting_agent, input, **self._routed(kwargs))
+        usage = _current_usage.get()
+        if usage is not None:
+            usage.add(result.context_wrapper.usage)
+        return result
 
     def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:  # noqa: A002
         return super().run_streamed(starting_agent, input, **self._routed(kwargs))

@@ -29,14 +29,12 @@ async def run_workflow_export(
     agent_name: str,
 ) -> AsyncIterator[Event]:
     text = last_user_text(request.messages)
-    with routed_to(provider):
+    with routed_to(provider) as routing:
         result = await workflow(_workflow_input(workflow, text))
     reply, structured = _reply_text(result)
     if reply:
         yield TextDelta(reply, agent_name)
-    usage = _usage_of(result)
-    if usage is not None:
-        yield usage
+    yield UsageReport(routing.usage.input_tokens, routing.usage.output_tokens)
     yield FinalOutput(reply, agent_name, "stop", structured)
 
 
@@ -64,11 +62,3 @@ def _reply_text(result: Any) -> tuple[str, bool]:
     if hasattr(result, "final_output"):
         return final_text(result.final_output, getattr(result, "last_agent", None))
     return final_text(result)
-
-
-def _usage_of(result: Any) -> UsageReport | None:
-    wrapper = getattr(result, "context_wrapper", None)
-    usage = getattr(wrapper, "usage", None)
-    if usage is None:
-        return None
-    return UsageReport(usage.input_tokens, usage.output_tokens)

@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
+
+from agents import Agent
 
 from services._logging import get_logger
 from services._yaml import ConfigError
@@ -33,9 +35,6 @@ from services.registry.discovery import (
     unload_modules,
 )
 from services.registry.ids import model_id_for
-
-if TYPE_CHECKING:
-    import agents
 
 __all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "Diagnostic"]
 
@@ -57,7 +56,7 @@ class AgentEntry:
     timeout_s: float | None
     max_turns: int | None
     agent_name: str  # SDK Agent.name, or the id for declarative agents and workflows
-    agent: agents.Agent[Any] | None  # the SDK Agent (agent and factory exports)
+    agent: Agent[Any] | None  # the SDK Agent (agent and factory exports)
     workflow: Callable[..., Awaitable[Any]] | None  # run_workflow export
     instructions: str | None = None  # declarative only
     tools: tuple[str, ...] = ()  # declarative only
@@ -133,7 +132,9 @@ class AgentCatalog:
     ) -> None:
         self._agents_dir = Path(agents_dir).absolute()
         self._agents_config = agents_config
-        self._exports = tuple(name.strip() for name in exports if name.strip())
+        if isinstance(exports, str):  # GATEWAY_AGENT_EXPORTS as is: "agent,build_agent,..."
+            exports = exports.split(",")
+        self._exports = tuple(dict.fromkeys(name.strip() for name in exports if name.strip()))
         if not self._exports:
             raise ValueError("exports: at least one export name is needed")
         self._module_allowed = module_allowed

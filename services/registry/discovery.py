@@ -198,13 +198,18 @@ def _clip(text: str, limit: int) -> str:
 
 
 def failure_from_exception(stage: Stage, exc: BaseException, user_folders: Iterable[str] = ()) -> Failure:
-    """A failure with a short traceback: the last <=5 frames inside the user's folder(s)."""
+    """A failure with a short traceback: the last <=5 frames inside the user's folder(s).
+
+    The gateway's own export checks (``ExportNotFound``, ``InvalidExport``) carry no traceback.
+    """
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, (ExportNotFound, InvalidExport)):
+        return Failure(stage, type(exc).__name__, _clip(message, _MAX_MESSAGE_CHARS))
     folders = [os.path.abspath(f) for f in user_folders]
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if any(_is_within(f.filename, d) for d in folders)]
     for frame in frames:
         linecache.checkcache(frame.filename)
     text = "".join(traceback.format_list(frames[-5:])) + "".join(traceback.format_exception_only(type(exc), exc))
-    message = str(exc) or type(exc).__name__
     return Failure(stage, type(exc).__name__, _clip(message, _MAX_MESSAGE_CHARS), _clip(text, _MAX_TRACEBACK_CHARS))
 
 
@@ -436,6 +441,7 @@ def load_drop_in(agents_dir: Path, relative: PurePosixPath, exports: Sequence[st
         before = set(sys.modules)
         finder = _SiblingFinder(folder)
         sys.meta_path.insert(0, finder)
+        on_path = sys.path.count(folder)
         sys.path.insert(0, folder)
         importlib.invalidate_caches()
         try:
@@ -454,7 +460,7 @@ def load_drop_in(agents_dir: Path, relative: PurePosixPath, exports: Sequence[st
         finally:
             if finder in sys.meta_path:
                 sys.meta_path.remove(finder)
-            if folder in sys.path:
+            while sys.path.count(folder) > on_path:  # ours, and any the module added itself
                 sys.path.remove(folder)
             names = [package_name, *_adopt_siblings(before, folder, package)]
             sys.modules.update({n: m for n, m in hidden.items() if n not in sys.modules})

@@ -1,0 +1,87 @@
+"""Process-level behaviour: a split deployment, graceful shutdown, bad config at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from openai import AsyncOpenAI
+
+from tests.conftest import write_config
+from tests.fake_upstream import FakeUpstream, TextReply
+from tests.gateway_process import GATEWAY_BIN, REPO, GatewayProcess, make_agents_dir
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_split_deployment_shim_and_backend_in_two_processes(upstream: FakeUpstream, tmp_path: Path) -> None:
+    agents_dir = make_agents_dir(tmp_path / "agents")
+    config_dir = write_config(tmp_path / "config", upstream)
+    backend = GatewayProcess(agents_dir, config_dir, tmp_path / "backend.log", services="registry,executor,tools,security").start()
+    try:
+        # The shim process has no agents and no upstream config: everything goes over gRPC.
+        shim = GatewayProcess(tmp_path / "no-agents", tmp_path / "no-config", tmp_path / "shim.log", services="shim", grpc_target=backend.grpc_address).start()
+        try:
+            upstream.queue(TextReply("served across processes", chunks=3))
+            async with AsyncOpenAI(base_url=shim.openai_base_url, api_key="k", max_retries=0) as client:
+                models = [m.id async for m in client.models.list()]
+                assert "default/weather" in models
+                stream = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}], stream=True)
+                assert "".join([c.choices[0].delta.content or "" async for c in stream]) == "served across processes"
+            # The shim process serves no gRPC of its own.
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", shim.grpc_port), timeout=1).close()
+            assert '"services": ["shim"]' in shim.log_text()
+        finally:
+            assert shim.terminate() == 0
+    finally:
+        assert backend.terminate() == 0
+
+
+async def test_sigterm_drains_in_flight_streams_then_exits(upstream: FakeUpstream, tmp_path: Path) -> None:
+    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log").start()
+    upstream.queue(TextReply("slow words arriving one by one until done", chunks=8, chunk_delay=0.25))
+    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=30) as http, grpc.aio.insecure_channel(gateway.grpc_address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        async with http.stream("POST", "/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as response:
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            async for line in lines:
+                if '"content":"slow' in line:
+                    break
+            assert gateway.proc is not None
+            gateway.proc.send_signal(signal.SIGTERM)
+            # Health flips to NOT_SERVING while the stream is still running...
+            status = None
+            for _ in range(50):
+                status = (await health.Check(health_pb2.HealthCheckRequest())).status
+                if status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    break
+                await asyncio.sleep(0.05)
+            assert status == health_pb2.HealthCheckResponse.NOT_SERVING
+            # ...and the in-flight stream still finishes completely.
+            rest = [line async for line in lines]
+    assert rest[-2:] == ["data: [DONE]", ""] or rest[-1] == "data: [DONE]"
+    assert "done" in "".join(rest)
+    assert gateway.proc.wait(15) == 0
+    assert gateway.terminate() == 0
+
+
+async def test_malformed_config_fails_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "upstreams.yaml").write_text("upstreams:\n  - name: x\n    base_url: http://127.0.0.1:1/v1\n    timeout_s: -3\n")
+    result = subprocess.run(
+        [str(GATEWAY_BIN), "serve", "--config-dir", str(config), "--agents-dir", str(tmp_path), "--http-port", "0", "--grpc-port", "0"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "upstreams.yaml" in result.stderr and "timeout_s" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,41 @@
+"""The Agents SDK as a *client*: an agent whose model is a gateway model, via chat completions."""
+
+from __future__ import annotations
+
+import pytest
+from agents import Agent, OpenAIChatCompletionsModel, RunConfig, Runner, function_tool
+from openai import AsyncOpenAI
+
+from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_sdk_agent_uses_a_gateway_model(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("Sunny in Nice, 22C."))
+    outer = Agent(name="Caller", instructions="Ask the weather model.", model=OpenAIChatCompletionsModel(model="default/weather", openai_client=client))
+    result = await Runner.run(outer, "Weather in Nice?", run_config=RunConfig(tracing_disabled=True))
+    assert result.final_output == "Sunny in Nice, 22C."
+    # The caller's own instructions arrived at the gateway as a system message and reached the upstream.
+    contents = [m.get("content") for m in upstream.last_request().messages]
+    assert "Ask the weather model." in contents
+
+
+async def test_sdk_client_side_tools_round_trip_through_a_declarative_agent(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    calls: list[str] = []
+
+    @function_tool
+    def lookup_order(order_id: str) -> str:
+        """Look up an order."""
+        calls.append(order_id)
+        return f"order {order_id}: shipped"
+
+    upstream.queue(ToolCallReply([ToolCall("lookup_order", {"order_id": "A7"})]), TextReply("Your order A7 has shipped."), model="helpdesk-model")
+    outer = Agent(name="Client", tools=[lookup_order], model=OpenAIChatCompletionsModel(model="default/helpdesk", openai_client=client))
+    stream = Runner.run_streamed(outer, "Where is order A7?", run_config=RunConfig(tracing_disabled=True))
+    async for _ in stream.stream_events():
+        pass
+    assert calls == ["A7"]  # the client ran its own tool, as OpenAI semantics require
+    assert stream.final_output == "Your order A7 has shipped."
+    tool_message = upstream.last_request().messages[-1]
+    assert tool_message["role"] == "tool" and tool_message["content"] == "order A7: shipped"
