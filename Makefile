@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(BUF): tools/package.json tools/package-lock.json
-	cd tools && npm ci --no-audit --no-fund --loglevel=error
+# The buf CLI comes from npm (PyPI's "buf" is an unrelated package); exact version in tools/package.json.
+$(BUF): tools/package.json
+	cd tools && npm install --package-lock=false --no-audit --no-fund --loglevel=error
 	touch $(BUF)
 
 tools: $(BUF)
