@@ -10,7 +10,7 @@ GEN := agentgateway/v1
 PROTOS := $(wildcard proto/agentgateway/v1/*.proto)
 DEMO_PORT ?= 8100
 
-.PHONY: run test install tools proto proto-check lint bench clean
+.PHONY: run test install tools proto proto-check lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,9 +41,11 @@ proto-check: $(STAMP) $(BUF)
 		if diff -r -q -x __pycache__ $$tmp/$(GEN) $(GEN); then echo "generated stubs are up to date"; rm -rf $$tmp; \
 		else echo "generated stubs are stale: run 'make proto' and commit"; rm -rf $$tmp; exit 1; fi
 
-lint: proto-check
+lint: $(STAMP) proto-check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
-test: $(STAMP) proto-check
+test: $(STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Serve the sample agents. With no OPENAI_API_KEY and no config/upstreams.yaml the
@@ -57,6 +59,10 @@ run: $(STAMP)
 	else \
 		$(VENV)/bin/agent-gateway serve; \
 	fi
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 bench: $(STAMP)
 	$(PY) -m bench.run --out docs/benchmarks.md

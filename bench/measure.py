@@ -87,10 +87,11 @@ async def measure(name: str, fn: Call, *, iterations: int, warmup: int) -> Measu
 async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -> Throughput:
     """``concurrency`` tasks each issue calls back to back until ``seconds`` have passed
     (after one untimed round of ``concurrency`` calls to open connections)."""
-    await asyncio.gather(*(fn() for _ in range(concurrency)))
-    gc.collect()
     latencies: list[float] = []
     errors: list[str] = []
+    warm = await asyncio.gather(*(fn() for _ in range(concurrency)), return_exceptions=True)
+    errors += [describe(e) for e in warm if isinstance(e, BaseException)]
+    gc.collect()
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
@@ -111,5 +112,10 @@ async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -
 
 
 def describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().replace("\n", " ")
+    """One line: the exception and, when it wraps another (e.g. openai.APIConnectionError), the cause."""
+    text = f"{type(exc).__name__}: {exc}".strip()
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) not in text:
+        text += f" (caused by {type(cause).__name__}: {cause})"
+    text = text.replace("\n", " ")
     return text if len(text) <= 300 else text[:297] + "..."

@@ -14,18 +14,27 @@ from collections.abc import Iterator
 
 import grpc
 import uvicorn
-from agents import set_tracing_disabled
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from agentgateway.v1 import executor_service_pb2, executor_service_pb2_grpc, registry_service_pb2, registry_service_pb2_grpc
-from agentgateway.v1 import security_service_pb2, security_service_pb2_grpc, tool_service_pb2, tool_service_pb2_grpc
+from agentgateway.v1 import (
+    executor_service_pb2,
+    executor_service_pb2_grpc,
+    registry_service_pb2,
+    registry_service_pb2_grpc,
+    security_service_pb2,
+    security_service_pb2_grpc,
+    tool_service_pb2,
+    tool_service_pb2_grpc,
+)
+from agents import set_tracing_disabled
 from services._logging import get_logger
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
+from services.registry.watch import watch_catalog
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
 from services.tools.servicer import ToolServicer
@@ -61,6 +70,7 @@ class Gateway:
         self.http: _Uvicorn | None = None
         self.grpc_port = settings.grpc_port
         self._http_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -71,6 +81,10 @@ class Gateway:
         if wanted & {"registry", "executor"}:
             self.catalog = AgentCatalog(s.agent_discovery_path, s.config_file("agents"), s.agent_exports)
             await self.catalog.refresh()
+            if s.agent_watch:
+                self._watch_task = asyncio.create_task(
+                    watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping), name="agent-watch"
+                )
         if "executor" in wanted:
             # Parse before anything listens: a malformed file stops start-up with a clear message.
             self.upstreams = UpstreamPool(load_upstreams(s.config_file("upstreams"), s.default_model))
@@ -108,7 +122,7 @@ class Gateway:
             raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port}")
         self.grpc_port = port
         await server.start()
-        for name in names[2:] + [""]:
+        for name in [*names[2:], ""]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.grpc_server = server
 
@@ -157,4 +171,8 @@ class Gateway:
             await self.grpc_server.stop(grace)
         if self.upstreams is not None:
             await self.upstreams.aclose()
+        if self._watch_task is not None:
+            self._stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._watch_task, 5)
         log.info("stopped")

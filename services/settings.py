@@ -6,10 +6,9 @@ Built once, before the event loop starts, and passed explicitly to every service
 from __future__ import annotations
 
 from pathlib import Path
-
-from pydantic import Field, field_validator
 from typing import Annotated
 
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ALL_SERVICES", "GatewaySettings"]

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["ChatCompletionRequest", "param_of", "ValidationError"]
+__all__ = ["ChatCompletionRequest", "ValidationError", "param_of"]
 
 
 class _Strict(BaseModel):

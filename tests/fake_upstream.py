@@ -324,7 +324,7 @@ class FakeUpstream:
     def _run(self, server: uvicorn.Server, sock: socket.socket) -> None:
         try:
             asyncio.run(server.serve(sockets=[sock]))
-        except BaseException as exc:  # surfaced by start(); a thread can't raise to us
+        except BaseException as exc:  # noqa: BLE001 - surfaced by start(); a thread can't raise to us
             self._thread_error = exc
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -18,7 +18,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 GATEWAY_BIN = Path(sys.executable).with_name("agent-gateway")
 
-__all__ = ["GatewayProcess", "free_port", "make_agents_dir", "REPO"]
+__all__ = ["REPO", "GatewayProcess", "free_port", "make_agents_dir"]
 
 
 def free_port() -> int:

@@ -9,19 +9,19 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import agents
 import pytest
-from agents import Agent, Runner, trace
 from agents.exceptions import InputGuardrailTripwireTriggered
 from agents.items import ModelResponse
 from agents.models.interface import Model
 from agents.usage import Usage
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
+import agents
+from agents import Agent, Runner, trace
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
 from services.registry.ids import is_valid_model_id, model_id_for, namespace_of
 
@@ -362,7 +362,7 @@ async def test_diagnostics_while_good_agents_still_load(tmp_path: Path, caplog: 
     assert "NoneType" in only_diagnostic(catalog, "ReturnsNone/agent.py").message
     assert "dup/agent.py" in only_diagnostic(catalog, "zz/Dup/agent.py").message
     for diagnostic in catalog.diagnostics:
-        assert diagnostic.time.tzinfo is timezone.utc
+        assert diagnostic.time.tzinfo is UTC
 
     logged = [r for r in caplog.records if r.name == "agentgateway.registry" and r.levelno == logging.WARNING]
     assert {r.fields["path"] for r in logged} == set(expected)  # type: ignore[attr-defined]

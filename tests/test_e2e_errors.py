@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tests.fake_upstream import ErrorReply, FakeUpstream, HangReply, TextReply
+from tests.fake_upstream import ErrorReply, FakeUpstream, HangReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.asyncio
@@ -139,3 +139,12 @@ async def test_unknown_route_and_method(gateway: GatewayProcess) -> None:
         wrong = await http.get("/v1/chat/completions")
     assert missing.status_code == 404 and "error" in missing.json()
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_max_turns_exceeded_is_500_without_internals(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(*[ToolCallReply([ToolCall("ping", {})]) for _ in range(3)])
+    with pytest.raises(openai.InternalServerError) as caught:
+        await client.chat.completions.create(model="default/looper", messages=[{"role": "user", "content": "go"}])
+    error = assert_openai_error({"error": caught.value.body}, "max_turns_exceeded")
+    assert error["type"] == "server_error"
+    assert len(upstream.chat_requests) == 2  # max_turns from __gateway__ was honoured

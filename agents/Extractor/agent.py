@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from agents import Agent
 from pydantic import BaseModel
+
+from agents import Agent
 
 
 class Contact(BaseModel):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from agents import Agent, function_tool
 from forecasts import forecast_for  # a helper module beside this file
+
+from agents import Agent, function_tool
 
 
 @function_tool

@@ -6,7 +6,7 @@ from typing import Any
 
 from services.errors import invalid_argument
 
-__all__ = ["to_sdk_items", "last_user_text"]
+__all__ = ["last_user_text", "to_sdk_items"]
 
 
 def to_sdk_items(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,10 +13,10 @@ import contextvars
 import dataclasses
 from typing import Any
 
-from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig, Usage
 from agents.models.multi_provider import MultiProvider
 from agents.run import AgentRunner, set_default_agent_runner
 
+from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig, Usage
 from services.upstreams import Upstream
 
 __all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to"]
@@ -41,7 +41,7 @@ _current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contex
 _current_usage: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("agentgateway_usage", default=None)
 
 
-class routed_to:  # noqa: N801 - used as a context manager, reads like a phrase
+class routed_to:
     """``with routed_to(provider):`` — SDK runs started inside use ``provider``."""
 
     def __init__(self, provider: UpstreamModelProvider) -> None:
@@ -72,14 +72,14 @@ class RoutingAgentRunner(AgentRunner):
             kwargs["run_config"] = dataclasses.replace(config, model_provider=provider)
         return kwargs
 
-    async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:  # noqa: A002
+    async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:
         result = await super().run(starting_agent, input, **self._routed(kwargs))
         usage = _current_usage.get()
         if usage is not None:
             usage.add(result.context_wrapper.usage)
         return result
 
-    def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:  # noqa: A002
+    def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:
         return super().run_streamed(starting_agent, input, **self._routed(kwargs))
 
 

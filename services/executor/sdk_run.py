@@ -12,11 +12,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents import Agent, ModelSettings, RunConfig, Runner
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
 
+from agents import Agent, ModelSettings, RunConfig, Runner
 from services.executor.conversation import to_sdk_items
 from services.executor.events import (
     ChatInput,
@@ -31,7 +31,7 @@ from services.executor.events import (
 )
 from services.executor.routing import UpstreamModelProvider
 
-__all__ = ["model_settings_for", "run_sdk_agent", "final_text"]
+__all__ = ["final_text", "model_settings_for", "run_sdk_agent"]
 
 DEFAULT_MAX_TURNS = 10
 

@@ -25,7 +25,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     def __init__(self, executor: Executor) -> None:
         self._executor = executor
 
-    async def StreamChatCompletion(  # noqa: N802 - gRPC method name
+    async def StreamChatCompletion(
         self, request: ex_pb.StreamChatCompletionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ex_pb.StreamChatCompletionResponse]:
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -48,7 +48,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
                 )
             await abort(context, error)
 
-    async def CreateChatCompletion(  # noqa: N802 - gRPC method name
+    async def CreateChatCompletion(
         self, request: ex_pb.CreateChatCompletionRequest, context: grpc.aio.ServicerContext
     ) -> ex_pb.CreateChatCompletionResponse:
         try:

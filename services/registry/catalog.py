@@ -12,12 +12,11 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from agents import Agent
-
 from services._logging import get_logger
 from services._yaml import ConfigError
 from services.registry.declarative import DeclarativeAgent, load_agents_config
@@ -91,7 +90,7 @@ class _Builder:
 
     def diagnose(self, path: str, agent_id: str, failure: Failure) -> None:
         diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message,
-                                failure.traceback, datetime.now(timezone.utc))
+                                failure.traceback, datetime.now(UTC))
         self.diagnostics.append(diagnostic)
         log.warning(
             "agent not served: %s: %s", path, failure.message,
@@ -189,7 +188,7 @@ class AgentCatalog:
             return None
         try:
             allowed, policy = self._module_allowed(model_id)
-        except Exception as exc:  # fail closed
+        except Exception as exc:  # noqa: BLE001 - fail closed
             return failure_from_exception("policy", exc)
         if allowed:
             return None
@@ -223,7 +222,7 @@ class AgentCatalog:
                 if inspect.isawaitable(value):  # async factory: awaited here, on the event loop
                     value = await value
                 value = check_factory_result(outcome.export_name, value)
-            except (Exception, SystemExit) as exc:
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - user factory code: any failure is a diagnostic
                 outcome.failure = failure_from_exception("export", exc, [outcome.folder])
         if outcome.failure is not None:
             if inspect.iscoroutine(value):

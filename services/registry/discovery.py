@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from agents import Agent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents import Agent
 from services.registry.declarative import ModelId
 from services.registry.ids import AGENT_MODULE, model_id_for
 
@@ -256,7 +256,8 @@ def _required_params(func: Callable[..., Any]) -> list[inspect.Parameter] | None
 
 
 def _is_coroutine_function(obj: Any) -> bool:
-    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(getattr(obj, "__call__", None))
+    # Callable objects count too: their __call__ may be the coroutine function.
+    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
 
 
 def _classify(name: str, obj: Any) -> ExportKind:
@@ -452,7 +453,7 @@ def load_drop_in(agents_dir: Path, relative: PurePosixPath, exports: Sequence[st
             sys.modules[module_name] = module
             try:
                 loader.exec_module(module)
-            except (Exception, SystemExit) as exc:
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - user module code: any failure is a diagnostic
                 outcome.failure = failure_from_exception("import", exc, [folder])
             else:
                 outcome.module = module
@@ -480,7 +481,7 @@ def _resolve(module: types.ModuleType, exports: Sequence[str], outcome: LoadOutc
         outcome.export_name, outcome.kind, outcome.value = _find_export(module, exports)
         if outcome.kind == "factory":
             outcome.value = outcome.value()  # sync factories run here, with the folder importable
-    except (Exception, SystemExit) as exc:
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user factory code: any failure is a diagnostic
         outcome.failure = failure_from_exception("export", exc, [outcome.folder])
 
 

@@ -62,12 +62,12 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
     def __init__(self, catalog: AgentCatalog) -> None:
         self._catalog = catalog
 
-    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:  # noqa: N802
+    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:
         entries = self._catalog.list()
         start, end, token = await _page(context, [e.id for e in entries], request.page_size, request.page_token)
         return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
 
-    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:  # noqa: N802
+    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
         model_id = request.name.removeprefix("agents/")
         if not model_id:
             await abort(context, invalid_argument("name is required, e.g. agents/default/weather", "name"))
@@ -76,11 +76,11 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             await abort(context, GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id}))
         return pb.GetAgentResponse(agent=agent_to_proto(entry))
 
-    async def RefreshAgents(self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshAgentsResponse:  # noqa: N802
+    async def RefreshAgents(self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshAgentsResponse:
         await self._catalog.refresh()
         return pb.RefreshAgentsResponse(agent_count=len(self._catalog.list()), diagnostic_count=len(self._catalog.diagnostics))
 
-    async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:  # noqa: N802
+    async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:
         diagnostics = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
         keys = [f"{d.path}\x00{d.agent_id}\x00{i:06d}" for i, d in enumerate(diagnostics)]
         start, end, token = await _page(context, keys, request.page_size, request.page_token)

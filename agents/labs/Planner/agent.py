@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from agents import Agent, Runner
 from pydantic import BaseModel
+
+from agents import Agent, Runner
 
 __gateway__ = {
     "description": "Turns a goal into a short numbered plan.",

@@ -1,0 +1,274 @@
+"""``make bench``: measure what the gateway adds over running an agent (or calling the
+upstream) directly, and write ``docs/benchmarks.md``.
+
+    .venv/bin/python -m bench.run --out docs/benchmarks.md
+    .venv/bin/python -m bench.run --quick --out /tmp/bench-quick.md   # smoke run, < 1 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+from openai import AsyncOpenAI
+
+from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from agents import set_tracing_disabled
+from bench.measure import describe, measure, throughput
+from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path
+from bench.report import Environment, Method, PathResult, console_summary, render_markdown
+from bench.upstream import BenchUpstream
+from tests.conftest import write_config
+from tests.fake_upstream import FakeUpstream
+from tests.gateway_process import GatewayProcess, make_agents_dir
+
+__all__ = ["Plan", "main"]
+
+HELPDESK_INSTRUCTIONS = "You answer tickets."  # what write_config gives default/helpdesk
+
+
+@dataclass(frozen=True)
+class Plan:
+    quick: bool
+    warmup: int
+    iterations: int
+    concurrency: int
+    load_seconds: float
+    phase_timeout_s: float
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(quick=True, warmup=3, iterations=20, concurrency=32, load_seconds=1.5, phase_timeout_s=30)
+        return cls(quick=False, warmup=30, iterations=300, concurrency=32, load_seconds=10.0, phase_timeout_s=180)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------ environment
+
+
+def _loadavg() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _packages() -> str:
+    names = ("openai-agents", "openai", "grpcio", "httpx", "uvicorn", "starlette")
+    versions = []
+    for name in names:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+    return ", ".join(versions)
+
+
+def environment(load_before: str) -> Environment:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
+    return Environment(
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        cpu=_cpu_model(),
+        cores=os.cpu_count() or 0,
+        usable_cores=usable,
+        python=platform.python_version(),
+        platform=platform.platform(terse=True),
+        packages=_packages(),
+        load_before=load_before,
+        load_after=_loadavg(),
+    )
+
+
+# ----------------------------------------------------------------------------- paths
+
+
+def _failing(key: str, label: str, reason: str) -> BenchPath:
+    async def fail() -> float | None:
+        raise RuntimeError(reason)
+
+    return BenchPath(key, label, fail, fail)
+
+
+@contextlib.asynccontextmanager
+async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, gateway_error: str, agent_file: Path) -> AsyncIterator[list[BenchPath]]:
+    """The six paths, in report order, with their clients open for the block's duration."""
+    async with contextlib.AsyncExitStack() as stack:
+        direct = await stack.enter_async_context(AsyncOpenAI(base_url=upstream.base_url, api_key="sk-bench", max_retries=0, timeout=30))
+        try:
+            provider = inprocess_provider(upstream.base_url, direct)
+            inprocess = inprocess_sdk_path("sdk/inprocess", "SDK agent in-process (baseline A)", load_agent(agent_file, "_bench_weather_agent"), provider)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed path
+            inprocess = _failing("sdk/inprocess", "SDK agent in-process (baseline A)", f"cannot load the agent: {describe(exc)}")
+        direct_messages = [{"role": "system", "content": HELPDESK_INSTRUCTIONS}, {"role": "user", "content": PROMPT}]
+        upstream_direct = openai_path("decl/direct", "Upstream direct (baseline B)", direct, "helpdesk-model", direct_messages)
+
+        labels = {
+            "sdk/rest": "SDK agent via gateway REST",
+            "sdk/grpc": "SDK agent via gateway gRPC",
+            "decl/rest": "Declarative via gateway REST",
+            "decl/grpc": "Declarative via gateway gRPC",
+        }
+        if gateway is None:
+            via = {key: _failing(key, label, f"gateway did not start: {gateway_error}") for key, label in labels.items()}
+        else:
+            rest = await stack.enter_async_context(AsyncOpenAI(base_url=gateway.openai_base_url, api_key="gw-bench", max_retries=0, timeout=30))
+            channel = await stack.enter_async_context(grpc.aio.insecure_channel(gateway.grpc_address))
+            stub = ex_grpc.ExecutorServiceStub(channel)
+            user_only = [{"role": "user", "content": PROMPT}]
+            via = {
+                "sdk/rest": openai_path("sdk/rest", labels["sdk/rest"], rest, "default/weather", user_only),
+                "sdk/grpc": grpc_path("sdk/grpc", labels["sdk/grpc"], stub, "default/weather"),
+                "decl/rest": openai_path("decl/rest", labels["decl/rest"], rest, "default/helpdesk", user_only),
+                "decl/grpc": grpc_path("decl/grpc", labels["decl/grpc"], stub, "default/helpdesk"),
+            }
+        yield [inprocess, via["sdk/rest"], via["sdk/grpc"], upstream_direct, via["decl/rest"], via["decl/grpc"]]
+
+
+# ------------------------------------------------------------------------------- run
+
+
+async def _guarded(result: PathResult, phase: str, timeout: float, work: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await asyncio.wait_for(work(), timeout)
+    except Exception as exc:  # noqa: BLE001 - one failed path must not stop the run
+        message = f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError) else describe(exc)
+        result.errors.append(f"{phase}: {message}")
+        log(f"  {result.label}: {phase} FAILED: {message}")
+
+
+async def run_all(plan: Plan, paths: list[BenchPath]) -> dict[str, PathResult]:
+    results = {p.key: PathResult(p.key, p.label) for p in paths}
+
+    for path in paths:
+        r = results[path.key]
+
+        async def unary(path: BenchPath = path, r: PathResult = r) -> None:
+            r.unary = await measure(path.label, path.unary, iterations=plan.iterations, warmup=plan.warmup)
+            log(f"  {path.label}: p50 {r.unary.latency.p50_ms:.2f} ms, p99 {r.unary.latency.p99_ms:.2f} ms")
+
+        log(f"latency (non-streaming, c=1): {path.label}")
+        await _guarded(r, "non-streaming latency", plan.phase_timeout_s, unary)
+
+    for path in paths:
+        r = results[path.key]
+
+        async def stream(path: BenchPath = path, r: PathResult = r) -> None:
+            m = await measure(path.label, path.stream, iterations=plan.iterations, warmup=plan.warmup)
+            if m.first_token is None:
+                raise RuntimeError("the stream produced no content delta")
+            r.stream = m
+            log(f"  {path.label}: TTFT p50 {m.first_token.p50_ms:.2f} ms, p99 {m.first_token.p99_ms:.2f} ms")
+
+        log(f"time to first token (streaming, c=1): {path.label}")
+        await _guarded(r, "streaming TTFT", plan.phase_timeout_s, stream)
+
+    for path in paths:
+        r = results[path.key]
+
+        async def load(path: BenchPath = path, r: PathResult = r) -> None:
+            r.load = await throughput(path.label, path.unary, concurrency=plan.concurrency, seconds=plan.load_seconds)
+            log(f"  {path.label}: {r.load.rps:.0f} req/s ({r.load.completed} ok, {r.load.errors} errors)")
+
+        log(f"throughput (non-streaming, c={plan.concurrency}): {path.label}")
+        await _guarded(r, f"throughput c={plan.concurrency}", plan.load_seconds + plan.phase_timeout_s, load)
+    return results
+
+
+def _start_gateway(root: Path, upstream: FakeUpstream) -> tuple[GatewayProcess | None, str]:
+    process = GatewayProcess(
+        make_agents_dir(root / "agents"),
+        write_config(root / "config", upstream),
+        root / "gateway.log",
+        env_extra={"GATEWAY_LOG_LEVEL": "WARNING", "FAKE_UPSTREAM_KEY": "sk-bench-upstream"},
+    )
+    try:
+        return process.start(), ""
+    except Exception as exc:  # noqa: BLE001 - the report says the gateway paths failed
+        with contextlib.suppress(Exception):
+            process.terminate()
+        return None, describe(exc)
+
+
+def _log_warnings(gateway: GatewayProcess | None, limit: int = 20) -> tuple[str, ...]:
+    if gateway is None:
+        return ()
+    lines = [line for line in gateway.log_text().splitlines() if line.strip()]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... {len(lines) - limit} more lines"]
+    return tuple(line if len(line) <= 400 else line[:397] + "..." for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="markdown report to (over)write")
+    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke run, numbers not stable")
+    args = parser.parse_args(argv)
+    plan = Plan.for_mode(args.quick)
+    set_tracing_disabled(True)
+
+    load_before = _loadavg()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="agent-gateway-bench-") as tmp:
+        root = Path(tmp)
+        upstream = BenchUpstream(demo_chunk_delay=0.0).start()
+        gateway: GatewayProcess | None = None
+        try:
+            log(f"fake upstream at {upstream.base_url}; starting the gateway ...")
+            gateway, gateway_error = _start_gateway(root, upstream)
+            log(f"gateway: {gateway.openai_base_url} / {gateway.grpc_address}" if gateway else f"gateway FAILED to start: {gateway_error}")
+            agent_file = root / "agents" / "Weather" / "agent.py"
+
+            async def go() -> dict[str, PathResult]:
+                async with bench_paths(upstream, gateway, gateway_error, agent_file) as paths:
+                    return await run_all(plan, paths)
+
+            results = asyncio.run(go())
+            warnings = _log_warnings(gateway)
+        finally:
+            if gateway is not None:
+                gateway.terminate()
+            upstream.stop()
+
+    method = Method(
+        quick=plan.quick,
+        warmup=plan.warmup,
+        iterations=plan.iterations,
+        concurrency=plan.concurrency,
+        load_seconds=plan.load_seconds,
+        prompt=PROMPT,
+        reply_words=len(EXPECTED.split()),
+        duration_s=time.perf_counter() - started,
+        gateway_log_warnings=warnings,
+    )
+    markdown = render_markdown(environment(load_before), method, results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown + "\n")
+    print(console_summary(results, plan.concurrency))
+    print(f"\nwrote {args.out} in {method.duration_s:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
