@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-__all__ = ["Call", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "throughput"]
+import grpc
+
+__all__ = ["Call", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "redact", "throughput"]
 
 Call = Callable[[], Awaitable[float | None]]
 
@@ -51,6 +54,7 @@ class Throughput:
     seconds: float
     latency: Stats | None  # per-request latency under load
     first_error: str = ""
+    warmup_errors: int = 0  # failures in the untimed opening round (not in `errors`)
 
     @property
     def rps(self) -> float:
@@ -87,11 +91,11 @@ async def measure(name: str, fn: Call, *, iterations: int, warmup: int) -> Measu
 async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -> Throughput:
     """``concurrency`` tasks each issue calls back to back until ``seconds`` have passed
     (after one untimed round of ``concurrency`` calls to open connections)."""
+    warm = await asyncio.gather(*(fn() for _ in range(concurrency)), return_exceptions=True)
+    warm_errors = [describe(e) for e in warm if isinstance(e, BaseException)]
+    gc.collect()
     latencies: list[float] = []
     errors: list[str] = []
-    warm = await asyncio.gather(*(fn() for _ in range(concurrency)), return_exceptions=True)
-    errors += [describe(e) for e in warm if isinstance(e, BaseException)]
-    gc.collect()
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
@@ -108,14 +112,27 @@ async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     stats = Stats.of(latencies) if latencies else None
-    return Throughput(name, concurrency, len(latencies), len(errors), elapsed, stats, errors[0] if errors else "")
+    first_error = (errors or warm_errors or [""])[0]
+    return Throughput(name, concurrency, len(latencies), len(errors), elapsed, stats, first_error, len(warm_errors))
 
 
 def describe(exc: BaseException) -> str:
-    """One line: the exception and, when it wraps another (e.g. openai.APIConnectionError), the cause."""
-    text = f"{type(exc).__name__}: {exc}".strip()
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause) not in text:
-        text += f" (caused by {type(cause).__name__}: {cause})"
-    text = text.replace("\n", " ")
+    """One line for the report: gRPC status and details, or the exception and (for
+    wrappers such as ``openai.APIConnectionError``) its cause."""
+    if isinstance(exc, grpc.aio.AioRpcError):
+        text = f"gRPC {exc.code().name}: {exc.details()}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and getattr(exc, "status_code", None) is None:
+            text += f" (caused by {type(cause).__name__}: {cause})"
+    text = redact(" ".join(text.split()))
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_SECRET = re.compile(r"(?i)(bearer\s+\S+|\b(?:sk|agw)[-_][A-Za-z0-9_-]{6,})")
+
+
+def redact(text: str) -> str:
+    """Blank out anything that looks like an API key before it reaches the report."""
+    return _SECRET.sub("[redacted]", text)

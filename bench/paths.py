@@ -34,6 +34,7 @@ __all__ = [
     "inprocess_sdk_path",
     "load_agent",
     "openai_path",
+    "unavailable_path",
 ]
 
 # Must not mention the Weather agent's tool (`get_weather` / "get weather"): the demo
@@ -48,6 +49,15 @@ class BenchPath:
     label: str  # human name for the report
     unary: Call
     stream: Call
+    unavailable: str = ""  # set when the path could not be set up: nothing is measured
+
+
+async def _not_run() -> float | None:
+    raise RuntimeError("path is unavailable")
+
+
+def unavailable_path(key: str, label: str, reason: str) -> BenchPath:
+    return BenchPath(key, label, _not_run, _not_run, reason)
 
 
 class WrongReply(AssertionError):
@@ -89,20 +99,22 @@ def openai_path(key: str, label: str, client: AsyncOpenAI, model: str, messages:
 # --------------------------------------------------------------------------- gRPC stub
 
 
-def grpc_path(key: str, label: str, stub: ex_grpc.ExecutorServiceStub, model: str) -> BenchPath:
+def grpc_path(key: str, label: str, stub: ex_grpc.ExecutorServiceStub, model: str, api_key: str | None) -> BenchPath:
+    """Typed gRPC; the API key goes in per-call metadata (no client interceptor to pay for)."""
     chat = pb.ChatRequest(model=model, messages=[pb.ChatMessage(role=pb.ROLE_USER, content=PROMPT)])
     unary_request = ex_pb.CreateChatCompletionRequest(chat=chat)
     stream_request = ex_pb.StreamChatCompletionRequest(chat=chat)
+    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
     async def unary() -> float | None:
-        reply = await stub.CreateChatCompletion(unary_request, timeout=30)
+        reply = await stub.CreateChatCompletion(unary_request, metadata=metadata, timeout=30)
         _check(reply.message.content)
         return None
 
     async def stream() -> float | None:
         first: float | None = None
         parts: list[str] = []
-        async for response in stub.StreamChatCompletion(stream_request, timeout=30):
+        async for response in stub.StreamChatCompletion(stream_request, metadata=metadata, timeout=30):
             if response.event.WhichOneof("event") == "text_delta" and response.event.text_delta.text:
                 if first is None:
                     first = time.perf_counter()

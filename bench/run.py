@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import os
 import platform
 import sys
@@ -26,11 +27,11 @@ from openai import AsyncOpenAI
 
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agents import set_tracing_disabled
-from bench.measure import describe, measure, throughput
-from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path
+from bench.measure import describe, measure, redact, throughput
+from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path, unavailable_path
 from bench.report import Environment, Method, PathResult, console_summary, render_markdown
 from bench.upstream import BenchUpstream
-from tests.conftest import write_config
+from tests.conftest import ADMIN_KEY, KEY_ENV, write_config
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import GatewayProcess, make_agents_dir
 
@@ -51,7 +52,7 @@ class Plan:
     @classmethod
     def for_mode(cls, quick: bool) -> Plan:
         if quick:
-            return cls(quick=True, warmup=3, iterations=20, concurrency=32, load_seconds=1.5, phase_timeout_s=30)
+            return cls(quick=True, warmup=3, iterations=20, concurrency=32, load_seconds=2.0, phase_timeout_s=30)
         return cls(quick=False, warmup=30, iterations=300, concurrency=32, load_seconds=10.0, phase_timeout_s=180)
 
 
@@ -104,13 +105,6 @@ def environment(load_before: str) -> Environment:
 # ----------------------------------------------------------------------------- paths
 
 
-def _failing(key: str, label: str, reason: str) -> BenchPath:
-    async def fail() -> float | None:
-        raise RuntimeError(reason)
-
-    return BenchPath(key, label, fail, fail)
-
-
 @contextlib.asynccontextmanager
 async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, gateway_error: str, agent_file: Path) -> AsyncIterator[list[BenchPath]]:
     """The six paths, in report order, with their clients open for the block's duration."""
@@ -120,7 +114,7 @@ async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, ga
             provider = inprocess_provider(upstream.base_url, direct)
             inprocess = inprocess_sdk_path("sdk/inprocess", "SDK agent in-process (baseline A)", load_agent(agent_file, "_bench_weather_agent"), provider)
         except Exception as exc:  # noqa: BLE001 - reported as a failed path
-            inprocess = _failing("sdk/inprocess", "SDK agent in-process (baseline A)", f"cannot load the agent: {describe(exc)}")
+            inprocess = unavailable_path("sdk/inprocess", "SDK agent in-process (baseline A)", f"cannot load the agent: {describe(exc)}")
         direct_messages = [{"role": "system", "content": HELPDESK_INSTRUCTIONS}, {"role": "user", "content": PROMPT}]
         upstream_direct = openai_path("decl/direct", "Upstream direct (baseline B)", direct, "helpdesk-model", direct_messages)
 
@@ -131,17 +125,18 @@ async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, ga
             "decl/grpc": "Declarative via gateway gRPC",
         }
         if gateway is None:
-            via = {key: _failing(key, label, f"gateway did not start: {gateway_error}") for key, label in labels.items()}
+            via = {key: unavailable_path(key, label, f"gateway did not start: {gateway_error}") for key, label in labels.items()}
         else:
-            rest = await stack.enter_async_context(AsyncOpenAI(base_url=gateway.openai_base_url, api_key="gw-bench", max_retries=0, timeout=30))
+            # The admin key of the test config (tests/conftest.py): no rate limit, every model.
+            rest = await stack.enter_async_context(AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0, timeout=30))
             channel = await stack.enter_async_context(grpc.aio.insecure_channel(gateway.grpc_address))
             stub = ex_grpc.ExecutorServiceStub(channel)
             user_only = [{"role": "user", "content": PROMPT}]
             via = {
                 "sdk/rest": openai_path("sdk/rest", labels["sdk/rest"], rest, "default/weather", user_only),
-                "sdk/grpc": grpc_path("sdk/grpc", labels["sdk/grpc"], stub, "default/weather"),
+                "sdk/grpc": grpc_path("sdk/grpc", labels["sdk/grpc"], stub, "default/weather", ADMIN_KEY),
                 "decl/rest": openai_path("decl/rest", labels["decl/rest"], rest, "default/helpdesk", user_only),
-                "decl/grpc": grpc_path("decl/grpc", labels["decl/grpc"], stub, "default/helpdesk"),
+                "decl/grpc": grpc_path("decl/grpc", labels["decl/grpc"], stub, "default/helpdesk", ADMIN_KEY),
             }
         yield [inprocess, via["sdk/rest"], via["sdk/grpc"], upstream_direct, via["decl/rest"], via["decl/grpc"]]
 
@@ -158,8 +153,13 @@ async def _guarded(result: PathResult, phase: str, timeout: float, work: Callabl
         log(f"  {result.label}: {phase} FAILED: {message}")
 
 
-async def run_all(plan: Plan, paths: list[BenchPath]) -> dict[str, PathResult]:
-    results = {p.key: PathResult(p.key, p.label) for p in paths}
+async def run_all(plan: Plan, all_paths: list[BenchPath]) -> dict[str, PathResult]:
+    results = {p.key: PathResult(p.key, p.label) for p in all_paths}
+    for path in all_paths:
+        if path.unavailable:
+            results[path.key].errors.append(f"not run: {path.unavailable}")
+            log(f"skipping {path.label}: {path.unavailable}")
+    paths = [p for p in all_paths if not p.unavailable]
 
     for path in paths:
         r = results[path.key]
@@ -186,6 +186,9 @@ async def run_all(plan: Plan, paths: list[BenchPath]) -> dict[str, PathResult]:
 
     for path in paths:
         r = results[path.key]
+        if r.unary is None:
+            r.errors.append("throughput: skipped because non-streaming requests failed")
+            continue
 
         async def load(path: BenchPath = path, r: PathResult = r) -> None:
             r.load = await throughput(path.label, path.unary, concurrency=plan.concurrency, seconds=plan.load_seconds)
@@ -201,23 +204,42 @@ def _start_gateway(root: Path, upstream: FakeUpstream) -> tuple[GatewayProcess |
         make_agents_dir(root / "agents"),
         write_config(root / "config", upstream),
         root / "gateway.log",
-        env_extra={"GATEWAY_LOG_LEVEL": "WARNING", "FAKE_UPSTREAM_KEY": "sk-bench-upstream"},
+        env_extra={"GATEWAY_LOG_LEVEL": "WARNING", "FAKE_UPSTREAM_KEY": "sk-bench-upstream", **KEY_ENV},
     )
     try:
         return process.start(), ""
     except Exception as exc:  # noqa: BLE001 - the report says the gateway paths failed
         with contextlib.suppress(Exception):
             process.terminate()
-        return None, describe(exc)
+        # The exception carries the log tail; its last lines say why.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        return None, redact(" | ".join(lines[-3:]))[:600]
 
 
-def _log_warnings(gateway: GatewayProcess | None, limit: int = 20) -> tuple[str, ...]:
+def _log_summary(gateway: GatewayProcess | None, limit: int = 20) -> tuple[str, ...]:
+    """Distinct gateway log records (the gateway logs at WARNING here), with counts; JSON
+    records shortened to level, logger, message and the last line of any traceback."""
     if gateway is None:
         return ()
-    lines = [line for line in gateway.log_text().splitlines() if line.strip()]
-    if len(lines) > limit:
-        lines = [*lines[:limit], f"... {len(lines) - limit} more lines"]
-    return tuple(line if len(line) <= 400 else line[:397] + "..." for line in lines)
+    counts: dict[str, int] = {}
+    for line in gateway.log_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            key = f"{record.get('level', '?')} {record.get('logger', '?')}: {record.get('msg', '')}"
+            exc = str(record.get("exc") or "").strip()
+            if exc:
+                key += f" -- {exc.splitlines()[-1]}"
+        else:
+            key = line.strip()
+        key = redact(key if len(key) <= 300 else key[:297] + "...")
+        counts[key] = counts.get(key, 0) + 1
+    lines = [f"{n:>6} x {key}" for key, n in counts.items()]
+    return tuple(lines[:limit] + ([f"... and {len(lines) - limit} more distinct records"] if len(lines) > limit else []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                     return await run_all(plan, paths)
 
             results = asyncio.run(go())
-            warnings = _log_warnings(gateway)
+            warnings = _log_summary(gateway)
         finally:
             if gateway is not None:
                 gateway.terminate()

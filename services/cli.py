@@ -35,11 +35,34 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--agents-dir", help="drop-in agents folder (GATEWAY_AGENT_DISCOVERY_PATH, default ./agents)")
     serve.add_argument("--config-dir", help="YAML config folder (GATEWAY_CONFIG_DIR, default ./config)")
     serve.add_argument("--services", help="comma-separated subset of registry,executor,tools,security,shim (GATEWAY_SERVICES)")
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="print a new key once, and its security.yaml entry (with the SHA-256 digest)")
+    create.add_argument("--id", required=True, help="a name for logs and audit (never the key)")
+    create.add_argument("--admin", action="store_true", help="grant the admin role")
+    create.add_argument("--models", default="*", help="comma-separated fnmatch patterns over model ids (default *)")
+    create.add_argument("--tools", default="*", help="comma-separated fnmatch patterns over tool names (default *)")
+    create.add_argument("--requests-per-minute", type=int)
+    create.add_argument("--tokens-per-minute", type=int)
     return parser
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from services.security.keys_cli import create_key_entry
+
+    split = lambda value: tuple(p.strip() for p in value.split(",") if p.strip())  # noqa: E731
+    try:
+        key, entry = create_key_entry(args.id, args.admin, split(args.models), split(args.tools), args.requests_per_minute, args.tokens_per_minute)
+    except ValueError as exc:
+        print(f"agent-gateway: {exc}", file=sys.stderr)
+        return 2
+    print(f"New key (shown once, store it now):\n\n    {key}\n\nAdd this entry under api_keys: in security.yaml:\n\n{entry}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        return _keys_create(args)
     overrides: dict[str, Any] = {field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag) is not None}
     try:
         settings = GatewaySettings(**overrides)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import grpc
 import uvicorn
@@ -35,6 +36,9 @@ from services.executor.servicer import ExecutorServicer
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
+from services.security.audit import AuditEvent
+from services.security.gatekeeper import Gatekeeper
+from services.security.interceptor import AuthInterceptor
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
 from services.tools.servicer import ToolServicer
@@ -44,6 +48,8 @@ from shim.app import create_app
 __all__ = ["Gateway"]
 
 log = get_logger("server")
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 _SERVICE_NAMES = {
     "registry": registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
@@ -64,6 +70,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         self.catalog: AgentCatalog | None = None
+        self.gatekeeper: Gatekeeper | None = None
         self.upstreams: UpstreamPool | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.health: health.aio.HealthServicer | None = None
@@ -78,8 +85,13 @@ class Gateway:
         set_tracing_disabled(not s.openai_tracing)
         install_routing_runner()
         wanted = set(s.services)
+        if s.grpc_services:
+            self.gatekeeper = Gatekeeper.load(s.config_file("security"))
+            if not self.gatekeeper.configured:
+                self._announce_generated_key()
+                s = self.settings
         if wanted & {"registry", "executor"}:
-            self.catalog = AgentCatalog(s.agent_discovery_path, s.config_file("agents"), s.agent_exports)
+            self.catalog = AgentCatalog(s.agent_discovery_path, s.config_file("agents"), s.agent_exports, module_allowed=self._module_allowed)
             await self.catalog.refresh()
             if s.agent_watch:
                 self._watch_task = asyncio.create_task(
@@ -97,22 +109,48 @@ class Gateway:
             extra={"fields": {"services": list(s.services), "grpc": f"{s.host}:{self.grpc_port}", "http": f"{s.host}:{s.http_port}", "agents": len(self.catalog.list()) if self.catalog else None}},
         )
 
+    def _announce_generated_key(self) -> None:
+        assert self.gatekeeper is not None and self.gatekeeper.generated_key is not None
+        if self.settings.host not in _LOOPBACK:
+            log.warning("no security.yaml: binding to loopback only", extra={"fields": {"requested_host": self.settings.host}})
+            self.settings = self.settings.model_copy(update={"host": "127.0.0.1"})
+        # Shown once, on stdout, never logged: the operator's way in until security.yaml exists.
+        print(
+            f"\nagent-gateway: no {self.settings.config_file('security')} found, so an admin key was generated for this run:\n\n"
+            f"    {self.gatekeeper.generated_key}\n\n"
+            "  Use it as 'Authorization: Bearer <key>' (HTTP) or 'authorization: Bearer <key>' metadata (gRPC).\n"
+            "  The gateway listens on loopback only until a security.yaml exists (see docs/security.md).\n",
+            flush=True,
+        )
+
+    def _module_allowed(self, model_id: str) -> tuple[bool, str]:
+        assert self.gatekeeper is not None
+        allowed, policy = self.gatekeeper.policy.module_allowed(model_id)
+        self.gatekeeper.audit.record(
+            AuditEvent(time=datetime.now(UTC), request_id="", key_id="", action="load_module", resource=model_id, allowed=allowed, policy=policy)
+        )
+        return allowed, policy
+
     async def _start_grpc(self) -> None:
         s = self.settings
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        assert self.gatekeeper is not None
+        server = grpc.aio.server(
+            interceptors=[AuthInterceptor(self.gatekeeper)],
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+        )
         wanted = set(s.grpc_services)
         names = [health.SERVICE_NAME, reflection.SERVICE_NAME]
         if "registry" in wanted:
             assert self.catalog is not None
-            registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.catalog), server)
+            registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.catalog, self.gatekeeper), server)
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
-            executor = Executor(self.catalog, self.upstreams, trace=s.openai_tracing)
+            executor = Executor(self.catalog, self.upstreams, self.gatekeeper, trace=s.openai_tracing)
             executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(executor), server)
         if "tools" in wanted:
             tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolServicer(), server)
         if "security" in wanted:
-            security_service_pb2_grpc.add_SecurityServiceServicer_to_server(SecurityServicer(), server)
+            security_service_pb2_grpc.add_SecurityServiceServicer_to_server(SecurityServicer(self.gatekeeper), server)
         names += [_SERVICE_NAMES[n] for n in s.grpc_services]
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

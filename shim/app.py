@@ -32,6 +32,7 @@ __all__ = ["create_app"]
 log = get_logger("shim")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _FORWARDED_AUTH = ("authorization", "x-api-key")
+_PUBLIC_PATHS = frozenset({"/healthz"})
 
 
 class RequestContext:
@@ -50,8 +51,18 @@ class RequestContext:
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]
         for name in _FORWARDED_AUTH:
             value = headers.get(name)
-            if value is not None and value.isprintable() and len(value) < 8192:
+            # gRPC metadata is printable ASCII; anything else cannot be a key of ours.
+            if value and value.isascii() and value.isprintable() and len(value) <= 4096:
                 metadata.append((name, value))
+        if len(metadata) == 1 and scope["path"] not in _PUBLIC_PATHS:
+            # No usable credential: refuse here. Keys themselves are verified by the gRPC
+            # services (one place), so a split deployment's shim needs no key material.
+            response = error_response(
+                GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key> or x-api-key)"),
+                {"x-request-id": request_id, "www-authenticate": "Bearer"},
+            )
+            await response(scope, receive, send)
+            return
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["grpc_metadata"] = tuple(metadata)

@@ -21,6 +21,7 @@ from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
 from services._grpc_status import error_from_rpc_error
 from services.errors import GatewayError, invalid_argument
+from services.security.hardening import find_forbidden_field
 from shim import chunks
 from shim.errors import error_body, error_response
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
@@ -35,6 +36,9 @@ async def chat_completions(request: Request) -> Response:
     state = request.app.state
     try:
         body = await _read_json(request, state.settings.max_body_bytes)
+        forbidden = find_forbidden_field(body)
+        if forbidden:
+            raise invalid_argument(f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD")
         parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
         param, message = param_of(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -51,5 +52,8 @@ def error_response(error: GatewayError, headers: dict[str, str] | None = None) -
     status, _ = http_status_of(error)
     all_headers = dict(headers or {})
     if error.retry_after_s is not None:
-        all_headers["retry-after"] = str(max(1, round(error.retry_after_s)))
+        all_headers["retry-after"] = str(max(1, math.ceil(error.retry_after_s)))
+    if error.metadata.get("retryable") == "false":
+        # OpenAI clients honour this: no automatic retry of a request that cannot succeed.
+        all_headers["x-should-retry"] = "false"
     return JSONResponse(error_body(error), status_code=status, headers=all_headers)

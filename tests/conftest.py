@@ -12,8 +12,21 @@ from openai import AsyncOpenAI
 
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import REPO, GatewayProcess, free_port, make_agents_dir
+from tests.grpc_auth import authed_channel
 
 E2E_AGENTS = REPO / "tests" / "e2e_agents"
+
+# Test keys, read by the gateway from env vars named in security.yaml. Distinctive values
+# so the leak tests can search logs for them.
+KEYS = {
+    "admin": "agw-test-admin-7d1f0c9e2b4a",
+    "user": "agw-test-user-5e8a3b1c9d2f",
+    "limited": "agw-test-limited-2c7e9a4b1f6d",
+    "notools": "agw-test-notools-8b3d5f1a7c2e",
+}
+KEY_ENV = {f"GW_KEY_{name.upper()}": value for name, value in KEYS.items()}
+ADMIN_KEY = KEYS["admin"]
+ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +50,19 @@ def write_config(config_dir: Path, upstream: FakeUpstream, *, timeout_s: float =
             }
         )
     )
+    (config_dir / "security.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "api_keys": [
+                    {"id": "admin", "env": "GW_KEY_ADMIN", "roles": ["admin"], "models": ["*"], "tools": ["*"]},
+                    {"id": "user", "env": "GW_KEY_USER", "models": ["default/*"], "tools": ["get_weather", "check_status"]},
+                    {"id": "limited", "env": "GW_KEY_LIMITED", "models": ["default/*"], "tools": ["*"], "rate_limit": {"requests_per_minute": 3, "tokens_per_minute": 100000}},
+                    {"id": "notools", "env": "GW_KEY_NOTOOLS", "models": ["default/*"], "tools": []},
+                ],
+                "namespaces": {"labs": {"models": "deny"}},
+            }
+        )
+    )
     (config_dir / "agents.yaml").write_text(
         yaml.safe_dump(
             {
@@ -55,7 +81,7 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("gateway")
     agents_dir = make_agents_dir(root / "agents", [E2E_AGENTS])
     config_dir = write_config(root / "config", upstream)
-    process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra={"FAKE_UPSTREAM_KEY": "sk-upstream-secret-0001"})
+    process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra={"FAKE_UPSTREAM_KEY": "sk-upstream-secret-0001", **KEY_ENV})
     process.start()
     yield process
     process.terminate()
@@ -69,11 +95,11 @@ def _fresh_upstream(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 async def client(gateway: GatewayProcess) -> AsyncIterator[AsyncOpenAI]:
-    async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key="gw-test-key", max_retries=0, timeout=30) as openai_client:
+    async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0, timeout=30) as openai_client:
         yield openai_client
 
 
 @pytest.fixture
 async def channel(gateway: GatewayProcess) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(gateway.grpc_address) as ch:
+    async with authed_channel(gateway.grpc_address, ADMIN_KEY) as ch:
         yield ch

@@ -8,6 +8,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from tests.conftest import ADMIN_KEY
 from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 
 pytestmark = pytest.mark.asyncio
@@ -189,4 +190,4 @@ async def test_gateway_key_never_reaches_upstream(client: AsyncOpenAI, upstream:
     await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])
     headers = upstream.last_request().headers
     assert headers["authorization"] == "Bearer sk-upstream-secret-0001"
-    assert "gw-test-key" not in json.dumps(headers)
+    assert ADMIN_KEY not in json.dumps(headers)

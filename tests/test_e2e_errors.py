@@ -10,6 +10,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
+from tests.conftest import ADMIN_HEADERS
 from tests.fake_upstream import ErrorReply, FakeUpstream, HangReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
@@ -33,7 +34,7 @@ async def test_unknown_model_is_404_model_not_found(client: AsyncOpenAI) -> None
 
 
 async def test_bad_json_is_400(gateway: GatewayProcess) -> None:
-    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS) as http:
         response = await http.post("/v1/chat/completions", content=b'{"model": "default/weather", "messages": [', headers={"content-type": "application/json"})
         assert response.status_code == 400
         assert_openai_error(response.json(), "invalid_json")
@@ -52,7 +53,7 @@ async def test_bad_json_is_400(gateway: GatewayProcess) -> None:
     ],
 )
 async def test_invalid_fields_are_400_with_param(gateway: GatewayProcess, body: dict, param: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS) as http:
         response = await http.post("/v1/chat/completions", json=body)
     assert response.status_code == 400  # never 422
     error = assert_openai_error(response.json(), "invalid_argument")
@@ -62,7 +63,7 @@ async def test_invalid_fields_are_400_with_param(gateway: GatewayProcess, body: 
 
 async def test_body_over_the_limit_is_413(gateway: GatewayProcess) -> None:
     big = "x" * (5 * 1024 * 1024)
-    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS) as http:
         response = await http.post("/v1/chat/completions", json={"model": "default/weather", "messages": [{"role": "user", "content": big}]})
     assert response.status_code == 413
     assert_openai_error(response.json(), "request_too_large")
@@ -98,7 +99,7 @@ async def test_run_deadline_is_504(client: AsyncOpenAI, upstream: FakeUpstream) 
 @pytest.mark.parametrize("model", ["default/weather", "default/helpdesk"])
 async def test_client_disconnect_cancels_the_upstream_request(gateway: GatewayProcess, upstream: FakeUpstream, model: str) -> None:
     upstream.queue(HangReply(partial="thinking about it"))
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
         async with http.stream("POST", "/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as response:
             assert response.status_code == 200
             received = b""
@@ -112,7 +113,7 @@ async def test_client_disconnect_cancels_the_upstream_request(gateway: GatewayPr
 
 async def test_disconnect_before_first_token_cancels_too(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     upstream.queue(HangReply(before_headers=True))
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
         request = asyncio.ensure_future(http.post("/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]}))
         await upstream.wait_for_async(lambda: bool(upstream.chat_requests), timeout=5)
         request.cancel()
@@ -124,7 +125,7 @@ async def test_disconnect_before_first_token_cancels_too(gateway: GatewayProcess
 async def test_error_after_first_byte_arrives_in_stream(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     # Text already reached the client when the run's deadline passes: the error travels in-band.
     upstream.queue(HangReply(partial="thinking about it"))
-    async with httpx.AsyncClient(base_url=gateway.http_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
         response = await http.post("/v1/chat/completions", json={"model": "default/timeboxed", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 200
     events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
@@ -134,7 +135,7 @@ async def test_error_after_first_byte_arrives_in_stream(gateway: GatewayProcess,
 
 
 async def test_unknown_route_and_method(gateway: GatewayProcess) -> None:
-    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS) as http:
         missing = await http.get("/v2/whatever")
         wrong = await http.get("/v1/chat/completions")
     assert missing.status_code == 404 and "error" in missing.json()

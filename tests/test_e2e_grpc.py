@@ -20,6 +20,7 @@ from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import tool_service_pb2 as tool_pb
 from agentgateway.v1 import tool_service_pb2_grpc as tool_grpc
+from tests.conftest import ADMIN_KEY
 from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
@@ -59,7 +60,7 @@ async def test_grpcurl_chat_as_in_the_readme(gateway: GatewayProcess, upstream: 
     upstream.queue(TextReply("Hello from gRPC"))
     body = json.dumps({"chat": {"model": "default/weather", "messages": [{"role": "ROLE_USER", "content": "Hi"}]}})
     out = subprocess.run(
-        [GRPCURL, "-plaintext", "-d", body, gateway.grpc_address, "agentgateway.v1.ExecutorService/CreateChatCompletion"],
+        [GRPCURL, "-plaintext", "-H", f"authorization: Bearer {ADMIN_KEY}", "-d", body, gateway.grpc_address, "agentgateway.v1.ExecutorService/CreateChatCompletion"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout
     assert json.loads(out)["message"]["content"] == "Hello from gRPC"

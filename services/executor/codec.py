@@ -9,6 +9,7 @@ from google.protobuf import json_format
 from agentgateway.v1 import messages_pb2 as pb
 from services.errors import invalid_argument
 from services.executor import events as ev
+from services.security.hardening import find_forbidden_field
 
 __all__ = ["chat_input_from_proto", "event_to_proto", "finish_reason_to_proto", "message_from_final", "usage_to_proto"]
 
@@ -63,6 +64,10 @@ def chat_input_from_proto(chat: pb.ChatRequest, request_id: str = "") -> ev.Chat
                 "schema": json_format.MessageToDict(schema.schema),
                 **({"strict": schema.strict} if schema.HasField("strict") else {}),
             }
+    extra = json_format.MessageToDict(chat.extra) if chat.HasField("extra") else {}
+    forbidden = find_forbidden_field(extra, "extra")
+    if forbidden:
+        raise invalid_argument(f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD")
     return ev.ChatInput(
         model=chat.model,
         messages=messages,
@@ -71,7 +76,7 @@ def chat_input_from_proto(chat: pb.ChatRequest, request_id: str = "") -> ev.Chat
         tool_choice=tool_choice,
         response_format=response_format,
         user=chat.user,
-        extra=json_format.MessageToDict(chat.extra) if chat.HasField("extra") else {},
+        extra=extra,
         include_usage=chat.include_usage,
         request_id=request_id,
     )

@@ -16,11 +16,14 @@ from services._logging import get_logger
 from services.errors import GatewayError, invalid_argument
 from services.executor.events import ChatInput, Event, FinalOutput, UsageReport
 from services.executor.failures import as_gateway_error
+from services.executor.governance import govern_agent
 from services.executor.passthrough import run_passthrough
 from services.executor.routing import UpstreamModelProvider
 from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
 from services.registry.catalog import AgentCatalog, AgentEntry
+from services.security.context import current_call
+from services.security.gatekeeper import Gatekeeper
 from services.upstreams import UpstreamPool
 
 __all__ = ["Executor"]
@@ -30,9 +33,10 @@ _DONE = object()
 
 
 class Executor:
-    def __init__(self, catalog: AgentCatalog, upstreams: UpstreamPool, *, trace: bool = False) -> None:
+    def __init__(self, catalog: AgentCatalog, upstreams: UpstreamPool, gatekeeper: Gatekeeper, *, trace: bool = False) -> None:
         self._catalog = catalog
         self._upstreams = upstreams
+        self._gatekeeper = gatekeeper
         self._trace = trace
 
     def resolve(self, model_id: str) -> AgentEntry:
@@ -45,7 +49,12 @@ class Executor:
         """Yield the run's events in order; raise ``GatewayError`` on failure."""
         if not request.messages:
             raise invalid_argument("messages must contain at least one message", "messages")
+        call = current_call.get()
+        principal = call.principal if call is not None else None
         entry = self.resolve(request.model)
+        await self._gatekeeper.require(principal, "use_model", entry.id, request.request_id)
+        reservation = await self._gatekeeper.reserve(principal, estimate_tokens(request))
+        used_tokens: int | None = None
         upstream = self._upstreams.get(entry.upstream)
         timeout = entry.timeout_s
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
@@ -76,11 +85,15 @@ class Executor:
                     break
                 if isinstance(item, GatewayError):
                     raise item
+                if isinstance(item, UsageReport):
+                    used_tokens = item.total_tokens
                 yield item
         finally:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
+            await self._gatekeeper.settle(reservation, used_tokens if used_tokens is not None else estimate_tokens(request))
             log.info(
                 "run finished",
                 extra={"fields": {"model": entry.id, "request_id": request.request_id, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}},
@@ -89,10 +102,23 @@ class Executor:
     def _run(self, entry: AgentEntry, request: ChatInput, upstream: Any) -> AsyncIterator[Event]:
         provider = UpstreamModelProvider(upstream, entry.model)
         if entry.agent is not None:
+            govern_agent(entry.agent, self._gatekeeper)
             return run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id)
         if entry.workflow is not None:
             return run_workflow_export(entry.workflow, request, provider, entry.agent_name)
         return run_passthrough(request, upstream, entry.model, entry.instructions, entry.agent_name)
+
+
+def estimate_tokens(request: ChatInput) -> int:
+    """A cheap up-front guess (about four characters a token) reserved against tokens/minute."""
+    chars = 0
+    for message in request.messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            chars += sum(len(str(part.get("text", ""))) for part in content)
+    return chars // 4 + 1
 
 
 async def collect(events: AsyncIterator[Event]) -> tuple[list[Event], FinalOutput, UsageReport | None]:

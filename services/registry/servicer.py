@@ -11,6 +11,8 @@ from services._grpc_context import page_slice
 from services._grpc_status import abort
 from services.errors import GatewayError, invalid_argument
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
+from services.security.context import current_call
+from services.security.gatekeeper import Gatekeeper
 
 __all__ = ["RegistryServicer", "agent_to_proto"]
 
@@ -59,11 +61,15 @@ def diagnostic_to_proto(diagnostic: Diagnostic) -> pb.Diagnostic:
 
 
 class RegistryServicer(pb_grpc.RegistryServiceServicer):
-    def __init__(self, catalog: AgentCatalog) -> None:
+    def __init__(self, catalog: AgentCatalog, gatekeeper: Gatekeeper) -> None:
         self._catalog = catalog
+        self._gatekeeper = gatekeeper
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:
-        entries = self._catalog.list()
+        # A key sees only the models it may use. Filtering is not an access attempt, so it is not audited.
+        call = current_call.get()
+        principal = call.principal if call else None
+        entries = [e for e in self._catalog.list() if (await self._gatekeeper.authorize(principal, "use_model", e.id, audit=False)).allowed]
         start, end, token = await _page(context, [e.id for e in entries], request.page_size, request.page_token)
         return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
 
@@ -74,6 +80,11 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         entry = self._catalog.get(model_id)
         if entry is None:
             await abort(context, GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id}))
+        call = current_call.get()
+        try:
+            await self._gatekeeper.require(call.principal if call else None, "use_model", entry.id, call.request_id if call else "")
+        except GatewayError as error:
+            await abort(context, error)
         return pb.GetAgentResponse(agent=agent_to_proto(entry))
 
     async def RefreshAgents(self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshAgentsResponse:

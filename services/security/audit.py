@@ -1,0 +1,142 @@
+"""The audit trail: one record per allow/deny decision.
+
+Each event is written as one structured log line (the durable copy, shipped wherever logs go)
+and kept in a bounded in-memory ring for ``ListAuditEvents`` (recent history for admins; the
+oldest events fall off first). Events carry the key id, never the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from fnmatch import fnmatchcase
+
+from services._logging import get_logger
+from services.security.keys import Principal
+from services.security.overrides import utc_now
+from services.security.policy import Decision
+
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "AuditEvent", "AuditLog"]
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+_TOKEN_PREFIX = "audit:"
+
+log = get_logger("audit")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    time: datetime
+    request_id: str
+    key_id: str  # "" when unauthenticated
+    action: str
+    resource: str
+    allowed: bool
+    policy: str
+
+    @classmethod
+    def of(cls, decision: Decision, *, principal: Principal | None, action: str, resource: str, request_id: str = "", time: datetime | None = None) -> AuditEvent:
+        """The event for a decision just made."""
+        return cls(
+            time=time if time is not None else utc_now(),
+            request_id=request_id,
+            key_id=principal.key_id if principal is not None else "",
+            action=action,
+            resource=resource,
+            allowed=decision.allowed,
+            policy=decision.policy,
+        )
+
+
+class AuditLog:
+    """Bounded, newest-first-readable audit ring. Synchronous: recording never waits."""
+
+    def __init__(self, max_events: int = 10000) -> None:
+        if max_events <= 0:
+            raise ValueError("max_events must be positive")
+        # (sequence number, event); sequence numbers only grow, so a page token stays meaningful
+        # while older events fall off the ring.
+        self._events: deque[tuple[int, AuditEvent]] = deque(maxlen=max_events)
+        self._seq = itertools.count(1)
+
+    def record(self, event: AuditEvent) -> None:
+        log.info(
+            "audit",
+            extra={"fields": {
+                "request_id": event.request_id,
+                "key_id": event.key_id,
+                "action": event.action,
+                "resource": event.resource,
+                "decision": "allow" if event.allowed else "deny",
+                "policy": event.policy,
+            }},
+        )
+        self._events.append((next(self._seq), event))
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def list(
+        self,
+        key_id: str | None = None,
+        action: str | None = None,
+        resource: str | None = None,
+        allowed: bool | None = None,
+        start_time: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str = "",
+    ) -> tuple[list[AuditEvent], str]:
+        """Matching events newest first, and the token for the next page ("" when there is none).
+
+        Filters: exact ``key_id`` and ``action``, fnmatch ``resource``, ``allowed``, events at or
+        after ``start_time``. Empty strings count as "no filter" (proto defaults). ``page_size``
+        <= 0 means the default; it is capped at 1000. A malformed ``page_token`` raises ValueError.
+        The token does not bind the filters: pass the same ones with it.
+        """
+        before = _decode_token(page_token) if page_token else None
+        size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
+        page: list[AuditEvent] = []
+        last_seq = 0
+        more = False
+        for seq, event in reversed(self._events):
+            if before is not None and seq >= before:
+                continue
+            if key_id and event.key_id != key_id:
+                continue
+            if action and event.action != action:
+                continue
+            if resource and not fnmatchcase(event.resource, resource):
+                continue
+            if allowed is not None and event.allowed != allowed:
+                continue
+            if start_time is not None and event.time < start_time:
+                continue
+            if len(page) == size:
+                more = True
+                break
+            page.append(event)
+            last_seq = seq
+        return page, (_encode_token(last_seq) if more else "")
+
+
+def _encode_token(seq: int) -> str:
+    # Opaque to clients (AIP-158): they must not build or edit tokens.
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("invalid page_token") from None
+    if not raw.startswith(_TOKEN_PREFIX) or not raw[len(_TOKEN_PREFIX):].isdigit():
+        raise ValueError("invalid page_token")
+    seq = int(raw[len(_TOKEN_PREFIX):])
+    if seq <= 0:
+        raise ValueError("invalid page_token")
+    return seq

@@ -1,0 +1,100 @@
+"""The gRPC server interceptor: every RPC is authenticated except health and reflection;
+admin RPCs need the admin role. Failures are statuses with an ``ErrorInfo`` reason."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from services._grpc_status import status_metadata
+from services.errors import GatewayError
+from services.security.context import CallContext, current_call
+from services.security.gatekeeper import Gatekeeper
+
+__all__ = ["ADMIN_METHODS", "PUBLIC_PREFIXES", "AuthInterceptor"]
+
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
+
+ADMIN_METHODS = frozenset(
+    {
+        "/agentgateway.v1.RegistryService/RefreshAgents",
+        "/agentgateway.v1.RegistryService/ListDiagnostics",
+        "/agentgateway.v1.ToolService/RefreshTools",
+        "/agentgateway.v1.SecurityService/PreviewDecision",
+        "/agentgateway.v1.SecurityService/CreateOverride",
+        "/agentgateway.v1.SecurityService/ListOverrides",
+        "/agentgateway.v1.SecurityService/DeleteOverride",
+        "/agentgateway.v1.SecurityService/ListAuditEvents",
+        "/agentgateway.v1.SecurityService/ReloadPolicy",
+    }
+)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, gatekeeper: Gatekeeper) -> None:
+        self._gatekeeper = gatekeeper
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        handler = await continuation(details)
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        metadata = tuple(details.invocation_metadata or ())
+        request_id = _request_id(metadata)
+        principal = self._gatekeeper.authenticate(metadata)
+        if principal is None:
+            return _failing(handler, GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (authorization: Bearer <key> or x-api-key)"))
+        if method in ADMIN_METHODS:
+            decision = await self._gatekeeper.authorize(principal, "call_admin", method.rsplit("/", 2)[-2] + "/" + method.rsplit("/", 1)[-1], request_id)
+            if not decision.allowed:
+                return _failing(handler, GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", f"{method.rsplit('/', 1)[-1]} needs the admin role (policy: {decision.policy})", {"policy": decision.policy}))
+        return _with_context(handler, CallContext(principal, request_id))
+
+
+def _request_id(metadata: tuple[Any, ...]) -> str:
+    for key, value in metadata:
+        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
+            return value
+    return uuid.uuid4().hex
+
+
+def _with_context(handler: grpc.RpcMethodHandler, call: CallContext) -> grpc.RpcMethodHandler:
+    if handler.unary_unary is not None:
+        inner_uu = handler.unary_unary
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            current_call.set(call)
+            return await inner_uu(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
+    if handler.unary_stream is not None:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            current_call.set(call)
+            async for response in inner_us(request, context):
+                yield response
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer, handler.response_serializer)
+    return handler  # no client-streaming RPCs in agentgateway.v1
+
+
+def _failing(handler: grpc.RpcMethodHandler, error: GatewayError) -> grpc.RpcMethodHandler:
+    async def abort(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode[error.status], error.message, trailing_metadata=status_metadata(error))
+
+    if handler.unary_stream is not None:
+
+        async def abort_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await abort(request, context)
+            yield  # pragma: no cover - makes this an async generator
+
+        return grpc.unary_stream_rpc_method_handler(abort_stream, handler.request_deserializer, handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(abort, handler.request_deserializer, handler.response_serializer)
