@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 
-__all__ = ["Call", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "redact", "throughput"]
+__all__ = ["Call", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "redact", "throughput", "warm_up"]
 
 Call = Callable[[], Awaitable[float | None]]
 
@@ -71,11 +71,15 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
 
 
+async def warm_up(fn: Call, calls: int) -> None:
+    for _ in range(calls):
+        await fn()
+
+
 async def measure(name: str, fn: Call, *, iterations: int, warmup: int) -> Measurement:
     """Run ``fn`` one call at a time (concurrency 1): ``warmup`` untimed calls, then
     ``iterations`` timed ones."""
-    for _ in range(warmup):
-        await fn()
+    await warm_up(fn, warmup)
     gc.collect()
     totals: list[float] = []
     firsts: list[float] = []

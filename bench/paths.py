@@ -49,6 +49,7 @@ class BenchPath:
     label: str  # human name for the report
     unary: Call
     stream: Call
+    via_gateway: bool = False  # the gateway process's CPU use is measured for these
     unavailable: str = ""  # set when the path could not be set up: nothing is measured
 
 
@@ -57,7 +58,7 @@ async def _not_run() -> float | None:
 
 
 def unavailable_path(key: str, label: str, reason: str) -> BenchPath:
-    return BenchPath(key, label, _not_run, _not_run, reason)
+    return BenchPath(key, label, _not_run, _not_run, unavailable=reason)
 
 
 class WrongReply(AssertionError):
@@ -72,7 +73,7 @@ def _check(text: str | None) -> None:
 # ------------------------------------------------------------------ OpenAI REST clients
 
 
-def openai_path(key: str, label: str, client: AsyncOpenAI, model: str, messages: list[dict[str, Any]]) -> BenchPath:
+def openai_path(key: str, label: str, client: AsyncOpenAI, model: str, messages: list[dict[str, Any]], *, via_gateway: bool) -> BenchPath:
     """The official client against an OpenAI-compatible ``/v1`` (gateway shim or upstream)."""
 
     async def unary() -> float | None:
@@ -93,7 +94,7 @@ def openai_path(key: str, label: str, client: AsyncOpenAI, model: str, messages:
         _check("".join(parts))
         return first
 
-    return BenchPath(key, label, unary, stream)
+    return BenchPath(key, label, unary, stream, via_gateway)
 
 
 # --------------------------------------------------------------------------- gRPC stub
@@ -122,7 +123,7 @@ def grpc_path(key: str, label: str, stub: ex_grpc.ExecutorServiceStub, model: st
         _check("".join(parts))
         return first
 
-    return BenchPath(key, label, unary, stream)
+    return BenchPath(key, label, unary, stream, via_gateway=True)
 
 
 # --------------------------------------------------------------- SDK agent in-process

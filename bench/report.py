@@ -18,6 +18,7 @@ class PathResult:
     unary: Measurement | None = None
     stream: Measurement | None = None
     load: Throughput | None = None
+    gateway_cpu_ms: float | None = None  # gateway process CPU per non-streaming request at c=1
     errors: list[str] = field(default_factory=list)
 
 
@@ -166,6 +167,7 @@ def _path_row(r: PathResult) -> list[str]:
         _ms(total.p50_ms if total else None),
         rps,
         _ms(load.latency.p50_ms if load and load.latency else None),
+        _ms(r.gateway_cpu_ms),
     ]
 
 
@@ -178,6 +180,7 @@ _PATH_HEADER = (
     "stream total p50 ms",
     "req/s @ c",
     "p50 ms under load",
+    "gateway CPU ms/req",
 )
 
 
@@ -251,6 +254,9 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
         f"- **req/s @ c**: completed non-streaming requests per second with {c} asyncio tasks issuing requests back to back "
         f"for {method.load_seconds:g} s through one shared client/channel (after one untimed round of {c}); "
         "**p50 under load** is the per-request latency in that window.",
+        "- **gateway CPU ms/req**: user + system CPU time of the gateway process (all threads, from `/proc/<pid>/stat`) "
+        "during the timed non-streaming concurrency-1 requests, divided by their number (10 ms clock-tick resolution over the whole phase). "
+        "When it is close to the added latency, the overhead is the gateway's own Python work rather than waiting.",
         "",
         "Phases run metric by metric (all paths' latency, then all paths' streaming, then all paths' throughput) "
         "so slow drift in the machine spreads across paths rather than landing on one.",

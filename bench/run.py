@@ -27,7 +27,7 @@ from openai import AsyncOpenAI
 
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agents import set_tracing_disabled
-from bench.measure import describe, measure, redact, throughput
+from bench.measure import describe, measure, redact, throughput, warm_up
 from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path, unavailable_path
 from bench.report import Environment, Method, PathResult, console_summary, render_markdown
 from bench.upstream import BenchUpstream
@@ -116,7 +116,7 @@ async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, ga
         except Exception as exc:  # noqa: BLE001 - reported as a failed path
             inprocess = unavailable_path("sdk/inprocess", "SDK agent in-process (baseline A)", f"cannot load the agent: {describe(exc)}")
         direct_messages = [{"role": "system", "content": HELPDESK_INSTRUCTIONS}, {"role": "user", "content": PROMPT}]
-        upstream_direct = openai_path("decl/direct", "Upstream direct (baseline B)", direct, "helpdesk-model", direct_messages)
+        upstream_direct = openai_path("decl/direct", "Upstream direct (baseline B)", direct, "helpdesk-model", direct_messages, via_gateway=False)
 
         labels = {
             "sdk/rest": "SDK agent via gateway REST",
@@ -133,9 +133,9 @@ async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, ga
             stub = ex_grpc.ExecutorServiceStub(channel)
             user_only = [{"role": "user", "content": PROMPT}]
             via = {
-                "sdk/rest": openai_path("sdk/rest", labels["sdk/rest"], rest, "default/weather", user_only),
+                "sdk/rest": openai_path("sdk/rest", labels["sdk/rest"], rest, "default/weather", user_only, via_gateway=True),
                 "sdk/grpc": grpc_path("sdk/grpc", labels["sdk/grpc"], stub, "default/weather", ADMIN_KEY),
-                "decl/rest": openai_path("decl/rest", labels["decl/rest"], rest, "default/helpdesk", user_only),
+                "decl/rest": openai_path("decl/rest", labels["decl/rest"], rest, "default/helpdesk", user_only, via_gateway=True),
                 "decl/grpc": grpc_path("decl/grpc", labels["decl/grpc"], stub, "default/helpdesk", ADMIN_KEY),
             }
         yield [inprocess, via["sdk/rest"], via["sdk/grpc"], upstream_direct, via["decl/rest"], via["decl/grpc"]]
@@ -153,7 +153,16 @@ async def _guarded(result: PathResult, phase: str, timeout: float, work: Callabl
         log(f"  {result.label}: {phase} FAILED: {message}")
 
 
-async def run_all(plan: Plan, all_paths: list[BenchPath]) -> dict[str, PathResult]:
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process (all its threads) so far, from /proc; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+async def run_all(plan: Plan, all_paths: list[BenchPath], gateway_pid: int | None) -> dict[str, PathResult]:
     results = {p.key: PathResult(p.key, p.label) for p in all_paths}
     for path in all_paths:
         if path.unavailable:
@@ -165,8 +174,15 @@ async def run_all(plan: Plan, all_paths: list[BenchPath]) -> dict[str, PathResul
         r = results[path.key]
 
         async def unary(path: BenchPath = path, r: PathResult = r) -> None:
-            r.unary = await measure(path.label, path.unary, iterations=plan.iterations, warmup=plan.warmup)
-            log(f"  {path.label}: p50 {r.unary.latency.p50_ms:.2f} ms, p99 {r.unary.latency.p99_ms:.2f} ms")
+            await warm_up(path.unary, plan.warmup)
+            cpu_pid = gateway_pid if path.via_gateway else None
+            cpu_before = process_cpu_seconds(cpu_pid) if cpu_pid else None
+            r.unary = await measure(path.label, path.unary, iterations=plan.iterations, warmup=0)
+            cpu_after = process_cpu_seconds(cpu_pid) if cpu_pid else None
+            if cpu_before is not None and cpu_after is not None:
+                r.gateway_cpu_ms = (cpu_after - cpu_before) * 1000 / plan.iterations
+            cpu = f", gateway CPU {r.gateway_cpu_ms:.2f} ms/request" if r.gateway_cpu_ms is not None else ""
+            log(f"  {path.label}: p50 {r.unary.latency.p50_ms:.2f} ms, p99 {r.unary.latency.p99_ms:.2f} ms{cpu}")
 
         log(f"latency (non-streaming, c=1): {path.label}")
         await _guarded(r, "non-streaming latency", plan.phase_timeout_s, unary)
@@ -264,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
 
             async def go() -> dict[str, PathResult]:
                 async with bench_paths(upstream, gateway, gateway_error, agent_file) as paths:
-                    return await run_all(plan, paths)
+                    return await run_all(plan, paths, gateway.proc.pid if gateway and gateway.proc else None)
 
             results = asyncio.run(go())
             warnings = _log_summary(gateway)

@@ -176,6 +176,9 @@ class Gateway:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=int(max(1, s.shutdown_grace_s)),
+            # h11's 16 KiB default resets the connection on a long header; accept up to 256 KiB
+            # of head so an oversized credential gets a proper 401 instead of a reset.
+            h11_max_incomplete_event_size=256 * 1024,
         )
         self.http = _Uvicorn(config)
         self._http_task = asyncio.create_task(self.http.serve(), name="uvicorn")

@@ -23,10 +23,12 @@ KEYS = {
     "user": "agw-test-user-5e8a3b1c9d2f",
     "limited": "agw-test-limited-2c7e9a4b1f6d",
     "notools": "agw-test-notools-8b3d5f1a7c2e",
+    "tokens": "agw-test-tokens-4a9c2e7b5d1f",
 }
 KEY_ENV = {f"GW_KEY_{name.upper()}": value for name, value in KEYS.items()}
 ADMIN_KEY = KEYS["admin"]
 ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN_KEY}"}
+UPSTREAM_KEY = "sk-upst-9f3a7c1e5b2d8046"
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +60,9 @@ def write_config(config_dir: Path, upstream: FakeUpstream, *, timeout_s: float =
                     {"id": "user", "env": "GW_KEY_USER", "models": ["default/*"], "tools": ["get_weather", "check_status"]},
                     {"id": "limited", "env": "GW_KEY_LIMITED", "models": ["default/*"], "tools": ["*"], "rate_limit": {"requests_per_minute": 3, "tokens_per_minute": 100000}},
                     {"id": "notools", "env": "GW_KEY_NOTOOLS", "models": ["default/*"], "tools": []},
+                    {"id": "tokens", "env": "GW_KEY_TOKENS", "models": ["default/*"], "tools": ["*"], "rate_limit": {"tokens_per_minute": 400}},
                 ],
+                "modules": {"allow": ["*"], "deny": ["default/deniedmodule"]},
                 "namespaces": {"labs": {"models": "deny"}},
             }
         )
@@ -81,7 +85,8 @@ def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) ->
     root = tmp_path_factory.mktemp("gateway")
     agents_dir = make_agents_dir(root / "agents", [E2E_AGENTS])
     config_dir = write_config(root / "config", upstream)
-    process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra={"FAKE_UPSTREAM_KEY": "sk-upstream-secret-0001", **KEY_ENV})
+    env = {"FAKE_UPSTREAM_KEY": UPSTREAM_KEY, "GW_DENIED_MARKER": str(root / "denied-module-imported"), **KEY_ENV}
+    process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra=env)
     process.start()
     yield process
     process.terminate()

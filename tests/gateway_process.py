@@ -48,6 +48,7 @@ class GatewayProcess:
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.start_args: list[str] = ["--host", "127.0.0.1"]
 
     @property
     def http_url(self) -> str:
@@ -74,7 +75,7 @@ class GatewayProcess:
         env.update(self.env_extra or {})
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [str(GATEWAY_BIN), "serve", "--host", "127.0.0.1", "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
+            [str(GATEWAY_BIN), "serve", *self.start_args, "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
              "--agents-dir", str(self.agents_dir), "--config-dir", str(self.config_dir)],
             cwd=REPO,
             env=env,

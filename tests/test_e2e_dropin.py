@@ -8,7 +8,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, UPSTREAM_KEY
 from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 
 pytestmark = pytest.mark.asyncio
@@ -189,5 +189,5 @@ async def test_gateway_key_never_reaches_upstream(client: AsyncOpenAI, upstream:
     upstream.queue(TextReply("ok"))
     await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])
     headers = upstream.last_request().headers
-    assert headers["authorization"] == "Bearer sk-upstream-secret-0001"
+    assert headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert ADMIN_KEY not in json.dumps(headers)
