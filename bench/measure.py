@@ -1,4 +1,5 @@
-"""Timing helpers: sequential latency (with time to first token) and concurrent throughput.
+"""Timing helpers: latency at concurrency 1 (with time to first token), concurrent
+throughput, and the CPU another process spends per call.
 
 A benchmarked call is ``async () -> float | None``: it performs one request and returns the
 ``time.perf_counter()`` at which the first content token arrived (streaming calls) or
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
+import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
-__all__ = ["Call", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "redact", "throughput", "warm_up"]
+__all__ = ["Call", "CpuMeter", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "redact", "throughput"]
 
 Call = Callable[[], Awaitable[float | None]]
 
@@ -71,25 +74,70 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
 
 
-async def warm_up(fn: Call, calls: int) -> None:
-    for _ in range(calls):
-        await fn()
+class CpuMeter:
+    """CPU time (user + system, all threads) another process spends inside metered calls,
+    read from ``/proc/<pid>/stat``. Linux accounts CPU in clock ticks (usually 10 ms), so
+    only the average over many calls is meaningful."""
+
+    def __init__(self, pid: int) -> None:
+        self._stat = Path(f"/proc/{pid}/stat")
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._started = 0.0
+        self.seconds = 0.0
+        self.calls = 0
+
+    def _now(self) -> float:
+        fields = self._stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> None:
+        self.seconds += self._now() - self._started
+        self.calls += 1
+
+    @property
+    def ms_per_call(self) -> float | None:
+        return self.seconds * 1000 / self.calls if self.calls else None
 
 
-async def measure(name: str, fn: Call, *, iterations: int, warmup: int) -> Measurement:
-    """Run ``fn`` one call at a time (concurrency 1): ``warmup`` untimed calls, then
-    ``iterations`` timed ones."""
-    await warm_up(fn, warmup)
+async def measure(calls: Mapping[str, Call], *, iterations: int, warmup: int, meters: Mapping[str, CpuMeter] | None = None) -> dict[str, Measurement | str]:
+    """Time each named call at concurrency 1: ``warmup`` untimed calls each, then
+    ``iterations`` rounds in which every call runs once, in turn. Interleaving spreads any
+    drift in machine load evenly over the paths being compared. A call that raises is
+    dropped; its entry in the result is the error text. Meters run outside the timed part."""
+    results: dict[str, Measurement | str] = {}
+    for name, fn in calls.items():
+        try:
+            for _ in range(warmup):
+                await fn()
+        except Exception as exc:  # noqa: BLE001 - reported per path
+            results[name] = f"warm-up failed: {describe(exc)}"
+    live = {name: fn for name, fn in calls.items() if name not in results}
+    totals: dict[str, list[float]] = {name: [] for name in live}
+    firsts: dict[str, list[float]] = {name: [] for name in live}
     gc.collect()
-    totals: list[float] = []
-    firsts: list[float] = []
     for _ in range(iterations):
-        started = time.perf_counter()
-        first = await fn()
-        totals.append(time.perf_counter() - started)
-        if first is not None:
-            firsts.append(first - started)
-    return Measurement(name, Stats.of(totals), Stats.of(firsts) if firsts else None)
+        for name, fn in list(live.items()):
+            meter = (meters or {}).get(name)
+            if meter:
+                meter.start()
+            started = time.perf_counter()
+            try:
+                first = await fn()
+            except Exception as exc:  # noqa: BLE001 - reported per path
+                results[name] = describe(exc)
+                del live[name]
+                continue
+            totals[name].append(time.perf_counter() - started)
+            if meter:
+                meter.stop()
+            if first is not None:
+                firsts[name].append(first - started)
+    for name in live:
+        results[name] = Measurement(name, Stats.of(totals[name]), Stats.of(firsts[name]) if firsts[name] else None)
+    return results
 
 
 async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -> Throughput:
@@ -109,6 +157,8 @@ async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -
                 await fn()
             except Exception as exc:  # noqa: BLE001 - counted and reported, not fatal
                 errors.append(describe(exc))
+                if len(errors) > max(100, len(latencies)):
+                    return  # a path that only fails would otherwise spin for the whole window
                 continue
             latencies.append(time.perf_counter() - started)
 

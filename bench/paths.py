@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents import Agent, RunConfig, Runner
 from agents.stream_events import RawResponsesStreamEvent
 from openai import AsyncOpenAI
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
-from agents import Agent, RunConfig, Runner
 from bench.measure import Call
 from services.executor.routing import UpstreamModelProvider
 from services.upstreams import Upstream, UpstreamConfig

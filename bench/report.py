@@ -221,7 +221,7 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
         "real `agent-gateway serve` subprocess (all services, `GATEWAY_LOG_LEVEL=WARNING`) on free ports, "
         "with the sample agents copied from `agents/` and the test config (`tests/conftest.py:write_config`). "
         "Nothing is queued on the fake upstream, so every request gets its demo reply: "
-        f"\"You said: <prompt>\" ({method.reply_words} words), streamed one word per chunk with no delay between chunks "
+        f'"You said: <prompt>" ({method.reply_words} words), streamed one word per chunk with no delay between chunks '
         "(non-streaming requests get it as one JSON body). Every call checks that it got exactly that reply.",
         "",
         "The fake upstream is started through `bench/upstream.py`, which turns `TCP_NODELAY` on for its connections: "
@@ -255,11 +255,13 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
         f"for {method.load_seconds:g} s through one shared client/channel (after one untimed round of {c}); "
         "**p50 under load** is the per-request latency in that window.",
         "- **gateway CPU ms/req**: user + system CPU time of the gateway process (all threads, from `/proc/<pid>/stat`) "
-        "during the timed non-streaming concurrency-1 requests, divided by their number (10 ms clock-tick resolution over the whole phase). "
+        "summed over the timed non-streaming concurrency-1 requests of that path and divided by their number "
+        "(Linux accounts CPU in 10 ms ticks, so this is an average, meaningful over hundreds of requests). "
         "When it is close to the added latency, the overhead is the gateway's own Python work rather than waiting.",
         "",
-        "Phases run metric by metric (all paths' latency, then all paths' streaming, then all paths' throughput) "
-        "so slow drift in the machine spreads across paths rather than landing on one.",
+        "The concurrency-1 phases interleave the paths: after each path's warm-ups, every round sends one request on each "
+        "path in turn, so drift in machine load (other processes, CPU frequency) spreads evenly over the paths being compared. "
+        "Throughput runs path by path.",
         "",
         f"**Caveat: everything shares {env.usable_cores} cores.** The fake upstream, the benchmark clients and the gateway "
         "subprocess compete for the same CPUs, and the upstream shares a GIL with the clients (and, for baseline A, with the SDK run). "
@@ -279,7 +281,16 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
         out += _table(_PATH_HEADER, (_path_row(results[k]) for k in keys))
         out += ["", f"Against **{results[comparison.baseline].label}**, same run (target: {comparison.target}):", ""]
         drows = [
-            [d.label, _ms(d.added_p50_ms, True), _x(d.p50_ratio), _ms(d.added_p99_ms, True), _ms(d.added_ttft_p50_ms, True), _x(d.ttft_ratio), _x(d.rps_ratio), _verdict(d)]
+            [
+                d.label,
+                _ms(d.added_p50_ms, True),
+                _x(d.p50_ratio),
+                _ms(d.added_p99_ms, True),
+                _ms(d.added_ttft_p50_ms, True),
+                _x(d.ttft_ratio),
+                _x(d.rps_ratio),
+                _verdict(d),
+            ]
             for d in deltas(comparison, results)
         ]
         out += _table(("path", "added p50 ms", "p50 ratio", "added p99 ms", "added TTFT p50 ms", "TTFT ratio", "req/s ratio", "target"), drows)
@@ -289,7 +300,10 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
     for r in results.values():
         if r.load and (r.load.errors or r.load.warmup_errors):
             failures.append(
-                (r.label, f"throughput: {r.load.errors} failed requests in the window, {r.load.warmup_errors} in the opening round; first: {r.load.first_error}")
+                (
+                    r.label,
+                    f"throughput: {r.load.errors} failed requests in the window, {r.load.warmup_errors} in the opening round; first: {r.load.first_error}",
+                )
             )
     out += ["## Failures", ""]
     out += [f"- {label}: `{error}`" for label, error in failures] if failures else ["None: every path answered every request correctly."]

@@ -17,27 +17,32 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
+from agents import set_tracing_disabled
 from openai import AsyncOpenAI
 
+import tests.conftest as test_config
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
-from agents import set_tracing_disabled
-from bench.measure import describe, measure, redact, throughput, warm_up
+from bench.measure import CpuMeter, Measurement, describe, measure, redact, throughput
 from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path, unavailable_path
 from bench.report import Environment, Method, PathResult, console_summary, render_markdown
 from bench.upstream import BenchUpstream
-from tests.conftest import ADMIN_KEY, KEY_ENV, write_config
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import GatewayProcess, make_agents_dir
 
 __all__ = ["Plan", "main"]
 
 HELPDESK_INSTRUCTIONS = "You answer tickets."  # what write_config gives default/helpdesk
+# What the test config's files read from the environment (API keys by env var name, tool
+# settings), and its admin key (every model, no rate limit). Looked up leniently: the
+# baselines should still run if tests/conftest.py renames these.
+GATEWAY_ENV: dict[str, str] = getattr(test_config, "GATEWAY_ENV", None) or getattr(test_config, "KEY_ENV", {})
+ADMIN_KEY: str | None = getattr(test_config, "ADMIN_KEY", None)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class Plan:
     def for_mode(cls, quick: bool) -> Plan:
         if quick:
             return cls(quick=True, warmup=3, iterations=20, concurrency=32, load_seconds=2.0, phase_timeout_s=30)
-        return cls(quick=False, warmup=30, iterations=300, concurrency=32, load_seconds=10.0, phase_timeout_s=180)
+        return cls(quick=False, warmup=30, iterations=300, concurrency=32, load_seconds=10.0, phase_timeout_s=60)
 
 
 def log(message: str) -> None:
@@ -127,8 +132,7 @@ async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, ga
         if gateway is None:
             via = {key: unavailable_path(key, label, f"gateway did not start: {gateway_error}") for key, label in labels.items()}
         else:
-            # The admin key of the test config (tests/conftest.py): no rate limit, every model.
-            rest = await stack.enter_async_context(AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0, timeout=30))
+            rest = await stack.enter_async_context(AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY or "none", max_retries=0, timeout=30))
             channel = await stack.enter_async_context(grpc.aio.insecure_channel(gateway.grpc_address))
             stub = ex_grpc.ExecutorServiceStub(channel)
             user_only = [{"role": "user", "content": PROMPT}]
@@ -144,83 +148,73 @@ async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, ga
 # ------------------------------------------------------------------------------- run
 
 
-async def _guarded(result: PathResult, phase: str, timeout: float, work: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await asyncio.wait_for(work(), timeout)
-    except Exception as exc:  # noqa: BLE001 - one failed path must not stop the run
-        message = f"timed out after {timeout:g}s" if isinstance(exc, TimeoutError) else describe(exc)
-        result.errors.append(f"{phase}: {message}")
-        log(f"  {result.label}: {phase} FAILED: {message}")
+def _record(results: dict[str, PathResult], phase: str, outcomes: dict[str, Measurement | str]) -> dict[str, Measurement]:
+    """Errors go on the path's result; the measurements are returned."""
+    measured: dict[str, Measurement] = {}
+    for key, outcome in outcomes.items():
+        if isinstance(outcome, str):
+            results[key].errors.append(f"{phase}: {outcome}")
+            log(f"  {results[key].label}: FAILED: {outcome}")
+        else:
+            measured[key] = outcome
+    return measured
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process (all its threads) so far, from /proc; None if unknown."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-async def run_all(plan: Plan, all_paths: list[BenchPath], gateway_pid: int | None) -> dict[str, PathResult]:
-    results = {p.key: PathResult(p.key, p.label) for p in all_paths}
-    for path in all_paths:
+async def run_all(plan: Plan, paths: list[BenchPath], gateway_pid: int | None) -> dict[str, PathResult]:
+    """Latency and streaming at concurrency 1 (paths interleaved), then throughput path by
+    path. A failing path gets its error recorded and the run goes on."""
+    results = {p.key: PathResult(p.key, p.label) for p in paths}
+    for path in paths:
         if path.unavailable:
             results[path.key].errors.append(f"not run: {path.unavailable}")
             log(f"skipping {path.label}: {path.unavailable}")
-    paths = [p for p in all_paths if not p.unavailable]
+    live = {p.key: p for p in paths if not p.unavailable}
+    meters = {key: CpuMeter(gateway_pid) for key, p in live.items() if p.via_gateway and gateway_pid is not None}
 
-    for path in paths:
-        r = results[path.key]
+    log(f"non-streaming latency, concurrency 1, {plan.iterations} interleaved rounds ...")
+    outcomes = await measure({k: p.unary for k, p in live.items()}, iterations=plan.iterations, warmup=plan.warmup, meters=meters)
+    for key, m in _record(results, "non-streaming latency", outcomes).items():
+        r = results[key]
+        r.unary = m
+        r.gateway_cpu_ms = meters[key].ms_per_call if key in meters else None
+        cpu = f", gateway CPU {r.gateway_cpu_ms:.2f} ms/request" if r.gateway_cpu_ms is not None else ""
+        log(f"  {r.label}: p50 {m.latency.p50_ms:.2f} ms, p99 {m.latency.p99_ms:.2f} ms{cpu}")
 
-        async def unary(path: BenchPath = path, r: PathResult = r) -> None:
-            await warm_up(path.unary, plan.warmup)
-            cpu_pid = gateway_pid if path.via_gateway else None
-            cpu_before = process_cpu_seconds(cpu_pid) if cpu_pid else None
-            r.unary = await measure(path.label, path.unary, iterations=plan.iterations, warmup=0)
-            cpu_after = process_cpu_seconds(cpu_pid) if cpu_pid else None
-            if cpu_before is not None and cpu_after is not None:
-                r.gateway_cpu_ms = (cpu_after - cpu_before) * 1000 / plan.iterations
-            cpu = f", gateway CPU {r.gateway_cpu_ms:.2f} ms/request" if r.gateway_cpu_ms is not None else ""
-            log(f"  {path.label}: p50 {r.unary.latency.p50_ms:.2f} ms, p99 {r.unary.latency.p99_ms:.2f} ms{cpu}")
+    log(f"streaming time to first token, concurrency 1, {plan.iterations} interleaved rounds ...")
+    outcomes = await measure({k: p.stream for k, p in live.items()}, iterations=plan.iterations, warmup=plan.warmup)
+    for key, m in _record(results, "streaming", outcomes).items():
+        r = results[key]
+        if m.first_token is None:
+            r.errors.append("streaming: no content delta arrived")
+            continue
+        r.stream = m
+        log(f"  {r.label}: TTFT p50 {m.first_token.p50_ms:.2f} ms, p99 {m.first_token.p99_ms:.2f} ms")
 
-        log(f"latency (non-streaming, c=1): {path.label}")
-        await _guarded(r, "non-streaming latency", plan.phase_timeout_s, unary)
-
-    for path in paths:
-        r = results[path.key]
-
-        async def stream(path: BenchPath = path, r: PathResult = r) -> None:
-            m = await measure(path.label, path.stream, iterations=plan.iterations, warmup=plan.warmup)
-            if m.first_token is None:
-                raise RuntimeError("the stream produced no content delta")
-            r.stream = m
-            log(f"  {path.label}: TTFT p50 {m.first_token.p50_ms:.2f} ms, p99 {m.first_token.p99_ms:.2f} ms")
-
-        log(f"time to first token (streaming, c=1): {path.label}")
-        await _guarded(r, "streaming TTFT", plan.phase_timeout_s, stream)
-
-    for path in paths:
-        r = results[path.key]
+    for key, path in live.items():
+        r = results[key]
         if r.unary is None:
             r.errors.append("throughput: skipped because non-streaming requests failed")
             continue
-
-        async def load(path: BenchPath = path, r: PathResult = r) -> None:
-            r.load = await throughput(path.label, path.unary, concurrency=plan.concurrency, seconds=plan.load_seconds)
-            log(f"  {path.label}: {r.load.rps:.0f} req/s ({r.load.completed} ok, {r.load.errors} errors)")
-
-        log(f"throughput (non-streaming, c={plan.concurrency}): {path.label}")
-        await _guarded(r, f"throughput c={plan.concurrency}", plan.load_seconds + plan.phase_timeout_s, load)
+        log(f"throughput, concurrency {plan.concurrency}, {plan.load_seconds:g} s: {path.label}")
+        try:
+            r.load = await asyncio.wait_for(
+                throughput(path.label, path.unary, concurrency=plan.concurrency, seconds=plan.load_seconds), plan.load_seconds + plan.phase_timeout_s
+            )
+        except Exception as exc:  # noqa: BLE001 - one failed path must not stop the run
+            message = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
+            r.errors.append(f"throughput: {message}")
+            log(f"  FAILED: {message}")
+            continue
+        log(f"  {r.load.rps:.0f} req/s ({r.load.completed} ok, {r.load.errors} errors)")
     return results
 
 
 def _start_gateway(root: Path, upstream: FakeUpstream) -> tuple[GatewayProcess | None, str]:
     process = GatewayProcess(
         make_agents_dir(root / "agents"),
-        write_config(root / "config", upstream),
+        test_config.write_config(root / "config", upstream),
         root / "gateway.log",
-        env_extra={"GATEWAY_LOG_LEVEL": "WARNING", "FAKE_UPSTREAM_KEY": "sk-bench-upstream", **KEY_ENV},
+        env_extra={"GATEWAY_LOG_LEVEL": "WARNING", "FAKE_UPSTREAM_KEY": "sk-bench-upstream", **GATEWAY_ENV},
     )
     try:
         return process.start(), ""

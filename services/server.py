@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import grpc
 import uvicorn
+from agents import set_tracing_disabled
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -28,7 +29,6 @@ from agentgateway.v1 import (
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
-from agents import set_tracing_disabled
 from services._logging import get_logger
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
@@ -41,6 +41,10 @@ from services.security.gatekeeper import Gatekeeper
 from services.security.interceptor import AuthInterceptor
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
+from services.tools.catalog import ToolCatalog
+from services.tools.mcp_tools import McpToolProvider
+from services.tools.runtime import ToolRuntime
+from services.tools.sdk import bind_runtime
 from services.tools.servicer import ToolServicer
 from services.upstreams import UpstreamPool, load_upstreams
 from shim.app import create_app
@@ -71,6 +75,9 @@ class Gateway:
         self.settings = settings
         self.catalog: AgentCatalog | None = None
         self.gatekeeper: Gatekeeper | None = None
+        self.tool_catalog: ToolCatalog | None = None
+        self.tool_runtime: ToolRuntime | None = None
+        self.executor: Executor | None = None
         self.upstreams: UpstreamPool | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.health: health.aio.HealthServicer | None = None
@@ -90,6 +97,16 @@ class Gateway:
             if not self.gatekeeper.configured:
                 self._announce_generated_key()
                 s = self.settings
+        if wanted & {"executor", "tools"}:
+            # Before drop-ins load: gateway_tool("name") reads schemas from this catalogue.
+            config_dir = s.config_file("tools").parent
+            self.tool_catalog = ToolCatalog(
+                s.config_file("tools"), config_dir, extra_providers={"mcp": lambda cfg: McpToolProvider.from_config(cfg, config_dir)}
+            )
+            await self.tool_catalog.start()
+            assert self.gatekeeper is not None
+            self.tool_runtime = ToolRuntime(self.tool_catalog, self.gatekeeper)
+            bind_runtime(self.tool_runtime)
         if wanted & {"registry", "executor"}:
             self.catalog = AgentCatalog(s.agent_discovery_path, s.config_file("agents"), s.agent_exports, module_allowed=self._module_allowed)
             await self.catalog.refresh()
@@ -145,10 +162,11 @@ class Gateway:
             registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.catalog, self.gatekeeper), server)
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
-            executor = Executor(self.catalog, self.upstreams, self.gatekeeper, trace=s.openai_tracing)
-            executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(executor), server)
+            self.executor = Executor(self.catalog, self.upstreams, self.gatekeeper, tools=self.tool_runtime, trace=s.openai_tracing)
+            executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(self.executor), server)
         if "tools" in wanted:
-            tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolServicer(), server)
+            assert self.tool_runtime is not None
+            tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolServicer(self.tool_runtime, self.gatekeeper), server)
         if "security" in wanted:
             security_service_pb2_grpc.add_SecurityServiceServicer_to_server(SecurityServicer(self.gatekeeper), server)
         names += [_SERVICE_NAMES[n] for n in s.grpc_services]
@@ -210,6 +228,11 @@ class Gateway:
                 await self._http_task
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
+        if self.executor is not None:
+            await self.executor.close()  # MCP servers attached to agents
+        if self.tool_catalog is not None:
+            bind_runtime(None)
+            await self.tool_catalog.close()  # MCP sessions, HTTP clients
         if self.upstreams is not None:
             await self.upstreams.aclose()
         if self._watch_task is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,6 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
+from agentgateway.v1 import security_service_pb2 as sec_pb
+from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services._grpc_status import error_from_rpc_error
 from services._logging import get_logger
 from services.errors import GatewayError
@@ -104,6 +107,17 @@ async def get_model(request: Request) -> Response:
     return JSONResponse(_model_json(found.agent), headers=request.state.response_headers)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus text format for this process. Admin keys only (scrapers send a bearer token)."""
+    try:
+        me = await request.app.state.security.Authenticate(sec_pb.AuthenticateRequest(), metadata=request.state.grpc_metadata, timeout=5)
+    except grpc.aio.AioRpcError as exc:
+        return error_response(error_from_rpc_error(exc), request.state.response_headers)
+    if "admin" not in me.principal.roles:
+        return error_response(GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "metrics need an admin key"), request.state.response_headers)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST, headers=request.state.response_headers)
+
+
 async def healthz(request: Request) -> Response:
     try:
         reply = await request.app.state.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
@@ -146,6 +160,7 @@ def create_app(settings: GatewaySettings, grpc_target: str) -> Starlette:
         app.state.executor = ex_grpc.ExecutorServiceStub(channel)
         app.state.registry = reg_grpc.RegistryServiceStub(channel)
         app.state.health = health_pb2_grpc.HealthStub(channel)
+        app.state.security = sec_grpc.SecurityServiceStub(channel)
         app.state.draining = False
         try:
             yield
@@ -158,6 +173,7 @@ def create_app(settings: GatewaySettings, grpc_target: str) -> Starlette:
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         middleware=[Middleware(RequestContext)],
         exception_handlers={404: _not_found, 405: _method_not_allowed, Exception: _internal},

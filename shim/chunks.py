@@ -64,6 +64,39 @@ def tool_call_delta_json(delta: pb.ToolCallDelta) -> dict[str, Any]:
     return out
 
 
+_SOURCES = {pb.TOOL_SOURCE_SDK: "sdk", pb.TOOL_SOURCE_GATEWAY: "gateway", pb.TOOL_SOURCE_MCP: "mcp"}
+
+
+def agent_event_json(event: pb.AgentEvent) -> dict[str, Any] | None:
+    """The opt-in ``agentgateway`` extension: server-side tool calls and handoffs, for REST clients."""
+    kind = event.WhichOneof("event")
+    if kind == "tool_called":
+        e = event.tool_called
+        return {"type": "tool_called", "call_id": e.call_id, "name": e.name, "arguments": e.arguments, "agent": e.agent, "source": _SOURCES.get(e.source, "sdk")}
+    if kind == "tool_output":
+        o = event.tool_output
+        return {
+            "type": "tool_output",
+            "call_id": o.call_id,
+            "name": o.name,
+            "output": o.output,
+            "agent": o.agent,
+            "source": _SOURCES.get(o.source, "sdk"),
+            "duration_ms": round(o.duration.ToNanoseconds() / 1e6, 3),
+        }
+    if kind == "handoff":
+        return {"type": "handoff", "from_agent": event.handoff.from_agent, "to_agent": event.handoff.to_agent}
+    return None
+
+
+def extension_sse(meta: CompletionMeta, payload: dict[str, Any]) -> bytes:
+    """A named SSE event whose data is also a valid chunk with no choices: clients that dispatch
+    on the event name (openai-node) skip it; clients that parse every ``data:`` as a chunk
+    (openai-python) see an empty-choices chunk, as with the usage chunk."""
+    body = {**chunk(meta, {}), "choices": [], "agentgateway": payload}
+    return f"event: agentgateway.{payload['type']}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+
+
 def completion(meta: CompletionMeta, final: pb.FinalOutput, usage: pb.Usage | None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": final.text, "refusal": None}
     if final.tool_calls:

@@ -61,17 +61,26 @@ async def chat_completions(request: Request) -> Response:
         call.cancel()
         return Response(status_code=204)
     meta = chunks.CompletionMeta(first, parsed.model)
+    tool_events = _wants_tool_events(request)
     if parsed.stream:
         return StreamingResponse(
-            _sse(meta, first, buffered, events, call),
+            _sse(meta, first, buffered, events, call, tool_events),
             media_type="text/event-stream",
             headers={**request.state.response_headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
         )
     try:
-        final, usage = await _aggregate(first, events)
+        final, usage, extension = await _aggregate([*buffered, first], events)
     except GatewayError as error:
         return error_response(error, request.state.response_headers)
-    return JSONResponse(chunks.completion(meta, final, usage), headers=request.state.response_headers)
+    body = chunks.completion(meta, final, usage)
+    if tool_events:
+        body["agentgateway"] = {"events": extension}
+    return JSONResponse(body, headers=request.state.response_headers)
+
+
+def _wants_tool_events(request: Request) -> bool:
+    """Opt-in extension: ``x-agentgateway-events: tools``. Default output stays pure OpenAI."""
+    return "tools" in {v.strip() for v in request.headers.get("x-agentgateway-events", "").lower().split(",")}
 
 
 async def _read_json(request: Request, limit: int) -> Any:
@@ -132,21 +141,28 @@ async def _wait_disconnect(request: Request) -> None:
 
 
 async def _aggregate(
-    first: ex_pb.StreamChatCompletionResponse, events: AsyncIterator[ex_pb.StreamChatCompletionResponse]
-) -> tuple[pb.FinalOutput, pb.Usage | None]:
+    seen: list[ex_pb.StreamChatCompletionResponse], events: AsyncIterator[ex_pb.StreamChatCompletionResponse]
+) -> tuple[pb.FinalOutput, pb.Usage | None, list[dict[str, Any]]]:
     final: pb.FinalOutput | None = None
     usage: pb.Usage | None = None
-    event: ex_pb.StreamChatCompletionResponse | None = first
-    while event is not None:
+    extension: list[dict[str, Any]] = []
+    pending = list(seen)
+    while True:
+        event = pending.pop(0) if pending else await _next(events)
+        if event is None:
+            break
         kind = event.event.WhichOneof("event")
         if kind == "final_output":
             final = event.event.final_output
         elif kind == "usage":
             usage = event.event.usage
-        event = await _next(events)
+        else:
+            payload = chunks.agent_event_json(event.event)
+            if payload is not None:
+                extension.append(payload)
     if final is None:
         raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
-    return final, usage
+    return final, usage, extension
 
 
 async def _sse(
@@ -155,12 +171,14 @@ async def _sse(
     buffered: list[ex_pb.StreamChatCompletionResponse],
     events: AsyncIterator[ex_pb.StreamChatCompletionResponse],
     call: Any,
+    tool_events: bool,
 ) -> AsyncIterator[bytes]:
     usage: pb.Usage | None = None
     finished = False
+    pending = [*buffered, first]
     try:
         yield chunks.sse(chunks.chunk(meta, {"role": "assistant", "content": ""}))
-        event: ex_pb.StreamChatCompletionResponse | None = first
+        event: ex_pb.StreamChatCompletionResponse | None = pending.pop(0)
         while event is not None:
             kind = event.event.WhichOneof("event")
             if kind == "text_delta":
@@ -172,7 +190,11 @@ async def _sse(
             elif kind == "final_output":
                 finished = True
                 yield chunks.sse(chunks.chunk(meta, {}, chunks.FINISH.get(event.event.final_output.finish_reason, "stop")))
-            event = await _next(events)
+            elif tool_events:
+                payload = chunks.agent_event_json(event.event)
+                if payload is not None:
+                    yield chunks.extension_sse(meta, payload)
+            event = pending.pop(0) if pending else await _next(events)
         if usage is not None:
             yield chunks.sse({**chunks.chunk(meta, {}), "choices": [], "usage": chunks.usage_json(usage)})
         yield chunks.sse("[DONE]")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,6 +16,7 @@ import pytest
 import yaml
 from openai import AsyncOpenAI
 
+from tests.docs_server import DocsServer
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import REPO, GatewayProcess, free_port, make_agents_dir
 from tests.grpc_auth import authed_channel
@@ -25,7 +32,9 @@ KEYS = {
     "notools": "agw-test-notools-8b3d5f1a7c2e",
     "tokens": "agw-test-tokens-4a9c2e7b5d1f",
 }
-KEY_ENV = {f"GW_KEY_{name.upper()}": value for name, value in KEYS.items()}
+# What every test gateway's config reads from its environment: the keys, and where the stdio
+# MCP test server records its process starts (sessions).
+GATEWAY_ENV = {**{f"GW_KEY_{name.upper()}": value for name, value in KEYS.items()}, "GW_CALC_STARTS": os.devnull}
 ADMIN_KEY = KEYS["admin"]
 ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN_KEY}"}
 UPSTREAM_KEY = "sk-upst-9f3a7c1e5b2d8046"
@@ -38,8 +47,35 @@ def upstream() -> Iterator[FakeUpstream]:
     server.stop()
 
 
-def write_config(config_dir: Path, upstream: FakeUpstream, *, timeout_s: float = 10.0) -> Path:
+def write_config(
+    config_dir: Path, upstream: FakeUpstream, *, timeout_s: float = 10.0, http_tool_base: str | None = None, mcp_http_url: str | None = None
+) -> Path:
     config_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "tests" / "e2e_tools.py", config_dir / "e2e_tools.py")
+    shutil.copy(REPO / "tests" / "mcp_servers" / "calc_server.py", config_dir / "calc_server.py")
+    tools: list[dict] = [
+        {"name": "lookup_ticket", "kind": "python", "target": "e2e_tools:lookup_ticket"},
+        {"name": "explode", "kind": "python", "target": "e2e_tools:explode"},
+        {"name": "sleepy", "kind": "python", "target": "e2e_tools:sleepy", "timeout_s": 1},
+        {"name": "blocking", "kind": "python", "target": "e2e_tools:blocking", "timeout_s": 10},
+        # stdio MCP server: each process start is appended to $GW_CALC_STARTS (one start = one session).
+        {"name": "calc", "kind": "mcp", "command": ["python", "calc_server.py"], "env": {"CALC_SERVER_STARTS_FILE": "env:GW_CALC_STARTS"}},
+    ]
+    if mcp_http_url:
+        tools.append({"name": "remote", "kind": "mcp", "url": mcp_http_url})
+    if http_tool_base:
+        tools.append(
+            {
+                "name": "fetch_doc",
+                "kind": "http",
+                "method": "GET",
+                "url": f"{http_tool_base}/docs/{{path}}",
+                "headers": {"Authorization": "env:DOCS_TOKEN"},
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+                "timeout_s": 5,
+            }
+        )
+    (config_dir / "tools.yaml").write_text(yaml.safe_dump({"tools": tools, "outbound": {"allow_hosts": ["127.0.0.1"]}}))
     (config_dir / "upstreams.yaml").write_text(
         yaml.safe_dump(
             {
@@ -73,6 +109,7 @@ def write_config(config_dir: Path, upstream: FakeUpstream, *, timeout_s: float =
                 "agents": [
                     {"id": "default/helpdesk", "instructions": "You answer tickets.", "description": "Ticket helper", "model": "helpdesk-model"},
                     {"id": "default/offline", "upstream": "down", "description": "Routed to an upstream that is down"},
+                    {"id": "default/tooldesk", "model": "tooldesk-model", "instructions": "Use tools.", "tools": ["lookup_ticket", "calc_add", "explode"], "max_tool_hops": 2},
                 ]
             }
         )
@@ -81,11 +118,44 @@ def write_config(config_dir: Path, upstream: FakeUpstream, *, timeout_s: float =
 
 
 @pytest.fixture(scope="session")
-def gateway(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def docs_server() -> Iterator[DocsServer]:
+    server = DocsServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mcp_http_url() -> Iterator[str]:
+    """A streamable-HTTP MCP server on loopback (a real subprocess)."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "mcp_servers" / "calc_server.py"), "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("the MCP HTTP test server did not start") from None
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/mcp"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def gateway(upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     root = tmp_path_factory.mktemp("gateway")
     agents_dir = make_agents_dir(root / "agents", [E2E_AGENTS])
-    config_dir = write_config(root / "config", upstream)
-    env = {"FAKE_UPSTREAM_KEY": UPSTREAM_KEY, "GW_DENIED_MARKER": str(root / "denied-module-imported"), **KEY_ENV}
+    config_dir = write_config(root / "config", upstream, http_tool_base=docs_server.base_url, mcp_http_url=mcp_http_url)
+    env = {
+        **GATEWAY_ENV,
+        "GW_CALC_STARTS": str(root / "calc-starts"),
+        "FAKE_UPSTREAM_KEY": UPSTREAM_KEY,
+        "GW_DENIED_MARKER": str(root / "denied-module-imported"),
+        "DOCS_TOKEN": "Bearer docs-token-value",
+    }
     process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra=env)
     process.start()
     yield process

@@ -9,19 +9,20 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import agents
 import pytest
+from agents import Agent, Runner, trace
 from agents.exceptions import InputGuardrailTripwireTriggered
 from agents.items import ModelResponse
 from agents.models.interface import Model
 from agents.usage import Usage
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
-import agents
-from agents import Agent, Runner, trace
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
 from services.registry.ids import is_valid_model_id, model_id_for, namespace_of
 
@@ -532,21 +533,48 @@ async def test_refresh_reexecutes_edited_files(tmp_path: Path, monkeypatch: pyte
 # --------------------------------------------------------------------------- sample agents
 
 
+@pytest.fixture
+async def repo_tools(tmp_path: Path) -> AsyncIterator[None]:
+    """The repository's own config/tools.yaml, loaded as `make run` loads it (TicketBot needs it)."""
+    from services.security.gatekeeper import Gatekeeper
+    from services.tools.catalog import ToolCatalog
+    from services.tools.mcp_tools import McpToolProvider
+    from services.tools.runtime import ToolRuntime
+    from services.tools.sdk import bind_runtime
+
+    config = REPO / "config"
+    tools = ToolCatalog(config / "tools.yaml", config, {"mcp": lambda cfg: McpToolProvider.from_config(cfg, config)})
+    await tools.start()
+    assert tools.diagnostics == []
+    bind_runtime(ToolRuntime(tools, Gatekeeper.load(tmp_path / "no-security.yaml")))
+    try:
+        yield
+    finally:
+        bind_runtime(None)
+        await tools.close()
+
+
 async def sample_catalog() -> AgentCatalog:
     return await load(REPO / "agents", REPO / "config" / "agents.yaml")
 
 
-async def test_sample_agents_load_cleanly() -> None:
+async def test_sample_agents_load_cleanly(repo_tools: None) -> None:
     catalog = await sample_catalog()
     assert catalog.diagnostics == []
     kinds = {e.id: e.export_kind for e in catalog.list() if e.source == "drop_in"}
     assert kinds == {
+        "default/calculator": "agent",
         "default/extractor": "factory",
         "default/guarded": "agent",
+        "default/ticketbot": "agent",
         "default/triage": "agent",
         "default/weather": "agent",
         "labs/planner": "workflow",
     }
+    ticketbot = catalog.get("default/ticketbot").agent
+    assert [t.name for t in ticketbot.tools] == ["lookup_ticket", "calc_add"]
+    assert ticketbot.tools[0].params_json_schema["properties"]["ticket_id"]["type"] == "integer"
+    assert catalog.get("default/helpdesk").tools == ("lookup_ticket",)
     for entry in catalog.list():
         if entry.agent is not None:
             assert entry.agent.model is None  # the gateway decides the model

@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from openai import AsyncOpenAI
 
-from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, KEY_ENV, write_config
+from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, write_config
 from tests.fake_upstream import FakeUpstream, TextReply
 from tests.gateway_process import GATEWAY_BIN, REPO, GatewayProcess, make_agents_dir
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio
 async def test_split_deployment_shim_and_backend_in_two_processes(upstream: FakeUpstream, tmp_path: Path) -> None:
     agents_dir = make_agents_dir(tmp_path / "agents")
     config_dir = write_config(tmp_path / "config", upstream)
-    backend = GatewayProcess(agents_dir, config_dir, tmp_path / "backend.log", services="registry,executor,tools,security", env_extra=KEY_ENV).start()
+    backend = GatewayProcess(agents_dir, config_dir, tmp_path / "backend.log", services="registry,executor,tools,security", env_extra=GATEWAY_ENV).start()
     try:
         # The shim process has no agents and no upstream config: everything goes over gRPC.
         shim = GatewayProcess(tmp_path / "no-agents", tmp_path / "no-config", tmp_path / "shim.log", services="shim", grpc_target=backend.grpc_address).start()
@@ -46,7 +46,7 @@ async def test_split_deployment_shim_and_backend_in_two_processes(upstream: Fake
 
 
 async def test_sigterm_drains_in_flight_streams_then_exits(upstream: FakeUpstream, tmp_path: Path) -> None:
-    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=KEY_ENV).start()
+    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=GATEWAY_ENV).start()
     upstream.queue(TextReply("slow words arriving one by one until done", chunks=8, chunk_delay=0.25))
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http, grpc.aio.insecure_channel(gateway.grpc_address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
@@ -89,7 +89,7 @@ async def test_malformed_config_fails_start_up_with_a_clear_message(tmp_path: Pa
 
 async def test_hot_reload_serves_new_agents_and_diagnoses_broken_edits(upstream: FakeUpstream, tmp_path: Path) -> None:
     agents_dir = make_agents_dir(tmp_path / "agents")
-    gateway = GatewayProcess(agents_dir, write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra={"GATEWAY_AGENT_WATCH": "1", **KEY_ENV}).start()
+    gateway = GatewayProcess(agents_dir, write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra={"GATEWAY_AGENT_WATCH": "1", **GATEWAY_ENV}).start()
     try:
         async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client:
             (agents_dir / "Fresh").mkdir()

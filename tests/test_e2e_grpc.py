@@ -125,9 +125,9 @@ async def test_errors_carry_error_info(channel: grpc.aio.Channel) -> None:
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_info(caught.value).metadata["param"] == "messages"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await tool_grpc.ToolServiceStub(channel).ListTools(tool_pb.ListToolsRequest())
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert error_info(caught.value).reason == "TOOLS_NOT_IMPLEMENTED"
+        await tool_grpc.ToolServiceStub(channel).GetTool(tool_pb.GetToolRequest(name="tools/nope"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_info(caught.value).reason == "TOOL_NOT_FOUND"
 
 
 async def test_list_agents_pages_through_everything(channel: grpc.aio.Channel) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from agents import Agent, OpenAIChatCompletionsModel, RunConfig, Runner, function_tool
 from openai import AsyncOpenAI
 
-from agents import Agent, OpenAIChatCompletionsModel, RunConfig, Runner, function_tool
 from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 
 pytestmark = pytest.mark.asyncio

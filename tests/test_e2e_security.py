@@ -333,11 +333,11 @@ async def test_no_key_material_in_logs_errors_or_audit(gateway: GatewayProcess, 
 async def test_reload_policy_rejects_a_bad_file_and_applies_a_good_one(upstream: FakeUpstream, tmp_path: Path) -> None:
     import subprocess
 
-    from tests.conftest import KEY_ENV, write_config
+    from tests.conftest import GATEWAY_ENV, write_config
     from tests.gateway_process import GATEWAY_BIN, REPO, make_agents_dir
 
     config_dir = write_config(tmp_path / "config", upstream)
-    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), config_dir, tmp_path / "gw.log", env_extra=KEY_ENV).start()
+    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), config_dir, tmp_path / "gw.log", env_extra=GATEWAY_ENV).start()
     try:
         created = subprocess.run([str(GATEWAY_BIN), "keys", "create", "--id", "ci", "--models", "default/weather"], cwd=REPO, capture_output=True, text=True, check=True).stdout
         new_key = next(line.strip() for line in created.splitlines() if line.strip().startswith("agw_"))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from agents import Agent
+from pydantic import BaseModel
 
 
 class Contact(BaseModel):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from forecasts import forecast_for  # a helper module beside this file
-
 from agents import Agent, function_tool
+from forecasts import forecast_for  # a helper module beside this file
 
 
 @function_tool

@@ -16,14 +16,16 @@ from services._logging import get_logger
 from services.errors import GatewayError, invalid_argument
 from services.executor.events import ChatInput, Event, FinalOutput, UsageReport
 from services.executor.failures import as_gateway_error
-from services.executor.governance import govern_agent
+from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
 from services.executor.routing import UpstreamModelProvider
 from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
+from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import current_call
 from services.security.gatekeeper import Gatekeeper
+from services.tools.runtime import ToolRuntime
 from services.upstreams import UpstreamPool
 
 __all__ = ["Executor"]
@@ -33,11 +35,24 @@ _DONE = object()
 
 
 class Executor:
-    def __init__(self, catalog: AgentCatalog, upstreams: UpstreamPool, gatekeeper: Gatekeeper, *, trace: bool = False) -> None:
+    def __init__(
+        self,
+        catalog: AgentCatalog,
+        upstreams: UpstreamPool,
+        gatekeeper: Gatekeeper,
+        *,
+        tools: ToolRuntime | None = None,
+        trace: bool = False,
+    ) -> None:
         self._catalog = catalog
         self._upstreams = upstreams
         self._gatekeeper = gatekeeper
+        self._tools = tools
+        self._governor = AgentToolGovernor(gatekeeper)
         self._trace = trace
+
+    async def close(self) -> None:
+        await self._governor.close()
 
     def resolve(self, model_id: str) -> AgentEntry:
         entry = self._catalog.get(model_id)
@@ -72,6 +87,7 @@ class Executor:
 
         task = asyncio.create_task(produce(), name=f"run {entry.id} {request.request_id}")
         deadline = None if timeout is None else started + timeout
+        outcome = "cancelled"
         try:
             while True:
                 remaining = None if deadline is None else deadline - time.perf_counter()
@@ -82,31 +98,41 @@ class Executor:
                 except TimeoutError:
                     raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", f"agent {entry.id!r} did not finish within {timeout:g}s") from None
                 if item is _DONE:
+                    outcome = "ok"
                     break
                 if isinstance(item, GatewayError):
                     raise item
                 if isinstance(item, UsageReport):
                     used_tokens = item.total_tokens
                 yield item
+        except GatewayError as error:
+            outcome = error.reason.lower()
+            raise
         finally:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(entry.id, outcome).inc()
+            REQUEST_SECONDS.labels(entry.id).observe(elapsed)
             # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
             await self._gatekeeper.settle(reservation, used_tokens if used_tokens is not None else estimate_tokens(request))
             log.info(
                 "run finished",
-                extra={"fields": {"model": entry.id, "request_id": request.request_id, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}},
+                extra={"fields": {"model": entry.id, "request_id": request.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
             )
 
-    def _run(self, entry: AgentEntry, request: ChatInput, upstream: Any) -> AsyncIterator[Event]:
+    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Any) -> AsyncIterator[Event]:
         provider = UpstreamModelProvider(upstream, entry.model)
         if entry.agent is not None:
-            govern_agent(entry.agent, self._gatekeeper)
-            return run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id)
-        if entry.workflow is not None:
-            return run_workflow_export(entry.workflow, request, provider, entry.agent_name)
-        return run_passthrough(request, upstream, entry.model, entry.instructions, entry.agent_name)
+            sources = await self._governor.prepare(entry.agent)
+            events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources)
+        elif entry.workflow is not None:
+            events = run_workflow_export(entry.workflow, request, provider, entry.agent_name)
+        else:
+            events = run_passthrough(request, upstream, entry, self._tools)
+        async for event in events:
+            yield event
 
 
 def estimate_tokens(request: ChatInput) -> int:

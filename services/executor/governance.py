@@ -1,36 +1,38 @@
-"""Govern the SDK's own tools: every invocation is checked against the caller's tool allowlist.
+"""Govern the tools an SDK agent brings: its ``FunctionTool``s and its MCP servers.
 
-The agent's ``FunctionTool``s (and those of every agent reachable through handoffs) keep
-their schemas and bodies as the author wrote them; only ``on_invoke_tool`` is wrapped, once,
-at first use. A denied call never runs the tool body: the model gets an error string it can
-act on, and the decision is audited.
+Tools stay as the author wrote them; the gateway wraps their invocation once, at first use,
+so every call checks the caller's tool allowlist before the tool runs (a denied call gives
+the model an error it can act on, and is audited) and is measured with its source
+(``sdk`` or ``mcp``). Agents reached through handoffs are governed too.
+
+MCP servers attached to an agent (``Agent(mcp_servers=[...])``) are connected once, by a
+supervisor task that owns the connection for the gateway's lifetime, and reused by every run.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
-from agents.handoffs import Handoff
-
 from agents import Agent, FunctionTool
+from agents.handoffs import Handoff
+from agents.mcp import MCPServer
+from mcp.types import CallToolResult, TextContent
+
+from services._logging import get_logger
+from services.metrics import TOOL_CALLS, TOOL_SECONDS
 from services.security.context import current_call
 from services.security.gatekeeper import Gatekeeper
 
-__all__ = ["govern_agent"]
+__all__ = ["AgentToolGovernor"]
 
+log = get_logger("executor")
 _MARK = "_agentgateway_governed"
 
 
-def govern_agent(agent: Agent[Any], gatekeeper: Gatekeeper) -> None:
-    for reachable in _agents_reachable_from(agent):
-        for tool in reachable.tools:
-            if isinstance(tool, FunctionTool) and not getattr(tool, _MARK, False):
-                _wrap(tool, gatekeeper)
-                setattr(tool, _MARK, True)  # FunctionTool is an unhashable dataclass: mark it instead
-
-
-def _agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
+def agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -49,16 +51,108 @@ def _agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
                     stack.append(resolved)
 
 
-def _wrap(tool: FunctionTool, gatekeeper: Gatekeeper) -> None:
-    invoke = tool.on_invoke_tool
-    name = tool.name
+class AgentToolGovernor:
+    def __init__(self, gatekeeper: Gatekeeper, connect_timeout_s: float = 30.0) -> None:
+        self._gatekeeper = gatekeeper
+        self._connect_timeout_s = connect_timeout_s
+        self._connections: dict[int, asyncio.Future[None]] = {}
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
 
-    async def governed(ctx: Any, arguments: str) -> Any:
-        call = current_call.get()
-        principal = call.principal if call is not None else None
-        decision = await gatekeeper.authorize(principal, "use_tool", name, call.request_id if call else "")
-        if not decision.allowed:
-            return f"Error: the tool {name!r} is not allowed for this caller (policy: {decision.policy}). Do not call it again."
-        return await invoke(ctx, arguments)
+    async def prepare(self, agent: Agent[Any]) -> dict[str, str]:
+        """Govern every tool reachable from ``agent``; connect its MCP servers. Returns tool name -> source."""
+        sources: dict[str, str] = {}
+        for reachable in agents_reachable_from(agent):
+            for tool in reachable.tools:
+                if isinstance(tool, FunctionTool):
+                    if not getattr(tool, _MARK, False):
+                        self._wrap_function_tool(tool)
+                    sources[tool.name] = getattr(tool, "_agentgateway_source", "sdk")
+            for server in reachable.mcp_servers:
+                await self._connect(server)
+                for mcp_tool in server.cached_tools or ():
+                    sources[mcp_tool.name] = "mcp"
+        return sources
 
-    tool.on_invoke_tool = governed
+    async def close(self) -> None:
+        self._stop.set()
+        if self._supervisors:
+            await asyncio.wait(self._supervisors, timeout=10)
+
+    def _wrap_function_tool(self, tool: FunctionTool) -> None:
+        invoke, name, gatekeeper = tool.on_invoke_tool, tool.name, self._gatekeeper
+
+        async def governed(ctx: Any, arguments: str) -> Any:
+            denied = await _denial(gatekeeper, name, "sdk")
+            if denied is not None:
+                return denied
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                result = await invoke(ctx, arguments)
+                outcome = "ok"
+                return result
+            finally:
+                TOOL_CALLS.labels(name, "sdk", outcome).inc()
+                TOOL_SECONDS.labels(name, "sdk").observe(time.perf_counter() - started)
+
+        tool.on_invoke_tool = governed
+        setattr(tool, _MARK, True)  # FunctionTool is an unhashable dataclass: mark it instead
+
+    async def _connect(self, server: MCPServer) -> None:
+        key = id(server)
+        ready = self._connections.get(key)
+        if ready is None:
+            ready = asyncio.get_running_loop().create_future()
+            self._connections[key] = ready
+            self._govern_mcp_server(server)
+            self._supervisors.append(asyncio.create_task(self._supervise(server, ready), name=f"mcp {server.name}"))
+        await asyncio.wait_for(asyncio.shield(ready), self._connect_timeout_s)
+
+    async def _supervise(self, server: MCPServer, ready: asyncio.Future[None]) -> None:
+        # connect() and cleanup() must run in the same task (anyio cancel scopes), so this task
+        # owns the connection until the gateway stops.
+        try:
+            await server.connect()
+            await server.list_tools()
+        except Exception as exc:  # noqa: BLE001 - reported to every run that needs this server
+            log.error("MCP server failed to connect", extra={"fields": {"server": server.name, "error_type": type(exc).__name__}})
+            self._connections.pop(id(server), None)
+            if not ready.done():
+                ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        log.info("MCP server connected", extra={"fields": {"server": server.name}})
+        try:
+            await self._stop.wait()
+        finally:
+            await server.cleanup()
+
+    def _govern_mcp_server(self, server: MCPServer) -> None:
+        call_tool, gatekeeper = server.call_tool, self._gatekeeper
+
+        async def governed(tool_name: str, arguments: dict[str, Any] | None, meta: dict[str, Any] | None = None) -> CallToolResult:
+            denied = await _denial(gatekeeper, tool_name, "mcp")
+            if denied is not None:
+                return CallToolResult(content=[TextContent(type="text", text=denied)], is_error=True)
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                result = await call_tool(tool_name, arguments, meta)
+                outcome = "error" if result.is_error else "ok"
+                return result
+            finally:
+                TOOL_CALLS.labels(tool_name, "mcp", outcome).inc()
+                TOOL_SECONDS.labels(tool_name, "mcp").observe(time.perf_counter() - started)
+
+        server.call_tool = governed  # type: ignore[method-assign]
+
+
+async def _denial(gatekeeper: Gatekeeper, tool: str, source: str) -> str | None:
+    call = current_call.get()
+    principal = call.principal if call is not None else None
+    decision = await gatekeeper.authorize(principal, "use_tool", tool, call.request_id if call else "")
+    if decision.allowed:
+        return None
+    TOOL_CALLS.labels(tool, source, "denied").inc()
+    return f"Error: the tool {tool!r} is not allowed for this caller (policy: {decision.policy}). Do not call it again."

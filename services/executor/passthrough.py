@@ -1,17 +1,24 @@
-"""Declarative agents: the upstream's chat completions, streamed straight through.
+"""Declarative agents: the upstream's chat completions, streamed straight through, with the
+gateway's own tool loop.
 
-The agent's instructions become a leading system message. Client-sent ``tools`` are
-forwarded and the upstream's ``tool_calls`` go back to the client with OpenAI semantics
-(the client runs them), which is what lets client-side agent frameworks use the gateway
-as a model.
+The agent's instructions become a leading system message. Tools the *client* sends are
+forwarded and the upstream's calls of them go back to the client with OpenAI semantics (the
+client runs them) — what lets client-side agent frameworks use the gateway as a model.
+Gateway tools named in ``agents.yaml`` are offered too; their calls run here, through the
+tool runtime (allowlist, audit, deadline), their results go back upstream, and the loop
+continues for up to ``max_tool_hops`` rounds. Text deltas stream as they come throughout.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, UsageReport
+from services.errors import GatewayError
+from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, ToolCalled, ToolOutput, UsageReport
+from services.registry.catalog import AgentEntry
+from services.tools.runtime import ToolRuntime
 from services.upstreams import Upstream
 
 __all__ = ["run_passthrough"]
@@ -21,19 +28,16 @@ __all__ = ["run_passthrough"]
 _FORWARDED_EXTRA = {"logprobs", "top_logprobs", "logit_bias", "metadata", "service_tier", "verbosity", "prediction", "modalities"}
 
 
-async def run_passthrough(
-    request: ChatInput,
-    upstream: Upstream,
-    model: str | None,
-    instructions: str | None,
-    agent_name: str,
-) -> AsyncIterator[Event]:
+async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEntry, tools: ToolRuntime | None) -> AsyncIterator[Event]:
     messages = list(request.messages)
-    if instructions:
-        messages.insert(0, {"role": "system", "content": instructions})
+    if entry.instructions:
+        messages.insert(0, {"role": "system", "content": entry.instructions})
+    gateway_tools = _gateway_tool_schemas(entry, tools)
+    client_tool_names = {t["function"]["name"] for t in request.tools}
     params: dict[str, Any] = {k: v for k, v in request.sampling.items() if k != "n" and v not in (None, [])}
-    if request.tools:
-        params["tools"] = request.tools
+    offered = [*request.tools, *gateway_tools]
+    if offered:
+        params["tools"] = offered
         if request.tool_choice is not None:
             params["tool_choice"] = request.tool_choice
     if request.response_format is not None:
@@ -41,42 +45,112 @@ async def run_passthrough(
     if request.user:
         params["user"] = request.user
     extra_body = {k: v for k, v in request.extra.items() if k in _FORWARDED_EXTRA}
-    stream = await upstream.client.chat.completions.create(
-        model=model or upstream.config.model or "default",
-        messages=messages,  # type: ignore[arg-type]
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_body=extra_body or None,
-        **params,
-    )
+    model = entry.model or upstream.config.model or "default"
+    prompt_tokens = completion_tokens = 0
+    saw_usage = False
     text: list[str] = []
-    calls: dict[int, dict[str, Any]] = {}
-    finish = "stop"
-    usage: UsageReport | None = None
-    try:
-        async for chunk in stream:
-            if chunk.usage is not None:
-                usage = UsageReport(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-            for choice in chunk.choices[:1]:
-                delta = choice.delta
-                if delta.content:
-                    text.append(delta.content)
-                    yield TextDelta(delta.content, agent_name)
-                for call in delta.tool_calls or ():
-                    entry = calls.setdefault(call.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-                    name = call.function.name if call.function and call.function.name else ""
-                    args = call.function.arguments if call.function and call.function.arguments else ""
-                    entry["id"] = entry["id"] or (call.id or "")
-                    entry["function"]["name"] += name
-                    entry["function"]["arguments"] += args
-                    yield ToolCallDelta(call.index, call.id or "", name, args)
-                if choice.finish_reason:
-                    finish = choice.finish_reason
-    finally:
-        await stream.close()
-    if usage is not None:
-        yield usage
-    if finish not in ("stop", "length", "tool_calls", "content_filter"):
-        finish = "tool_calls" if calls else "stop"
-    tool_calls = tuple(calls[i] for i in sorted(calls))
-    yield FinalOutput("".join(text), agent_name, finish, False, tool_calls)  # type: ignore[arg-type]
+
+    for hop in range(entry.max_tool_hops + 1):
+        turn = _Turn(client_tool_names)
+        stream = await upstream.client.chat.completions.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=extra_body or None,
+            **params,
+        )
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    saw_usage = True
+                    prompt_tokens += chunk.usage.prompt_tokens
+                    completion_tokens += chunk.usage.completion_tokens
+                for event in turn.feed(chunk):
+                    if isinstance(event, TextDelta):
+                        text.append(event.text)
+                        event = TextDelta(event.text, entry.agent_name)
+                    yield event
+        finally:
+            await stream.close()
+
+        gateway_calls = turn.gateway_calls()
+        if not gateway_calls or turn.client_calls():
+            # Nothing for the gateway to run (or the client must act): the turn's answer is final.
+            if saw_usage:
+                yield UsageReport(prompt_tokens, completion_tokens)
+            finish = turn.finish if turn.finish in ("stop", "length", "tool_calls", "content_filter") else ("tool_calls" if turn.client_calls() else "stop")
+            yield FinalOutput("".join(text), entry.agent_name, finish, False, tuple(turn.client_calls()))  # type: ignore[arg-type]
+            return
+        if hop == entry.max_tool_hops:
+            raise GatewayError(
+                "INTERNAL",
+                "MAX_TOOL_HOPS_EXCEEDED",
+                f"agent {entry.id!r} still wanted tools after {entry.max_tool_hops} tool rounds (max_tool_hops)",
+                {"max_tool_hops": str(entry.max_tool_hops)},
+            )
+        assert tools is not None  # gateway calls only exist when gateway tools were offered
+        messages.append({"role": "assistant", "content": turn.text or None, "tool_calls": gateway_calls})
+        for call in gateway_calls:
+            fn = call["function"]
+            yield ToolCalled(call["id"], fn["name"], fn["arguments"], entry.agent_name, "gateway")
+        # Parallel calls of one turn run concurrently, each under the tool's own deadline.
+        results = await asyncio.gather(*(tools.invoke_for_model(c["function"]["name"], c["function"]["arguments"], source="gateway") for c in gateway_calls))
+        for call, result in zip(gateway_calls, results, strict=True):
+            yield ToolOutput(call["id"], call["function"]["name"], result.output, entry.agent_name, "gateway", result.duration_s)
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result.output})
+
+
+def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[dict[str, Any]]:
+    if not entry.tools:
+        return []
+    if tools is None:
+        raise GatewayError("FAILED_PRECONDITION", "TOOLS_UNAVAILABLE", f"agent {entry.id!r} uses gateway tools but no tools catalogue is loaded")
+    schemas = []
+    for name in entry.tools:
+        spec = tools.catalog.get(name)
+        if spec is None:
+            raise GatewayError("FAILED_PRECONDITION", "TOOL_NOT_FOUND", f"agent {entry.id!r} names the tool {name!r}, which is not in tools.yaml")
+        schemas.append({"type": "function", "function": {"name": spec.name, "description": spec.description, "parameters": spec.parameters}})
+    return schemas
+
+
+class _Turn:
+    """One upstream response: forwards text and client-tool deltas, holds gateway-tool calls."""
+
+    def __init__(self, client_tools: set[str]) -> None:
+        self._client_tools = client_tools
+        self._calls: dict[int, dict[str, Any]] = {}
+        self._client_index: dict[int, int] = {}  # upstream index -> index the client sees
+        self.text = ""
+        self.finish = "stop"
+
+    def feed(self, chunk: Any) -> list[Event]:
+        events: list[Event] = []
+        for choice in chunk.choices[:1]:
+            delta = choice.delta
+            if delta.content:
+                self.text += delta.content
+                events.append(TextDelta(delta.content))
+            for part in delta.tool_calls or ():
+                call = self._calls.setdefault(part.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+                name = part.function.name if part.function and part.function.name else ""
+                args = part.function.arguments if part.function and part.function.arguments else ""
+                call["id"] = call["id"] or (part.id or "")
+                call["function"]["name"] += name
+                call["function"]["arguments"] += args
+                if self._is_client(call):
+                    index = self._client_index.setdefault(part.index, len(self._client_index))
+                    events.append(ToolCallDelta(index, part.id or "", name, args))
+            if choice.finish_reason:
+                self.finish = choice.finish_reason
+        return events
+
+    def _is_client(self, call: dict[str, Any]) -> bool:
+        return call["function"]["name"] in self._client_tools
+
+    def client_calls(self) -> list[dict[str, Any]]:
+        return [self._calls[i] for i in sorted(self._calls) if self._is_client(self._calls[i])]
+
+    def gateway_calls(self) -> list[dict[str, Any]]:
+        return [self._calls[i] for i in sorted(self._calls) if not self._is_client(self._calls[i])]

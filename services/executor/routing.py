@@ -13,10 +13,10 @@ import contextvars
 import dataclasses
 from typing import Any
 
+from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig, Usage
 from agents.models.multi_provider import MultiProvider
 from agents.run import AgentRunner, set_default_agent_runner
 
-from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig, Usage
 from services.upstreams import Upstream
 
 __all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to"]

@@ -12,11 +12,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from agents import Agent, ModelSettings, RunConfig, Runner
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
 
-from agents import Agent, ModelSettings, RunConfig, Runner
 from services.executor.conversation import to_sdk_items
 from services.executor.events import (
     ChatInput,
@@ -62,6 +62,7 @@ async def run_sdk_agent(
     max_turns: int | None,
     trace: bool,
     model_id: str,
+    sources: dict[str, str] | None = None,
 ) -> AsyncIterator[Event]:
     run_config = RunConfig(
         model_provider=provider,
@@ -87,12 +88,12 @@ async def run_sdk_agent(
                     raw = _as_dict(item.raw_item)
                     call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
                     pending[call_id] = (name, time.perf_counter())
-                    yield ToolCalled(call_id, name, str(raw.get("arguments") or ""), current, _source(raw))
+                    yield ToolCalled(call_id, name, str(raw.get("arguments") or ""), current, _source(raw, name, sources))
                 elif isinstance(item, ToolCallOutputItem):
                     raw = _as_dict(item.raw_item)
                     call_id = str(raw.get("call_id") or "")
                     name, started = pending.pop(call_id, ("", time.perf_counter()))
-                    yield ToolOutput(call_id, name, _text(item.output), current, _source(raw), time.perf_counter() - started)
+                    yield ToolOutput(call_id, name, _text(item.output), current, _source(raw, name, sources), time.perf_counter() - started)
                 elif isinstance(item, HandoffOutputItem):
                     yield Handoff(item.source_agent.name, item.target_agent.name)
     finally:
@@ -138,13 +139,28 @@ def _as_dict(raw: Any) -> dict[str, Any]:
     return {k: getattr(raw, k) for k in ("call_id", "id", "name", "arguments", "type") if hasattr(raw, k)}
 
 
-def _source(raw: dict[str, Any]) -> ToolSource:
-    return "mcp" if str(raw.get("type", "")).startswith("mcp") else "sdk"
+def _is_text_part(part: Any) -> bool:
+    return (isinstance(part, dict) and part.get("type") == "text") or (isinstance(part, BaseModel) and getattr(part, "type", None) == "text")
+
+
+def _source(raw: dict[str, Any], name: str, sources: dict[str, str] | None) -> ToolSource:
+    if str(raw.get("type", "")).startswith("mcp"):
+        return "mcp"
+    known = (sources or {}).get(name, "sdk")
+    return known if known in ("sdk", "gateway", "mcp") else "sdk"  # type: ignore[return-value]
 
 
 def _text(output: Any) -> str:
+    """Tool output as text: plain strings, the SDK's text outputs (MCP results arrive as
+    ``{"type": "text", "text": ...}``, possibly several), anything else as JSON."""
     if isinstance(output, str):
         return output
+    if isinstance(output, BaseModel) and getattr(output, "type", None) == "text":
+        return str(getattr(output, "text", ""))
+    if isinstance(output, dict) and output.get("type") == "text":
+        return str(output.get("text", ""))
+    if isinstance(output, list) and output and all(_is_text_part(p) for p in output):
+        return "".join(_text(p) for p in output)
     try:
         return json.dumps(output, default=_json_default)
     except (TypeError, ValueError):

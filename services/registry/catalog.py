@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from agents import Agent
+
 from services._logging import get_logger
 from services._yaml import ConfigError
 from services.registry.declarative import DeclarativeAgent, load_agents_config

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from agents import Agent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agents import Agent
 from services.registry.declarative import ModelId
 from services.registry.ids import AGENT_MODULE, model_id_for
 

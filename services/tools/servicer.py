@@ -1,10 +1,78 @@
-"""ToolService: the contract is defined; the catalogue arrives with the tools issue."""
+"""ToolService over gRPC: transport only; calls go through ``ToolRuntime``."""
 
 from __future__ import annotations
 
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from agentgateway.v1 import tool_service_pb2 as pb
 from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
-from services._unimplemented import unimplemented_servicer
+from services._grpc_context import page_slice
+from services._grpc_status import abort
+from services._yaml import ConfigError
+from services.errors import GatewayError, invalid_argument
+from services.security.context import current_call
+from services.security.gatekeeper import Gatekeeper
+from services.tools.provider import ToolSpec
+from services.tools.runtime import ToolRuntime
 
 __all__ = ["ToolServicer"]
 
-ToolServicer = unimplemented_servicer(pb_grpc.ToolServiceServicer, "ToolService", "TOOLS_NOT_IMPLEMENTED")
+_KINDS = {"python": pb.TOOL_KIND_PYTHON, "http": pb.TOOL_KIND_HTTP, "mcp": pb.TOOL_KIND_MCP}
+
+
+def tool_to_proto(spec: ToolSpec) -> pb.Tool:
+    parameters = struct_pb2.Struct()
+    parameters.update(spec.parameters)
+    return pb.Tool(name=f"tools/{spec.name}", tool_name=spec.name, description=spec.description, kind=_KINDS.get(spec.kind, pb.TOOL_KIND_UNSPECIFIED), parameters=parameters)
+
+
+class ToolServicer(pb_grpc.ToolServiceServicer):
+    def __init__(self, runtime: ToolRuntime, gatekeeper: Gatekeeper) -> None:
+        self._runtime = runtime
+        self._gatekeeper = gatekeeper
+
+    async def ListTools(self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext) -> pb.ListToolsResponse:
+        # Only the tools the caller may use; filtering is not an access attempt, so not audited.
+        call = current_call.get()
+        principal = call.principal if call else None
+        specs = [s for s in self._runtime.catalog.list() if (await self._gatekeeper.authorize(principal, "use_tool", s.name, audit=False)).allowed]
+        if request.page_size < 0:
+            await abort(context, invalid_argument("page_size must not be negative", "page_size"))
+        try:
+            start, end, token = page_slice([s.name for s in specs], request.page_size, request.page_token)
+        except ValueError:
+            await abort(context, invalid_argument("page_token is not valid", "page_token"))
+        return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in specs[start:end]], next_page_token=token)
+
+    async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext) -> pb.GetToolResponse:
+        name = request.name.removeprefix("tools/")
+        spec = self._runtime.catalog.get(name)
+        if spec is None:
+            await abort(context, GatewayError("NOT_FOUND", "TOOL_NOT_FOUND", f"no tool named {name!r}", {"tool": name}))
+        call = current_call.get()
+        try:
+            await self._gatekeeper.require(call.principal if call else None, "use_tool", name, call.request_id if call else "")
+        except GatewayError as error:
+            await abort(context, error)
+        return pb.GetToolResponse(tool=tool_to_proto(spec))
+
+    async def InvokeTool(self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext) -> pb.InvokeToolResponse:
+        name = request.name.removeprefix("tools/")
+        if not name:
+            await abort(context, invalid_argument("name is required, e.g. tools/lookup_ticket", "name"))
+        remaining = context.time_remaining()
+        try:
+            result = await self._runtime.invoke(name, json_format.MessageToDict(request.arguments), timeout_s=remaining, source="gateway")
+        except GatewayError as error:
+            await abort(context, error)
+        response = pb.InvokeToolResponse(output=result.output)
+        response.duration.FromNanoseconds(int(result.duration_s * 1e9))
+        return response
+
+    async def RefreshTools(self, request: pb.RefreshToolsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshToolsResponse:
+        try:
+            await self._runtime.catalog.refresh()
+        except ConfigError as exc:
+            await abort(context, GatewayError("FAILED_PRECONDITION", "TOOLS_CONFIG_INVALID", f"tools not reloaded, the old catalogue stays: {exc}"))
+        return pb.RefreshToolsResponse(tool_count=len(self._runtime.catalog.list()))

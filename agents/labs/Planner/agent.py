@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from agents import Agent, Runner
+from pydantic import BaseModel
 
 __gateway__ = {
     "description": "Turns a goal into a short numbered plan.",

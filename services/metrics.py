@@ -1,0 +1,20 @@
+"""Prometheus metrics of this process (served at ``GET /metrics`` by the shim, admin key required).
+
+Labels are bounded: model ids and tool names come from the catalogue, never from requests
+(unknown models are counted under ``model="unknown"``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = ["REQUESTS", "REQUEST_SECONDS", "TOOL_CALLS", "TOOL_SECONDS"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+REQUESTS = Counter("agentgateway_requests_total", "Agent runs by model and outcome (ok or an error reason).", ["model", "outcome"])
+REQUEST_SECONDS = Histogram("agentgateway_request_seconds", "Agent run duration.", ["model"], buckets=_LATENCY_BUCKETS)
+TOOL_CALLS = Counter(
+    "agentgateway_tool_calls_total", "Tool invocations by tool, source (sdk, gateway, mcp) and outcome (ok, error, denied).", ["tool", "source", "outcome"]
+)
+TOOL_SECONDS = Histogram("agentgateway_tool_call_seconds", "Tool invocation duration.", ["tool", "source"], buckets=_LATENCY_BUCKETS)
