@@ -43,8 +43,11 @@ UPSTREAM_KEY = "sk-upst-9f3a7c1e5b2d8046"
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeUpstream]:
     server = FakeUpstream().start()
+    # The fake upstream checks every request of the session: no gateway client key may reach it.
+    server.forbid(*KEYS.values())
     yield server
     server.stop()
+    assert server.violations == [], server.violations
 
 
 def write_config(
@@ -109,7 +112,7 @@ def write_config(
                 "agents": [
                     {"id": "default/helpdesk", "instructions": "You answer tickets.", "description": "Ticket helper", "model": "helpdesk-model"},
                     {"id": "default/offline", "upstream": "down", "description": "Routed to an upstream that is down"},
-                    {"id": "default/tooldesk", "model": "tooldesk-model", "instructions": "Use tools.", "tools": ["lookup_ticket", "calc_add", "explode"], "max_tool_hops": 2},
+                    {"id": "default/tooldesk", "model": "tooldesk-model", "instructions": "Use tools.", "tools": ["lookup_ticket", "calc_add", "remote_add", "explode"], "max_tool_hops": 2},
                 ]
             }
         )

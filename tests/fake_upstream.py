@@ -246,6 +246,10 @@ class FakeUpstream:
         self._scripts: list[_Script] = []
         self._script_models: set[str] = set()
         self._records: list[RecordedRequest] = []
+        # Secrets that must never arrive here (e.g. the gateway's client keys): every request
+        # is checked, across resets, and any arrival is kept in `violations`.
+        self._forbidden: set[str] = set()
+        self.violations: list[str] = []
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
@@ -399,6 +403,11 @@ class FakeUpstream:
                 return record
         raise LookupError(f"no request recorded for {path or 'any path'}")
 
+    def forbid(self, *secrets: str) -> None:
+        """Record a violation whenever a request carries any of ``secrets`` (headers or body)."""
+        with self._cond:
+            self._forbidden.update(s for s in secrets if s)
+
     def reset(self) -> None:
         """Forget queued scripts, script model names and recorded requests."""
         with self._cond:
@@ -455,6 +464,9 @@ class FakeUpstream:
         for key, value in request.headers.items():
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         record = RecordedRequest(request.method, request.url.path, headers, raw, body, started)
+        seen = raw.decode("utf-8", "replace") + "\n" + "\n".join(f"{k}: {v}" for k, v in headers.items())
+        with self._cond:
+            self.violations.extend(f"{request.method} {request.url.path} carried a forbidden secret" for secret in self._forbidden if secret in seen)
         self._record(record)
         return record
 

@@ -126,7 +126,10 @@ async def test_declarative_agent_runs_gateway_tools_in_a_streamed_loop(client: A
         TextReply("Let me check. ", chunks=2),
         model="tooldesk-model",
     )
-    upstream.queue(ToolCallReply([ToolCall("lookup_ticket", {"ticket_id": 7}, id="c1"), ToolCall("calc_add", {"a": 1, "b": 2}, id="c2")]), model="tooldesk-model")
+    upstream.queue(
+        ToolCallReply([ToolCall("lookup_ticket", {"ticket_id": 7}, id="c1"), ToolCall("calc_add", {"a": 1, "b": 2}, id="c2"), ToolCall("remote_add", {"a": 2, "b": 2}, id="c3")]),
+        model="tooldesk-model",
+    )
     upstream.queue(TextReply("Ticket 7 is open; 1+2=3."), model="tooldesk-model")
     # First turn answers with text only: no tools run.
     first = await client.chat.completions.create(model="default/tooldesk", messages=[{"role": "user", "content": "hi"}])
@@ -143,9 +146,10 @@ async def test_declarative_agent_runs_gateway_tools_in_a_streamed_loop(client: A
     assert content == "Ticket 7 is open; 1+2=3." and finishes == ["stop"] and tool_deltas == 0
     assert usage is not None and usage.prompt_tokens > 0
     sent = upstream.chat_requests[-1]
-    assert {t["function"]["name"] for t in sent.body["tools"]} == {"lookup_ticket", "calc_add", "explode"}
+    assert {t["function"]["name"] for t in sent.body["tools"]} == {"lookup_ticket", "calc_add", "remote_add", "explode"}
     tool_messages = {m["tool_call_id"]: m["content"] for m in sent.messages if m["role"] == "tool"}
-    assert json.loads(tool_messages["c1"])["id"] == 7 and float(tool_messages["c2"]) == 3
+    # Python, stdio MCP and streamable-HTTP MCP tools, run in one parallel round.
+    assert json.loads(tool_messages["c1"])["id"] == 7 and float(tool_messages["c2"]) == 3 and float(tool_messages["c3"]) == 4
 
 
 async def test_declarative_tool_events_over_grpc_and_max_hops(channel: grpc.aio.Channel, upstream: FakeUpstream, client: AsyncOpenAI) -> None:
@@ -173,6 +177,16 @@ async def test_gateway_tool_in_a_drop_in_agent(channel: grpc.aio.Channel, upstre
     assert (called.name, called.source) == ("lookup_ticket", pb.TOOL_SOURCE_GATEWAY)
     tool_message = next(m for m in upstream.chat_requests[-1].messages if m["role"] == "tool")
     assert json.loads(tool_message["content"])["id"] == 42
+
+
+async def test_gateway_tool_backed_by_a_streamable_http_mcp_server(channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("remote_add", {"a": 20, "b": 22}, id="r1")]), TextReply("42"))
+    stub = ex_grpc.ExecutorServiceStub(channel)
+    reply = await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/remotecalc", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="20+22")])))
+    output = next(e.tool_output for e in reply.events if e.WhichOneof("event") == "tool_output")
+    assert float(output.output) == 42 and output.source == pb.TOOL_SOURCE_GATEWAY
+    stats = json.loads((await invoke(channel, "remote_stats")).output)
+    assert stats["handshakes"] == 1  # still the one session opened at start-up
 
 
 async def test_sdk_agent_with_its_own_mcp_server(gateway: GatewayProcess, channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:

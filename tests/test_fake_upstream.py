@@ -389,3 +389,16 @@ def test_stop_is_quick_with_a_hanging_stream_and_leaks_no_thread() -> None:
     assert set(threading.enumerate()) == threads_before
     with pytest.raises(RuntimeError):
         upstream.base_url  # noqa: B018 - only valid while running
+
+
+async def test_forbidden_secrets_are_reported_wherever_they_appear() -> None:
+    with FakeUpstream() as own:
+        own.forbid("agw-forbidden-1234")
+        async with AsyncOpenAI(base_url=own.base_url, api_key="clean-key", max_retries=0) as c:
+            await c.chat.completions.create(model="m", messages=[{"role": "user", "content": "clean"}])
+            assert own.violations == []
+            await c.chat.completions.create(model="m", messages=[{"role": "user", "content": "leak agw-forbidden-1234"}])
+        async with AsyncOpenAI(base_url=own.base_url, api_key="agw-forbidden-1234", max_retries=0) as c:
+            await c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        own.reset()  # violations survive resets
+        assert len(own.violations) == 2

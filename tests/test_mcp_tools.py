@@ -281,6 +281,26 @@ async def test_silent_server_times_out_start() -> None:
     assert children_running("silent_server.py") == []
 
 
+async def test_close_interrupts_hanging_start() -> None:
+    provider = McpToolProvider("silent", command=["python", "silent_server.py"], cwd=SERVERS, timeout_s=30)
+    starting = asyncio.create_task(provider.start())
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
+    await provider.close()
+    with pytest.raises(ToolFailure, match="closed"):
+        await starting
+    assert time.monotonic() - started < 3
+    assert children_running("silent_server.py") == []
+
+
+async def test_cancelled_start_leaves_nothing_behind() -> None:
+    provider = McpToolProvider("silent", command=["python", "silent_server.py"], cwd=SERVERS, timeout_s=30)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(provider.start(), 0.3)
+    await provider.close()
+    assert children_running("silent_server.py") == []
+
+
 async def test_server_exiting_at_start_fails_start(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("raise SystemExit(2)\n")
     provider = McpToolProvider("broken", command=["python", "broken.py"], cwd=tmp_path, timeout_s=5)

@@ -22,6 +22,18 @@ once on a new session only when it cannot have reached the server: the request w
 written, the HTTP connection could not be established, or an HTTP server answered "session
 terminated" (it restarted and forgot the session). A call that was delivered to a server
 which then died is not retried (tools need not be idempotent); it fails with ``ToolFailure``.
+
+Integration
+-----------
+- ``start()`` connects (bounded by ``timeout_s``); ``list_tools``/``invoke`` also connect
+  lazily. ``close()`` must be awaited at shutdown, on the loop that used the provider, before
+  the loop ends: it ends the session and terminates (and reaps) the stdio server.
+- ``timeout_s`` bounds start-up, ``tools/list`` and each ``tools/call`` (a backstop; the
+  catalogue's own deadline cancels ``invoke`` earlier if shorter).
+- stdio servers run in ``cwd`` with a minimal environment: the mcp SDK's safe set (HOME,
+  LOGNAME, PATH, SHELL, TERM, USER), LANG/LC_ALL, plus the configured ``env`` (``"env:NAME"``
+  values are read from the gateway environment). A bare ``python``/``python3`` command runs
+  the gateway's own interpreter (``sys.executable``). Server stderr goes to the gateway's.
 """
 
 from __future__ import annotations
@@ -196,10 +208,6 @@ class _Session:
     def alive(self) -> bool:
         return self.client is not None and not self._done.is_set()
 
-    @property
-    def finished(self) -> bool:
-        return self._task is None or self._task.done()
-
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until connected or failed; False if neither happened within ``timeout``."""
         with contextlib.suppress(TimeoutError):
@@ -357,6 +365,16 @@ class McpToolProvider(ToolProvider):
                     session = await self._live_session(replace=session, reason=exc.error.message)
                     continue
                 raise self._failure("tools/list", exc) from None
+            except TimeoutError:
+                raise ToolFailure(f"MCP server {self.name!r}: 'tools/list' timed out after {self.timeout_s:g}s") from None
+            except RuntimeError as exc:
+                if attempt == 1 and not session.alive:  # the client was torn down under us
+                    session = await self._live_session(replace=session, reason="connection closed")
+                    continue
+                raise ToolFailure(f"MCP server {self.name!r}: 'tools/list' failed: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - e.g. a malformed listing: a tool failure, not a gateway crash
+                logger.warning("MCP server %r: tools/list failed client-side: %r", self.name, exc)
+                raise ToolFailure(f"MCP server {self.name!r}: 'tools/list' failed: {type(exc).__name__}") from None
             return [self._spec(tool) for tool in tools]
         raise AssertionError("unreachable")
 
@@ -469,7 +487,13 @@ class McpToolProvider(ToolProvider):
     def _track(self, task: asyncio.Task[None]) -> None:
         """Keep every supervisor task referenced until it ends, so close() can wait for all."""
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # _supervise records ordinary errors; only odd BaseExceptions get here.
+            logger.warning("MCP server %r: session task ended with %r", self.name, exc)
 
     def _start_failure(self, session: _Session) -> ToolFailure:
         exc = session.error
