@@ -123,7 +123,14 @@ class Gateway:
             await self._start_http()
         log.info(
             "gateway started",
-            extra={"fields": {"services": list(s.services), "grpc": f"{s.host}:{self.grpc_port}", "http": f"{s.host}:{s.http_port}", "agents": len(self.catalog.list()) if self.catalog else None}},
+            extra={
+                "fields": {
+                    "services": list(s.services),
+                    "grpc": f"{s.host}:{self.grpc_port}",
+                    "http": f"{s.host}:{s.http_port}",
+                    "agents": len(self.catalog.list()) if self.catalog else None,
+                }
+            },
         )
 
     def _announce_generated_key(self) -> None:

@@ -139,7 +139,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse(
-        {"error": {"message": f"method {request.method} is not allowed on {request.url.path}", "type": "invalid_request_error", "param": None, "code": "method_not_allowed"}},
+        {
+            "error": {
+                "message": f"method {request.method} is not allowed on {request.url.path}",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "method_not_allowed",
+            }
+        },
         status_code=405,
     )
 

@@ -72,7 +72,14 @@ def agent_event_json(event: pb.AgentEvent) -> dict[str, Any] | None:
     kind = event.WhichOneof("event")
     if kind == "tool_called":
         e = event.tool_called
-        return {"type": "tool_called", "call_id": e.call_id, "name": e.name, "arguments": e.arguments, "agent": e.agent, "source": _SOURCES.get(e.source, "sdk")}
+        return {
+            "type": "tool_called",
+            "call_id": e.call_id,
+            "name": e.name,
+            "arguments": e.arguments,
+            "agent": e.agent,
+            "source": _SOURCES.get(e.source, "sdk"),
+        }
     if kind == "tool_output":
         o = event.tool_output
         return {

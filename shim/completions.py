@@ -38,7 +38,9 @@ async def chat_completions(request: Request) -> Response:
         body = await _read_json(request, state.settings.max_body_bytes)
         forbidden = find_forbidden_field(body)
         if forbidden:
-            raise invalid_argument(f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD")
+            raise invalid_argument(
+                f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD"
+            )
         parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
         param, message = param_of(exc)

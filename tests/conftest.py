@@ -84,7 +84,14 @@ def write_config(
             {
                 "default": "fake",
                 "upstreams": [
-                    {"name": "fake", "base_url": upstream.base_url, "api_key_env": "FAKE_UPSTREAM_KEY", "model": "fake-model", "timeout_s": timeout_s, "max_retries": 0},
+                    {
+                        "name": "fake",
+                        "base_url": upstream.base_url,
+                        "api_key_env": "FAKE_UPSTREAM_KEY",
+                        "model": "fake-model",
+                        "timeout_s": timeout_s,
+                        "max_retries": 0,
+                    },
                     # Nothing listens here: the "upstream down" case.
                     {"name": "down", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "fake-model", "timeout_s": 2, "max_retries": 0},
                 ],
@@ -97,7 +104,13 @@ def write_config(
                 "api_keys": [
                     {"id": "admin", "env": "GW_KEY_ADMIN", "roles": ["admin"], "models": ["*"], "tools": ["*"]},
                     {"id": "user", "env": "GW_KEY_USER", "models": ["default/*"], "tools": ["get_weather", "check_status"]},
-                    {"id": "limited", "env": "GW_KEY_LIMITED", "models": ["default/*"], "tools": ["*"], "rate_limit": {"requests_per_minute": 3, "tokens_per_minute": 100000}},
+                    {
+                        "id": "limited",
+                        "env": "GW_KEY_LIMITED",
+                        "models": ["default/*"],
+                        "tools": ["*"],
+                        "rate_limit": {"requests_per_minute": 3, "tokens_per_minute": 100000},
+                    },
                     {"id": "notools", "env": "GW_KEY_NOTOOLS", "models": ["default/*"], "tools": []},
                     {"id": "tokens", "env": "GW_KEY_TOKENS", "models": ["default/*"], "tools": ["*"], "rate_limit": {"tokens_per_minute": 400}},
                 ],
@@ -112,7 +125,13 @@ def write_config(
                 "agents": [
                     {"id": "default/helpdesk", "instructions": "You answer tickets.", "description": "Ticket helper", "model": "helpdesk-model"},
                     {"id": "default/offline", "upstream": "down", "description": "Routed to an upstream that is down"},
-                    {"id": "default/tooldesk", "model": "tooldesk-model", "instructions": "Use tools.", "tools": ["lookup_ticket", "calc_add", "remote_add", "explode"], "max_tool_hops": 2},
+                    {
+                        "id": "default/tooldesk",
+                        "model": "tooldesk-model",
+                        "instructions": "Use tools.",
+                        "tools": ["lookup_ticket", "calc_add", "remote_add", "explode"],
+                        "max_tool_hops": 2,
+                    },
                 ]
             }
         )
@@ -131,7 +150,9 @@ def docs_server() -> Iterator[DocsServer]:
 def mcp_http_url() -> Iterator[str]:
     """A streamable-HTTP MCP server on loopback (a real subprocess)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "mcp_servers" / "calc_server.py"), "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "mcp_servers" / "calc_server.py"), "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 20
     while True:
         try:

@@ -500,9 +500,7 @@ class FakeUpstream:
         for name, kind in (("model", str), ("messages", list)):
             if not isinstance(body.get(name), kind):
                 message = f"Missing required parameter: '{name}'."
-                response = _error_response(
-                    400, message, "invalid_request_error", code="missing_required_parameter", param=name
-                )
+                response = _error_response(400, message, "invalid_request_error", code="missing_required_parameter", param=name)
                 return self._respond(record, response)
 
         model: str = body["model"]
@@ -559,9 +557,7 @@ class FakeUpstream:
                 return "ok"
             await asyncio.sleep(min(_POLL_SECONDS, remaining))
 
-    async def _sse(
-        self, request: Request, record: RecordedRequest, ctx: _Ctx, reply: TextReply | ToolCallReply | HangReply
-    ) -> AsyncIterator[str]:
+    async def _sse(self, request: Request, record: RecordedRequest, ctx: _Ctx, reply: TextReply | ToolCallReply | HangReply) -> AsyncIterator[str]:
         # "cancelled" survives only if the generator is cancelled/closed mid-stream,
         # which is how Starlette reacts to a client disconnect.
         outcome: _Outcome | Literal["cancelled", "done"] = "cancelled"
@@ -649,9 +645,7 @@ def _holds(predicate: Callable[[], bool]) -> bool:
 # ----------------------------------------------------------------- response builders
 
 
-def _error_response(
-    status: int, message: str, type_: str, *, code: str | None = None, param: str | None = None
-) -> JSONResponse:
+def _error_response(status: int, message: str, type_: str, *, code: str | None = None, param: str | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return JSONResponse(body, status_code=status)
 
@@ -824,11 +818,7 @@ def _mentions(text: str, name: str) -> bool:
         target = name.removeprefix("transfer_to_")
         candidates |= {target, target.replace("_", " ")}
     lowered = text.lower()
-    return any(
-        re.search(rf"(?<!\w){re.escape(candidate.lower())}(?!\w)", lowered)
-        for candidate in candidates
-        if candidate.strip()
-    )
+    return any(re.search(rf"(?<!\w){re.escape(candidate.lower())}(?!\w)", lowered) for candidate in candidates if candidate.strip())
 
 
 _SIMPLE_TYPES = {"string", "number", "integer", "boolean"}

@@ -75,8 +75,19 @@ class GatewayProcess:
         env.update(self.env_extra or {})
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [str(GATEWAY_BIN), "serve", *self.start_args, "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-             "--agents-dir", str(self.agents_dir), "--config-dir", str(self.config_dir)],
+            [
+                str(GATEWAY_BIN),
+                "serve",
+                *self.start_args,
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--agents-dir",
+                str(self.agents_dir),
+                "--config-dir",
+                str(self.config_dir),
+            ],
             cwd=REPO,
             env=env,
             stdout=self._log,

@@ -73,8 +73,9 @@ class ScriptedModel(Model):
         self.outputs = list(outputs)
         self.inputs: list[Any] = []
 
-    async def get_response(self, system_instructions, input, model_settings, tools, output_schema, handoffs,
-                           tracing, *, previous_response_id, conversation_id, prompt):  # type: ignore[override]
+    async def get_response(
+        self, system_instructions, input, model_settings, tools, output_schema, handoffs, tracing, *, previous_response_id, conversation_id, prompt
+    ):  # type: ignore[override]
         self.inputs.append(input)
         return ModelResponse(output=self.outputs.pop(0), usage=Usage(), response_id=None)
 
@@ -84,7 +85,10 @@ class ScriptedModel(Model):
 
 def text_message(text: str) -> ResponseOutputMessage:
     return ResponseOutputMessage(
-        id="msg_1", type="message", role="assistant", status="completed",
+        id="msg_1",
+        type="message",
+        role="assistant",
+        status="completed",
         content=[ResponseOutputText(type="output_text", text=text, annotations=[])],
     )
 
@@ -129,21 +133,23 @@ def test_namespace_of() -> None:
 
 
 async def test_each_export_kind(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "Instance/agent.py": agent_source("Instance", "Answers things.\nSecond line."),
-        "SyncFactory/agent.py": """
+    write_tree(
+        tmp_path,
+        {
+            "Instance/agent.py": agent_source("Instance", "Answers things.\nSecond line."),
+            "SyncFactory/agent.py": """
             import threading
             from agents import Agent
             def build_agent():
                 return Agent(name="built in " + threading.current_thread().name, handoff_description="Built.")
         """,
-        "AsyncFactory/agent.py": """
+            "AsyncFactory/agent.py": """
             import threading
             from agents import Agent
             async def create_agent():
                 return Agent(name="built in " + threading.current_thread().name)
         """,
-        "ns/Flow/agent.py": '''
+            "ns/Flow/agent.py": '''
             """Runs a workflow.
 
             More text.
@@ -154,11 +160,11 @@ async def test_each_export_kind(tmp_path: Path) -> None:
             async def run_workflow(workflow_input: WorkflowInput):
                 return {"output_text": workflow_input.input_as_text.upper()}
         ''',
-    })
+        },
+    )
     catalog = await load(tmp_path)
     assert catalog.diagnostics == []
-    assert [e.id for e in catalog.list()] == ["default/asyncfactory", "default/instance", "default/syncfactory",
-                                             "ns/flow"]
+    assert [e.id for e in catalog.list()] == ["default/asyncfactory", "default/instance", "default/syncfactory", "ns/flow"]
 
     instance = catalog.get("default/instance")
     assert instance is not None and instance.export_kind == "agent" and instance.source == "drop_in"
@@ -185,14 +191,17 @@ async def test_each_export_kind(tmp_path: Path) -> None:
 
 
 async def test_custom_export_order(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "Both/agent.py": """
+    write_tree(
+        tmp_path,
+        {
+            "Both/agent.py": """
             from agents import Agent
             agent = Agent(name="from-instance")
             def make_it():
                 return Agent(name="from-factory")
         """,
-    })
+        },
+    )
     default = await load(tmp_path)
     assert default.get("default/both").agent_name == "from-instance"
 
@@ -208,25 +217,28 @@ async def test_custom_export_order(tmp_path: Path) -> None:
 
 
 async def test_gateway_overrides_and_aliases(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "Custom/agent.py": """
+    write_tree(
+        tmp_path,
+        {
+            "Custom/agent.py": """
             from agents import Agent
             __gateway__ = {"id": "team/helper", "upstream": "local", "model": "llama3.2",
                            "description": "Overridden.", "aliases": ["helper", "team/helper"],
                            "timeout_s": 12.5, "max_turns": 3}
             agent = Agent(name="Helper", instructions="Ignored for the description.", model="gpt-4o")
         """,
-        "BadKey/agent.py": """
+            "BadKey/agent.py": """
             from agents import Agent
             __gateway__ = {"descripton": "typo"}
             agent = Agent(name="BadKey")
         """,
-        "BadId/agent.py": """
+            "BadId/agent.py": """
             from agents import Agent
             __gateway__ = {"id": "Not A Valid Id"}
             agent = Agent(name="BadId")
         """,
-    })
+        },
+    )
     catalog = await load(tmp_path)
     entry = catalog.get("team/helper")
     assert entry is not None
@@ -251,9 +263,11 @@ async def test_gateway_overrides_and_aliases(tmp_path: Path) -> None:
 async def test_sibling_helpers_do_not_clash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     unrelated = type(sys)("helpers")  # an unrelated top-level "helpers" already imported elsewhere
     monkeypatch.setitem(sys.modules, "helpers", unrelated)
-    write_tree(tmp_path, {
-        "One/helpers.py": "GREETING = 'one says hi'\n",
-        "One/agent.py": """
+    write_tree(
+        tmp_path,
+        {
+            "One/helpers.py": "GREETING = 'one says hi'\n",
+            "One/agent.py": """
             import os, sys
             sys.path.insert(0, os.path.dirname(__file__))  # a common habit; cleaned up after the load
             from agents import Agent
@@ -261,16 +275,17 @@ async def test_sibling_helpers_do_not_clash(tmp_path: Path, monkeypatch: pytest.
             from . import helpers as relative_helpers
             agent = Agent(name="One", instructions=GREETING + " / " + relative_helpers.GREETING)
         """,
-        "Two/helpers.py": "GREETING = 'two says hello'\n",
-        "Two/lib/__init__.py": "",
-        "Two/lib/text.py": "def shout(s):\n    return s.upper()\n",
-        "Two/agent.py": """
+            "Two/helpers.py": "GREETING = 'two says hello'\n",
+            "Two/lib/__init__.py": "",
+            "Two/lib/text.py": "def shout(s):\n    return s.upper()\n",
+            "Two/agent.py": """
             from agents import Agent
             from helpers import GREETING
             from lib.text import shout
             agent = Agent(name="Two", instructions=shout(GREETING))
         """,
-    })
+        },
+    )
     path_before = list(sys.path)
     catalog = await load(tmp_path)
     assert catalog.diagnostics == []
@@ -289,7 +304,12 @@ def test_import_agents_from_repo_root_is_the_sdk() -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "-c", "import agents, sys; print(agents.__file__); print(hasattr(agents, 'Agent'))"],
-        cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=60,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     file, has_agent = result.stdout.split()
     assert "site-packages" in Path(file).parts
@@ -388,13 +408,18 @@ async def test_unreadable_entries_are_diagnostics(tmp_path: Path) -> None:
 
 
 async def test_long_tracebacks_are_clipped(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"Deep/agent.py": """
+    write_tree(
+        tmp_path,
+        {
+            "Deep/agent.py": """
         def recurse(n):
             if n == 0:
                 raise ValueError("x" * 5000)
             return recurse(n - 1)
         recurse(50)
-    """})
+    """
+        },
+    )
     diagnostic = only_diagnostic(await load(tmp_path), "Deep/agent.py")
     assert diagnostic.error_type == "ValueError"
     assert len(diagnostic.traceback) <= 2000 and len(diagnostic.message) <= 1000
@@ -412,11 +437,14 @@ async def test_missing_agents_dir_is_empty_not_an_error(tmp_path: Path) -> None:
 
 async def test_policy_hook_prevents_import(tmp_path: Path) -> None:
     marker = tmp_path / "imported.txt"
-    write_tree(tmp_path / "agents", {
-        "Secret/agent.py": f"open({str(marker)!r}, 'w').close()\nfrom agents import Agent\nagent = Agent(name='S')\n",
-        "Open/agent.py": agent_source("Open"),
-        "Sneaky/agent.py": agent_source("Sneaky").replace("agent =", "__gateway__ = {'id': 'default/secret2'}\nagent ="),
-    })
+    write_tree(
+        tmp_path / "agents",
+        {
+            "Secret/agent.py": f"open({str(marker)!r}, 'w').close()\nfrom agents import Agent\nagent = Agent(name='S')\n",
+            "Open/agent.py": agent_source("Open"),
+            "Sneaky/agent.py": agent_source("Sneaky").replace("agent =", "__gateway__ = {'id': 'default/secret2'}\nagent ="),
+        },
+    )
     asked: list[str] = []
 
     def module_allowed(model_id: str) -> tuple[bool, str]:
@@ -438,9 +466,11 @@ async def test_policy_hook_prevents_import(tmp_path: Path) -> None:
 
 
 async def test_declarative_agents_and_duplicates(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "agents/Helpdesk/agent.py": agent_source("Helpdesk"),
-        "agents.yaml": """
+    write_tree(
+        tmp_path,
+        {
+            "agents/Helpdesk/agent.py": agent_source("Helpdesk"),
+            "agents.yaml": """
             agents:
               - id: team/faq
                 upstream: local
@@ -455,15 +485,28 @@ async def test_declarative_agents_and_duplicates(tmp_path: Path) -> None:
                 max_tool_hops: 2
                 aliases: [notes]
         """,
-    })
+        },
+    )
     config = tmp_path / "agents.yaml"
     catalog = await load(tmp_path / "agents", config)
     assert [e.id for e in catalog.list()] == ["default/helpdesk", "team/faq", "team/notes"]
     faq = catalog.get("team/faq")
     assert faq == AgentEntry(
-        id="team/faq", source="declarative", export_kind=None, description="You answer FAQs.", upstream="local",
-        model="llama3.2", aliases=(), path=str(config), timeout_s=30.0, max_turns=None, agent_name="team/faq",
-        agent=None, workflow=None, instructions="You answer FAQs.\nBriefly.", tools=("lookup_ticket",),
+        id="team/faq",
+        source="declarative",
+        export_kind=None,
+        description="You answer FAQs.",
+        upstream="local",
+        model="llama3.2",
+        aliases=(),
+        path=str(config),
+        timeout_s=30.0,
+        max_turns=None,
+        agent_name="team/faq",
+        agent=None,
+        workflow=None,
+        instructions="You answer FAQs.\nBriefly.",
+        tools=("lookup_ticket",),
         max_tool_hops=4,
     )
     notes = catalog.get("notes")
@@ -475,10 +518,13 @@ async def test_declarative_agents_and_duplicates(tmp_path: Path) -> None:
 
 
 async def test_malformed_agents_yaml_is_one_diagnostic(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "agents/Helpdesk/agent.py": agent_source("Helpdesk"),
-        "agents.yaml": "agents:\n  - id: team/faq\n    instruction: typo\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "agents/Helpdesk/agent.py": agent_source("Helpdesk"),
+            "agents.yaml": "agents:\n  - id: team/faq\n    instruction: typo\n",
+        },
+    )
     config = tmp_path / "agents.yaml"
     catalog = await load(tmp_path / "agents", config)
     assert [e.id for e in catalog.list()] == ["default/helpdesk"]
@@ -497,11 +543,14 @@ async def test_malformed_agents_yaml_is_one_diagnostic(tmp_path: Path) -> None:
 
 async def test_refresh_reexecutes_edited_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as in a normal deployment
-    write_tree(tmp_path, {
-        "Edit/helper.py": "SUFFIX = 'a'\n",
-        "Edit/agent.py": agent_source("Edit", "version 1").replace("agent =", "from helper import SUFFIX\nagent ="),
-        "Gone/agent.py": agent_source("Gone"),
-    })
+    write_tree(
+        tmp_path,
+        {
+            "Edit/helper.py": "SUFFIX = 'a'\n",
+            "Edit/agent.py": agent_source("Edit", "version 1").replace("agent =", "from helper import SUFFIX\nagent ="),
+            "Gone/agent.py": agent_source("Gone"),
+        },
+    )
     unrelated = private_modules()
     catalog = await load(tmp_path)
     first = catalog.get("default/edit")
@@ -509,8 +558,7 @@ async def test_refresh_reexecutes_edited_files(tmp_path: Path, monkeypatch: pyte
     first_modules = private_modules() - unrelated
 
     # Same size, same second: a cached .pyc would be considered fresh.
-    (tmp_path / "Edit/agent.py").write_text(
-        (tmp_path / "Edit/agent.py").read_text().replace("version 1", "version 2"), encoding="utf-8")
+    (tmp_path / "Edit/agent.py").write_text((tmp_path / "Edit/agent.py").read_text().replace("version 1", "version 2"), encoding="utf-8")
     (tmp_path / "Edit/helper.py").write_text("SUFFIX = 'b'\n", encoding="utf-8")
     shutil.rmtree(tmp_path / "Gone")
     write_tree(tmp_path, {"New/agent.py": "from helper import SUFFIX\n" + agent_source("New")})
@@ -589,16 +637,20 @@ async def test_sample_agents_load_cleanly(repo_tools: None) -> None:
 
 async def test_sample_weather_tool_uses_its_sibling_module() -> None:
     weather = (await sample_catalog()).get("default/weather").agent
-    model = ScriptedModel([
-        [ResponseFunctionToolCall(type="function_call", id="fc_1", call_id="call_1", name="get_weather",
-                                  arguments='{"city": "Paris"}', status="completed")],
-        [text_message("It is sunny in Paris.")],
-    ])
+    model = ScriptedModel(
+        [
+            [
+                ResponseFunctionToolCall(
+                    type="function_call", id="fc_1", call_id="call_1", name="get_weather", arguments='{"city": "Paris"}', status="completed"
+                )
+            ],
+            [text_message("It is sunny in Paris.")],
+        ]
+    )
     with trace("test", disabled=True):
         result = await Runner.run(weather.clone(model=model), "Weather in Paris?")
     assert result.final_output == "It is sunny in Paris."
-    tool_outputs = [item for item in model.inputs[1] if isinstance(item, dict) and item.get("type") ==
-                    "function_call_output"]
+    tool_outputs = [item for item in model.inputs[1] if isinstance(item, dict) and item.get("type") == "function_call_output"]
     assert tool_outputs[0]["output"] == "Sunny, 21°C in Paris"
 
 

@@ -47,7 +47,10 @@ async def test_declarative_streaming_passthrough(client: AsyncOpenAI, upstream: 
 async def test_client_tools_come_back_as_tool_calls(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
     upstream.queue(ToolCallReply([ToolCall("lookup_weather", {"city": "Rome"}, id="call_r")]), model="helpdesk-model")
     reply = await client.chat.completions.create(
-        model="default/helpdesk", messages=[{"role": "user", "content": "Rome?"}], tools=[WEATHER_TOOL], tool_choice="auto"  # type: ignore[list-item]
+        model="default/helpdesk",
+        messages=[{"role": "user", "content": "Rome?"}],
+        tools=[WEATHER_TOOL],
+        tool_choice="auto",  # type: ignore[list-item]
     )
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -63,7 +66,10 @@ async def test_client_tools_come_back_as_tool_calls(client: AsyncOpenAI, upstrea
 async def test_client_tools_stream_as_tool_call_deltas_and_the_loop_continues(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
     upstream.queue(ToolCallReply([ToolCall("lookup_weather", {"city": "Rome"}, id="call_s")], fragments=3), model="helpdesk-model")
     stream = await client.chat.completions.create(
-        model="default/helpdesk", messages=[{"role": "user", "content": "Rome?"}], tools=[WEATHER_TOOL], stream=True  # type: ignore[list-item]
+        model="default/helpdesk",
+        messages=[{"role": "user", "content": "Rome?"}],
+        tools=[WEATHER_TOOL],
+        stream=True,  # type: ignore[list-item]
     )
     ids, names, args, finish = [], [], "", None
     async for chunk in stream:
@@ -82,7 +88,11 @@ async def test_client_tools_stream_as_tool_call_deltas_and_the_loop_continues(cl
         model="default/helpdesk",
         messages=[
             {"role": "user", "content": "Rome?"},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "call_s", "type": "function", "function": {"name": "lookup_weather", "arguments": args}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "call_s", "type": "function", "function": {"name": "lookup_weather", "arguments": args}}],
+            },
             {"role": "tool", "tool_call_id": "call_s", "content": "25C"},
         ],
         tools=[WEATHER_TOOL],  # type: ignore[list-item]

@@ -46,11 +46,18 @@ async def test_split_deployment_shim_and_backend_in_two_processes(upstream: Fake
 
 
 async def test_sigterm_drains_in_flight_streams_then_exits(upstream: FakeUpstream, tmp_path: Path) -> None:
-    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=GATEWAY_ENV).start()
+    gateway = GatewayProcess(
+        make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=GATEWAY_ENV
+    ).start()
     upstream.queue(TextReply("slow words arriving one by one until done", chunks=8, chunk_delay=0.25))
-    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http, grpc.aio.insecure_channel(gateway.grpc_address) as channel:
+    async with (
+        httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http,
+        grpc.aio.insecure_channel(gateway.grpc_address) as channel,
+    ):
         health = health_pb2_grpc.HealthStub(channel)
-        async with http.stream("POST", "/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as response:
+        async with http.stream(
+            "POST", "/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        ) as response:
             assert response.status_code == 200
             lines = response.aiter_lines()
             async for line in lines:
@@ -80,7 +87,10 @@ async def test_malformed_config_fails_start_up_with_a_clear_message(tmp_path: Pa
     (config / "upstreams.yaml").write_text("upstreams:\n  - name: x\n    base_url: http://127.0.0.1:1/v1\n    timeout_s: -3\n")
     result = subprocess.run(
         [str(GATEWAY_BIN), "serve", "--config-dir", str(config), "--agents-dir", str(tmp_path), "--http-port", "0", "--grpc-port", "0"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "upstreams.yaml" in result.stderr and "timeout_s" in result.stderr
@@ -89,7 +99,9 @@ async def test_malformed_config_fails_start_up_with_a_clear_message(tmp_path: Pa
 
 async def test_hot_reload_serves_new_agents_and_diagnoses_broken_edits(upstream: FakeUpstream, tmp_path: Path) -> None:
     agents_dir = make_agents_dir(tmp_path / "agents")
-    gateway = GatewayProcess(agents_dir, write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra={"GATEWAY_AGENT_WATCH": "1", **GATEWAY_ENV}).start()
+    gateway = GatewayProcess(
+        agents_dir, write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra={"GATEWAY_AGENT_WATCH": "1", **GATEWAY_ENV}
+    ).start()
     try:
         async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client:
             (agents_dir / "Fresh").mkdir()

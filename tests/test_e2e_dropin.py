@@ -65,7 +65,11 @@ async def test_earlier_tool_calls_in_the_conversation_reach_upstream(client: Asy
     upstream.queue(TextReply("Done."))
     messages = [
         {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "Snow in Oslo"},
         {"role": "user", "content": "Thanks"},
     ]

@@ -100,7 +100,9 @@ async def test_run_deadline_is_504(client: AsyncOpenAI, upstream: FakeUpstream) 
 async def test_client_disconnect_cancels_the_upstream_request(gateway: GatewayProcess, upstream: FakeUpstream, model: str) -> None:
     upstream.queue(HangReply(partial="thinking about it"))
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
-        async with http.stream("POST", "/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}) as response:
+        async with http.stream(
+            "POST", "/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        ) as response:
             assert response.status_code == 200
             received = b""
             async for part in response.aiter_bytes():
@@ -114,7 +116,9 @@ async def test_client_disconnect_cancels_the_upstream_request(gateway: GatewayPr
 async def test_disconnect_before_first_token_cancels_too(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     upstream.queue(HangReply(before_headers=True))
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
-        request = asyncio.ensure_future(http.post("/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]}))
+        request = asyncio.ensure_future(
+            http.post("/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        )
         await upstream.wait_for_async(lambda: bool(upstream.chat_requests), timeout=5)
         request.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -130,7 +134,9 @@ async def test_error_after_first_byte_arrives_in_stream(gateway: GatewayProcess,
     assert response.status_code == 200
     events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
     assert any('"thinking ' in e for e in events)
-    assert json.loads(events[-1]) == {"error": {"message": "agent 'default/timeboxed' did not finish within 1s", "type": "timeout_error", "param": None, "code": "agent_timeout"}}
+    assert json.loads(events[-1]) == {
+        "error": {"message": "agent 'default/timeboxed' did not finish within 1s", "type": "timeout_error", "param": None, "code": "agent_timeout"}
+    }
     assert "[DONE]" not in events
 
 

@@ -60,8 +60,20 @@ async def test_grpcurl_chat_as_in_the_readme(gateway: GatewayProcess, upstream: 
     upstream.queue(TextReply("Hello from gRPC"))
     body = json.dumps({"chat": {"model": "default/weather", "messages": [{"role": "ROLE_USER", "content": "Hi"}]}})
     out = subprocess.run(
-        [GRPCURL, "-plaintext", "-H", f"authorization: Bearer {ADMIN_KEY}", "-d", body, gateway.grpc_address, "agentgateway.v1.ExecutorService/CreateChatCompletion"],
-        capture_output=True, text=True, timeout=30, check=True,
+        [
+            GRPCURL,
+            "-plaintext",
+            "-H",
+            f"authorization: Bearer {ADMIN_KEY}",
+            "-d",
+            body,
+            gateway.grpc_address,
+            "agentgateway.v1.ExecutorService/CreateChatCompletion",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert json.loads(out)["message"]["content"] == "Hello from gRPC"
 
@@ -80,7 +92,12 @@ async def test_streaming_chat_sees_typed_tool_and_handoff_events(channel: grpc.a
         ToolCallReply([ToolCall("check_status", {"service": "email"}, id="call_t")]),
         TextReply("Email is up."),
     )
-    events = [r.event async for r in stub.StreamChatCompletion(ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/triage", messages=[user("email broken")], include_usage=True)))]
+    events = [
+        r.event
+        async for r in stub.StreamChatCompletion(
+            ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/triage", messages=[user("email broken")], include_usage=True))
+        )
+    ]
     kinds = [e.WhichOneof("event") for e in events]
     handoff = next(e.handoff for e in events if e.WhichOneof("event") == "handoff")
     assert (handoff.from_agent, handoff.to_agent) == ("Triage", "Support")
@@ -109,7 +126,12 @@ async def test_unary_chat_returns_message_and_events(channel: grpc.aio.Channel, 
 async def test_structured_output_flag_over_grpc(channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
     upstream.queue(TextReply('{"name": "Bo", "email": "bo@example.org"}'))
     stub = ex_grpc.ExecutorServiceStub(channel)
-    events = [r.event async for r in stub.StreamChatCompletion(ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/extractor", messages=[user("Bo, bo@example.org")])))]
+    events = [
+        r.event
+        async for r in stub.StreamChatCompletion(
+            ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/extractor", messages=[user("Bo, bo@example.org")]))
+        )
+    ]
     final = events[-1].final_output
     assert final.structured is True and json.loads(final.text)["email"] == "bo@example.org"
 
@@ -142,7 +164,16 @@ async def test_list_agents_pages_through_everything(channel: grpc.aio.Channel) -
         if not token:
             break
     assert seen == sorted(seen) and len(seen) == len(set(seen)) and pages >= 3
-    expected = {"default/weather", "default/triage", "default/extractor", "default/guarded", "labs/planner", "labs/asyncfactory", "default/helpdesk", "default/offline"}
+    expected = {
+        "default/weather",
+        "default/triage",
+        "default/extractor",
+        "default/guarded",
+        "labs/planner",
+        "labs/asyncfactory",
+        "default/helpdesk",
+        "default/offline",
+    }
     assert expected <= set(seen)
     assert not {"default/broken", "default/missingdep", "default/noexport"} & set(seen)
     agent = (await stub.GetAgent(reg_pb.GetAgentRequest(name="agents/labs/planner"))).agent

@@ -99,7 +99,9 @@ async def test_request_rate_limit_is_429_with_retry_after(gateway: GatewayProces
     assert len(upstream.chat_requests) == 3
     async with authed_channel(gateway.grpc_address, KEYS["limited"]) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as grpc_caught:
-            await ex_grpc.ExecutorServiceStub(channel).CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/weather", messages=[user("hi")])))
+            await ex_grpc.ExecutorServiceStub(channel).CreateChatCompletion(
+                ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/weather", messages=[user("hi")]))
+            )
     assert grpc_caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error_info(grpc_caught.value).reason == "RATE_LIMITED"
 
@@ -141,7 +143,10 @@ async def test_allowed_tool_and_model_decisions_are_audited_with_request_id(gate
     assert response.status_code == 200 and response.headers["x-request-id"] == "audit-trail-1"
     events = (await sec_grpc.SecurityServiceStub(channel).ListAuditEvents(sec_pb.ListAuditEventsRequest(key_id="user", page_size=50))).events
     mine = [e for e in events if e.request_id == "audit-trail-1"]
-    assert {(e.action, e.resource, e.allowed) for e in mine} == {(sec_pb.ACTION_USE_MODEL, "default/weather", True), (sec_pb.ACTION_USE_TOOL, "get_weather", True)}
+    assert {(e.action, e.resource, e.allowed) for e in mine} == {
+        (sec_pb.ACTION_USE_MODEL, "default/weather", True),
+        (sec_pb.ACTION_USE_TOOL, "get_weather", True),
+    }
     assert all(e.policy for e in mine)
 
 
@@ -177,9 +182,16 @@ async def test_overrides_grant_preview_list_expire_and_revoke(gateway: GatewayPr
         assert revoke.override.name in caught.value.body["message"]
         await security.DeleteOverride(sec_pb.DeleteOverrideRequest(name=revoke.override.name))
         upstream.queue(TextReply("back"))
-        assert (await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])).choices[0].message.content == "back"
+        assert (await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])).choices[
+            0
+        ].message.content == "back"
     with pytest.raises(grpc.aio.AioRpcError) as bad:
-        await security.CreateOverride(sec_pb.CreateOverrideRequest(override=sec_pb.Override(key_id="user", action=sec_pb.ACTION_CALL_ADMIN, pattern="*", effect=sec_pb.OVERRIDE_EFFECT_GRANT), ttl=duration_pb2.Duration(seconds=5)))
+        await security.CreateOverride(
+            sec_pb.CreateOverrideRequest(
+                override=sec_pb.Override(key_id="user", action=sec_pb.ACTION_CALL_ADMIN, pattern="*", effect=sec_pb.OVERRIDE_EFFECT_GRANT),
+                ttl=duration_pb2.Duration(seconds=5),
+            )
+        )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # an override can never mint an admin
 
 
@@ -249,7 +261,13 @@ async def test_fuzzed_authorization_is_always_401(gateway: GatewayProcess, value
     for header in (b"authorization", b"x-api-key"):
         head = (
             b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + header + b": " + value + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+            + header
+            + b": "
+            + value
+            + b"\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
         )
         status, raw = await _raw_request(gateway.http_port, head)
         if b"\x00" in value:
@@ -319,7 +337,9 @@ async def test_no_key_material_in_logs_errors_or_audit(gateway: GatewayProcess, 
                 response = await http.request("POST" if payload else "GET", path, json=payload, headers={"authorization": f"Bearer {key}"})
                 bodies.append(response.text)
         upstream.queue(TextReply("x"))
-        response = await http.post("/v1/chat/completions", json={"model": "default/offline", "messages": [{"role": "user", "content": "hi"}]}, headers={"x-api-key": KEYS["admin"]})
+        response = await http.post(
+            "/v1/chat/completions", json={"model": "default/offline", "messages": [{"role": "user", "content": "hi"}]}, headers={"x-api-key": KEYS["admin"]}
+        )
         bodies.append(response.text)
     audit = (await sec_grpc.SecurityServiceStub(channel).ListAuditEvents(sec_pb.ListAuditEventsRequest(page_size=1000))).events
     haystacks = {"log": gateway.log_text(), "errors": "\n".join(bodies), "audit": "\n".join(str(e) for e in audit)}
@@ -339,7 +359,9 @@ async def test_reload_policy_rejects_a_bad_file_and_applies_a_good_one(upstream:
     config_dir = write_config(tmp_path / "config", upstream)
     gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), config_dir, tmp_path / "gw.log", env_extra=GATEWAY_ENV).start()
     try:
-        created = subprocess.run([str(GATEWAY_BIN), "keys", "create", "--id", "ci", "--models", "default/weather"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        created = subprocess.run(
+            [str(GATEWAY_BIN), "keys", "create", "--id", "ci", "--models", "default/weather"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
         new_key = next(line.strip() for line in created.splitlines() if line.strip().startswith("agw_"))
         entry = created[created.index("- id: ci") :]
         assert new_key not in entry  # the YAML carries the digest only
@@ -362,7 +384,9 @@ async def test_reload_policy_rejects_a_bad_file_and_applies_a_good_one(upstream:
         upstream.queue(TextReply("hello ci"))
         async with openai_client(gateway, new_key) as client:
             assert [m.id async for m in client.models.list()] == ["default/weather"]
-            assert (await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])).choices[0].message.content == "hello ci"
+            assert (await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])).choices[
+                0
+            ].message.content == "hello ci"
     finally:
         assert gateway.terminate() == 0
 
@@ -383,7 +407,9 @@ async def test_without_security_yaml_an_admin_key_is_generated_and_loopback_enfo
         assert "binding to loopback only" in log
         upstream.queue(TextReply("admin here"))
         async with openai_client(gateway, key) as client:
-            assert (await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])).choices[0].message.content == "admin here"
+            assert (await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}])).choices[
+                0
+            ].message.content == "admin here"
         async with openai_client(gateway, "agw_wrong") as client:
             with pytest.raises(openai.AuthenticationError):
                 await client.models.list()

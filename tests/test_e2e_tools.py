@@ -127,14 +127,22 @@ async def test_declarative_agent_runs_gateway_tools_in_a_streamed_loop(client: A
         model="tooldesk-model",
     )
     upstream.queue(
-        ToolCallReply([ToolCall("lookup_ticket", {"ticket_id": 7}, id="c1"), ToolCall("calc_add", {"a": 1, "b": 2}, id="c2"), ToolCall("remote_add", {"a": 2, "b": 2}, id="c3")]),
+        ToolCallReply(
+            [
+                ToolCall("lookup_ticket", {"ticket_id": 7}, id="c1"),
+                ToolCall("calc_add", {"a": 1, "b": 2}, id="c2"),
+                ToolCall("remote_add", {"a": 2, "b": 2}, id="c3"),
+            ]
+        ),
         model="tooldesk-model",
     )
     upstream.queue(TextReply("Ticket 7 is open; 1+2=3."), model="tooldesk-model")
     # First turn answers with text only: no tools run.
     first = await client.chat.completions.create(model="default/tooldesk", messages=[{"role": "user", "content": "hi"}])
     assert first.choices[0].message.content == "Let me check. "
-    stream = await client.chat.completions.create(model="default/tooldesk", messages=[{"role": "user", "content": "ticket 7 and 1+2"}], stream=True, stream_options={"include_usage": True})
+    stream = await client.chat.completions.create(
+        model="default/tooldesk", messages=[{"role": "user", "content": "ticket 7 and 1+2"}], stream=True, stream_options={"include_usage": True}
+    )
     content, finishes, tool_deltas, usage = "", [], 0, None
     async for chunk in stream:
         if chunk.usage:
@@ -155,7 +163,12 @@ async def test_declarative_agent_runs_gateway_tools_in_a_streamed_loop(client: A
 async def test_declarative_tool_events_over_grpc_and_max_hops(channel: grpc.aio.Channel, upstream: FakeUpstream, client: AsyncOpenAI) -> None:
     upstream.queue(ToolCallReply([ToolCall("explode", {"reason": "x"}, id="e1")]), TextReply("It failed."), model="tooldesk-model")
     stub = ex_grpc.ExecutorServiceStub(channel)
-    events = [r.event async for r in stub.StreamChatCompletion(ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/tooldesk", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="go")])))]
+    events = [
+        r.event
+        async for r in stub.StreamChatCompletion(
+            ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/tooldesk", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="go")]))
+        )
+    ]
     called = next(e.tool_called for e in events if e.WhichOneof("event") == "tool_called")
     output = next(e.tool_output for e in events if e.WhichOneof("event") == "tool_output")
     assert (called.name, called.source) == ("explode", pb.TOOL_SOURCE_GATEWAY)
@@ -171,7 +184,9 @@ async def test_declarative_tool_events_over_grpc_and_max_hops(channel: grpc.aio.
 async def test_gateway_tool_in_a_drop_in_agent(channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
     upstream.queue(ToolCallReply([ToolCall("lookup_ticket", {"ticket_id": 42}, id="t1")]), TextReply("Ticket 42 is open."))
     stub = ex_grpc.ExecutorServiceStub(channel)
-    reply = await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/ticketbot", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="42?")])))
+    reply = await stub.CreateChatCompletion(
+        ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/ticketbot", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="42?")]))
+    )
     assert reply.message.content == "Ticket 42 is open."
     called = next(e.tool_called for e in reply.events if e.WhichOneof("event") == "tool_called")
     assert (called.name, called.source) == ("lookup_ticket", pb.TOOL_SOURCE_GATEWAY)
@@ -182,7 +197,9 @@ async def test_gateway_tool_in_a_drop_in_agent(channel: grpc.aio.Channel, upstre
 async def test_gateway_tool_backed_by_a_streamable_http_mcp_server(channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
     upstream.queue(ToolCallReply([ToolCall("remote_add", {"a": 20, "b": 22}, id="r1")]), TextReply("42"))
     stub = ex_grpc.ExecutorServiceStub(channel)
-    reply = await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/remotecalc", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="20+22")])))
+    reply = await stub.CreateChatCompletion(
+        ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/remotecalc", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="20+22")]))
+    )
     output = next(e.tool_output for e in reply.events if e.WhichOneof("event") == "tool_output")
     assert float(output.output) == 42 and output.source == pb.TOOL_SOURCE_GATEWAY
     stats = json.loads((await invoke(channel, "remote_stats")).output)
@@ -193,7 +210,9 @@ async def test_sdk_agent_with_its_own_mcp_server(gateway: GatewayProcess, channe
     stub = ex_grpc.ExecutorServiceStub(channel)
     for a, b in ((10, 4), (9, 3)):
         upstream.queue(ToolCallReply([ToolCall("subtract", {"a": a, "b": b})]), TextReply(str(a - b)))
-        reply = await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/calculator", messages=[pb.ChatMessage(role=pb.ROLE_USER, content=f"{a}-{b}")])))
+        reply = await stub.CreateChatCompletion(
+            ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/calculator", messages=[pb.ChatMessage(role=pb.ROLE_USER, content=f"{a}-{b}")]))
+        )
         output = next(e.tool_output for e in reply.events if e.WhichOneof("event") == "tool_output")
         assert float(output.output) == a - b and output.source == pb.TOOL_SOURCE_MCP
     assert gateway.log_text().count('"msg": "MCP server connected", "server": "arith"') == 1  # connected once, reused
@@ -224,7 +243,9 @@ async def test_rest_tool_events_are_opt_in(gateway: GatewayProcess, upstream: Fa
     # The official client still reads the stream: extension chunks have no choices.
     upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"})]), TextReply("Sunny."))
     async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=KEYS["admin"], max_retries=0) as client:
-        stream = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Oslo?"}], stream=True, extra_headers={"x-agentgateway-events": "tools"})
+        stream = await client.chat.completions.create(
+            model="default/weather", messages=[{"role": "user", "content": "Oslo?"}], stream=True, extra_headers={"x-agentgateway-events": "tools"}
+        )
         chunks = [c async for c in stream]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Sunny."
     assert [c.model_extra["agentgateway"]["type"] for c in chunks if not c.choices] == ["tool_called", "tool_output"]

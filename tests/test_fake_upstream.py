@@ -86,9 +86,7 @@ async def test_streamed_text_arrives_in_several_flushed_chunks(server: FakeUpstr
 
 
 async def test_streamed_tool_calls_reassemble(server: FakeUpstream, client: AsyncOpenAI) -> None:
-    server.queue(
-        ToolCallReply([ToolCall("get_weather", {"city": "Paris"}, id="call_a"), ToolCall("get_time", '{"tz": "UTC"}')])
-    )
+    server.queue(ToolCallReply([ToolCall("get_weather", {"city": "Paris"}, id="call_a"), ToolCall("get_time", '{"tz": "UTC"}')]))
     chunks = await _collect(client)
 
     calls: dict[int, dict[str, Any]] = {}
@@ -238,17 +236,13 @@ async def test_demo_calls_mentioned_tool(client: AsyncOpenAI) -> None:
     # Required + simple-typed properties; optional complex ones ("tags", "extra") left out.
     assert json.loads(call.function.arguments) == {"city": "Paris", "days": 1, "metric": True, "where": {"lat": 1}}
 
-    handoff = await _collect(
-        client, messages=[{"role": "user", "content": "talk to the billing agent"}], tools=[WEATHER_TOOL, HANDOFF_TOOL]
-    )
+    handoff = await _collect(client, messages=[{"role": "user", "content": "talk to the billing agent"}], tools=[WEATHER_TOOL, HANDOFF_TOOL])
     deltas = [d for c in handoff for d in c.choices[0].delta.tool_calls or []]
     names = [d.function.name for d in deltas if d.function and d.function.name]
     assert names == ["transfer_to_billing_agent"]
     assert _finish_reason(handoff) == "tool_calls"
 
-    unrelated = await client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER_TOOL]
-    )
+    unrelated = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "weather?"}], tools=[WEATHER_TOOL])
     assert unrelated.choices[0].message.content == "You said: weather?"
 
 
@@ -258,9 +252,7 @@ async def test_demo_replies_to_tool_result(client: AsyncOpenAI) -> None:
         {
             "role": "assistant",
             "content": None,
-            "tool_calls": [
-                {"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
-            ],
+            "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}],
         },
         {"role": "tool", "tool_call_id": "call_9", "content": "sunny, 21C"},
     ]
@@ -307,9 +299,7 @@ async def test_demo_json_schema_reply_satisfies_schema(client: AsyncOpenAI) -> N
 
 
 async def test_records_body_headers_and_timing(server: FakeUpstream) -> None:
-    async with AsyncOpenAI(
-        base_url=server.base_url, api_key="upstream-key", max_retries=0, default_headers={"X-Trace-Id": "t-1"}
-    ) as client:
+    async with AsyncOpenAI(base_url=server.base_url, api_key="upstream-key", max_retries=0, default_headers={"X-Trace-Id": "t-1"}) as client:
         await client.chat.completions.create(model="m", messages=USER, temperature=0.5)
 
     record = server.last_request()
@@ -372,10 +362,7 @@ def test_stop_is_quick_with_a_hanging_stream_and_leaks_no_thread() -> None:
     assert upstream.base_url == f"http://127.0.0.1:{upstream.port}/v1"
     assert "extra" in {m["id"] for m in httpx.get(f"{upstream.base_url}/models").json()["data"]}
     upstream.queue(HangReply())
-    request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-    )
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
     body = json.dumps({"model": "m", "messages": USER, "stream": True}).encode()
     with socket.create_connection(("127.0.0.1", upstream.port), timeout=5) as sock:
         sock.sendall(request % (len(body), body))

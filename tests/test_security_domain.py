@@ -30,7 +30,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def principal(key_id: str = "ops", models: tuple[str, ...] = (), tools: tuple[str, ...] = (), roles: frozenset[str] = frozenset(), rate_limit: RateLimit | None = None) -> Principal:
+def principal(
+    key_id: str = "ops", models: tuple[str, ...] = (), tools: tuple[str, ...] = (), roles: frozenset[str] = frozenset(), rate_limit: RateLimit | None = None
+) -> Principal:
     return Principal(key_id=key_id, roles=roles, models=models, tools=tools, rate_limit=rate_limit)
 
 
@@ -51,7 +53,9 @@ def test_missing_file_is_none(tmp_path: Path) -> None:
 
 def test_full_file_loads(tmp_path: Path) -> None:
     digest = hash_key("k1")
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
 api_keys:
   - id: ops
     sha256: "{digest}"
@@ -64,7 +68,8 @@ api_keys:
 modules: {{allow: ["*"], deny: ["labs/*"]}}
 namespaces:
   labs: {{models: deny}}
-""")
+""",
+    )
     file = load_security(path)
     assert file is not None
     assert [k.id for k in file.api_keys] == ["ops", "ci.bot"]
@@ -91,7 +96,11 @@ def test_empty_file_is_an_empty_policy(tmp_path: Path) -> None:
         (f"api_keys: [{{id: ops, sha256: '{'a' * 64}'}}, {{id: ops, sha256: '{'b' * 64}'}}]", "api_keys", "duplicate key id 'ops'"),
         (f"api_keys: [{{id: a, sha256: '{'a' * 64}'}}, {{id: b, sha256: '{'a' * 64}'}}]", "api_keys", "same sha256"),
         (f"api_keys: [{{id: ops, sha256: '{'a' * 64}', model: ['*']}}]", "api_keys.0.model", "Extra inputs"),
-        (f"api_keys: [{{id: ops, sha256: '{'a' * 64}', rate_limit: {{requests_per_minute: 0}}}}]", "api_keys.0.rate_limit.requests_per_minute", "greater than 0"),
+        (
+            f"api_keys: [{{id: ops, sha256: '{'a' * 64}', rate_limit: {{requests_per_minute: 0}}}}]",
+            "api_keys.0.rate_limit.requests_per_minute",
+            "greater than 0",
+        ),
         ("api_keys: [{id: ops, env: '1BAD'}]", "api_keys.0.env", "environment variable name"),
         ("namespaces: {labs: {models: maybe}}", "namespaces.labs.models", "'allow' or 'deny'"),
         ("modules: {allow: ['*'], deny: [], extra: 1}", "modules.extra", "Extra inputs"),
@@ -119,14 +128,15 @@ def test_generated_key_shape_and_hash() -> None:
 
 
 def keyring(environ: dict[str, str]) -> KeyRing:
-    file = SecurityFile.model_validate({
-        "api_keys": [
-            {"id": "ops", "sha256": hash_key("ops-secret"), "roles": ["admin"], "models": ["*"], "tools": ["*"],
-             "rate_limit": {"requests_per_minute": 5}},
-            {"id": "ci", "env": "GATEWAY_CI_KEY", "models": ["default/*"]},
-            {"id": "other", "env": "GATEWAY_OTHER_KEY", "models": ["default/*"]},
-        ]
-    })
+    file = SecurityFile.model_validate(
+        {
+            "api_keys": [
+                {"id": "ops", "sha256": hash_key("ops-secret"), "roles": ["admin"], "models": ["*"], "tools": ["*"], "rate_limit": {"requests_per_minute": 5}},
+                {"id": "ci", "env": "GATEWAY_CI_KEY", "models": ["default/*"]},
+                {"id": "other", "env": "GATEWAY_OTHER_KEY", "models": ["default/*"]},
+            ]
+        }
+    )
     return KeyRing.from_config(file, environ=environ)
 
 
@@ -264,9 +274,7 @@ def test_pattern_names_namespace() -> None:
 async def test_admin_role() -> None:
     policy, _ = make_policy()
     admin = principal(roles=frozenset({"admin"}))
-    assert await policy.decide(admin, "call_admin", "SecurityService.ReloadPolicy", now=T0) == Decision(
-        True, "role:admin", "key 'ops' has role admin"
-    )
+    assert await policy.decide(admin, "call_admin", "SecurityService.ReloadPolicy", now=T0) == Decision(True, "role:admin", "key 'ops' has role admin")
     user = principal(key_id="ci", models=("*",))
     denied = await policy.decide(user, "call_admin", "SecurityService.ReloadPolicy", now=T0)
     assert not denied.allowed and denied.policy == "key:ci lacks role admin"
@@ -545,7 +553,13 @@ def test_audit_ring_is_bounded_and_logs_json(caplog: pytest.LogCaptureFixture) -
     line = json.loads(JsonFormatter().format(caplog.records[-1]))
     assert line["logger"] == "agentgateway.audit"
     assert {k: line[k] for k in ("request_id", "key_id", "action", "resource", "decision", "policy")} == {
-        "request_id": "req-4", "key_id": "ops", "action": "use_model", "resource": "default/x", "decision": "deny", "policy": "p"}
+        "request_id": "req-4",
+        "key_id": "ops",
+        "action": "use_model",
+        "resource": "default/x",
+        "decision": "deny",
+        "policy": "p",
+    }
 
 
 def test_audit_event_from_decision() -> None:

@@ -67,7 +67,9 @@ def chat_input_from_proto(chat: pb.ChatRequest, request_id: str = "") -> ev.Chat
     extra = json_format.MessageToDict(chat.extra) if chat.HasField("extra") else {}
     forbidden = find_forbidden_field(extra, "extra")
     if forbidden:
-        raise invalid_argument(f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD")
+        raise invalid_argument(
+            f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD"
+        )
     return ev.ChatInput(
         model=chat.model,
         messages=messages,
@@ -97,8 +99,7 @@ def _message(m: pb.ChatMessage, index: int) -> dict[str, Any]:
         out["name"] = m.name
     if m.tool_calls:
         out["tool_calls"] = [
-            {"id": c.id, "type": c.type or "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
-            for c in m.tool_calls
+            {"id": c.id, "type": c.type or "function", "function": {"name": c.function.name, "arguments": c.function.arguments}} for c in m.tool_calls
         ]
     if m.tool_call_id:
         out["tool_call_id"] = m.tool_call_id

@@ -34,9 +34,7 @@ class UpstreamModelProvider(ModelProvider):
         return OpenAIChatCompletionsModel(model=name, openai_client=self._upstream.client)
 
 
-_current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contextvars.ContextVar(
-    "agentgateway_model_provider", default=None
-)
+_current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contextvars.ContextVar("agentgateway_model_provider", default=None)
 # Token usage of the runs a workflow starts, summed so the gateway can report it.
 _current_usage: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("agentgateway_usage", default=None)
 

@@ -44,13 +44,14 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
                     tripped = ev.GuardrailTripped(error.metadata.get("guardrail", ""), "output" if error.metadata.get("kind") == "output" else "input")
                     yield ex_pb.StreamChatCompletionResponse(id=completion_id, model=request.chat.model, created=created, event=event_to_proto(tripped))
                 yield ex_pb.StreamChatCompletionResponse(
-                    id=completion_id, model=request.chat.model, created=created, event=pb.AgentEvent(error=pb.RunError(reason=error.reason, message=error.message))
+                    id=completion_id,
+                    model=request.chat.model,
+                    created=created,
+                    event=pb.AgentEvent(error=pb.RunError(reason=error.reason, message=error.message)),
                 )
             await abort(context, error)
 
-    async def CreateChatCompletion(
-        self, request: ex_pb.CreateChatCompletionRequest, context: grpc.aio.ServicerContext
-    ) -> ex_pb.CreateChatCompletionResponse:
+    async def CreateChatCompletion(self, request: ex_pb.CreateChatCompletionRequest, context: grpc.aio.ServicerContext) -> ex_pb.CreateChatCompletionResponse:
         try:
             chat = chat_input_from_proto(request.chat, request_id_of(context))
             events, final, usage = await collect(self._executor.stream(chat))

@@ -90,13 +90,13 @@ class _Builder:
         self.module_names: list[str] = []
 
     def diagnose(self, path: str, agent_id: str, failure: Failure) -> None:
-        diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message,
-                                failure.traceback, datetime.now(UTC))
+        diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message, failure.traceback, datetime.now(UTC))
         self.diagnostics.append(diagnostic)
         log.warning(
-            "agent not served: %s: %s", path, failure.message,
-            extra={"fields": {"path": path, "agent_id": agent_id, "stage": failure.stage,
-                              "error_type": failure.error_type, "message": failure.message}},
+            "agent not served: %s: %s",
+            path,
+            failure.message,
+            extra={"fields": {"path": path, "agent_id": agent_id, "stage": failure.stage, "error_type": failure.error_type, "message": failure.message}},
         )
 
     def register(self, entry: AgentEntry, path: str, label: str | None = None) -> bool:
@@ -105,9 +105,9 @@ class _Builder:
         for name in (entry.id, *entry.aliases):
             if name in self.owners:
                 what = "model id" if name == entry.id else "alias"
-                self.diagnose(path, entry.id, Failure(
-                    "register", "DuplicateModelId",
-                    f"{what} {name!r} is already taken by {self.owners[name]}; {label} is not served"))
+                self.diagnose(
+                    path, entry.id, Failure("register", "DuplicateModelId", f"{what} {name!r} is already taken by {self.owners[name]}; {label} is not served")
+                )
                 return False
         for name in (entry.id, *entry.aliases):
             self.owners[name] = label
@@ -172,8 +172,7 @@ class AgentCatalog:
                 raise
             old, self._snapshot = self._snapshot, builder.build()
             unload_modules(old.module_names)  # module names are unique per load
-            log.info("agent catalogue refreshed", extra={"fields": {
-                "agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
+            log.info("agent catalogue refreshed", extra={"fields": {"agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
 
     # ------------------------------------------------------------------ drop-ins
 
@@ -211,9 +210,7 @@ class AgentCatalog:
         else:
             unload_modules(outcome.module_names)
 
-    async def _entry_from(
-        self, outcome: LoadOutcome, relative: PurePosixPath, path_id: str, builder: _Builder
-    ) -> AgentEntry | None:
+    async def _entry_from(self, outcome: LoadOutcome, relative: PurePosixPath, path_id: str, builder: _Builder) -> AgentEntry | None:
         where = relative.as_posix()
         overrides = outcome.overrides
         model_id = overrides.id if overrides is not None and overrides.id else path_id

@@ -114,31 +114,28 @@ def scan_agents_dir(agents_dir: Path) -> ScanResult:
 
     def on_error(err: OSError) -> None:
         where = rel(err.filename or agents_dir)
-        problems.append(
-            ScanProblem(str(where), _would_be_id(where), type(err).__name__, f"cannot read folder: {err.strerror}")
-        )
+        problems.append(ScanProblem(str(where), _would_be_id(where), type(err).__name__, f"cannot read folder: {err.strerror}"))
 
     for dirpath, dirnames, filenames in os.walk(agents_dir, onerror=on_error, followlinks=True):
         here = rel(dirpath)
         real = os.path.realpath(dirpath)
         if real in seen:  # a symlink loop or a second link to the same folder
             dirnames[:] = []
-            problems.append(
-                ScanProblem(str(here), _would_be_id(here), "SymlinkLoop", "folder already scanned through another path")
-            )
+            problems.append(ScanProblem(str(here), _would_be_id(here), "SymlinkLoop", "folder already scanned through another path"))
             continue
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not _skipped(d))
         if AGENT_MODULE in dirnames:
             dirnames.remove(AGENT_MODULE)
-            problems.append(ScanProblem(str(here / AGENT_MODULE), _would_be_id(here), "IsADirectoryError",
-                                        f"{AGENT_MODULE} is a folder, not a Python file"))
+            problems.append(ScanProblem(str(here / AGENT_MODULE), _would_be_id(here), "IsADirectoryError", f"{AGENT_MODULE} is a folder, not a Python file"))
         python_files = sorted(f for f in filenames if f.endswith(".py"))
         if here == PurePosixPath("."):
             for name in python_files:
-                problems.append(ScanProblem(name, "", "MisplacedAgentModule",
-                                            f"Python files directly in the agents folder are not loaded; "
-                                            f"move it to <Name>/{AGENT_MODULE}"))
+                problems.append(
+                    ScanProblem(
+                        name, "", "MisplacedAgentModule", f"Python files directly in the agents folder are not loaded; move it to <Name>/{AGENT_MODULE}"
+                    )
+                )
             continue
         if AGENT_MODULE in filenames:
             module = here / AGENT_MODULE
@@ -146,15 +143,19 @@ def scan_agents_dir(agents_dir: Path) -> ScanResult:
                 with open(Path(dirpath) / AGENT_MODULE, "rb"):
                     pass
             except OSError as exc:
-                problems.append(ScanProblem(str(module), model_id_for(module), type(exc).__name__,
-                                            f"cannot read {AGENT_MODULE}: {exc.strerror}"))
+                problems.append(ScanProblem(str(module), model_id_for(module), type(exc).__name__, f"cannot read {AGENT_MODULE}: {exc.strerror}"))
             else:
                 modules.append(module)
             agent_dirs.add(here)
         elif python_files and not any(parent in agent_dirs for parent in here.parents):
-            problems.append(ScanProblem(str(here), model_id_for(here), "NoAgentModule",
-                                        f"folder has Python files ({', '.join(python_files[:3])}) but no "
-                                        f"{AGENT_MODULE}; only {AGENT_MODULE} is loaded"))
+            problems.append(
+                ScanProblem(
+                    str(here),
+                    model_id_for(here),
+                    "NoAgentModule",
+                    f"folder has Python files ({', '.join(python_files[:3])}) but no {AGENT_MODULE}; only {AGENT_MODULE} is loaded",
+                )
+            )
     return ScanResult(tuple(sorted(modules)), tuple(problems))
 
 
@@ -194,7 +195,7 @@ def _is_within(path: str | None, folder: str) -> bool:
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "..." + text[-(limit - 3):]
+    return text if len(text) <= limit else "..." + text[-(limit - 3) :]
 
 
 def failure_from_exception(stage: Stage, exc: BaseException, user_folders: Iterable[str] = ()) -> Failure:
@@ -237,9 +238,7 @@ def _read_overrides(module: types.ModuleType) -> GatewayOverrides | Failure:
     try:
         return GatewayOverrides.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"__gateway__{''.join(f'.{p}' for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"__gateway__{''.join(f'.{p}' for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         return Failure("register", "ValidationError", _clip(problems, _MAX_MESSAGE_CHARS))
 
 
@@ -264,8 +263,7 @@ def _classify(name: str, obj: Any) -> ExportKind:
     if isinstance(obj, Agent):
         return "agent"
     if not callable(obj):
-        raise InvalidExport(f"export {name!r} is a {type(obj).__name__}, not an Agent, an agent factory "
-                            f"or an async run_workflow function")
+        raise InvalidExport(f"export {name!r} is a {type(obj).__name__}, not an Agent, an agent factory or an async run_workflow function")
     required = _required_params(obj)
     if required is None:
         raise InvalidExport(f"export {name!r}: cannot inspect its signature")
@@ -275,10 +273,11 @@ def _classify(name: str, obj: Any) -> ExportKind:
         positional = [p for p in required if p.kind is not inspect.Parameter.KEYWORD_ONLY]
         if len(required) == 1 and len(positional) == 1:
             return "workflow"
-        raise InvalidExport(f"export {name!r}: a workflow takes exactly one required argument "
-                            f"(the workflow input), not {len(required)}")
-    raise InvalidExport(f"export {name!r} requires arguments ({', '.join(p.name for p in required)}): a factory "
-                        f"takes none, a workflow must be `async def {name}(workflow_input)`")
+        raise InvalidExport(f"export {name!r}: a workflow takes exactly one required argument (the workflow input), not {len(required)}")
+    raise InvalidExport(
+        f"export {name!r} requires arguments ({', '.join(p.name for p in required)}): a factory "
+        f"takes none, a workflow must be `async def {name}(workflow_input)`"
+    )
 
 
 def _find_export(module: types.ModuleType, exports: Sequence[str]) -> tuple[str, ExportKind, Any]:
@@ -436,8 +435,11 @@ def load_drop_in(agents_dir: Path, relative: PurePosixPath, exports: Sequence[st
         package_name = _package_name(relative)
         module_name = f"{package_name}.agent"
         package = _make_package(package_name, folder)
-        hidden = {n: sys.modules.pop(n) for n in _sibling_names(folder)
-                  if n in sys.modules and n not in _PROTECTED_NAMES and not _module_in_folder(sys.modules[n], folder)}
+        hidden = {
+            n: sys.modules.pop(n)
+            for n in _sibling_names(folder)
+            if n in sys.modules and n not in _PROTECTED_NAMES and not _module_in_folder(sys.modules[n], folder)
+        }
         sys.modules[package_name] = package
         before = set(sys.modules)
         finder = _SiblingFinder(folder)

@@ -40,7 +40,9 @@ class AuditEvent:
     policy: str
 
     @classmethod
-    def of(cls, decision: Decision, *, principal: Principal | None, action: str, resource: str, request_id: str = "", time: datetime | None = None) -> AuditEvent:
+    def of(
+        cls, decision: Decision, *, principal: Principal | None, action: str, resource: str, request_id: str = "", time: datetime | None = None
+    ) -> AuditEvent:
         """The event for a decision just made."""
         return cls(
             time=time if time is not None else utc_now(),
@@ -67,14 +69,16 @@ class AuditLog:
     def record(self, event: AuditEvent) -> None:
         log.info(
             "audit",
-            extra={"fields": {
-                "request_id": event.request_id,
-                "key_id": event.key_id,
-                "action": event.action,
-                "resource": event.resource,
-                "decision": "allow" if event.allowed else "deny",
-                "policy": event.policy,
-            }},
+            extra={
+                "fields": {
+                    "request_id": event.request_id,
+                    "key_id": event.key_id,
+                    "action": event.action,
+                    "resource": event.resource,
+                    "decision": "allow" if event.allowed else "deny",
+                    "policy": event.policy,
+                }
+            },
         )
         self._events.append((next(self._seq), event))
 
@@ -134,9 +138,9 @@ def _decode_token(token: str) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("invalid page_token") from None
-    if not raw.startswith(_TOKEN_PREFIX) or not raw[len(_TOKEN_PREFIX):].isdigit():
+    if not raw.startswith(_TOKEN_PREFIX) or not raw[len(_TOKEN_PREFIX) :].isdigit():
         raise ValueError("invalid page_token")
-    seq = int(raw[len(_TOKEN_PREFIX):])
+    seq = int(raw[len(_TOKEN_PREFIX) :])
     if seq <= 0:
         raise ValueError("invalid page_token")
     return seq

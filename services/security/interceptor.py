@@ -50,11 +50,21 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         request_id = _request_id(metadata)
         principal = self._gatekeeper.authenticate(metadata)
         if principal is None:
-            return _failing(handler, GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (authorization: Bearer <key> or x-api-key)"))
+            return _failing(
+                handler, GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (authorization: Bearer <key> or x-api-key)")
+            )
         if method in ADMIN_METHODS:
             decision = await self._gatekeeper.authorize(principal, "call_admin", method.rsplit("/", 2)[-2] + "/" + method.rsplit("/", 1)[-1], request_id)
             if not decision.allowed:
-                return _failing(handler, GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", f"{method.rsplit('/', 1)[-1]} needs the admin role (policy: {decision.policy})", {"policy": decision.policy}))
+                return _failing(
+                    handler,
+                    GatewayError(
+                        "PERMISSION_DENIED",
+                        "ADMIN_REQUIRED",
+                        f"{method.rsplit('/', 1)[-1]} needs the admin role (policy: {decision.policy})",
+                        {"policy": decision.policy},
+                    ),
+                )
         return _with_context(handler, CallContext(principal, request_id))
 
 

@@ -106,9 +106,9 @@ def new_override(
 
 def override_id_from_name(name: str) -> str:
     """``overrides/ovr_1a2b`` -> ``ovr_1a2b``; ValueError for anything else."""
-    if not name.startswith(_NAME_PREFIX) or not _ID_RE.match(name[len(_NAME_PREFIX):]):
+    if not name.startswith(_NAME_PREFIX) or not _ID_RE.match(name[len(_NAME_PREFIX) :]):
         raise ValueError(f"{name!r} is not an override name (expected 'overrides/<id>')")
-    return name[len(_NAME_PREFIX):]
+    return name[len(_NAME_PREFIX) :]
 
 
 class OverrideStore(ABC):

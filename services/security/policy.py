@@ -134,7 +134,9 @@ class Policy:
             if default is not None and not any(pattern_names_namespace(p, namespace) for p in patterns):
                 allowed = default.models == "allow"
                 verb = "may" if allowed else "may not"
-                return Decision(allowed, f"namespace:{namespace} models={default.models}", f"key {key!r} {verb} use models in namespace {namespace!r} (namespace default)")
+                return Decision(
+                    allowed, f"namespace:{namespace} models={default.models}", f"key {key!r} {verb} use models in namespace {namespace!r} (namespace default)"
+                )
 
         return Decision(False, f"key:{key} {field} (no pattern matches {resource!r})", f"key {key!r} may not use {kind} {resource!r}")
 

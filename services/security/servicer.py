@@ -107,7 +107,7 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
     async def CreateOverride(self, request: pb.CreateOverrideRequest, context: grpc.aio.ServicerContext) -> pb.CreateOverrideResponse:
         spec = request.override
         if request.ttl.ToNanoseconds() <= 0:
-            await abort(context, invalid_argument("ttl is required and must be positive (e.g. \"3600s\")", "ttl"))
+            await abort(context, invalid_argument('ttl is required and must be positive (e.g. "3600s")', "ttl"))
         ttl = timedelta(microseconds=request.ttl.ToMicroseconds())
         if ttl > _MAX_TTL:
             await abort(context, invalid_argument(f"ttl may be at most {_MAX_TTL.days} days", "ttl"))
