@@ -7,7 +7,10 @@ import uuid
 
 import grpc
 
-__all__ = ["metadata_value", "page_slice", "request_id_of"]
+from services._grpc_status import abort
+from services.errors import invalid_argument
+
+__all__ = ["metadata_value", "page_or_abort", "page_slice", "request_id_of"]
 
 
 def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
@@ -34,3 +37,13 @@ def page_slice(keys: list[str], page_size: int, page_token: str, max_size: int =
     end = min(start + size, len(keys))
     token = base64.urlsafe_b64encode(keys[end - 1].encode()).decode() if end < len(keys) and end > start else ""
     return start, end, token
+
+
+async def page_or_abort(context: grpc.aio.ServicerContext, keys: list[str], page_size: int, page_token: str) -> tuple[int, int, str]:
+    """``page_slice`` for a servicer: bad paging arguments end the RPC with INVALID_ARGUMENT."""
+    if page_size < 0:
+        await abort(context, invalid_argument("page_size must not be negative", "page_size"))
+    try:
+        return page_slice(keys, page_size, page_token)
+    except ValueError:
+        await abort(context, invalid_argument("page_token is not valid", "page_token"))

@@ -7,7 +7,7 @@ from google.protobuf import timestamp_pb2
 
 from agentgateway.v1 import registry_service_pb2 as pb
 from agentgateway.v1 import registry_service_pb2_grpc as pb_grpc
-from services._grpc_context import page_slice
+from services._grpc_context import page_or_abort
 from services._grpc_status import abort
 from services.errors import GatewayError, invalid_argument
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
@@ -66,11 +66,12 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         self._gatekeeper = gatekeeper
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:
-        # A key sees only the models it may use. Filtering is not an access attempt, so it is not audited.
+        # A key sees only the models it may use.
         call = current_call.get()
-        principal = call.principal if call else None
-        entries = [e for e in self._catalog.list() if (await self._gatekeeper.authorize(principal, "use_model", e.id, audit=False)).allowed]
-        start, end, token = await _page(context, [e.id for e in entries], request.page_size, request.page_token)
+        entries = self._catalog.list()
+        visible = await self._gatekeeper.allowed(call.principal if call else None, "use_model", (e.id for e in entries))
+        entries = [e for e in entries if e.id in visible]
+        start, end, token = await page_or_abort(context, [e.id for e in entries], request.page_size, request.page_token)
         return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
@@ -94,14 +95,5 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
     async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:
         diagnostics = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
         keys = [f"{d.path}\x00{d.agent_id}\x00{i:06d}" for i, d in enumerate(diagnostics)]
-        start, end, token = await _page(context, keys, request.page_size, request.page_token)
+        start, end, token = await page_or_abort(context, keys, request.page_size, request.page_token)
         return pb.ListDiagnosticsResponse(diagnostics=[diagnostic_to_proto(d) for d in diagnostics[start:end]], next_page_token=token)
-
-
-async def _page(context: grpc.aio.ServicerContext, keys: list[str], page_size: int, page_token: str) -> tuple[int, int, str]:
-    if page_size < 0:
-        await abort(context, invalid_argument("page_size must not be negative", "page_size"))
-    try:
-        return page_slice(keys, page_size, page_token)
-    except ValueError:
-        await abort(context, invalid_argument("page_token is not valid", "page_token"))

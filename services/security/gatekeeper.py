@@ -102,6 +102,11 @@ class Gatekeeper:
             )
         return decision
 
+    async def allowed(self, principal: Principal | None, action: Action, resources: Iterable[str]) -> set[str]:
+        """The resources ``principal`` may use, for listings. Filtering a list is not an access
+        attempt, so it is not audited."""
+        return {r for r in resources if (await self._policy.decide(principal, action, r)).allowed}
+
     async def require(self, principal: Principal | None, action: Action, resource: str, request_id: str = "") -> Decision:
         decision = await self.authorize(principal, action, resource, request_id)
         if not decision.allowed:

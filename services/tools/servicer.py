@@ -7,7 +7,7 @@ from google.protobuf import json_format, struct_pb2
 
 from agentgateway.v1 import tool_service_pb2 as pb
 from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
-from services._grpc_context import page_slice
+from services._grpc_context import page_or_abort
 from services._grpc_status import abort
 from services._yaml import ConfigError
 from services.errors import GatewayError, invalid_argument
@@ -33,16 +33,12 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         self._gatekeeper = gatekeeper
 
     async def ListTools(self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext) -> pb.ListToolsResponse:
-        # Only the tools the caller may use; filtering is not an access attempt, so not audited.
+        # Only the tools the caller may use.
         call = current_call.get()
-        principal = call.principal if call else None
-        specs = [s for s in self._runtime.catalog.list() if (await self._gatekeeper.authorize(principal, "use_tool", s.name, audit=False)).allowed]
-        if request.page_size < 0:
-            await abort(context, invalid_argument("page_size must not be negative", "page_size"))
-        try:
-            start, end, token = page_slice([s.name for s in specs], request.page_size, request.page_token)
-        except ValueError:
-            await abort(context, invalid_argument("page_token is not valid", "page_token"))
+        specs = self._runtime.catalog.list()
+        visible = await self._gatekeeper.allowed(call.principal if call else None, "use_tool", (s.name for s in specs))
+        specs = [s for s in specs if s.name in visible]
+        start, end, token = await page_or_abort(context, [s.name for s in specs], request.page_size, request.page_token)
         return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in specs[start:end]], next_page_token=token)
 
     async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext) -> pb.GetToolResponse:
