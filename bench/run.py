@@ -31,7 +31,7 @@ from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from bench.measure import CpuMeter, Measurement, describe, measure, redact, throughput
 from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path, unavailable_path
 from bench.report import Environment, Method, PathResult, console_summary, render_markdown
-from bench.upstream import BenchUpstream
+from bench.security_cost import measure_security_cost
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import GatewayProcess, make_agents_dir
 
@@ -41,7 +41,7 @@ HELPDESK_INSTRUCTIONS = "You answer tickets."  # what write_config gives default
 # What the test config's files read from the environment (API keys by env var name, tool
 # settings), and its admin key (every model, no rate limit). Looked up leniently: the
 # baselines should still run if tests/conftest.py renames these.
-GATEWAY_ENV: dict[str, str] = getattr(test_config, "GATEWAY_ENV", None) or getattr(test_config, "KEY_ENV", {})
+GATEWAY_ENV: dict[str, str] = test_config.GATEWAY_ENV
 ADMIN_KEY: str | None = getattr(test_config, "ADMIN_KEY", None)
 
 
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agent-gateway-bench-") as tmp:
         root = Path(tmp)
-        upstream = BenchUpstream(demo_chunk_delay=0.0).start()
+        upstream = FakeUpstream(demo_chunk_delay=0.0).start()
         gateway: GatewayProcess | None = None
         try:
             log(f"fake upstream at {upstream.base_url}; starting the gateway ...")
@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
 
             results = asyncio.run(go())
             warnings = _log_summary(gateway)
+            log("security layer cost (in-process) ...")
+            security = measure_security_cost(2000 if plan.quick else 20000)
+            log(f"  added p50 {security.added_p50_ms:.3f} ms per request")
         finally:
             if gateway is not None:
                 gateway.terminate()
@@ -294,10 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=time.perf_counter() - started,
         gateway_log_warnings=warnings,
     )
-    markdown = render_markdown(environment(load_before), method, results)
+    markdown = render_markdown(environment(load_before), method, results, security)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown + "\n")
     print(console_summary(results, plan.concurrency))
+    print(f"security layer added p50: {security.added_p50_ms:.3f} ms per request (target < 0.3 ms)")
     print(f"\nwrote {args.out} in {method.duration_s:.0f} s")
     return 0
 

@@ -204,6 +204,9 @@ class Gateway:
             # h11's 16 KiB default resets the connection on a long header; accept up to 256 KiB
             # of head so an oversized credential gets a proper 401 instead of a reset.
             h11_max_incomplete_event_size=256 * 1024,
+            # uvicorn's 5 s default closes idle keep-alive connections that clients and load
+            # balancers still consider open (a reuse at ~5 s fails with a reset).
+            timeout_keep_alive=75,
         )
         self.http = _Uvicorn(config)
         self._http_task = asyncio.create_task(self.http.serve(), name="uvicorn")

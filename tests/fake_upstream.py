@@ -298,7 +298,11 @@ class FakeUpstream:
             raise RuntimeError("FakeUpstream already started")
         # Bind here (not in uvicorn) so port 0 is resolved before start() returns and
         # bind errors surface in the caller's thread.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio turns TCP_NODELAY on only for sockets whose proto says TCP,
+        # and without it Nagle's algorithm holds each SSE write for the client's delayed ACK
+        # (~40 ms a response on loopback). Linux copies the option to accepted sockets.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))

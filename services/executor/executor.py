@@ -26,7 +26,7 @@ from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import current_call
 from services.security.gatekeeper import Gatekeeper
 from services.tools.runtime import ToolRuntime
-from services.upstreams import UpstreamPool
+from services.upstreams import Upstream, UpstreamPool
 
 __all__ = ["Executor"]
 
@@ -49,6 +49,7 @@ class Executor:
         self._gatekeeper = gatekeeper
         self._tools = tools
         self._governor = AgentToolGovernor(gatekeeper)
+        self._providers: dict[tuple[str, str | None], UpstreamModelProvider] = {}
         self._trace = trace
 
     async def close(self) -> None:
@@ -122,8 +123,16 @@ class Executor:
                 extra={"fields": {"model": entry.id, "request_id": request.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
             )
 
-    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Any) -> AsyncIterator[Event]:
-        provider = UpstreamModelProvider(upstream, entry.model)
+    def _provider(self, upstream: Upstream, model: str | None) -> UpstreamModelProvider:
+        # Long-lived, so per-request caches keyed on it (run configs) stay warm.
+        key = (upstream.name, model)
+        provider = self._providers.get(key)
+        if provider is None or provider.upstream is not upstream:
+            provider = self._providers[key] = UpstreamModelProvider(upstream, model)
+        return provider
+
+    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream) -> AsyncIterator[Event]:
+        provider = self._provider(upstream, entry.model)
         if entry.agent is not None:
             sources = await self._governor.prepare(entry.agent)
             events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources)

@@ -24,14 +24,17 @@ __all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to"]
 
 class UpstreamModelProvider(ModelProvider):
     def __init__(self, upstream: Upstream, forced_model: str | None = None) -> None:
-        self._upstream = upstream
+        self.upstream = upstream
         self._forced_model = forced_model
+        self._models: dict[str, Model] = {}
 
     def get_model(self, model_name: str | None) -> Model:
-        name = self._forced_model or model_name or self._upstream.config.model
-        if not name:
-            name = "default"
-        return OpenAIChatCompletionsModel(model=name, openai_client=self._upstream.client)
+        name = self._forced_model or model_name or self.upstream.config.model or "default"
+        model = self._models.get(name)
+        if model is None:
+            # Stateless and bound to the shared client: one per model name is enough.
+            model = self._models[name] = OpenAIChatCompletionsModel(model=name, openai_client=self.upstream.client)
+        return model
 
 
 _current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contextvars.ContextVar("agentgateway_model_provider", default=None)

@@ -64,12 +64,7 @@ async def run_sdk_agent(
     model_id: str,
     sources: dict[str, str] | None = None,
 ) -> AsyncIterator[Event]:
-    run_config = RunConfig(
-        model_provider=provider,
-        model_settings=model_settings_for(request),
-        tracing_disabled=not trace,
-        workflow_name=f"agent-gateway {model_id}",
-    )
+    run_config = _run_config(provider, request, trace, model_id)
     result = Runner.run_streamed(agent, to_sdk_items(request.messages), run_config=run_config, max_turns=max_turns or DEFAULT_MAX_TURNS)
     current = agent.name
     pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, start time)
@@ -107,6 +102,32 @@ async def run_sdk_agent(
     usage = result.context_wrapper.usage
     yield UsageReport(usage.input_tokens, usage.output_tokens)
     yield FinalOutput(text, last_agent.name, "stop", structured)
+
+
+_RUN_CONFIGS: dict[tuple[Any, ...], RunConfig] = {}
+_MAX_CACHED_CONFIGS = 512
+
+
+def _run_config(provider: UpstreamModelProvider, request: ChatInput, trace: bool, model_id: str) -> RunConfig:
+    """One ``RunConfig`` per (provider, sampling, model) — built once, reused by later runs.
+
+    Building one with ``model_settings`` costs ~0.7 ms (the SDK coerces the settings), which
+    is a large share of the gateway's own budget per request; the config is never mutated.
+    """
+    sampling = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in request.sampling.items()))
+    key = (id(provider), sampling, trace, model_id)
+    config = _RUN_CONFIGS.get(key)
+    if config is None:
+        if len(_RUN_CONFIGS) >= _MAX_CACHED_CONFIGS:
+            _RUN_CONFIGS.clear()
+        config = RunConfig(
+            model_provider=provider,
+            model_settings=model_settings_for(request),
+            tracing_disabled=not trace,
+            workflow_name=f"agent-gateway {model_id}",
+        )
+        _RUN_CONFIGS[key] = config
+    return config
 
 
 def final_text(output: Any, agent: Agent[Any] | None = None) -> tuple[str, bool]:
