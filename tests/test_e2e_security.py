@@ -341,8 +341,10 @@ async def test_no_key_material_in_logs_errors_or_audit(gateway: GatewayProcess, 
             "/v1/chat/completions", json={"model": "default/offline", "messages": [{"role": "user", "content": "hi"}]}, headers={"x-api-key": KEYS["admin"]}
         )
         bodies.append(response.text)
+        metrics = (await http.get("/metrics", headers={"authorization": f"Bearer {KEYS['admin']}"})).text
     audit = (await sec_grpc.SecurityServiceStub(channel).ListAuditEvents(sec_pb.ListAuditEventsRequest(page_size=1000))).events
-    haystacks = {"log": gateway.log_text(), "errors": "\n".join(bodies), "audit": "\n".join(str(e) for e in audit)}
+    haystacks = {"log": gateway.log_text(), "errors": "\n".join(bodies), "audit": "\n".join(str(e) for e in audit), "metrics": metrics}
+    assert "agentgateway_requests_total" in metrics
     assert "DEBUG" in haystacks["log"].upper() and len(audit) > 5
     for name, secret in [*KEYS.items(), ("upstream", UPSTREAM_KEY)]:
         for where, text in haystacks.items():

@@ -262,3 +262,47 @@ async def test_tools_doc_examples_parse(tmp_path: Path) -> None:
             path = tmp_path / f"tools{i}.yaml"
             path.write_text(block)
             assert load_tools_config(path) is not None
+
+
+async def test_metrics_count_tool_calls_by_source_and_need_an_admin_key(gateway: GatewayProcess, channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
+    await invoke(channel, "lookup_ticket", ticket_id=3)
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"})]), TextReply("Sunny."))
+    async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=KEYS["admin"], max_retries=0) as client:
+        await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Oslo?"}])
+    async with httpx.AsyncClient(base_url=gateway.http_url) as http:
+        text = (await http.get("/metrics", headers=ADMIN_HEADERS)).text
+        assert (await http.get("/metrics", headers={"authorization": f"Bearer {KEYS['user']}"})).status_code == 403
+        assert (await http.get("/metrics")).status_code == 401
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line and not line.startswith("#")}
+    assert samples['agentgateway_tool_calls_total{outcome="ok",source="gateway",tool="lookup_ticket"}'] >= 1
+    assert samples['agentgateway_tool_calls_total{outcome="ok",source="sdk",tool="get_weather"}'] >= 1
+    assert samples['agentgateway_requests_total{model="default/weather",outcome="ok"}'] >= 1
+
+
+async def test_refresh_tools_reloads_and_a_bad_file_keeps_the_old_catalogue(upstream: FakeUpstream, tmp_path: Path) -> None:
+    from tests.conftest import ADMIN_KEY, GATEWAY_ENV, write_config
+    from tests.gateway_process import make_agents_dir
+
+    config_dir = write_config(tmp_path / "config", upstream)
+    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), config_dir, tmp_path / "gw.log", env_extra=GATEWAY_ENV).start()
+    try:
+        async with authed_channel(gateway.grpc_address, ADMIN_KEY) as admin:
+            stub = tool_grpc.ToolServiceStub(admin)
+            before = (await stub.RefreshTools(tool_pb.RefreshToolsRequest())).tool_count
+            tools_yaml = config_dir / "tools.yaml"
+            good = tools_yaml.read_text()
+            tools_yaml.write_text("tools: [{name: x, kind: nonsense}]")
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.RefreshTools(tool_pb.RefreshToolsRequest())
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION and error_info(caught.value).reason == "TOOLS_CONFIG_INVALID"
+            assert json.loads((await invoke(admin, "lookup_ticket", ticket_id=5)).output)["id"] == 5  # old catalogue still serves
+            tools_yaml.write_text(good.replace("name: explode", "name: explode_renamed"))
+            assert (await stub.RefreshTools(tool_pb.RefreshToolsRequest())).tool_count == before
+            names = {t.tool_name for t in (await stub.ListTools(tool_pb.ListToolsRequest())).tools}
+            assert "explode_renamed" in names and "explode" not in names
+        async with authed_channel(gateway.grpc_address, KEYS["user"]) as user_channel:
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await tool_grpc.ToolServiceStub(user_channel).RefreshTools(tool_pb.RefreshToolsRequest())
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        assert gateway.terminate() == 0
