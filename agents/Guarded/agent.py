@@ -23,9 +23,7 @@ def _text_of(input: str | list[TResponseInputItem]) -> str:
 
 
 @input_guardrail(name="no_secrets", run_in_parallel=False)  # checked before the model sees the input
-def no_secrets(
-    ctx: RunContextWrapper[Any], agent: Agent[Any], input: str | list[TResponseInputItem]
-) -> GuardrailFunctionOutput:
+def no_secrets(ctx: RunContextWrapper[Any], agent: Agent[Any], input: str | list[TResponseInputItem]) -> GuardrailFunctionOutput:
     text = _text_of(input).lower()
     found = [word for word in SECRET_WORDS if word in text]
     return GuardrailFunctionOutput(output_info={"found": found}, tripwire_triggered=bool(found))

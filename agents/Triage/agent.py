@@ -24,10 +24,7 @@ billing_agent = Agent(
 support_agent = Agent(
     name="Support",
     handoff_description="Handles technical problems and how-to questions.",
-    instructions=(
-        "You are a technical support specialist. Check the affected service with check_status, "
-        "then help the user solve their problem step by step."
-    ),
+    instructions=("You are a technical support specialist. Check the affected service with check_status, then help the user solve their problem step by step."),
     tools=[check_status],
 )
 
