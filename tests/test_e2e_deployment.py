@@ -103,6 +103,11 @@ async def test_hot_reload_serves_new_agents_and_diagnoses_broken_edits(upstream:
         agents_dir, write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra={"GATEWAY_AGENT_WATCH": "1", **GATEWAY_ENV}
     ).start()
     try:
+        for _ in range(100):  # the watcher starts with the gateway; give it its moment
+            if "hot reload: watching" in gateway.log_text():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
         async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client:
             (agents_dir / "Fresh").mkdir()
             (agents_dir / "Fresh" / "agent.py").write_text("from agents import Agent\n\nagent = Agent(name='Fresh', instructions='I am new.')\n")

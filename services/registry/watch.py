@@ -23,9 +23,12 @@ async def watch_catalog(catalog: AgentCatalog, agents_dir: Path, agents_config: 
         return
 
     def relevant(change: Change, path: str) -> bool:
+        # Directory events count too: a new agent folder whose agent.py was written before the
+        # watcher had added the folder (a race inherent to recursive inotify) is seen this way.
         p = Path(path)
-        return p.suffix == ".py" or p == agents_config.resolve() or p == agents_config
+        return "__pycache__" not in p.parts and p.suffix not in (".pyc", ".swp", ".tmp") and not p.name.endswith("~")
 
+    log.info("hot reload: watching", extra={"fields": {"paths": [str(r) for r in roots]}})
     async for changes in awatch(*roots, watch_filter=relevant, stop_event=stop, debounce=300, recursive=True):
         log.info("hot reload: files changed", extra={"fields": {"files": sorted({Path(p).name for _, p in changes})}})
         try:
