@@ -12,6 +12,7 @@ import openai
 import pytest
 import yaml
 from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 from openai import AsyncOpenAI
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
@@ -104,6 +105,10 @@ async def test_request_rate_limit_is_429_with_retry_after(gateway: GatewayProces
             )
     assert grpc_caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert error_info(grpc_caught.value).reason == "RATE_LIMITED"
+    details = dict(grpc_caught.value.trailing_metadata())["grpc-status-details-bin"]
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in status_pb2.Status.FromString(details).details)
+    assert 0 < retry.retry_delay.ToNanoseconds() <= 60 * 10**9
 
 
 async def test_token_rate_limit_counts_real_usage(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
