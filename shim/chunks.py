@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
 
 __all__ = ["FINISH", "CompletionMeta", "chunk", "completion", "sse", "usage_json"]
@@ -21,10 +20,10 @@ FINISH = {
 class CompletionMeta:
     """id/created/model shared by every chunk of one completion."""
 
-    def __init__(self, first: ex_pb.StreamChatCompletionResponse, requested_model: str) -> None:
-        self.id = first.id
-        self.created = first.created
-        self.model = first.model or requested_model
+    def __init__(self, completion_id: str, created: int, model: str) -> None:
+        self.id = completion_id
+        self.created = created
+        self.model = model
 
 
 def sse(payload: dict[str, Any] | str) -> bytes:

@@ -48,6 +48,9 @@ async def chat_completions(request: Request) -> Response:
     except GatewayError as error:
         return error_response(error, request.state.response_headers)
 
+    tool_events = _wants_tool_events(request)
+    if not parsed.stream:
+        return await _unary(request, parsed, tool_events)
     call = state.executor.StreamChatCompletion(
         ex_pb.StreamChatCompletionRequest(chat=chat_request_from_openai(parsed)),
         metadata=request.state.grpc_metadata,
@@ -62,21 +65,43 @@ async def chat_completions(request: Request) -> Response:
     if first is None:  # the client went away while we waited
         call.cancel()
         return Response(status_code=204)
-    meta = chunks.CompletionMeta(first, parsed.model)
-    tool_events = _wants_tool_events(request)
-    if parsed.stream:
-        return StreamingResponse(
-            _sse(meta, first, buffered, events, call, tool_events),
-            media_type="text/event-stream",
-            headers={**request.state.response_headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
+    meta = chunks.CompletionMeta(first.id, first.created, first.model or parsed.model)
+    return StreamingResponse(
+        _sse(meta, first, buffered, events, call, tool_events),
+        media_type="text/event-stream",
+        headers={**request.state.response_headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+async def _unary(request: Request, parsed: ChatCompletionRequest, tool_events: bool) -> Response:
+    """Non-streaming: the executor's unary RPC (its runs skip streaming upstream calls)."""
+    state = request.app.state
+    call = state.executor.CreateChatCompletion(
+        ex_pb.CreateChatCompletionRequest(chat=chat_request_from_openai(parsed)),
+        metadata=request.state.grpc_metadata,
+        timeout=state.settings.request_timeout_s,
+    )
+    reply = asyncio.ensure_future(call)
+    disconnect = asyncio.ensure_future(_wait_disconnect(request))
     try:
-        final, usage, extension = await _aggregate([*buffered, first], events)
-    except GatewayError as error:
-        return error_response(error, request.state.response_headers)
-    body = chunks.completion(meta, final, usage)
+        await asyncio.wait({reply, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        disconnect.cancel()
+    if not reply.done():  # the client went away: cancel the run and its upstream call
+        call.cancel()
+        reply.cancel()
+        return Response(status_code=204)
+    try:
+        response = reply.result()
+    except grpc.aio.AioRpcError as exc:
+        return error_response(error_from_rpc_error(exc), request.state.response_headers)
+    except asyncio.CancelledError:
+        return Response(status_code=204)
+    meta = chunks.CompletionMeta(response.id, response.created, response.model or parsed.model)
+    final = pb.FinalOutput(text=response.message.content, finish_reason=response.finish_reason, tool_calls=response.message.tool_calls)
+    body = chunks.completion(meta, final, response.usage if response.HasField("usage") else None)
     if tool_events:
-        body["agentgateway"] = {"events": extension}
+        body["agentgateway"] = {"events": [e for e in map(chunks.agent_event_json, response.events) if e is not None]}
     return JSONResponse(body, headers=request.state.response_headers)
 
 
@@ -140,31 +165,6 @@ async def _wait_disconnect(request: Request) -> None:
         message = await request.receive()
         if message["type"] == "http.disconnect":
             return
-
-
-async def _aggregate(
-    seen: list[ex_pb.StreamChatCompletionResponse], events: AsyncIterator[ex_pb.StreamChatCompletionResponse]
-) -> tuple[pb.FinalOutput, pb.Usage | None, list[dict[str, Any]]]:
-    final: pb.FinalOutput | None = None
-    usage: pb.Usage | None = None
-    extension: list[dict[str, Any]] = []
-    pending = list(seen)
-    while True:
-        event = pending.pop(0) if pending else await _next(events)
-        if event is None:
-            break
-        kind = event.event.WhichOneof("event")
-        if kind == "final_output":
-            final = event.event.final_output
-        elif kind == "usage":
-            usage = event.event.usage
-        else:
-            payload = chunks.agent_event_json(event.event)
-            if payload is not None:
-                extension.append(payload)
-    if final is None:
-        raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
-    return final, usage, extension
 
 
 async def _sse(

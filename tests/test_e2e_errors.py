@@ -113,12 +113,12 @@ async def test_client_disconnect_cancels_the_upstream_request(gateway: GatewayPr
     await upstream.wait_for_async(lambda: bool(upstream.chat_requests) and upstream.chat_requests[-1].disconnected, timeout=5)
 
 
-async def test_disconnect_before_first_token_cancels_too(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+@pytest.mark.parametrize(("model", "stream"), [("default/weather", True), ("default/weather", False), ("default/helpdesk", False)])
+async def test_disconnect_before_first_token_cancels_too(gateway: GatewayProcess, upstream: FakeUpstream, model: str, stream: bool) -> None:
     upstream.queue(HangReply(before_headers=True))
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
-        request = asyncio.ensure_future(
-            http.post("/v1/chat/completions", json={"model": "default/weather", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
-        )
+        body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+        request = asyncio.ensure_future(http.post("/v1/chat/completions", json=body))
         await upstream.wait_for_async(lambda: bool(upstream.chat_requests), timeout=5)
         request.cancel()
         with pytest.raises(asyncio.CancelledError):

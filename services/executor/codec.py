@@ -26,7 +26,7 @@ _SOURCES = {"sdk": pb.TOOL_SOURCE_SDK, "gateway": pb.TOOL_SOURCE_GATEWAY, "mcp":
 _SAMPLING_FIELDS = ("temperature", "top_p", "max_tokens", "seed", "presence_penalty", "frequency_penalty", "parallel_tool_calls", "n")
 
 
-def chat_input_from_proto(chat: pb.ChatRequest, request_id: str = "") -> ev.ChatInput:
+def chat_input_from_proto(chat: pb.ChatRequest, request_id: str = "", *, stream: bool = True) -> ev.ChatInput:
     if not chat.model:
         raise invalid_argument("model is required", "model")
     messages = [_message(m, i) for i, m in enumerate(chat.messages)]
@@ -81,6 +81,7 @@ def chat_input_from_proto(chat: pb.ChatRequest, request_id: str = "") -> ev.Chat
         extra=extra,
         include_usage=chat.include_usage,
         request_id=request_id,
+        stream=stream,
     )
 
 

@@ -43,6 +43,8 @@ class ChatInput:
     extra: dict[str, Any] = field(default_factory=dict)
     include_usage: bool = False
     request_id: str = ""
+    # False for unary callers: the run may then use non-streaming upstream calls.
+    stream: bool = True
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
 from services.executor.routing import UpstreamModelProvider
 from services.executor.sdk_run import run_sdk_agent
+from services.executor.timings import open_timings
 from services.executor.workflow_run import run_workflow_export
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
@@ -77,6 +78,7 @@ class Executor:
         started = time.perf_counter()
 
         async def produce() -> None:
+            open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
             try:
                 async for event in self._run(entry, request, upstream):
                     await queue.put(event)

@@ -22,6 +22,7 @@ from agents.mcp import MCPServer
 from mcp.types import CallToolResult, TextContent
 
 from services._logging import get_logger
+from services.executor.timings import record_tool_duration
 from services.metrics import TOOL_CALLS, TOOL_SECONDS
 from services.security.context import current_call
 from services.security.gatekeeper import Gatekeeper
@@ -93,8 +94,10 @@ class AgentToolGovernor:
                 outcome = "ok"
                 return result
             finally:
+                elapsed = time.perf_counter() - started
+                record_tool_duration(ctx, elapsed)
                 TOOL_CALLS.labels(name, "sdk", outcome).inc()
-                TOOL_SECONDS.labels(name, "sdk").observe(time.perf_counter() - started)
+                TOOL_SECONDS.labels(name, "sdk").observe(elapsed)
 
         tool.on_invoke_tool = governed
         setattr(tool, _MARK, True)  # FunctionTool is an unhashable dataclass: mark it instead

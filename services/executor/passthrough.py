@@ -52,27 +52,45 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
 
     for hop in range(entry.max_tool_hops + 1):
         turn = _Turn(client_tool_names)
-        stream = await upstream.client.chat.completions.create(
-            model=model,
-            messages=messages,  # type: ignore[arg-type]
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_body=extra_body or None,
-            **params,
-        )
-        try:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    saw_usage = True
-                    prompt_tokens += chunk.usage.prompt_tokens
-                    completion_tokens += chunk.usage.completion_tokens
-                for event in turn.feed(chunk):
-                    if isinstance(event, TextDelta):
-                        text.append(event.text)
-                        event = TextDelta(event.text, entry.agent_name)
-                    yield event
-        finally:
-            await stream.close()
+        if request.stream:
+            stream = await upstream.client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_body=extra_body or None,
+                **params,
+            )
+            try:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        saw_usage = True
+                        prompt_tokens += chunk.usage.prompt_tokens
+                        completion_tokens += chunk.usage.completion_tokens
+                    for event in turn.feed(chunk):
+                        if isinstance(event, TextDelta):
+                            text.append(event.text)
+                            event = TextDelta(event.text, entry.agent_name)
+                        yield event
+            finally:
+                await stream.close()
+        else:
+            # Unary callers: one non-streaming upstream call per round (cheaper than a stream).
+            response = await upstream.client.chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                extra_body=extra_body or None,
+                **params,
+            )
+            if response.usage is not None:
+                saw_usage = True
+                prompt_tokens += response.usage.prompt_tokens
+                completion_tokens += response.usage.completion_tokens
+            for event in turn.feed_message(response):
+                if isinstance(event, TextDelta):
+                    text.append(event.text)
+                    event = TextDelta(event.text, entry.agent_name)
+                yield event
 
         gateway_calls = turn.gateway_calls()
         if not gateway_calls or turn.client_calls():
@@ -142,6 +160,24 @@ class _Turn:
                 if self._is_client(call):
                     index = self._client_index.setdefault(part.index, len(self._client_index))
                     events.append(ToolCallDelta(index, part.id or "", name, args))
+            if choice.finish_reason:
+                self.finish = choice.finish_reason
+        return events
+
+    def feed_message(self, response: Any) -> list[Event]:
+        """A whole (non-streamed) completion, as the same events its stream would have given."""
+        events: list[Event] = []
+        for choice in response.choices[:1]:
+            message = choice.message
+            if message.content:
+                self.text += message.content
+                events.append(TextDelta(message.content))
+            for index, call in enumerate(message.tool_calls or ()):
+                entry = {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments or ""}}
+                self._calls[index] = entry
+                if self._is_client(entry):
+                    client_index = self._client_index.setdefault(index, len(self._client_index))
+                    events.append(ToolCallDelta(client_index, call.id, call.function.name, call.function.arguments or ""))
             if choice.finish_reason:
                 self.finish = choice.finish_reason
         return events

@@ -30,6 +30,7 @@ from services.executor.events import (
     UsageReport,
 )
 from services.executor.routing import UpstreamModelProvider
+from services.executor.timings import tool_duration
 
 __all__ = ["final_text", "model_settings_for", "run_sdk_agent"]
 
@@ -65,32 +66,39 @@ async def run_sdk_agent(
     sources: dict[str, str] | None = None,
 ) -> AsyncIterator[Event]:
     run_config = _run_config(provider, request, trace, model_id)
-    result = Runner.run_streamed(agent, to_sdk_items(request.messages), run_config=run_config, max_turns=max_turns or DEFAULT_MAX_TURNS)
+    items = to_sdk_items(request.messages)
+    turns = max_turns or DEFAULT_MAX_TURNS
+    translate = _ItemTranslator(sources)
+    if not request.stream:
+        # Unary callers need no deltas: a plain run (non-streaming upstream calls) is much
+        # cheaper than a streamed one; tool and handoff events come from the run's items.
+        done = await Runner.run(agent, items, run_config=run_config, max_turns=turns)
+        for item in done.new_items:
+            event = translate(item)
+            if event is not None:
+                yield event
+        text, structured = final_text(done.final_output, done.last_agent)
+        if text:
+            yield TextDelta(text, done.last_agent.name)
+        usage = done.context_wrapper.usage
+        yield UsageReport(usage.input_tokens, usage.output_tokens)
+        yield FinalOutput(text, done.last_agent.name, "stop", structured)
+        return
+    result = Runner.run_streamed(agent, items, run_config=run_config, max_turns=turns)
     current = agent.name
-    pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, start time)
     streamed_text = False
     try:
-        async for event in result.stream_events():
-            if isinstance(event, RawResponsesStreamEvent):
-                if event.data.type == "response.output_text.delta" and event.data.delta:
+        async for stream_event in result.stream_events():
+            if isinstance(stream_event, RawResponsesStreamEvent):
+                if stream_event.data.type == "response.output_text.delta" and stream_event.data.delta:
                     streamed_text = True
-                    yield TextDelta(event.data.delta, current)
-            elif isinstance(event, AgentUpdatedStreamEvent):
-                current = event.new_agent.name
-            elif isinstance(event, RunItemStreamEvent):
-                item = event.item
-                if isinstance(item, ToolCallItem):
-                    raw = _as_dict(item.raw_item)
-                    call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
-                    pending[call_id] = (name, time.perf_counter())
-                    yield ToolCalled(call_id, name, str(raw.get("arguments") or ""), current, _source(raw, name, sources))
-                elif isinstance(item, ToolCallOutputItem):
-                    raw = _as_dict(item.raw_item)
-                    call_id = str(raw.get("call_id") or "")
-                    name, started = pending.pop(call_id, ("", time.perf_counter()))
-                    yield ToolOutput(call_id, name, _text(item.output), current, _source(raw, name, sources), time.perf_counter() - started)
-                elif isinstance(item, HandoffOutputItem):
-                    yield Handoff(item.source_agent.name, item.target_agent.name)
+                    yield TextDelta(stream_event.data.delta, current)
+            elif isinstance(stream_event, AgentUpdatedStreamEvent):
+                current = stream_event.new_agent.name
+            elif isinstance(stream_event, RunItemStreamEvent):
+                event = translate(stream_event.item)
+                if event is not None:
+                    yield event
     finally:
         if not result.is_complete:
             # The consumer went away (cancel, timeout, error): stop the run and its upstream call.
@@ -102,6 +110,33 @@ async def run_sdk_agent(
     usage = result.context_wrapper.usage
     yield UsageReport(usage.input_tokens, usage.output_tokens)
     yield FinalOutput(text, last_agent.name, "stop", structured)
+
+
+class _ItemTranslator:
+    """SDK run items -> tool and handoff events (the same for streamed and plain runs)."""
+
+    def __init__(self, sources: dict[str, str] | None) -> None:
+        self._sources = sources
+        self._pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, when it was seen)
+
+    def __call__(self, item: Any) -> Event | None:
+        agent = getattr(getattr(item, "agent", None), "name", "")
+        if isinstance(item, ToolCallItem):
+            raw = _as_dict(item.raw_item)
+            call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
+            self._pending[call_id] = (name, time.perf_counter())
+            return ToolCalled(call_id, name, str(raw.get("arguments") or ""), agent, _source(raw, name, self._sources))
+        if isinstance(item, ToolCallOutputItem):
+            raw = _as_dict(item.raw_item)
+            call_id = str(raw.get("call_id") or "")
+            name, seen = self._pending.pop(call_id, ("", time.perf_counter()))
+            duration = tool_duration(call_id)
+            if duration is None:
+                duration = time.perf_counter() - seen
+            return ToolOutput(call_id, name, _text(item.output), agent, _source(raw, name, self._sources), duration)
+        if isinstance(item, HandoffOutputItem):
+            return Handoff(item.source_agent.name, item.target_agent.name)
+        return None
 
 
 _RUN_CONFIGS: dict[tuple[Any, ...], RunConfig] = {}

@@ -53,7 +53,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
 
     async def CreateChatCompletion(self, request: ex_pb.CreateChatCompletionRequest, context: grpc.aio.ServicerContext) -> ex_pb.CreateChatCompletionResponse:
         try:
-            chat = chat_input_from_proto(request.chat, request_id_of(context))
+            chat = chat_input_from_proto(request.chat, request_id_of(context), stream=False)
             events, final, usage = await collect(self._executor.stream(chat))
         except GatewayError as error:
             await abort(context, error)

@@ -12,6 +12,7 @@ from typing import Any
 
 from agents import FunctionTool, RunContextWrapper
 
+from services.executor.timings import record_tool_duration
 from services.tools.runtime import ToolRuntime
 
 __all__ = ["bind_runtime", "gateway_tool"]
@@ -36,6 +37,7 @@ def gateway_tool(name: str, *, description: str | None = None) -> FunctionTool:
 
     async def invoke(ctx: RunContextWrapper[Any], arguments: str) -> str:
         result = await runtime.invoke_for_model(name, arguments, source="gateway")
+        record_tool_duration(ctx, result.duration_s)
         return result.output
 
     tool = FunctionTool(
