@@ -10,7 +10,7 @@ GEN := agentgateway/v1
 PROTOS := $(wildcard proto/agentgateway/v1/*.proto)
 DEMO_PORT ?= 8100
 
-.PHONY: run test install tools proto proto-check lint format bench clean
+.PHONY: run test install tools proto proto-check lint typecheck format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,10 @@ lint: $(STAMP) proto-check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-test: $(STAMP) lint
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Serve the sample agents. With no OPENAI_API_KEY and no config/upstreams.yaml the

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-from openai import AsyncOpenAI
+import httpx2
+from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services._yaml import load_yaml_model
@@ -103,8 +103,7 @@ def _client_for(config: UpstreamConfig) -> AsyncOpenAI:
         api_key=api_key,
         timeout=config.timeout_s,
         max_retries=config.max_retries,
-        http_client=httpx.AsyncClient(
-            timeout=config.timeout_s,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        ),
+        # The openai client's own HTTP client type (openai 3 is built on httpx2), with a pool
+        # sized for a gateway rather than a single script.
+        http_client=DefaultAsyncHttpxClient(timeout=config.timeout_s, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64)),
     )

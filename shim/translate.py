@@ -27,7 +27,7 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
     if max_tokens is not None:
         s.max_tokens = max_tokens
     if body.stop:
-        s.stop.extend(body.stop)  # type: ignore[arg-type]
+        s.stop.extend(body.stop)
     if body.reasoning_effort:
         s.reasoning_effort = body.reasoning_effort
     for tool in body.tools or ():

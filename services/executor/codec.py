@@ -16,7 +16,7 @@ __all__ = ["chat_input_from_proto", "event_to_proto", "finish_reason_to_proto", 
 _ROLES = {pb.ROLE_SYSTEM: "system", pb.ROLE_DEVELOPER: "developer", pb.ROLE_USER: "user", pb.ROLE_ASSISTANT: "assistant", pb.ROLE_TOOL: "tool"}
 _TOOL_CHOICE = {pb.TOOL_CHOICE_MODE_NONE: "none", pb.TOOL_CHOICE_MODE_AUTO: "auto", pb.TOOL_CHOICE_MODE_REQUIRED: "required"}
 _FORMATS = {pb.RESPONSE_FORMAT_TYPE_TEXT: "text", pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT: "json_object", pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: "json_schema"}
-_FINISH = {
+_FINISH: dict[str, pb.FinishReason] = {
     "stop": pb.FINISH_REASON_STOP,
     "length": pb.FINISH_REASON_LENGTH,
     "tool_calls": pb.FINISH_REASON_TOOL_CALLS,
@@ -120,7 +120,7 @@ def _part(p: pb.ContentPart) -> dict[str, Any]:
     return {"type": "text", "text": p.text}
 
 
-def finish_reason_to_proto(reason: str) -> pb.FinishReason.ValueType:
+def finish_reason_to_proto(reason: str) -> pb.FinishReason:
     return _FINISH.get(reason, pb.FINISH_REASON_STOP)
 
 

@@ -29,7 +29,7 @@ _FORWARDED_EXTRA = {"logprobs", "top_logprobs", "logit_bias", "metadata", "servi
 
 
 async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEntry, tools: ToolRuntime | None) -> AsyncIterator[Event]:
-    messages = list(request.messages)
+    messages: Any = list(request.messages)  # OpenAI message dicts, typed loosely on purpose
     if entry.instructions:
         messages.insert(0, {"role": "system", "content": entry.instructions})
     gateway_tools = _gateway_tool_schemas(entry, tools)
@@ -55,7 +55,7 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
         if request.stream:
             stream = await upstream.client.chat.completions.create(
                 model=model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
                 extra_body=extra_body or None,
@@ -78,7 +78,7 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
             # Unary callers: one non-streaming upstream call per round (cheaper than a stream).
             response = await upstream.client.chat.completions.create(
                 model=model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 extra_body=extra_body or None,
                 **params,
             )

@@ -66,7 +66,7 @@ async def run_sdk_agent(
     sources: dict[str, str] | None = None,
 ) -> AsyncIterator[Event]:
     run_config = _run_config(provider, request, trace, model_id)
-    items = to_sdk_items(request.messages)
+    items: Any = to_sdk_items(request.messages)  # Responses input items, as plain dicts
     turns = max_turns or DEFAULT_MAX_TURNS
     translate = _ItemTranslator(sources)
     if not request.stream:

@@ -9,6 +9,7 @@ ever see a whole snapshot. A bad module never breaks a refresh: it becomes a ``D
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,10 +85,10 @@ class _Snapshot:
 
 class _Builder:
     def __init__(self) -> None:
-        self.entries: list[AgentEntry] = []
+        self.entries: builtins.list[AgentEntry] = []
         self.owners: dict[str, str] = {}  # id or alias -> where it was registered
-        self.diagnostics: list[Diagnostic] = []
-        self.module_names: list[str] = []
+        self.diagnostics: builtins.list[Diagnostic] = []
+        self.module_names: builtins.list[str] = []
 
     def diagnose(self, path: str, agent_id: str, failure: Failure) -> None:
         diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message, failure.traceback, datetime.now(UTC))
@@ -153,11 +154,11 @@ class AgentCatalog:
         lookup = self._snapshot.lookup
         return lookup.get(id_or_alias) or lookup.get(id_or_alias.lower())
 
-    def list(self) -> list[AgentEntry]:
+    def list(self) -> builtins.list[AgentEntry]:
         return list(self._snapshot.entries)
 
     @property
-    def diagnostics(self) -> list[Diagnostic]:
+    def diagnostics(self) -> builtins.list[Diagnostic]:
         return list(self._snapshot.diagnostics)
 
     async def refresh(self) -> None:

@@ -322,7 +322,7 @@ class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname: str) -> types.CodeType:
         path = self.get_filename(fullname)
-        return self.source_to_code(self.get_data(path), path)  # type: ignore[arg-type]
+        return self.source_to_code(self.get_data(path), path)
 
 
 class _SiblingFinder(importlib.abc.MetaPathFinder):
@@ -331,7 +331,7 @@ class _SiblingFinder(importlib.abc.MetaPathFinder):
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None):  # type: ignore[override]
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None):
         search = [self.folder] if path is None else [p for p in path if _is_within(p, self.folder)]
         if not search:
             return None

@@ -93,7 +93,7 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         return pb.RefreshAgentsResponse(agent_count=len(self._catalog.list()), diagnostic_count=len(self._catalog.diagnostics))
 
     async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:
-        diagnostics = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
+        diagnostics: list[Diagnostic] = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
         keys = [f"{d.path}\x00{d.agent_id}\x00{i:06d}" for i, d in enumerate(diagnostics)]
         start, end, token = await page_or_abort(context, keys, request.page_size, request.page_token)
         return pb.ListDiagnosticsResponse(diagnostics=[diagnostic_to_proto(d) for d in diagnostics[start:end]], next_page_token=token)

@@ -7,6 +7,7 @@ in-memory one without touching callers.
 
 from __future__ import annotations
 
+import builtins
 import re
 import secrets
 from abc import ABC, abstractmethod
@@ -119,7 +120,7 @@ class OverrideStore(ABC):
         """Store ``override``; ValueError if its id is taken. Returns what was stored."""
 
     @abstractmethod
-    async def list(self, now: datetime | None = None) -> list[Override]:
+    async def list(self, now: datetime | None = None) -> builtins.list[Override]:
         """Live overrides in a stable order (expire_time, then id), for listing and paging."""
 
     @abstractmethod
@@ -131,7 +132,7 @@ class OverrideStore(ABC):
         """Remove it; False when there was no live override with that id."""
 
     @abstractmethod
-    async def active(self, now: datetime | None = None) -> list[Override]:
+    async def active(self, now: datetime | None = None) -> builtins.list[Override]:
         """Live overrides to apply to a decision at ``now``."""
 
 
@@ -154,7 +155,7 @@ class InMemoryOverrideStore(OverrideStore):
         self._items[override.id] = override
         return override
 
-    async def list(self, now: datetime | None = None) -> list[Override]:
+    async def list(self, now: datetime | None = None) -> builtins.list[Override]:
         now = now if now is not None else self._clock()
         self._prune(now)
         return sorted(self._items.values(), key=lambda o: (o.expire_time, o.id))
@@ -167,5 +168,5 @@ class InMemoryOverrideStore(OverrideStore):
         override = self._items.pop(id, None)
         return override is not None and override.is_live(self._clock())
 
-    async def active(self, now: datetime | None = None) -> list[Override]:
+    async def active(self, now: datetime | None = None) -> builtins.list[Override]:
         return await self.list(now)

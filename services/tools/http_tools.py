@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -174,7 +174,7 @@ class HttpToolProvider(ToolProvider):
         if self.config.method in _BODY_METHODS:
             return url, rest
         if rest:
-            url = url.copy_merge_params(_query_items(rest))
+            url = url.copy_merge_params(httpx.QueryParams(cast(Any, _query_items(rest))))  # a list of pairs keeps repeated keys
         return url, None
 
     async def invoke(self, spec: ToolSpec, arguments: dict[str, Any]) -> str:
