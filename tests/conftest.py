@@ -184,6 +184,11 @@ def gateway(upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, 
     process.start()
     yield process
     process.terminate()
+    # The whole session ran at DEBUG: no key or token, nor any 8-character piece of one, may be in the log.
+    log = process.log_text()
+    for secret in (*KEYS.values(), UPSTREAM_KEY, "docs-token-value"):
+        leaked = [piece for piece in {secret[i : i + 8] for i in range(len(secret) - 7)} if piece in log]
+        assert not leaked, f"key material {leaked[:3]} in the gateway log"
 
 
 @pytest.fixture(autouse=True)
