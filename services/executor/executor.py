@@ -51,6 +51,7 @@ class Executor:
         self._tools = tools
         self._governor = AgentToolGovernor(gatekeeper)
         self._providers: dict[tuple[str, str | None], UpstreamModelProvider] = {}
+        self._generation = catalog.generation
         self._trace = trace
 
     async def close(self) -> None:
@@ -136,6 +137,9 @@ class Executor:
     async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream) -> AsyncIterator[Event]:
         provider = self._provider(upstream, entry.model)
         if entry.agent is not None:
+            if self._catalog.generation != self._generation:
+                self._generation = self._catalog.generation
+                await self._governor.retire_unreachable([e.agent for e in self._catalog.list() if e.agent is not None])
             sources = await self._governor.prepare(entry.agent)
             events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources)
         elif entry.workflow is not None:

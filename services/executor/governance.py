@@ -57,8 +57,9 @@ class AgentToolGovernor:
         self._gatekeeper = gatekeeper
         self._connect_timeout_s = connect_timeout_s
         self._connections: dict[int, asyncio.Future[None]] = {}
-        self._supervisors: list[asyncio.Task[None]] = []
+        self._supervisors: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
         self._stop = asyncio.Event()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def prepare(self, agent: Agent[Any]) -> dict[str, str]:
         """Govern every tool reachable from ``agent``; connect its MCP servers. Returns tool name -> source."""
@@ -75,10 +76,21 @@ class AgentToolGovernor:
                     sources[mcp_tool.name] = "mcp"
         return sources
 
+    async def retire_unreachable(self, agents: list[Agent[Any]]) -> None:
+        """Disconnect MCP servers no agent in ``agents`` uses any more (after a hot reload)."""
+        live = {id(server) for agent in agents for reachable in agents_reachable_from(agent) for server in reachable.mcp_servers}
+        for key in [k for k in self._supervisors if k not in live]:
+            task, stop = self._supervisors.pop(key)
+            self._connections.pop(key, None)
+            stop.set()  # its supervisor disconnects in the background; close() still awaits it
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
     async def close(self) -> None:
         self._stop.set()
-        if self._supervisors:
-            await asyncio.wait(self._supervisors, timeout=10)
+        tasks = [task for task, _ in self._supervisors.values()] + list(self._retiring)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
 
     def _wrap_function_tool(self, tool: FunctionTool) -> None:
         invoke, name, gatekeeper = tool.on_invoke_tool, tool.name, self._gatekeeper
@@ -109,10 +121,11 @@ class AgentToolGovernor:
             ready = asyncio.get_running_loop().create_future()
             self._connections[key] = ready
             self._govern_mcp_server(server)
-            self._supervisors.append(asyncio.create_task(self._supervise(server, ready), name=f"mcp {server.name}"))
+            stop = asyncio.Event()
+            self._supervisors[key] = (asyncio.create_task(self._supervise(server, ready, stop), name=f"mcp {server.name}"), stop)
         await asyncio.wait_for(asyncio.shield(ready), self._connect_timeout_s)
 
-    async def _supervise(self, server: MCPServer, ready: asyncio.Future[None]) -> None:
+    async def _supervise(self, server: MCPServer, ready: asyncio.Future[None], stop: asyncio.Event) -> None:
         # connect() and cleanup() must run in the same task (anyio cancel scopes), so this task
         # owns the connection until the gateway stops.
         try:
@@ -126,10 +139,15 @@ class AgentToolGovernor:
             return
         ready.set_result(None)
         log.info("MCP server connected", extra={"fields": {"server": server.name}})
+        waiters = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(stop.wait())]
         try:
-            await self._stop.wait()
+            # Until the gateway stops, or a hot reload drops the agent that owns this server.
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for waiter in waiters:
+                waiter.cancel()
             await server.cleanup()
+            log.info("MCP server disconnected", extra={"fields": {"server": server.name}})
 
     def _govern_mcp_server(self, server: MCPServer) -> None:
         call_tool, gatekeeper = server.call_tool, self._gatekeeper

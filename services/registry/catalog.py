@@ -141,6 +141,7 @@ class AgentCatalog:
         self._module_allowed = module_allowed
         self._snapshot = _Snapshot()
         self._refresh_lock = asyncio.Lock()
+        self.generation = 0  # bumped by every refresh, so holders of agent objects can notice
 
     @property
     def agents_dir(self) -> Path:
@@ -172,6 +173,7 @@ class AgentCatalog:
                 unload_modules(builder.module_names)
                 raise
             old, self._snapshot = self._snapshot, builder.build()
+            self.generation += 1
             unload_modules(old.module_names)  # module names are unique per load
             log.info("agent catalogue refreshed", extra={"fields": {"agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
 
