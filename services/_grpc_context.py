@@ -1,27 +1,15 @@
-"""Small helpers for servicers: request ids from metadata, page tokens."""
+"""Small helpers for servicers: page tokens."""
 
 from __future__ import annotations
 
 import base64
-import uuid
 
 import grpc
 
 from services._grpc_status import abort
 from services.errors import invalid_argument
 
-__all__ = ["metadata_value", "page_or_abort", "page_slice", "request_id_of"]
-
-
-def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else v.decode("utf-8", "replace")
-    return None
-
-
-def request_id_of(context: grpc.aio.ServicerContext) -> str:
-    return metadata_value(context, "x-request-id") or uuid.uuid4().hex
+__all__ = ["page_or_abort", "page_slice"]
 
 
 def page_slice(keys: list[str], page_size: int, page_token: str, max_size: int = 1000) -> tuple[int, int, str]:

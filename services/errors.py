@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["ERROR_DOMAIN", "GatewayError", "StatusName"]
+__all__ = ["ERROR_DOMAIN", "GatewayError", "StatusName", "invalid_argument", "model_not_found", "tool_not_found"]
 
 ERROR_DOMAIN = "agentgateway.dev"
 
@@ -43,6 +43,14 @@ class GatewayError(Exception):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
+
+
+def model_not_found(model_id: str) -> GatewayError:
+    return GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id})
+
+
+def tool_not_found(name: str) -> GatewayError:
+    return GatewayError("NOT_FOUND", "TOOL_NOT_FOUND", f"no tool named {name!r}", {"tool": name})
 
 
 def invalid_argument(message: str, param: str | None = None, reason: str = "INVALID_ARGUMENT") -> GatewayError:

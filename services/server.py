@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import grpc
 import uvicorn
@@ -39,6 +38,7 @@ from services.registry.watch import watch_catalog
 from services.security.audit import AuditEvent
 from services.security.gatekeeper import Gatekeeper
 from services.security.interceptor import AuthInterceptor
+from services.security.policy import Decision
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
 from services.tools.catalog import ToolCatalog
@@ -150,9 +150,7 @@ class Gateway:
     def _module_allowed(self, model_id: str) -> tuple[bool, str]:
         assert self.gatekeeper is not None
         allowed, policy = self.gatekeeper.policy.module_allowed(model_id)
-        self.gatekeeper.audit.record(
-            AuditEvent(time=datetime.now(UTC), request_id="", key_id="", action="load_module", resource=model_id, allowed=allowed, policy=policy)
-        )
+        self.gatekeeper.audit.record(AuditEvent.of(Decision(allowed, policy, ""), principal=None, action="load_module", resource=model_id))
         return allowed, policy
 
     async def _start_grpc(self) -> None:

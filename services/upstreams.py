@@ -87,9 +87,6 @@ class UpstreamPool:
             raise GatewayError("FAILED_PRECONDITION", "UPSTREAM_NOT_CONFIGURED", f"upstream {name!r} is not configured")
         return upstream
 
-    def names(self) -> list[str]:
-        return list(self._upstreams)
-
     async def aclose(self) -> None:
         for upstream in self._upstreams.values():
             await upstream.client.close()

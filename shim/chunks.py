@@ -69,27 +69,15 @@ _SOURCES = {pb.TOOL_SOURCE_SDK: "sdk", pb.TOOL_SOURCE_GATEWAY: "gateway", pb.TOO
 def agent_event_json(event: pb.AgentEvent) -> dict[str, Any] | None:
     """The opt-in ``agentgateway`` extension: server-side tool calls and handoffs, for REST clients."""
     kind = event.WhichOneof("event")
-    if kind == "tool_called":
-        e = event.tool_called
-        return {
-            "type": "tool_called",
-            "call_id": e.call_id,
-            "name": e.name,
-            "arguments": e.arguments,
-            "agent": e.agent,
-            "source": _SOURCES.get(e.source, "sdk"),
-        }
-    if kind == "tool_output":
-        o = event.tool_output
-        return {
-            "type": "tool_output",
-            "call_id": o.call_id,
-            "name": o.name,
-            "output": o.output,
-            "agent": o.agent,
-            "source": _SOURCES.get(o.source, "sdk"),
-            "duration_ms": round(o.duration.ToNanoseconds() / 1e6, 3),
-        }
+    if kind in ("tool_called", "tool_output"):
+        e = event.tool_called if kind == "tool_called" else event.tool_output
+        out: dict[str, Any] = {"type": kind, "call_id": e.call_id, "name": e.name, "agent": e.agent, "source": _SOURCES.get(e.source, "sdk")}
+        if isinstance(e, pb.ToolCalled):
+            out["arguments"] = e.arguments
+        else:
+            out["output"] = e.output
+            out["duration_ms"] = round(e.duration.ToNanoseconds() / 1e6, 3)
+        return out
     if kind == "handoff":
         return {"type": "handoff", "from_agent": event.handoff.from_agent, "to_agent": event.handoff.to_agent}
     return None

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,6 +16,7 @@ from tests.docs_server import DocsServer
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import REPO, GatewayProcess, free_port, make_agents_dir
 from tests.grpc_auth import authed_channel
+from tests.mcp_http import HttpCalc
 
 E2E_AGENTS = REPO / "tests" / "e2e_agents"
 
@@ -149,23 +146,9 @@ def docs_server() -> Iterator[DocsServer]:
 @pytest.fixture(scope="session")
 def mcp_http_url() -> Iterator[str]:
     """A streamable-HTTP MCP server on loopback (a real subprocess)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "mcp_servers" / "calc_server.py"), "--http", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("the MCP HTTP test server did not start") from None
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/mcp"
-    proc.terminate()
-    proc.wait(10)
+    server = HttpCalc().start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,15 +16,10 @@ import pytest
 
 from services.tools.mcp_tools import McpToolProvider
 from services.tools.provider import ToolFailure, ToolSpec
+from tests.gateway_process import free_port
+from tests.mcp_http import HttpCalc
 
 SERVERS = Path(__file__).parent / "mcp_servers"
-CALC = SERVERS / "calc_server.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def children_running(script: str) -> list[int]:
@@ -53,38 +45,6 @@ def spec(provider: McpToolProvider, tool: str) -> ToolSpec:
 
 async def stats(provider: McpToolProvider) -> dict[str, int]:
     return json.loads(await provider.invoke(spec(provider, "stats"), {}))
-
-
-class HttpCalc:
-    """calc_server.py serving streamable HTTP on a loopback port, in a subprocess."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> HttpCalc:
-        self.proc = subprocess.Popen([sys.executable, str(CALC), "--http", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"calc_server exited with {self.proc.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("calc_server did not start listening")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from services._logging import get_logger
-from services.errors import GatewayError, invalid_argument
+from services.errors import GatewayError, invalid_argument, model_not_found
 from services.executor.events import ChatInput, Event, FinalOutput, UsageReport
 from services.executor.failures import as_gateway_error
 from services.executor.governance import AgentToolGovernor
@@ -24,7 +24,7 @@ from services.executor.timings import open_timings
 from services.executor.workflow_run import run_workflow_export
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
-from services.security.context import current_call
+from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.runtime import ToolRuntime
 from services.upstreams import Upstream, UpstreamPool
@@ -60,18 +60,18 @@ class Executor:
     def resolve(self, model_id: str) -> AgentEntry:
         entry = self._catalog.get(model_id)
         if entry is None:
-            raise GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id})
+            raise model_not_found(model_id)
         return entry
 
     async def stream(self, request: ChatInput) -> AsyncIterator[Event]:
         """Yield the run's events in order; raise ``GatewayError`` on failure."""
         if not request.messages:
             raise invalid_argument("messages must contain at least one message", "messages")
-        call = current_call.get()
-        principal = call.principal if call is not None else None
+        principal = caller().principal
         entry = self.resolve(request.model)
         await self._gatekeeper.require(principal, "use_model", entry.id, request.request_id)
-        reservation = await self._gatekeeper.reserve(principal, estimate_tokens(request))
+        estimate = estimate_tokens(request)
+        reservation = await self._gatekeeper.reserve(principal, estimate)
         used_tokens: int | None = None
         upstream = self._upstreams.get(entry.upstream)
         timeout = entry.timeout_s
@@ -120,7 +120,7 @@ class Executor:
             REQUESTS.labels(entry.id, outcome).inc()
             REQUEST_SECONDS.labels(entry.id).observe(elapsed)
             # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
-            await self._gatekeeper.settle(reservation, used_tokens if used_tokens is not None else estimate_tokens(request))
+            await self._gatekeeper.settle(reservation, used_tokens if used_tokens is not None else estimate)
             log.info(
                 "run finished",
                 extra={"fields": {"model": entry.id, "request_id": request.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
@@ -130,7 +130,7 @@ class Executor:
         # Long-lived, so per-request caches keyed on it (run configs) stay warm.
         key = (upstream.name, model)
         provider = self._providers.get(key)
-        if provider is None or provider.upstream is not upstream:
+        if provider is None:
             provider = self._providers[key] = UpstreamModelProvider(upstream, model)
         return provider
 

@@ -24,13 +24,21 @@ from mcp.types import CallToolResult, TextContent
 from services._logging import get_logger
 from services.executor.timings import record_tool_duration
 from services.metrics import TOOL_CALLS, TOOL_SECONDS
-from services.security.context import current_call
+from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 
-__all__ = ["AgentToolGovernor"]
+__all__ = ["AgentToolGovernor", "mark_governed"]
 
 log = get_logger("executor")
+# FunctionTool is an unhashable dataclass: governed tools carry marks instead of living in a set.
 _MARK = "_agentgateway_governed"
+_SOURCE = "_agentgateway_source"
+
+
+def mark_governed(tool: FunctionTool, source: str) -> None:
+    """``tool`` already checks, audits and measures its own calls (e.g. ``gateway_tool``): don't wrap it."""
+    setattr(tool, _MARK, True)
+    setattr(tool, _SOURCE, source)
 
 
 def agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
@@ -69,7 +77,7 @@ class AgentToolGovernor:
                 if isinstance(tool, FunctionTool):
                     if not getattr(tool, _MARK, False):
                         self._wrap_function_tool(tool)
-                    sources[tool.name] = getattr(tool, "_agentgateway_source", "sdk")
+                    sources[tool.name] = getattr(tool, _SOURCE, "sdk")
             for server in reachable.mcp_servers:
                 await self._connect(server)
                 for mcp_tool in server.cached_tools or ():
@@ -112,7 +120,7 @@ class AgentToolGovernor:
                 TOOL_SECONDS.labels(name, "sdk").observe(elapsed)
 
         tool.on_invoke_tool = governed
-        setattr(tool, _MARK, True)  # FunctionTool is an unhashable dataclass: mark it instead
+        mark_governed(tool, "sdk")
 
     async def _connect(self, server: MCPServer) -> None:
         key = id(server)
@@ -170,9 +178,8 @@ class AgentToolGovernor:
 
 
 async def _denial(gatekeeper: Gatekeeper, tool: str, source: str) -> str | None:
-    call = current_call.get()
-    principal = call.principal if call is not None else None
-    decision = await gatekeeper.authorize(principal, "use_tool", tool, call.request_id if call else "")
+    call = caller()
+    decision = await gatekeeper.authorize(call.principal, "use_tool", tool, call.request_id)
     if decision.allowed:
         return None
     TOOL_CALLS.labels(tool, source, "denied").inc()

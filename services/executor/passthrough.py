@@ -46,57 +46,33 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
         params["user"] = request.user
     extra_body = {k: v for k, v in request.extra.items() if k in _FORWARDED_EXTRA}
     model = entry.model or upstream.config.model or "default"
-    prompt_tokens = completion_tokens = 0
-    saw_usage = False
+    usage = _Usage()
     text: list[str] = []
 
     for hop in range(entry.max_tool_hops + 1):
-        turn = _Turn(client_tool_names)
+        turn = _Turn(client_tool_names, entry.agent_name, usage)
         if request.stream:
             stream = await upstream.client.chat.completions.create(
-                model=model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},
-                extra_body=extra_body or None,
-                **params,
+                model=model, messages=messages, stream=True, stream_options={"include_usage": True}, extra_body=extra_body or None, **params
             )
             try:
                 async for chunk in stream:
-                    if chunk.usage is not None:
-                        saw_usage = True
-                        prompt_tokens += chunk.usage.prompt_tokens
-                        completion_tokens += chunk.usage.completion_tokens
                     for event in turn.feed(chunk):
-                        if isinstance(event, TextDelta):
-                            text.append(event.text)
-                            event = TextDelta(event.text, entry.agent_name)
                         yield event
             finally:
                 await stream.close()
         else:
             # Unary callers: one non-streaming upstream call per round (cheaper than a stream).
-            response = await upstream.client.chat.completions.create(
-                model=model,
-                messages=messages,
-                extra_body=extra_body or None,
-                **params,
-            )
-            if response.usage is not None:
-                saw_usage = True
-                prompt_tokens += response.usage.prompt_tokens
-                completion_tokens += response.usage.completion_tokens
+            response = await upstream.client.chat.completions.create(model=model, messages=messages, extra_body=extra_body or None, **params)
             for event in turn.feed_message(response):
-                if isinstance(event, TextDelta):
-                    text.append(event.text)
-                    event = TextDelta(event.text, entry.agent_name)
                 yield event
+        text.append(turn.text)
 
         gateway_calls = turn.gateway_calls()
         if not gateway_calls or turn.client_calls():
             # Nothing for the gateway to run (or the client must act): the turn's answer is final.
-            if saw_usage:
-                yield UsageReport(prompt_tokens, completion_tokens)
+            if usage.seen:
+                yield UsageReport(usage.prompt_tokens, usage.completion_tokens)
             finish = turn.finish if turn.finish in ("stop", "length", "tool_calls", "content_filter") else ("tool_calls" if turn.client_calls() else "stop")
             yield FinalOutput("".join(text), entry.agent_name, finish, False, tuple(turn.client_calls()))  # type: ignore[arg-type]
             return
@@ -133,53 +109,69 @@ def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[
     return schemas
 
 
+class _Usage:
+    """Token usage summed over the tool rounds of one request."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.prompt_tokens = self.completion_tokens = 0
+
+    def add(self, usage: Any) -> None:
+        if usage is not None:
+            self.seen = True
+            self.prompt_tokens += usage.prompt_tokens
+            self.completion_tokens += usage.completion_tokens
+
+
 class _Turn:
     """One upstream response: forwards text and client-tool deltas, holds gateway-tool calls."""
 
-    def __init__(self, client_tools: set[str]) -> None:
+    def __init__(self, client_tools: set[str], agent_name: str, usage: _Usage) -> None:
         self._client_tools = client_tools
+        self._agent_name = agent_name
+        self._usage = usage
         self._calls: dict[int, dict[str, Any]] = {}
         self._client_index: dict[int, int] = {}  # upstream index -> index the client sees
         self.text = ""
         self.finish = "stop"
 
     def feed(self, chunk: Any) -> list[Event]:
+        """One streamed chunk."""
+        self._usage.add(chunk.usage)
         events: list[Event] = []
         for choice in chunk.choices[:1]:
-            delta = choice.delta
-            if delta.content:
-                self.text += delta.content
-                events.append(TextDelta(delta.content))
-            for part in delta.tool_calls or ():
-                call = self._calls.setdefault(part.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
-                name = part.function.name if part.function and part.function.name else ""
-                args = part.function.arguments if part.function and part.function.arguments else ""
-                call["id"] = call["id"] or (part.id or "")
-                call["function"]["name"] += name
-                call["function"]["arguments"] += args
-                if self._is_client(call):
-                    index = self._client_index.setdefault(part.index, len(self._client_index))
-                    events.append(ToolCallDelta(index, part.id or "", name, args))
-            if choice.finish_reason:
-                self.finish = choice.finish_reason
+            parts = [
+                (p.index, p.id or "", p.function.name or "", p.function.arguments or "") if p.function else (p.index, p.id or "", "", "")
+                for p in choice.delta.tool_calls or ()
+            ]
+            events += self._take(choice.delta.content, parts, choice.finish_reason)
         return events
 
     def feed_message(self, response: Any) -> list[Event]:
-        """A whole (non-streamed) completion, as the same events its stream would have given."""
+        """A whole (non-streamed) completion: one big delta, so the same events a stream gives."""
+        self._usage.add(response.usage)
         events: list[Event] = []
         for choice in response.choices[:1]:
             message = choice.message
-            if message.content:
-                self.text += message.content
-                events.append(TextDelta(message.content))
-            for index, call in enumerate(message.tool_calls or ()):
-                entry = {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments or ""}}
-                self._calls[index] = entry
-                if self._is_client(entry):
-                    client_index = self._client_index.setdefault(index, len(self._client_index))
-                    events.append(ToolCallDelta(client_index, call.id, call.function.name, call.function.arguments or ""))
-            if choice.finish_reason:
-                self.finish = choice.finish_reason
+            parts = [(i, c.id, c.function.name, c.function.arguments or "") for i, c in enumerate(message.tool_calls or ())]
+            events += self._take(message.content, parts, choice.finish_reason)
+        return events
+
+    def _take(self, content: str | None, parts: list[tuple[int, str, str, str]], finish_reason: str | None) -> list[Event]:
+        events: list[Event] = []
+        if content:
+            self.text += content
+            events.append(TextDelta(content, self._agent_name))
+        for index, call_id, name, args in parts:
+            call = self._calls.setdefault(index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+            call["id"] = call["id"] or call_id
+            call["function"]["name"] += name
+            call["function"]["arguments"] += args
+            if self._is_client(call):
+                client_index = self._client_index.setdefault(index, len(self._client_index))
+                events.append(ToolCallDelta(client_index, call_id, name, args))
+        if finish_reason:
+            self.finish = finish_reason
         return events
 
     def _is_client(self, call: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ The SDK stays authoritative: the agent's own tools, handoffs, guardrails, hooks 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -180,9 +181,7 @@ def final_text(output: Any, agent: Agent[Any] | None = None) -> tuple[str, bool]
 def _json_default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
-    if hasattr(value, "__dataclass_fields__"):
-        import dataclasses
-
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)
 

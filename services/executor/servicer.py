@@ -11,12 +11,12 @@ import grpc
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
-from services._grpc_context import request_id_of
 from services._grpc_status import abort
 from services.errors import GatewayError
 from services.executor import events as ev
 from services.executor.codec import chat_input_from_proto, event_to_proto, finish_reason_to_proto, message_from_final, usage_to_proto
 from services.executor.executor import Executor, collect
+from services.security.context import caller
 
 __all__ = ["ExecutorServicer"]
 
@@ -31,7 +31,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
         completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         sent = 0
         try:
-            chat = chat_input_from_proto(request.chat, request_id_of(context))
+            chat = chat_input_from_proto(request.chat, caller().request_id)
             async for event in self._executor.stream(chat):
                 if isinstance(event, ev.UsageReport) and not chat.include_usage:
                     continue
@@ -53,7 +53,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
 
     async def CreateChatCompletion(self, request: ex_pb.CreateChatCompletionRequest, context: grpc.aio.ServicerContext) -> ex_pb.CreateChatCompletionResponse:
         try:
-            chat = chat_input_from_proto(request.chat, request_id_of(context), stream=False)
+            chat = chat_input_from_proto(request.chat, caller().request_id, stream=False)
             events, final, usage = await collect(self._executor.stream(chat))
         except GatewayError as error:
             await abort(context, error)

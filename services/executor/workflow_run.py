@@ -9,6 +9,7 @@ These exports are served non-streaming: the whole reply arrives as one text delt
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, get_type_hints
 
@@ -38,19 +39,34 @@ async def run_workflow_export(
     yield FinalOutput(reply, agent_name, "stop", structured)
 
 
+# Per export, weakly held so a hot reload lets old modules go.
+_SHAPES: weakref.WeakKeyDictionary[Callable[..., Any], tuple[type[BaseModel], str] | None] = weakref.WeakKeyDictionary()
+
+
 def _workflow_input(workflow: Callable[..., Any], text: str) -> Any:
+    if workflow not in _SHAPES:
+        _SHAPES[workflow] = _input_shape(workflow)
+    shape = _SHAPES[workflow]
+    if shape is None:
+        return text
+    model, field = shape
+    return model.model_validate({field: text})
+
+
+def _input_shape(workflow: Callable[..., Any]) -> tuple[type[BaseModel], str] | None:
+    """How a workflow takes its input, worked out once per export: a pydantic model and the
+    field for the text (Agent Builder's ``WorkflowInput.input_as_text``), or None for plain text."""
     params = [p for p in inspect.signature(workflow).parameters.values() if p.default is inspect.Parameter.empty]
     if not params:
-        return text
+        return None
     try:
         annotation = get_type_hints(workflow).get(params[0].name)
     except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to plain text
-        annotation = None
+        return None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         fields = annotation.model_fields
-        name = "input_as_text" if "input_as_text" in fields else next(iter(fields), "input_as_text")
-        return annotation.model_validate({name: text})
-    return text
+        return annotation, "input_as_text" if "input_as_text" in fields else next(iter(fields), "input_as_text")
+    return None
 
 
 def _reply_text(result: Any) -> tuple[str, bool]:

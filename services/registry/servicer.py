@@ -9,9 +9,9 @@ from agentgateway.v1 import registry_service_pb2 as pb
 from agentgateway.v1 import registry_service_pb2_grpc as pb_grpc
 from services._grpc_context import page_or_abort
 from services._grpc_status import abort
-from services.errors import GatewayError, invalid_argument
+from services.errors import GatewayError, invalid_argument, model_not_found
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
-from services.security.context import current_call
+from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 
 __all__ = ["RegistryServicer", "agent_to_proto"]
@@ -67,9 +67,8 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:
         # A key sees only the models it may use.
-        call = current_call.get()
         entries = self._catalog.list()
-        visible = await self._gatekeeper.allowed(call.principal if call else None, "use_model", (e.id for e in entries))
+        visible = await self._gatekeeper.allowed(caller().principal, "use_model", (e.id for e in entries))
         entries = [e for e in entries if e.id in visible]
         start, end, token = await page_or_abort(context, [e.id for e in entries], request.page_size, request.page_token)
         return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
@@ -80,10 +79,10 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
             await abort(context, invalid_argument("name is required, e.g. agents/default/weather", "name"))
         entry = self._catalog.get(model_id)
         if entry is None:
-            await abort(context, GatewayError("NOT_FOUND", "MODEL_NOT_FOUND", f"the model {model_id!r} does not exist", {"model": model_id}))
-        call = current_call.get()
+            await abort(context, model_not_found(model_id))
+        call = caller()
         try:
-            await self._gatekeeper.require(call.principal if call else None, "use_model", entry.id, call.request_id if call else "")
+            await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
         except GatewayError as error:
             await abort(context, error)
         return pb.GetAgentResponse(agent=agent_to_proto(entry))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from services.security.keys import Principal
 
-__all__ = ["CallContext", "current_call"]
+__all__ = ["CallContext", "caller", "current_call"]
 
 
 @dataclass(frozen=True)
@@ -22,3 +22,10 @@ class CallContext:
 
 
 current_call: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar("agentgateway_call", default=None)
+
+_ANONYMOUS = CallContext(principal=None, request_id="")
+
+
+def caller() -> CallContext:
+    """The current RPC's caller; outside an authenticated RPC, an anonymous one (every check denies it)."""
+    return current_call.get() or _ANONYMOUS

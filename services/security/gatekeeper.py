@@ -9,7 +9,6 @@ interfaces, whose defaults are in-memory.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,23 +88,13 @@ class Gatekeeper:
     async def authorize(self, principal: Principal | None, action: Action, resource: str, request_id: str = "", *, audit: bool = True) -> Decision:
         decision = await self._policy.decide(principal, action, resource)
         if audit:
-            self.audit.record(
-                AuditEvent(
-                    time=datetime.now(UTC),
-                    request_id=request_id,
-                    key_id=principal.key_id if principal else "",
-                    action=action,
-                    resource=resource,
-                    allowed=decision.allowed,
-                    policy=decision.policy,
-                )
-            )
+            self.audit.record(AuditEvent.of(decision, principal=principal, action=action, resource=resource, request_id=request_id))
         return decision
 
     async def allowed(self, principal: Principal | None, action: Action, resources: Iterable[str]) -> set[str]:
         """The resources ``principal`` may use, for listings. Filtering a list is not an access
         attempt, so it is not audited."""
-        return {r for r in resources if (await self._policy.decide(principal, action, r)).allowed}
+        return set(await self._policy.allowed(principal, action, resources))
 
     async def require(self, principal: Principal | None, action: Action, resource: str, request_id: str = "") -> Decision:
         decision = await self.authorize(principal, action, resource, request_id)

@@ -147,10 +147,6 @@ class KeyRing:
         return self._by_id.get(key_id)
 
     @property
-    def key_ids(self) -> tuple[str, ...]:
-        return tuple(entry.principal.key_id for entry in self._entries)
-
-    @property
     def disabled_key_ids(self) -> tuple[str, ...]:
         """Configured keys that were left out (missing env var); for diagnostics."""
         return self._disabled

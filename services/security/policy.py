@@ -78,12 +78,15 @@ class Policy:
         live = await self._overrides.active(now if now is not None else utc_now()) if action in ("use_model", "use_tool") and principal else []
         return self._decide(principal, action, resource, live)
 
-    async def visible_models(self, principal: Principal | None, ids: Iterable[str], now: datetime | None = None) -> list[str]:
-        """The ids (in input order) the principal may use. Async: overrides are read once for the whole list."""
+    async def allowed(self, principal: Principal | None, action: Action, resources: Iterable[str], now: datetime | None = None) -> list[str]:
+        """The resources (in input order) the principal may act on. Overrides are read once for the whole list."""
         if principal is None:
             return []
         live = await self._overrides.active(now if now is not None else utc_now())
-        return [model_id for model_id in ids if self._decide(principal, "use_model", model_id, live).allowed]
+        return [resource for resource in resources if self._decide(principal, action, resource, live).allowed]
+
+    async def visible_models(self, principal: Principal | None, ids: Iterable[str], now: datetime | None = None) -> list[str]:
+        return await self.allowed(principal, "use_model", ids, now)
 
     def module_allowed(self, model_id: str) -> tuple[bool, str]:
         """Whether a drop-in with this model id may be imported: ``(allowed, policy)``. Deny wins.

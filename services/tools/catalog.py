@@ -27,7 +27,7 @@ from jsonschema.validators import Draft202012Validator, validator_for
 
 from services._logging import get_logger
 from services._yaml import ConfigError
-from services.errors import GatewayError
+from services.errors import GatewayError, tool_not_found
 from services.tools.config import TOOL_NAME_PATTERN, HttpToolConfig, McpToolConfig, OutboundConfig, PythonToolConfig, ToolsFile, load_tools_config
 from services.tools.http_tools import HttpToolProvider
 from services.tools.provider import ToolFailure, ToolKind, ToolProvider, ToolSpec
@@ -199,11 +199,6 @@ class ToolCatalog:
     def diagnostics(self) -> builtins.list[ToolDiagnostic]:
         return builtins.list(self._state.diagnostics)
 
-    def timeout_for(self, name: str) -> float | None:
-        """The tool's configured ``timeout_s`` (``None`` if unknown)."""
-        entry = self._state.tools.get(name)
-        return entry.timeout_s if entry else None
-
     # -- invocation ----------------------------------------------------------------------
 
     async def invoke(self, name: str, arguments: dict[str, Any], timeout_s: float | None = None) -> ToolResult:
@@ -219,7 +214,7 @@ class ToolCatalog:
         try:
             if entry is None:
                 outcome = "not_found"
-                raise GatewayError("NOT_FOUND", "TOOL_NOT_FOUND", f"tool {name!r} not found", {"tool": name})
+                raise tool_not_found(name)
             self._validate(entry, arguments)
             if log.isEnabledFor(logging.DEBUG):  # DEBUG: argument names only, never values
                 log.debug("tool arguments", extra={"fields": {"tool": name, "argument_names": sorted(arguments)}})

@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from services._logging import get_logger
-from services.errors import GatewayError
+from services.errors import GatewayError, tool_not_found
 from services.metrics import TOOL_CALLS, TOOL_SECONDS
-from services.security.context import current_call
+from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.catalog import ToolCatalog, ToolResult
 
@@ -39,12 +39,11 @@ class ToolRuntime:
 
     async def invoke(self, name: str, arguments: dict[str, Any], *, timeout_s: float | None = None, source: str = "gateway") -> ToolResult:
         """Authorize, run and measure one call. Raises ``GatewayError`` (denied, unknown, invalid, failed, timeout)."""
-        call = current_call.get()
-        principal = call.principal if call is not None else None
-        if self.catalog.get(name) is None:
-            raise GatewayError("NOT_FOUND", "TOOL_NOT_FOUND", f"no tool named {name!r}", {"tool": name})
+        call = caller()
+        if self.catalog.get(name) is None:  # unknown before forbidden: a 404 says more than a 403 here
+            raise tool_not_found(name)
         try:
-            await self._gatekeeper.require(principal, "use_tool", name, call.request_id if call else "")
+            await self._gatekeeper.require(call.principal, "use_tool", name, call.request_id)
         except GatewayError:
             TOOL_CALLS.labels(name, source, "denied").inc()
             raise

@@ -12,6 +12,7 @@ from typing import Any
 
 from agents import FunctionTool, RunContextWrapper
 
+from services.executor.governance import mark_governed
 from services.executor.timings import record_tool_duration
 from services.tools.runtime import ToolRuntime
 
@@ -49,6 +50,5 @@ def gateway_tool(name: str, *, description: str | None = None) -> FunctionTool:
         strict_json_schema=False,
     )
     # Already governed by the runtime: the SDK-tool wrapper must not check (and audit) it twice.
-    tool._agentgateway_governed = True  # type: ignore[attr-defined]
-    tool._agentgateway_source = "gateway"  # type: ignore[attr-defined]
+    mark_governed(tool, "gateway")
     return tool

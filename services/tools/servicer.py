@@ -10,8 +10,8 @@ from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
 from services._grpc_context import page_or_abort
 from services._grpc_status import abort
 from services._yaml import ConfigError
-from services.errors import GatewayError, invalid_argument
-from services.security.context import current_call
+from services.errors import GatewayError, invalid_argument, tool_not_found
+from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.provider import ToolSpec
 from services.tools.runtime import ToolRuntime
@@ -34,9 +34,8 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
 
     async def ListTools(self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext) -> pb.ListToolsResponse:
         # Only the tools the caller may use.
-        call = current_call.get()
         specs = self._runtime.catalog.list()
-        visible = await self._gatekeeper.allowed(call.principal if call else None, "use_tool", (s.name for s in specs))
+        visible = await self._gatekeeper.allowed(caller().principal, "use_tool", (s.name for s in specs))
         specs = [s for s in specs if s.name in visible]
         start, end, token = await page_or_abort(context, [s.name for s in specs], request.page_size, request.page_token)
         return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in specs[start:end]], next_page_token=token)
@@ -45,10 +44,10 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         name = request.name.removeprefix("tools/")
         spec = self._runtime.catalog.get(name)
         if spec is None:
-            await abort(context, GatewayError("NOT_FOUND", "TOOL_NOT_FOUND", f"no tool named {name!r}", {"tool": name}))
-        call = current_call.get()
+            await abort(context, tool_not_found(name))
+        call = caller()
         try:
-            await self._gatekeeper.require(call.principal if call else None, "use_tool", name, call.request_id if call else "")
+            await self._gatekeeper.require(call.principal, "use_tool", name, call.request_id)
         except GatewayError as error:
             await abort(context, error)
         return pb.GetToolResponse(tool=tool_to_proto(spec))
