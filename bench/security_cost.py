@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from bench.measure import Stats
-from services._logging import JsonFormatter
+from services.log import JsonFormatter
 from services.security.gatekeeper import Gatekeeper
 
 __all__ = ["SecurityCost", "measure_security_cost"]

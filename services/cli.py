@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services._logging import configure_logging, get_logger
-from services._yaml import ConfigError
+from services.config_files import ConfigError
+from services.log import configure_logging, get_logger
 from services.settings import GatewaySettings
 
 __all__ = ["main"]

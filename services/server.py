@@ -28,10 +28,10 @@ from agentgateway.v1 import (
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
-from services._logging import get_logger
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
+from services.log import get_logger
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog

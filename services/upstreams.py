@@ -14,7 +14,7 @@ import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services._yaml import load_yaml_model
+from services.config_files import load_yaml_model
 from services.errors import GatewayError
 
 __all__ = ["Upstream", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "load_upstreams"]

@@ -23,9 +23,9 @@ from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
-from services._grpc_status import error_from_rpc_error
-from services._logging import get_logger
 from services.errors import GatewayError
+from services.log import get_logger
+from services.rpc.status import error_from_rpc_error
 from services.settings import GatewaySettings
 from shim.completions import chat_completions
 from shim.errors import error_response

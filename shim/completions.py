@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
-from services._grpc_status import error_from_rpc_error
 from services.errors import GatewayError, invalid_argument
+from services.rpc.status import error_from_rpc_error
 from services.security.hardening import find_forbidden_field
 from shim import chunks
 from shim.errors import error_body, error_response

@@ -23,8 +23,8 @@ from agents.models.interface import Model
 from agents.usage import Usage
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
+from services.model_ids import is_valid_model_id, model_id_for, namespace_of
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
-from services.registry.ids import is_valid_model_id, model_id_for, namespace_of
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services._logging import JsonFormatter
-from services._yaml import ConfigError
+from services.config_files import ConfigError
 from services.errors import GatewayError
+from services.log import JsonFormatter
 from services.security.audit import AuditEvent, AuditLog
 from services.security.config import RateLimit, SecurityFile, load_security
 from services.security.keys import GENERATED_ADMIN_ID, KeyRing, Principal, generate_key, hash_key

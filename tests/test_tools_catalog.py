@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from services._yaml import ConfigError
+from services.config_files import ConfigError
 from services.errors import GatewayError
 from services.tools._outbound import OutboundPolicy, blocked_reason
 from services.tools.catalog import ToolCatalog

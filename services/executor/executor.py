@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from services._logging import get_logger
 from services.errors import GatewayError, invalid_argument, model_not_found
 from services.executor.events import ChatInput, Event, FinalOutput, UsageReport
 from services.executor.failures import as_gateway_error
@@ -20,13 +19,14 @@ from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
 from services.executor.routing import UpstreamModelProvider
 from services.executor.sdk_run import run_sdk_agent
-from services.executor.timings import open_timings
 from services.executor.workflow_run import run_workflow_export
+from services.log import get_logger
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.runtime import ToolRuntime
+from services.tools.timings import open_timings
 from services.upstreams import Upstream, UpstreamPool
 
 __all__ = ["Executor"]

@@ -14,8 +14,8 @@ from agents.exceptions import (
     OutputGuardrailTripwireTriggered,
 )
 
-from services._logging import get_logger
 from services.errors import GatewayError
+from services.log import get_logger
 
 __all__ = ["as_gateway_error", "guardrail_error"]
 

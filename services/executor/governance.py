@@ -21,24 +21,16 @@ from agents.handoffs import Handoff
 from agents.mcp import MCPServer
 from mcp.types import CallToolResult, TextContent
 
-from services._logging import get_logger
-from services.executor.timings import record_tool_duration
+from services.log import get_logger
 from services.metrics import TOOL_CALLS, TOOL_SECONDS
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
+from services.tools.governed import governed_source, mark_governed
+from services.tools.timings import record_tool_duration
 
-__all__ = ["AgentToolGovernor", "mark_governed"]
+__all__ = ["AgentToolGovernor"]
 
 log = get_logger("executor")
-# FunctionTool is an unhashable dataclass: governed tools carry marks instead of living in a set.
-_MARK = "_agentgateway_governed"
-_SOURCE = "_agentgateway_source"
-
-
-def mark_governed(tool: FunctionTool, source: str) -> None:
-    """``tool`` already checks, audits and measures its own calls (e.g. ``gateway_tool``): don't wrap it."""
-    setattr(tool, _MARK, True)
-    setattr(tool, _SOURCE, source)
 
 
 def agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
@@ -75,9 +67,10 @@ class AgentToolGovernor:
         for reachable in agents_reachable_from(agent):
             for tool in reachable.tools:
                 if isinstance(tool, FunctionTool):
-                    if not getattr(tool, _MARK, False):
+                    source = governed_source(tool)
+                    if source is None:
                         self._wrap_function_tool(tool)
-                    sources[tool.name] = getattr(tool, _SOURCE, "sdk")
+                    sources[tool.name] = source or "sdk"
             for server in reachable.mcp_servers:
                 await self._connect(server)
                 for mcp_tool in server.cached_tools or ():

@@ -31,7 +31,7 @@ from services.executor.events import (
     UsageReport,
 )
 from services.executor.routing import UpstreamModelProvider
-from services.executor.timings import tool_duration
+from services.tools.timings import tool_duration
 
 __all__ = ["final_text", "model_settings_for", "run_sdk_agent"]
 

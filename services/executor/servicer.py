@@ -11,11 +11,11 @@ import grpc
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
-from services._grpc_status import abort
 from services.errors import GatewayError
 from services.executor import events as ev
 from services.executor.codec import chat_input_from_proto, event_to_proto, finish_reason_to_proto, message_from_final, usage_to_proto
 from services.executor.executor import Executor, collect
+from services.rpc.status import abort
 from services.security.context import caller
 
 __all__ = ["ExecutorServicer"]

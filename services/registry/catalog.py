@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from agents import Agent
 
-from services._logging import get_logger
-from services._yaml import ConfigError
+from services.config_files import ConfigError
+from services.log import get_logger
+from services.model_ids import model_id_for
 from services.registry.declarative import DeclarativeAgent, load_agents_config
 from services.registry.discovery import (
     ExportKind,
@@ -35,7 +36,6 @@ from services.registry.discovery import (
     scan_agents_dir,
     unload_modules,
 )
-from services.registry.ids import model_id_for
 
 __all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "Diagnostic"]
 

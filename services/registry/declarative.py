@@ -11,8 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services._yaml import load_yaml_model
-from services.registry.ids import MODEL_ID_PATTERN
+from services.config_files import load_yaml_model
+from services.model_ids import MODEL_ID_PATTERN
 
 __all__ = ["AgentsConfig", "DeclarativeAgent", "ModelId", "load_agents_config"]
 
@@ -42,7 +42,7 @@ class AgentsConfig(BaseModel):
 def load_agents_config(path: Path | None) -> list[DeclarativeAgent]:
     """The declarative agents in ``path``; none when ``path`` is None or missing.
 
-    Raises ``services._yaml.ConfigError`` (message names the file and field) when malformed.
+    Raises ``services.config_files.ConfigError`` (message names the file and field) when malformed.
     """
     if path is None:
         return []

@@ -38,8 +38,8 @@ from typing import Any, Literal
 from agents import Agent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.model_ids import AGENT_MODULE, model_id_for
 from services.registry.declarative import ModelId
-from services.registry.ids import AGENT_MODULE, model_id_for
 
 __all__ = [
     "AGENTS_NAMESPACE",

@@ -7,10 +7,10 @@ from google.protobuf import timestamp_pb2
 
 from agentgateway.v1 import registry_service_pb2 as pb
 from agentgateway.v1 import registry_service_pb2_grpc as pb_grpc
-from services._grpc_context import page_or_abort
-from services._grpc_status import abort
 from services.errors import GatewayError, invalid_argument, model_not_found
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
+from services.rpc.paging import page_or_abort
+from services.rpc.status import abort
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 

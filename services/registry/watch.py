@@ -7,7 +7,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from services._logging import get_logger
+from services.log import get_logger
 from services.registry.catalog import AgentCatalog
 
 __all__ = ["watch_catalog"]

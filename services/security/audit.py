@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 
-from services._logging import get_logger
+from services.log import get_logger
 from services.security.keys import Principal
 from services.security.overrides import utc_now
 from services.security.policy import Decision

@@ -2,7 +2,7 @@
 
 Extra keys are forbidden everywhere so a typo (``model:`` for ``models:``) is a start-up error
 instead of a silently wider or narrower policy. Validation messages name the field; the file
-name is added by ``services._yaml.load_yaml_model``.
+name is added by ``services.config_files.load_yaml_model``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from services._yaml import load_yaml_model
+from services.config_files import load_yaml_model
 
 __all__ = [
     "ENV_NAME_PATTERN",
@@ -134,6 +134,6 @@ class SecurityFile(_Strict):
 def load_security(path: Path) -> SecurityFile | None:
     """Parse ``security.yaml``. ``None`` means the file is missing (the generated-admin case).
 
-    Raises ``services._yaml.ConfigError`` naming the file and field when it is malformed.
+    Raises ``services.config_files.ConfigError`` naming the file and field when it is malformed.
     """
     return load_yaml_model(Path(path), SecurityFile)

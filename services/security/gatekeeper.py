@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from services._logging import get_logger
-from services._yaml import ConfigError
+from services.config_files import ConfigError
 from services.errors import GatewayError
+from services.log import get_logger
 from services.security.audit import AuditEvent, AuditLog
 from services.security.config import SecurityFile, load_security
 from services.security.keys import KeyRing, Principal

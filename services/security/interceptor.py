@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 
-from services._grpc_status import status_metadata
 from services.errors import GatewayError
+from services.rpc.status import status_metadata
 from services.security.context import CallContext, current_call
 from services.security.gatekeeper import Gatekeeper
 

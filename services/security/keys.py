@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from services._logging import get_logger
+from services.log import get_logger
 from services.security.config import ApiKey, RateLimit, SecurityFile
 
 __all__ = [

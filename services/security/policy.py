@@ -13,7 +13,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Literal, get_args
 
-from services.registry.ids import namespace_of
+from services.model_ids import namespace_of
 from services.security.config import SecurityFile
 from services.security.keys import ADMIN_ROLE, Principal
 from services.security.overrides import Override, OverrideStore, utc_now

@@ -9,8 +9,8 @@ from google.protobuf import timestamp_pb2
 
 from agentgateway.v1 import security_service_pb2 as pb
 from agentgateway.v1 import security_service_pb2_grpc as pb_grpc
-from services._grpc_status import abort
 from services.errors import GatewayError, invalid_argument
+from services.rpc.status import abort
 from services.security.audit import AuditEvent
 from services.security.context import CallContext, current_call
 from services.security.gatekeeper import Gatekeeper

@@ -25,8 +25,8 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from jsonschema.validators import Draft202012Validator, validator_for
 
-from services._logging import get_logger
-from services._yaml import ConfigError
+from services.log import get_logger
+from services.config_files import ConfigError
 from services.errors import GatewayError, tool_not_found
 from services.tools.config import TOOL_NAME_PATTERN, HttpToolConfig, McpToolConfig, OutboundConfig, PythonToolConfig, ToolsFile, load_tools_config
 from services.tools.http_tools import HttpToolProvider

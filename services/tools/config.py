@@ -1,7 +1,7 @@
 """The ``tools.yaml`` schema (a public contract: see CONVENTIONS.md, "config/tools.yaml").
 
 Extra keys are forbidden everywhere so a typo is a start-up error, not a silently ignored
-setting. Validation messages name the field; ``services._yaml.load_yaml_model`` adds the file.
+setting. Validation messages name the field; ``services.config_files.load_yaml_model`` adds the file.
 
 Secrets never live in the YAML: HTTP headers and MCP ``env`` values must be
 ``env:NAME`` references, resolved from the environment when a tool is called or started.
@@ -19,7 +19,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from services._yaml import load_yaml_model
+from services.config_files import load_yaml_model
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services._logging import get_logger
+from services.log import get_logger
 from services.tools._outbound import GuardedTransport, OutboundPolicy, OutboundRefused
 from services.tools.config import HttpToolConfig, OutboundConfig, env_reference, url_placeholders
 from services.tools.provider import ToolFailure, ToolProvider, ToolSpec

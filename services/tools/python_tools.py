@@ -30,7 +30,7 @@ from agents.function_schema import FuncSchema, function_schema
 from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 
-from services._yaml import ConfigError
+from services.config_files import ConfigError
 from services.errors import GatewayError
 from services.tools.config import PythonToolConfig
 from services.tools.provider import ToolFailure, ToolProvider, ToolSpec

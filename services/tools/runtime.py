@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from services._logging import get_logger
+from services.log import get_logger
 from services.errors import GatewayError, tool_not_found
 from services.metrics import TOOL_CALLS, TOOL_SECONDS
 from services.security.context import caller

@@ -12,8 +12,8 @@ from typing import Any
 
 from agents import FunctionTool, RunContextWrapper
 
-from services.executor.governance import mark_governed
-from services.executor.timings import record_tool_duration
+from services.tools.governed import mark_governed
+from services.tools.timings import record_tool_duration
 from services.tools.runtime import ToolRuntime
 
 __all__ = ["bind_runtime", "gateway_tool"]

@@ -7,9 +7,9 @@ from google.protobuf import json_format, struct_pb2
 
 from agentgateway.v1 import tool_service_pb2 as pb
 from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
-from services._grpc_context import page_or_abort
-from services._grpc_status import abort
-from services._yaml import ConfigError
+from services.rpc.paging import page_or_abort
+from services.rpc.status import abort
+from services.config_files import ConfigError
 from services.errors import GatewayError, invalid_argument, tool_not_found
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper

@@ -6,8 +6,8 @@ import base64
 
 import grpc
 
-from services._grpc_status import abort
 from services.errors import invalid_argument
+from services.rpc.status import abort
 
 __all__ = ["page_or_abort", "page_slice"]
 

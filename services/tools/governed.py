@@ -1,0 +1,27 @@
+"""The mark a governed ``FunctionTool`` carries, and where its calls run.
+
+A tool that already checks, audits and measures its own calls (``gateway_tool``) or that the
+executor has wrapped once (an agent's own ``@function_tool``) carries this mark, so it is never
+wrapped twice. ``FunctionTool`` is an unhashable dataclass, so the mark lives on the tool itself
+rather than in a set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.vocabulary import ToolSource
+
+__all__ = ["governed_source", "mark_governed"]
+
+_MARK = "_agentgateway_source"
+
+
+def mark_governed(tool: Any, source: ToolSource) -> None:
+    setattr(tool, _MARK, source)
+
+
+def governed_source(tool: Any) -> ToolSource | None:
+    """The source (``sdk``, ``gateway``, ``mcp``) of a governed tool; None if not governed yet."""
+    source: ToolSource | None = getattr(tool, _MARK, None)
+    return source

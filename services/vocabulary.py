@@ -1,0 +1,49 @@
+"""The chat vocabulary shared by the shim and the executor: OpenAI's strings <-> the
+``agentgateway.v1`` chat enums, and the sampling fields, each written once.
+
+The shim translates OpenAI JSON into protos with these tables and the executor translates
+protos back into OpenAI's vocabulary (the lingua franca of upstreams and the SDK) with the
+same tables; events go the other way through ``FINISH_REASON`` and ``TOOL_SOURCE``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from agentgateway.v1 import messages_pb2 as pb
+from services.rpc.enums import ProtoEnum
+
+__all__ = [
+    "FINISH_REASON",
+    "GUARDRAIL_KIND",
+    "RESPONSE_FORMAT_TYPE",
+    "ROLE",
+    "SAMPLING_FIELDS",
+    "TOOL_CHOICE_MODE",
+    "TOOL_SOURCE",
+    "FinishReason",
+    "GuardrailKind",
+    "ResponseFormatType",
+    "Role",
+    "ToolChoiceMode",
+    "ToolSource",
+]
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ToolChoiceMode = Literal["none", "auto", "required"]
+ResponseFormatType = Literal["text", "json_object", "json_schema"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+GuardrailKind = Literal["input", "output"]
+# Where a tool call ran: an agent's own code, the gateway's catalogue, or an MCP server.
+ToolSource = Literal["sdk", "gateway", "mcp"]
+
+ROLE: ProtoEnum[Role, pb.Role] = ProtoEnum(pb.Role, Role)
+TOOL_CHOICE_MODE: ProtoEnum[ToolChoiceMode, pb.ToolChoiceMode] = ProtoEnum(pb.ToolChoiceMode, ToolChoiceMode)
+RESPONSE_FORMAT_TYPE: ProtoEnum[ResponseFormatType, pb.ResponseFormatType] = ProtoEnum(pb.ResponseFormatType, ResponseFormatType)
+FINISH_REASON: ProtoEnum[FinishReason, pb.FinishReason] = ProtoEnum(pb.FinishReason, FinishReason)
+TOOL_SOURCE: ProtoEnum[ToolSource, pb.ToolSource] = ProtoEnum(pb.ToolSource, ToolSource)
+GUARDRAIL_KIND: ProtoEnum[GuardrailKind, pb.GuardrailKind] = ProtoEnum(pb.GuardrailKind, GuardrailKind)
+
+# OpenAI sampling parameters, by their names in both vocabularies (``SamplingParams`` uses
+# OpenAI's names; ``max_completion_tokens`` arrives as ``max_tokens``).
+SAMPLING_FIELDS: tuple[str, ...] = tuple(f.name for f in pb.SamplingParams.DESCRIPTOR.fields)
