@@ -35,6 +35,7 @@ from services.log import get_logger
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
+from services.rpc.interceptor import ErrorInterceptor
 from services.security.audit import AuditEvent
 from services.security.gatekeeper import Gatekeeper
 from services.security.interceptor import AuthInterceptor
@@ -157,7 +158,8 @@ class Gateway:
         s = self.settings
         assert self.gatekeeper is not None
         server = grpc.aio.server(
-            interceptors=[AuthInterceptor(self.gatekeeper)],
+            # Outermost first: errors raised anywhere inside (auth included) become rich statuses.
+            interceptors=[ErrorInterceptor(), AuthInterceptor(self.gatekeeper)],
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
         wanted = set(s.grpc_services)

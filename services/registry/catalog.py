@@ -37,7 +37,9 @@ from services.registry.discovery import (
     unload_modules,
 )
 
-__all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "Diagnostic"]
+__all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "AgentSource", "Diagnostic"]
+
+AgentSource = Literal["drop_in", "declarative"]
 
 DEFAULT_EXPORTS: tuple[str, ...] = ("agent", "build_agent", "create_agent", "get_agent", "run_workflow")
 
@@ -47,7 +49,7 @@ log = get_logger("registry")
 @dataclass(frozen=True)
 class AgentEntry:
     id: str  # model id
-    source: Literal["drop_in", "declarative"]
+    source: AgentSource
     export_kind: ExportKind | None  # None for declarative
     description: str
     upstream: str | None  # from __gateway__ / agents.yaml

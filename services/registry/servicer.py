@@ -7,24 +7,19 @@ from google.protobuf import timestamp_pb2
 
 from agentgateway.v1 import registry_service_pb2 as pb
 from agentgateway.v1 import registry_service_pb2_grpc as pb_grpc
-from services.errors import GatewayError, invalid_argument, model_not_found
-from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
-from services.rpc.paging import page_or_abort
-from services.rpc.status import abort
+from services.errors import invalid_argument, model_not_found
+from services.registry.catalog import AgentCatalog, AgentEntry, AgentSource, Diagnostic
+from services.registry.discovery import ExportKind, Stage
+from services.rpc.enums import ProtoEnum
+from services.rpc.paging import page_slice
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 
 __all__ = ["RegistryServicer", "agent_to_proto"]
 
-_SOURCES = {"drop_in": pb.AGENT_SOURCE_DROP_IN, "declarative": pb.AGENT_SOURCE_DECLARATIVE}
-_EXPORTS = {"agent": pb.EXPORT_KIND_AGENT, "factory": pb.EXPORT_KIND_FACTORY, "workflow": pb.EXPORT_KIND_WORKFLOW}
-_STAGES = {
-    "discover": pb.DIAGNOSTIC_STAGE_DISCOVER,
-    "import": pb.DIAGNOSTIC_STAGE_IMPORT,
-    "export": pb.DIAGNOSTIC_STAGE_EXPORT,
-    "register": pb.DIAGNOSTIC_STAGE_REGISTER,
-    "policy": pb.DIAGNOSTIC_STAGE_POLICY,
-}
+SOURCE: ProtoEnum[AgentSource, pb.AgentSource] = ProtoEnum(pb.AgentSource, AgentSource)
+EXPORT_KIND: ProtoEnum[ExportKind, pb.ExportKind] = ProtoEnum(pb.ExportKind, ExportKind)
+STAGE: ProtoEnum[Stage, pb.DiagnosticStage] = ProtoEnum(pb.DiagnosticStage, Stage)
 
 
 def agent_to_proto(entry: AgentEntry) -> pb.Agent:
@@ -32,8 +27,8 @@ def agent_to_proto(entry: AgentEntry) -> pb.Agent:
         name=f"agents/{entry.id}",
         id=entry.id,
         description=entry.description,
-        source=_SOURCES[entry.source],
-        export_kind=_EXPORTS.get(entry.export_kind or "", pb.EXPORT_KIND_UNSPECIFIED),
+        source=SOURCE.to_proto(entry.source),
+        export_kind=EXPORT_KIND.to_proto(entry.export_kind) if entry.export_kind else pb.EXPORT_KIND_UNSPECIFIED,
         upstream=entry.upstream or "",
         model=entry.model or "",
         aliases=list(entry.aliases),
@@ -52,7 +47,7 @@ def diagnostic_to_proto(diagnostic: Diagnostic) -> pb.Diagnostic:
     return pb.Diagnostic(
         path=diagnostic.path,
         agent_id=diagnostic.agent_id,
-        stage=_STAGES.get(diagnostic.stage, pb.DIAGNOSTIC_STAGE_UNSPECIFIED),
+        stage=STAGE.to_proto(diagnostic.stage),
         error_type=diagnostic.error_type,
         message=diagnostic.message,
         traceback=diagnostic.traceback,
@@ -70,21 +65,18 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         entries = self._catalog.list()
         visible = await self._gatekeeper.allowed(caller().principal, "use_model", (e.id for e in entries))
         entries = [e for e in entries if e.id in visible]
-        start, end, token = await page_or_abort(context, [e.id for e in entries], request.page_size, request.page_token)
+        start, end, token = page_slice([e.id for e in entries], request.page_size, request.page_token)
         return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
         model_id = request.name.removeprefix("agents/")
         if not model_id:
-            await abort(context, invalid_argument("name is required, e.g. agents/default/weather", "name"))
+            raise invalid_argument("name is required, e.g. agents/default/weather", "name")
         entry = self._catalog.get(model_id)
         if entry is None:
-            await abort(context, model_not_found(model_id))
+            raise model_not_found(model_id)
         call = caller()
-        try:
-            await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
-        except GatewayError as error:
-            await abort(context, error)
+        await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
         return pb.GetAgentResponse(agent=agent_to_proto(entry))
 
     async def RefreshAgents(self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshAgentsResponse:
@@ -94,5 +86,5 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
     async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:
         diagnostics: list[Diagnostic] = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
         keys = [f"{d.path}\x00{d.agent_id}\x00{i:06d}" for i, d in enumerate(diagnostics)]
-        start, end, token = await page_or_abort(context, keys, request.page_size, request.page_token)
+        start, end, token = page_slice(keys, request.page_size, request.page_token)
         return pb.ListDiagnosticsResponse(diagnostics=[diagnostic_to_proto(d) for d in diagnostics[start:end]], next_page_token=token)

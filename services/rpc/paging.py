@@ -1,37 +1,34 @@
-"""Small helpers for servicers: page tokens."""
+"""Page tokens for the List RPCs (AIP-158): opaque, the last key of the previous page."""
 
 from __future__ import annotations
 
 import base64
-
-import grpc
+import binascii
 
 from services.errors import invalid_argument
-from services.rpc.status import abort
 
-__all__ = ["page_or_abort", "page_slice"]
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "page_slice"]
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
 
 
-def page_slice(keys: list[str], page_size: int, page_token: str, max_size: int = 1000) -> tuple[int, int, str]:
-    """Offsets ``[start, end)`` into sorted ``keys`` and the next token (the last key, opaque)."""
-    size = 100 if page_size <= 0 else min(page_size, max_size)
+def page_slice(keys: list[str], page_size: int, page_token: str) -> tuple[int, int, str]:
+    """Offsets ``[start, end)`` into sorted ``keys`` and the next token ("" on the last page).
+
+    Raises ``GatewayError`` INVALID_ARGUMENT for a negative ``page_size`` or a token this
+    function did not make.
+    """
+    if page_size < 0:
+        raise invalid_argument("page_size must not be negative", "page_size")
+    size = DEFAULT_PAGE_SIZE if page_size == 0 else min(page_size, MAX_PAGE_SIZE)
     start = 0
     if page_token:
         try:
-            after = base64.urlsafe_b64decode(page_token.encode()).decode()
-        except (ValueError, UnicodeDecodeError):
-            raise ValueError("page_token is not valid") from None
+            after = base64.b64decode(page_token.encode(), altchars=b"-_", validate=True).decode()
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise invalid_argument("page_token is not valid", "page_token") from None
         start = next((i for i, k in enumerate(keys) if k > after), len(keys))
     end = min(start + size, len(keys))
-    token = base64.urlsafe_b64encode(keys[end - 1].encode()).decode() if end < len(keys) and end > start else ""
+    token = base64.urlsafe_b64encode(keys[end - 1].encode()).decode() if start < end < len(keys) else ""
     return start, end, token
-
-
-async def page_or_abort(context: grpc.aio.ServicerContext, keys: list[str], page_size: int, page_token: str) -> tuple[int, int, str]:
-    """``page_slice`` for a servicer: bad paging arguments end the RPC with INVALID_ARGUMENT."""
-    if page_size < 0:
-        await abort(context, invalid_argument("page_size must not be negative", "page_size"))
-    try:
-        return page_slice(keys, page_size, page_token)
-    except ValueError:
-        await abort(context, invalid_argument("page_token is not valid", "page_token"))

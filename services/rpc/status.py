@@ -1,25 +1,28 @@
-"""Rich gRPC errors: ``GatewayError`` <-> status with ``google.rpc.ErrorInfo`` details."""
+"""``GatewayError`` <-> a gRPC status carrying ``google.rpc.Status`` details.
+
+The server side packs ``ErrorInfo`` (always), ``RetryInfo`` (when a retry can help) and
+``BadRequest`` (when a field is at fault) with grpcio-status; the client side (the shim, a
+split deployment's peers) recovers the same ``GatewayError`` from a failed call.
+"""
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import cast, get_args
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
-from services.errors import ERROR_DOMAIN, GatewayError
+from services.errors import ERROR_DOMAIN, GatewayError, StatusName
 
-__all__ = ["abort", "error_from_rpc_error", "status_metadata"]
-
-_DETAILS_KEY = "grpc-status-details-bin"
+__all__ = ["error_from_rpc_error", "to_status"]
 
 
-def status_metadata(error: GatewayError) -> tuple[tuple[str, bytes], ...]:
-    """Trailing metadata carrying the error as a packed ``google.rpc.Status``."""
-    code = grpc.StatusCode[error.status]
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
-    details = [_pack(info)]
+def to_status(error: GatewayError) -> grpc.Status:
+    """The status to end an RPC with: code, message, and the packed details as trailing metadata."""
+    details = [_pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata))]
     if error.retry_after_s is not None:
         delay = duration_pb2.Duration()
         delay.FromNanoseconds(int(error.retry_after_s * 1e9))
@@ -27,39 +30,34 @@ def status_metadata(error: GatewayError) -> tuple[tuple[str, bytes], ...]:
     if "param" in error.metadata:
         violation = error_details_pb2.BadRequest.FieldViolation(field=error.metadata["param"], description=error.message)
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return ((_DETAILS_KEY, status.SerializeToString()),)
-
-
-async def abort(context: grpc.aio.ServicerContext, error: GatewayError) -> NoReturn:
-    await context.abort(grpc.StatusCode[error.status], error.message, trailing_metadata=status_metadata(error))
-    raise AssertionError("unreachable")  # context.abort always raises
+    code: int = grpc.StatusCode[error.status].value[0]
+    status: grpc.Status = rpc_status.to_status(status_pb2.Status(code=code, message=error.message, details=details))
+    return status
 
 
 def error_from_rpc_error(exc: grpc.aio.AioRpcError) -> GatewayError:
-    """The client side: recover reason, metadata and retry delay from a failed call."""
-    code = exc.code()
-    status = code.name if code is not None else "UNKNOWN"
-    reason, metadata, retry_after = status, {}, None
-    for key, value in exc.trailing_metadata() or ():
-        if key != _DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        rich = status_pb2.Status.FromString(value)
-        for detail in rich.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason, metadata = info.reason, dict(info.metadata)
-            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                retry = error_details_pb2.RetryInfo()
-                detail.Unpack(retry)
-                retry_after = retry.retry_delay.ToNanoseconds() / 1e9
-    if status not in grpc.StatusCode.__members__:
-        status = "INTERNAL"
-    return GatewayError(status, reason, exc.details() or "", metadata, retry_after)  # type: ignore[arg-type]
+    """The client side: reason, metadata and retry delay of a failed call."""
+    name = exc.code().name if exc.code() is not None else "UNKNOWN"
+    # Codes the gateway never sends (UNKNOWN, ABORTED, DATA_LOSS...) are internal failures to us.
+    status = cast(StatusName, name) if name in get_args(StatusName) else "INTERNAL"
+    reason, metadata, retry_after = name, dict[str, str](), None
+    try:
+        rich = rpc_status.from_call(exc)
+    except ValueError:  # details inconsistent with the status: trust the status alone
+        rich = None
+    for detail in rich.details if rich is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, metadata = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry = error_details_pb2.RetryInfo()
+            detail.Unpack(retry)
+            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    return GatewayError(status, reason, exc.details() or "", metadata, retry_after)
 
 
-def _pack(message: object) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
+    packed.Pack(message)
     return packed

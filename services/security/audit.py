@@ -16,14 +16,13 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 
 from services.log import get_logger
+from services.rpc.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from services.security.keys import Principal
 from services.security.overrides import utc_now
 from services.security.policy import Decision
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "AuditEvent", "AuditLog"]
+__all__ = ["AuditEvent", "AuditLog"]
 
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 _TOKEN_PREFIX = "audit:"
 
 log = get_logger("audit")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FORBIDDEN_FIELDS", "find_forbidden_field"]
+from services.errors import invalid_argument
+
+__all__ = ["FORBIDDEN_FIELDS", "find_forbidden_field", "reject_forbidden_fields"]
 
 FORBIDDEN_FIELDS = frozenset({"api_base", "base_url", "api_key", "headers", "extra_headers"})
 _SCHEMA_KEYS = frozenset({"parameters", "schema"})
@@ -38,3 +40,12 @@ def find_forbidden_field(value: Any, path: str = "", depth: int = 0) -> str | No
             if found:
                 return found
     return None
+
+
+def reject_forbidden_fields(value: Any, path: str = "") -> None:
+    """Raise INVALID_ARGUMENT (reason FORBIDDEN_FIELD, ``param`` the field's path) if ``value`` carries one."""
+    forbidden = find_forbidden_field(value, path)
+    if forbidden:
+        raise invalid_argument(
+            f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD"
+        )

@@ -1,16 +1,15 @@
 """The gRPC server interceptor: every RPC is authenticated except health and reflection;
-admin RPCs need the admin role. Failures are statuses with an ``ErrorInfo`` reason."""
+admin RPCs need the admin role. Failures are raised as ``GatewayError``."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
 from services.errors import GatewayError
-from services.rpc.status import status_metadata
 from services.security.context import CallContext, current_call
 from services.security.gatekeeper import Gatekeeper
 
@@ -34,6 +33,9 @@ ADMIN_METHODS = frozenset(
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Runs inside ``services.rpc.interceptor.ErrorInterceptor``: failures are raised as
+    ``GatewayError`` and become statuses there."""
+
     def __init__(self, gatekeeper: Gatekeeper) -> None:
         self._gatekeeper = gatekeeper
 
@@ -42,7 +44,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        method = details.method
+        method: str = details.method
         handler = await continuation(details)
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
@@ -54,17 +56,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 handler, GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (authorization: Bearer <key> or x-api-key)")
             )
         if method in ADMIN_METHODS:
-            decision = await self._gatekeeper.authorize(principal, "call_admin", method.rsplit("/", 2)[-2] + "/" + method.rsplit("/", 1)[-1], request_id)
+            service, rpc = method.rsplit("/", 2)[-2:]
+            decision = await self._gatekeeper.authorize(principal, "call_admin", f"{service}/{rpc}", request_id)
             if not decision.allowed:
-                return _failing(
-                    handler,
-                    GatewayError(
-                        "PERMISSION_DENIED",
-                        "ADMIN_REQUIRED",
-                        f"{method.rsplit('/', 1)[-1]} needs the admin role (policy: {decision.policy})",
-                        {"policy": decision.policy},
-                    ),
+                error = GatewayError(
+                    "PERMISSION_DENIED", "ADMIN_REQUIRED", f"{rpc} needs the admin role (policy: {decision.policy})", {"policy": decision.policy}
                 )
+                return _failing(handler, error)
         return _with_context(handler, CallContext(principal, request_id))
 
 
@@ -79,7 +77,7 @@ def _with_context(handler: grpc.RpcMethodHandler, call: CallContext) -> grpc.Rpc
     if handler.unary_unary is not None:
         inner_uu = handler.unary_unary
 
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             current_call.set(call)
             return await inner_uu(request, context)
 
@@ -87,7 +85,7 @@ def _with_context(handler: grpc.RpcMethodHandler, call: CallContext) -> grpc.Rpc
     if handler.unary_stream is not None:
         inner_us = handler.unary_stream
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             current_call.set(call)
             async for response in inner_us(request, context):
                 yield response
@@ -97,14 +95,14 @@ def _with_context(handler: grpc.RpcMethodHandler, call: CallContext) -> grpc.Rpc
 
 
 def _failing(handler: grpc.RpcMethodHandler, error: GatewayError) -> grpc.RpcMethodHandler:
-    async def abort(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode[error.status], error.message, trailing_metadata=status_metadata(error))
+    async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        raise error
 
     if handler.unary_stream is not None:
 
-        async def abort_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await abort(request, context)
+        async def refuse_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            raise error
             yield  # pragma: no cover - makes this an async generator
 
-        return grpc.unary_stream_rpc_method_handler(abort_stream, handler.request_deserializer, handler.response_serializer)
-    return grpc.unary_unary_rpc_method_handler(abort, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_stream_rpc_method_handler(refuse_stream, handler.request_deserializer, handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)

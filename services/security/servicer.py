@@ -10,25 +10,19 @@ from google.protobuf import timestamp_pb2
 from agentgateway.v1 import security_service_pb2 as pb
 from agentgateway.v1 import security_service_pb2_grpc as pb_grpc
 from services.errors import GatewayError, invalid_argument
-from services.rpc.status import abort
+from services.rpc.enums import ProtoEnum
+from services.rpc.paging import page_slice
 from services.security.audit import AuditEvent
-from services.security.context import CallContext, current_call
+from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.security.keys import Principal
-from services.security.overrides import Override, new_override, override_id_from_name
+from services.security.overrides import Override, OverrideEffect, new_override, override_id_from_name
 from services.security.policy import Action, Decision
 
 __all__ = ["SecurityServicer"]
 
-_ACTIONS: dict[int, Action] = {
-    pb.ACTION_USE_MODEL: "use_model",
-    pb.ACTION_USE_TOOL: "use_tool",
-    pb.ACTION_CALL_ADMIN: "call_admin",
-    pb.ACTION_LOAD_MODULE: "load_module",
-}
-_ACTION_PB = {v: k for k, v in _ACTIONS.items()}
-_EFFECTS = {pb.OVERRIDE_EFFECT_GRANT: "grant", pb.OVERRIDE_EFFECT_REVOKE: "revoke"}
-_EFFECT_PB = {v: k for k, v in _EFFECTS.items()}
+ACTION: ProtoEnum[Action, pb.Action] = ProtoEnum(pb.Action, Action)
+EFFECT: ProtoEnum[OverrideEffect, pb.OverrideEffect] = ProtoEnum(pb.OverrideEffect, OverrideEffect)
 _MAX_TTL = timedelta(days=30)
 
 
@@ -55,9 +49,9 @@ def override_to_proto(override: Override) -> pb.Override:
         name=override.name,
         key_id=override.key_id or "",
         namespace=override.namespace or "",
-        action=_ACTION_PB.get(override.action, pb.ACTION_UNSPECIFIED),  # type: ignore[call-overload]
+        action=_action_to_proto(override.action),
         pattern=override.pattern,
-        effect=_EFFECT_PB[override.effect],
+        effect=EFFECT.to_proto(override.effect),
         expire_time=_timestamp(override.expire_time),
         reason=override.reason,
     )
@@ -68,7 +62,7 @@ def audit_to_proto(event: AuditEvent) -> pb.AuditEvent:
         time=_timestamp(event.time),
         request_id=event.request_id,
         key_id=event.key_id,
-        action=_ACTION_PB.get(event.action, pb.ACTION_UNSPECIFIED),  # type: ignore[call-overload]
+        action=_action_to_proto(event.action),
         resource=event.resource,
         allowed=event.allowed,
         policy=event.policy,
@@ -80,79 +74,72 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
         self._gate = gatekeeper
 
     async def Authenticate(self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext) -> pb.AuthenticateResponse:
-        call = await _call(context)
-        return pb.AuthenticateResponse(principal=principal_to_proto(call.principal))  # type: ignore[arg-type]
+        return pb.AuthenticateResponse(principal=principal_to_proto(_principal_of_call()))
 
     async def Authorize(self, request: pb.AuthorizeRequest, context: grpc.aio.ServicerContext) -> pb.AuthorizeResponse:
-        call = await _call(context)
-        assert call.principal is not None
-        subject = call.principal
+        subject = _principal_of_call()
         if request.key_id and request.key_id != subject.key_id:
             # Asking on behalf of another key is an admin act.
             if not subject.is_admin:
-                await abort(context, GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "only admin keys may authorize on behalf of another key"))
-            subject = await self._principal(context, request.key_id)
-        action = await _action(context, request.action)
-        decision = await self._gate.authorize(subject, action, request.resource, call.request_id)
+                raise GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "only admin keys may authorize on behalf of another key")
+            subject = self._principal(request.key_id, "key_id")
+        decision = await self._gate.authorize(subject, _action(request.action), request.resource, caller().request_id)
         return pb.AuthorizeResponse(decision=decision_to_proto(decision))
 
     async def PreviewDecision(self, request: pb.PreviewDecisionRequest, context: grpc.aio.ServicerContext) -> pb.PreviewDecisionResponse:
         if not request.key_id:
-            await abort(context, invalid_argument("key_id is required", "key_id"))
-        subject = await self._principal(context, request.key_id)
-        action = await _action(context, request.action)
-        decision = await self._gate.authorize(subject, action, request.resource, audit=False)
+            raise invalid_argument("key_id is required", "key_id")
+        subject = self._principal(request.key_id, "key_id")
+        decision = await self._gate.authorize(subject, _action(request.action), request.resource, audit=False)
         return pb.PreviewDecisionResponse(decision=decision_to_proto(decision))
 
     async def CreateOverride(self, request: pb.CreateOverrideRequest, context: grpc.aio.ServicerContext) -> pb.CreateOverrideResponse:
         spec = request.override
         if request.ttl.ToNanoseconds() <= 0:
-            await abort(context, invalid_argument('ttl is required and must be positive (e.g. "3600s")', "ttl"))
+            raise invalid_argument('ttl is required and must be positive (e.g. "3600s")', "ttl")
         ttl = timedelta(microseconds=request.ttl.ToMicroseconds())
         if ttl > _MAX_TTL:
-            await abort(context, invalid_argument(f"ttl may be at most {_MAX_TTL.days} days", "ttl"))
-        if spec.key_id and self._gate_principal(spec.key_id) is None:
-            await abort(context, GatewayError("NOT_FOUND", "KEY_NOT_FOUND", f"no key with id {spec.key_id!r}", {"param": "override.key_id"}))
-        action = await _action(context, spec.action)
+            raise invalid_argument(f"ttl may be at most {_MAX_TTL.days} days", "ttl")
+        if spec.key_id:
+            self._principal(spec.key_id, "override.key_id")
+        action = _action(spec.action)
+        effect = EFFECT.from_proto(spec.effect)
+        if effect is None:
+            raise invalid_argument("effect is required (OVERRIDE_EFFECT_GRANT or OVERRIDE_EFFECT_REVOKE)", "override.effect")
         try:
             override = new_override(
                 action=action,
                 pattern=spec.pattern,
-                effect=_EFFECTS.get(spec.effect, ""),  # type: ignore[arg-type]
+                effect=effect,
                 ttl=ttl,
                 key_id=spec.key_id or None,
                 namespace=spec.namespace or None,
                 reason=spec.reason,
             )
         except ValueError as exc:
-            await abort(context, invalid_argument(str(exc), "override"))
+            raise invalid_argument(str(exc), "override") from None
         created = await self._gate.overrides.create(override)
         return pb.CreateOverrideResponse(override=override_to_proto(created))
 
     async def ListOverrides(self, request: pb.ListOverridesRequest, context: grpc.aio.ServicerContext) -> pb.ListOverridesResponse:
         overrides = sorted(await self._gate.overrides.list(), key=lambda o: o.id)
-        size = 100 if request.page_size <= 0 else min(request.page_size, 1000)
-        start = 0
-        if request.page_token:
-            start = next((i for i, o in enumerate(overrides) if o.id > request.page_token), len(overrides))
-        page = overrides[start : start + size]
-        token = page[-1].id if start + size < len(overrides) and page else ""
-        return pb.ListOverridesResponse(overrides=[override_to_proto(o) for o in page], next_page_token=token)
+        start, end, token = page_slice([o.id for o in overrides], request.page_size, request.page_token)
+        return pb.ListOverridesResponse(overrides=[override_to_proto(o) for o in overrides[start:end]], next_page_token=token)
 
     async def DeleteOverride(self, request: pb.DeleteOverrideRequest, context: grpc.aio.ServicerContext) -> pb.DeleteOverrideResponse:
         try:
             override_id = override_id_from_name(request.name)
         except ValueError as exc:
-            await abort(context, invalid_argument(str(exc), "name"))
+            raise invalid_argument(str(exc), "name") from None
         if not await self._gate.overrides.delete(override_id):
-            await abort(context, GatewayError("NOT_FOUND", "OVERRIDE_NOT_FOUND", f"no live override {request.name!r}"))
+            raise GatewayError("NOT_FOUND", "OVERRIDE_NOT_FOUND", f"no live override {request.name!r}")
         return pb.DeleteOverrideResponse()
 
     async def ListAuditEvents(self, request: pb.ListAuditEventsRequest, context: grpc.aio.ServicerContext) -> pb.ListAuditEventsResponse:
         try:
             events, token = self._gate.audit.list(
                 key_id=request.key_id or None,
-                action=_ACTIONS.get(request.action),
+                action=ACTION.from_proto(request.action),
                 resource=request.resource or None,
                 allowed=request.allowed if request.HasField("allowed") else None,
                 start_time=request.start_time.ToDatetime(UTC) if request.HasField("start_time") else None,
@@ -160,35 +147,33 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
                 page_token=request.page_token,
             )
         except ValueError:
-            await abort(context, invalid_argument("page_token is not valid", "page_token"))
+            raise invalid_argument("page_token is not valid", "page_token") from None
         return pb.ListAuditEventsResponse(events=[audit_to_proto(e) for e in events], next_page_token=token)
 
     async def ReloadPolicy(self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext) -> pb.ReloadPolicyResponse:
-        try:
-            count = self._gate.reload()
-        except GatewayError as error:
-            await abort(context, error)
-        return pb.ReloadPolicyResponse(key_count=count)
+        return pb.ReloadPolicyResponse(key_count=self._gate.reload())
 
-    def _gate_principal(self, key_id: str) -> Principal | None:
-        return self._gate.principal(key_id)
-
-    async def _principal(self, context: grpc.aio.ServicerContext, key_id: str) -> Principal:
+    def _principal(self, key_id: str, param: str) -> Principal:
         principal = self._gate.principal(key_id)
         if principal is None:
-            await abort(context, GatewayError("NOT_FOUND", "KEY_NOT_FOUND", f"no key with id {key_id!r}", {"param": "key_id"}))
+            raise GatewayError("NOT_FOUND", "KEY_NOT_FOUND", f"no key with id {key_id!r}", {"param": param})
         return principal
 
 
-async def _call(context: grpc.aio.ServicerContext) -> CallContext:
-    call = current_call.get()
-    if call is None or call.principal is None:
-        await abort(context, GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required"))
-    return call
+def _principal_of_call() -> Principal:
+    principal = caller().principal
+    if principal is None:  # the interceptor authenticates first; this is a second lock
+        raise GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required")
+    return principal
 
 
-async def _action(context: grpc.aio.ServicerContext, value: int) -> Action:
-    action = _ACTIONS.get(value)
+def _action(value: int) -> Action:
+    action = ACTION.from_proto(value)
     if action is None:
-        await abort(context, invalid_argument("action is required (ACTION_USE_MODEL, ACTION_USE_TOOL, ACTION_CALL_ADMIN or ACTION_LOAD_MODULE)", "action"))
+        raise invalid_argument("action is required (ACTION_USE_MODEL, ACTION_USE_TOOL, ACTION_CALL_ADMIN or ACTION_LOAD_MODULE)", "action")
     return action
+
+
+def _action_to_proto(action: str) -> pb.Action:
+    known = ACTION.parse(action)
+    return ACTION.to_proto(known) if known is not None else pb.ACTION_UNSPECIFIED

@@ -7,24 +7,24 @@ from google.protobuf import json_format, struct_pb2
 
 from agentgateway.v1 import tool_service_pb2 as pb
 from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
-from services.rpc.paging import page_or_abort
-from services.rpc.status import abort
+from services.rpc.enums import ProtoEnum
+from services.rpc.paging import page_slice
 from services.config_files import ConfigError
 from services.errors import GatewayError, invalid_argument, tool_not_found
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
-from services.tools.provider import ToolSpec
+from services.tools.provider import ToolKind, ToolSpec
 from services.tools.runtime import ToolRuntime
 
 __all__ = ["ToolServicer"]
 
-_KINDS = {"python": pb.TOOL_KIND_PYTHON, "http": pb.TOOL_KIND_HTTP, "mcp": pb.TOOL_KIND_MCP}
+KIND: ProtoEnum[ToolKind, pb.ToolKind] = ProtoEnum(pb.ToolKind, ToolKind)
 
 
 def tool_to_proto(spec: ToolSpec) -> pb.Tool:
     parameters = struct_pb2.Struct()
     parameters.update(spec.parameters)
-    return pb.Tool(name=f"tools/{spec.name}", tool_name=spec.name, description=spec.description, kind=_KINDS.get(spec.kind, pb.TOOL_KIND_UNSPECIFIED), parameters=parameters)
+    return pb.Tool(name=f"tools/{spec.name}", tool_name=spec.name, description=spec.description, kind=KIND.to_proto(spec.kind), parameters=parameters)
 
 
 class ToolServicer(pb_grpc.ToolServiceServicer):
@@ -37,30 +37,24 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         specs = self._runtime.catalog.list()
         visible = await self._gatekeeper.allowed(caller().principal, "use_tool", (s.name for s in specs))
         specs = [s for s in specs if s.name in visible]
-        start, end, token = await page_or_abort(context, [s.name for s in specs], request.page_size, request.page_token)
+        start, end, token = page_slice([s.name for s in specs], request.page_size, request.page_token)
         return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in specs[start:end]], next_page_token=token)
 
     async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext) -> pb.GetToolResponse:
         name = request.name.removeprefix("tools/")
         spec = self._runtime.catalog.get(name)
         if spec is None:
-            await abort(context, tool_not_found(name))
+            raise tool_not_found(name)
         call = caller()
-        try:
-            await self._gatekeeper.require(call.principal, "use_tool", name, call.request_id)
-        except GatewayError as error:
-            await abort(context, error)
+        await self._gatekeeper.require(call.principal, "use_tool", name, call.request_id)
         return pb.GetToolResponse(tool=tool_to_proto(spec))
 
     async def InvokeTool(self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext) -> pb.InvokeToolResponse:
         name = request.name.removeprefix("tools/")
         if not name:
-            await abort(context, invalid_argument("name is required, e.g. tools/lookup_ticket", "name"))
+            raise invalid_argument("name is required, e.g. tools/lookup_ticket", "name")
         remaining = context.time_remaining()
-        try:
-            result = await self._runtime.invoke(name, json_format.MessageToDict(request.arguments), timeout_s=remaining, source="gateway")
-        except GatewayError as error:
-            await abort(context, error)
+        result = await self._runtime.invoke(name, json_format.MessageToDict(request.arguments), timeout_s=remaining, source="gateway")
         response = pb.InvokeToolResponse(output=result.output)
         response.duration.FromNanoseconds(int(result.duration_s * 1e9))
         return response
@@ -69,5 +63,5 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         try:
             await self._runtime.catalog.refresh()
         except ConfigError as exc:
-            await abort(context, GatewayError("FAILED_PRECONDITION", "TOOLS_CONFIG_INVALID", f"tools not reloaded, the old catalogue stays: {exc}"))
+            raise GatewayError("FAILED_PRECONDITION", "TOOLS_CONFIG_INVALID", f"tools not reloaded, the old catalogue stays: {exc}") from None
         return pb.RefreshToolsResponse(tool_count=len(self._runtime.catalog.list()))

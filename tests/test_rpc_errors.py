@@ -1,0 +1,108 @@
+"""The gRPC error layer on a real server: handlers raise, ``ErrorInterceptor`` answers with a
+rich status, and ``error_from_rpc_error`` recovers the same ``GatewayError`` on the client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.errors import GatewayError, invalid_argument
+from services.rpc.interceptor import ErrorInterceptor
+from services.rpc.paging import page_slice
+from services.rpc.status import error_from_rpc_error
+
+LIMITED = GatewayError("RESOURCE_EXHAUSTED", "RATE_LIMITED", "slow down", {"policy": "key:ops"}, retry_after_s=1.5)
+
+
+async def _fail(request: bytes, context: Any) -> bytes:
+    raise LIMITED
+
+
+async def _bad_field(request: bytes, context: Any) -> bytes:
+    raise invalid_argument("temperature must be <= 2", "sampling.temperature")
+
+
+async def _bug(request: bytes, context: Any) -> bytes:
+    raise RuntimeError("secret internals at /srv/app.py line 3")
+
+
+async def _stream_then_fail(request: bytes, context: Any) -> AsyncIterator[bytes]:
+    yield b"one"
+    yield b"two"
+    raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", "too slow")
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[grpc.aio.Channel]:
+    handlers = {
+        "Fail": grpc.unary_unary_rpc_method_handler(_fail),
+        "BadField": grpc.unary_unary_rpc_method_handler(_bad_field),
+        "Bug": grpc.unary_unary_rpc_method_handler(_bug),
+        "StreamThenFail": grpc.unary_stream_rpc_method_handler(_stream_then_fail),
+    }
+    server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Errors", handlers)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+        yield ch
+    await server.stop(None)
+
+
+async def _call(channel: grpc.aio.Channel, method: str) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await channel.unary_unary(f"/test.Errors/{method}")(b"")
+    return caught.value
+
+
+async def test_gateway_error_becomes_a_rich_status_and_back(channel: grpc.aio.Channel) -> None:
+    failure = await _call(channel, "Fail")
+    assert failure.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and failure.details() == "slow down"
+    assert error_from_rpc_error(failure) == LIMITED
+
+
+async def test_field_errors_carry_bad_request(channel: grpc.aio.Channel) -> None:
+    failure = await _call(channel, "BadField")
+    status = rpc_status.from_call(failure)
+    assert status is not None
+    violations = [d for d in status.details if d.Is(error_details_pb2.BadRequest.DESCRIPTOR)]
+    assert len(violations) == 1
+    bad = error_details_pb2.BadRequest()
+    violations[0].Unpack(bad)
+    assert [v.field for v in bad.field_violations] == ["sampling.temperature"]
+    assert error_from_rpc_error(failure).metadata == {"param": "sampling.temperature"}
+
+
+async def test_a_handler_bug_is_internal_and_reveals_nothing(channel: grpc.aio.Channel) -> None:
+    failure = await _call(channel, "Bug")
+    error = error_from_rpc_error(failure)
+    assert (error.status, error.reason) == ("INTERNAL", "INTERNAL")
+    assert "secret" not in (failure.details() or "") and "Traceback" not in (failure.details() or "")
+
+
+async def test_a_stream_ends_with_the_status_after_its_events(channel: grpc.aio.Channel) -> None:
+    received = []
+    call = channel.unary_stream("/test.Errors/StreamThenFail")(b"")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for message in call:
+            received.append(message)
+    assert received == [b"one", b"two"]
+    assert error_from_rpc_error(caught.value).reason == "AGENT_TIMEOUT"
+
+
+def test_page_tokens_round_trip_and_bad_ones_are_invalid_argument() -> None:
+    keys = [f"k{i:02d}" for i in range(5)]
+    start, end, token = page_slice(keys, 2, "")
+    assert (start, end) == (0, 2) and token
+    start, end, token = page_slice(keys, 2, token)
+    assert keys[start:end] == ["k02", "k03"]
+    assert page_slice(keys, 2, token) == (4, 5, "")
+    for size, token, param in ((-1, "", "page_size"), (2, "%%%", "page_token")):
+        with pytest.raises(GatewayError) as caught:
+            page_slice(keys, size, token)
+        assert (caught.value.status, caught.value.metadata["param"]) == ("INVALID_ARGUMENT", param)
