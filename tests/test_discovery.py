@@ -242,8 +242,8 @@ async def test_gateway_overrides_and_aliases(tmp_path: Path) -> None:
     catalog = await load(tmp_path)
     entry = catalog.get("team/helper")
     assert entry is not None
-    assert (entry.upstream, entry.model, entry.description) == ("local", "llama3.2", "Overridden.")
-    assert entry.model == "llama3.2"  # the __gateway__ model, not the SDK agent's own
+    assert (entry.upstream, entry.upstream_model, entry.description) == ("local", "llama3.2", "Overridden.")
+    assert entry.upstream_model == "llama3.2"  # the __gateway__ model, not the SDK agent's own
     assert entry.aliases == ("helper",)
     assert (entry.timeout_s, entry.max_turns) == (12.5, 3)
     assert catalog.get("helper") is entry and catalog.get("HELPER") is entry
@@ -497,7 +497,7 @@ async def test_declarative_agents_and_duplicates(tmp_path: Path) -> None:
         export_kind=None,
         description="You answer FAQs.",
         upstream="local",
-        model="llama3.2",
+        upstream_model="llama3.2",
         aliases=(),
         path=str(config),
         timeout_s=30.0,

@@ -1,50 +1,46 @@
-"""What an agent run produces, as plain dataclasses (no transport types).
+"""What an agent run takes and produces, as plain dataclasses (no transport types).
 
-The executor yields these in order; the servicer encodes them as ``AgentEvent`` protos.
-Errors are not events: they are raised as ``GatewayError`` and end the run.
+``ChatInput`` is a chat request in OpenAI's own vocabulary (the lingua franca of upstreams and
+the SDK). The executor yields ``Event``s in order; the servicer encodes them as ``AgentEvent``
+protos. Errors are not events: they are raised as ``GatewayError`` and end the run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from services.vocabulary import FinishReason, ToolSource
 
 __all__ = [
     "ChatInput",
+    "Completion",
     "Event",
     "FinalOutput",
-    "FinishReason",
-    "GuardrailTripped",
     "Handoff",
     "TextDelta",
     "ToolCallDelta",
     "ToolCalled",
     "ToolOutput",
-    "ToolSource",
-    "UsageReport",
+    "Usage",
 ]
-
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
-ToolSource = Literal["sdk", "gateway", "mcp"]
 
 
 @dataclass
 class ChatInput:
-    """A chat request in OpenAI's own vocabulary (the lingua franca of upstreams and the SDK)."""
-
-    model: str
+    # The served agent, as clients name it in OpenAI's ``model`` field ("default/weather").
+    model_id: str
+    # OpenAI chat message dicts, the whole conversation.
     messages: list[dict[str, Any]]
     # OpenAI sampling parameter names -> values; only the ones the client set.
     sampling: dict[str, Any] = field(default_factory=dict)
+    # Client-sent OpenAI function tools and tool_choice (the client runs those tools).
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_choice: str | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     user: str = ""
+    # Rare OpenAI fields, already checked for forbidden keys.
     extra: dict[str, Any] = field(default_factory=dict)
-    include_usage: bool = False
-    request_id: str = ""
-    # False for unary callers: the run may then use non-streaming upstream calls.
-    stream: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,12 +85,6 @@ class Handoff:
 
 
 @dataclass(frozen=True)
-class GuardrailTripped:
-    guardrail: str
-    kind: Literal["input", "output"]
-
-
-@dataclass(frozen=True)
 class FinalOutput:
     text: str
     agent: str = ""
@@ -105,13 +95,28 @@ class FinalOutput:
 
 
 @dataclass(frozen=True)
-class UsageReport:
-    prompt_tokens: int
-    completion_tokens: int
+class Usage:
+    """Token usage of a run (summed over its upstream calls)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
 
-Event = TextDelta | ToolCallDelta | ToolCalled | ToolOutput | Handoff | GuardrailTripped | FinalOutput | UsageReport
+
+Event = TextDelta | ToolCallDelta | ToolCalled | ToolOutput | Handoff | FinalOutput | Usage
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole run, for unary callers: its final output, usage, and the tool and handoff
+    events that happened on the way (no deltas)."""
+
+    final: FinalOutput
+    usage: Usage | None
+    events: tuple[Event, ...]

@@ -1,8 +1,10 @@
 """The executor: pick the agent, route it to its upstream, run it, bound it in time.
 
-The run happens in its own task feeding a bounded queue. The consumer (the gRPC servicer)
-reads events with the run's deadline; if the consumer is cancelled (client disconnect,
-gRPC deadline) the run task is cancelled too, which cancels the upstream request.
+``stream()`` serves callers that want deltas as they happen; ``complete()`` serves unary
+callers, whose runs skip streaming (plain SDK runs, non-streaming upstream calls). The run
+happens in its own task feeding a bounded queue. The consumer reads events with the run's
+deadline; if the consumer is cancelled (client disconnect, gRPC deadline) the run task is
+cancelled too, which cancels the upstream request.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from services.errors import GatewayError, invalid_argument, model_not_found
-from services.executor.events import ChatInput, Event, FinalOutput, UsageReport
+from services.executor.events import ChatInput, Completion, Event, FinalOutput, TextDelta, ToolCallDelta, Usage
 from services.executor.failures import as_gateway_error
 from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
@@ -63,15 +65,34 @@ class Executor:
             raise model_not_found(model_id)
         return entry
 
-    async def stream(self, request: ChatInput) -> AsyncIterator[Event]:
-        """Yield the run's events in order; raise ``GatewayError`` on failure."""
+    def stream(self, request: ChatInput) -> AsyncIterator[Event]:
+        """Yield the run's events in order, deltas included; raise ``GatewayError`` on failure."""
+        return self._events(request, streaming=True)
+
+    async def complete(self, request: ChatInput) -> Completion:
+        """Run to the end; the result has the tool and handoff events but no deltas."""
+        final: FinalOutput | None = None
+        usage: Usage | None = None
+        seen: list[Event] = []
+        async for event in self._events(request, streaming=False):
+            if isinstance(event, FinalOutput):
+                final = event
+            elif isinstance(event, Usage):
+                usage = event
+            elif not isinstance(event, TextDelta | ToolCallDelta):
+                seen.append(event)
+        if final is None:
+            raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
+        return Completion(final, usage, tuple(seen))
+
+    async def _events(self, request: ChatInput, *, streaming: bool) -> AsyncIterator[Event]:
         if not request.messages:
             raise invalid_argument("messages must contain at least one message", "messages")
-        principal = caller().principal
-        entry = self.resolve(request.model)
-        await self._gatekeeper.require(principal, "use_model", entry.id, request.request_id)
+        call = caller()
+        entry = self.resolve(request.model_id)
+        await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
         estimate = estimate_tokens(request)
-        reservation = await self._gatekeeper.reserve(principal, estimate)
+        reservation = await self._gatekeeper.reserve(call.principal, estimate)
         used_tokens: int | None = None
         upstream = self._upstreams.get(entry.upstream)
         timeout = entry.timeout_s
@@ -81,7 +102,7 @@ class Executor:
         async def produce() -> None:
             open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
             try:
-                async for event in self._run(entry, request, upstream):
+                async for event in self._run(entry, request, upstream, streaming):
                     await queue.put(event)
                 await queue.put(_DONE)
             except asyncio.CancelledError:
@@ -89,7 +110,7 @@ class Executor:
             except BaseException as exc:  # noqa: BLE001 - every failure becomes a typed error
                 await queue.put(as_gateway_error(exc, entry.id))
 
-        task = asyncio.create_task(produce(), name=f"run {entry.id} {request.request_id}")
+        task = asyncio.create_task(produce(), name=f"run {entry.id} {call.request_id}")
         deadline = None if timeout is None else started + timeout
         outcome = "cancelled"
         try:
@@ -106,7 +127,7 @@ class Executor:
                     break
                 if isinstance(item, GatewayError):
                     raise item
-                if isinstance(item, UsageReport):
+                if isinstance(item, Usage):
                     used_tokens = item.total_tokens
                 yield item
         except GatewayError as error:
@@ -123,7 +144,7 @@ class Executor:
             await self._gatekeeper.settle(reservation, used_tokens if used_tokens is not None else estimate)
             log.info(
                 "run finished",
-                extra={"fields": {"model": entry.id, "request_id": request.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
+                extra={"fields": {"model": entry.id, "request_id": call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
             )
 
     def _provider(self, upstream: Upstream, model: str | None) -> UpstreamModelProvider:
@@ -134,18 +155,18 @@ class Executor:
             provider = self._providers[key] = UpstreamModelProvider(upstream, model)
         return provider
 
-    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream) -> AsyncIterator[Event]:
-        provider = self._provider(upstream, entry.model)
+    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream, streaming: bool) -> AsyncIterator[Event]:
+        provider = self._provider(upstream, entry.upstream_model)
         if entry.agent is not None:
             if self._catalog.generation != self._generation:
                 self._generation = self._catalog.generation
                 await self._governor.retire_unreachable([e.agent for e in self._catalog.list() if e.agent is not None])
             sources = await self._governor.prepare(entry.agent)
-            events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources)
+            events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming)
         elif entry.workflow is not None:
             events = run_workflow_export(entry.workflow, request, provider, entry.agent_name)
         else:
-            events = run_passthrough(request, upstream, entry, self._tools)
+            events = run_passthrough(request, upstream, entry, self._tools, streaming=streaming)
         async for event in events:
             yield event
 
@@ -160,19 +181,3 @@ def estimate_tokens(request: ChatInput) -> int:
         elif isinstance(content, list):
             chars += sum(len(str(part.get("text", ""))) for part in content)
     return chars // 4 + 1
-
-
-async def collect(events: AsyncIterator[Event]) -> tuple[list[Event], FinalOutput, UsageReport | None]:
-    """Drain a run into (events, final output, usage) for unary callers."""
-    seen: list[Event] = []
-    final: FinalOutput | None = None
-    usage: UsageReport | None = None
-    async for event in events:
-        if isinstance(event, FinalOutput):
-            final = event
-        elif isinstance(event, UsageReport):
-            usage = event
-        seen.append(event)
-    if final is None:
-        raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
-    return seen, final, usage

@@ -27,6 +27,7 @@ from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.governed import governed_source, mark_governed
 from services.tools.timings import record_tool_duration
+from services.vocabulary import ToolSource
 
 __all__ = ["AgentToolGovernor"]
 
@@ -61,9 +62,9 @@ class AgentToolGovernor:
         self._stop = asyncio.Event()
         self._retiring: set[asyncio.Task[None]] = set()
 
-    async def prepare(self, agent: Agent[Any]) -> dict[str, str]:
+    async def prepare(self, agent: Agent[Any]) -> dict[str, ToolSource]:
         """Govern every tool reachable from ``agent``; connect its MCP servers. Returns tool name -> source."""
-        sources: dict[str, str] = {}
+        sources: dict[str, ToolSource] = {}
         for reachable in agents_reachable_from(agent):
             for tool in reachable.tools:
                 if isinstance(tool, FunctionTool):

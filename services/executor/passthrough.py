@@ -15,11 +15,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
 from services.errors import GatewayError
-from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, ToolCalled, ToolOutput, UsageReport
+from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, ToolCalled, ToolOutput, Usage
 from services.registry.catalog import AgentEntry
 from services.tools.runtime import ToolRuntime
 from services.upstreams import Upstream
+from services.vocabulary import FINISH_REASON
 
 __all__ = ["run_passthrough"]
 
@@ -28,7 +32,7 @@ __all__ = ["run_passthrough"]
 _FORWARDED_EXTRA = {"logprobs", "top_logprobs", "logit_bias", "metadata", "service_tier", "verbosity", "prediction", "modalities"}
 
 
-async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEntry, tools: ToolRuntime | None) -> AsyncIterator[Event]:
+async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEntry, tools: ToolRuntime | None, *, streaming: bool) -> AsyncIterator[Event]:
     messages: Any = list(request.messages)  # OpenAI message dicts, typed loosely on purpose
     if entry.instructions:
         messages.insert(0, {"role": "system", "content": entry.instructions})
@@ -45,13 +49,13 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
     if request.user:
         params["user"] = request.user
     extra_body = {k: v for k, v in request.extra.items() if k in _FORWARDED_EXTRA}
-    model = entry.model or upstream.config.model or "default"
-    usage = _Usage()
+    model = entry.upstream_model or upstream.config.model or "default"
+    usage: Usage | None = None  # summed over the tool rounds; None if the upstream reported none
     text: list[str] = []
 
     for hop in range(entry.max_tool_hops + 1):
-        turn = _Turn(client_tool_names, entry.agent_name, usage)
-        if request.stream:
+        turn = _Turn(client_tool_names, entry.agent_name)
+        if streaming:
             stream = await upstream.client.chat.completions.create(
                 model=model, messages=messages, stream=True, stream_options={"include_usage": True}, extra_body=extra_body or None, **params
             )
@@ -67,14 +71,16 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
             for event in turn.feed_message(response):
                 yield event
         text.append(turn.text)
+        if turn.usage is not None:
+            usage = turn.usage if usage is None else usage + turn.usage
 
         gateway_calls = turn.gateway_calls()
         if not gateway_calls or turn.client_calls():
             # Nothing for the gateway to run (or the client must act): the turn's answer is final.
-            if usage.seen:
-                yield UsageReport(usage.prompt_tokens, usage.completion_tokens)
-            finish = turn.finish if turn.finish in ("stop", "length", "tool_calls", "content_filter") else ("tool_calls" if turn.client_calls() else "stop")
-            yield FinalOutput("".join(text), entry.agent_name, finish, False, tuple(turn.client_calls()))  # type: ignore[arg-type]
+            if usage is not None:
+                yield usage
+            finish = FINISH_REASON.parse(turn.finish) or ("tool_calls" if turn.client_calls() else "stop")
+            yield FinalOutput("".join(text), entry.agent_name, finish, False, tuple(turn.client_calls()))
             return
         if hop == entry.max_tool_hops:
             raise GatewayError(
@@ -109,35 +115,21 @@ def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[
     return schemas
 
 
-class _Usage:
-    """Token usage summed over the tool rounds of one request."""
-
-    def __init__(self) -> None:
-        self.seen = False
-        self.prompt_tokens = self.completion_tokens = 0
-
-    def add(self, usage: Any) -> None:
-        if usage is not None:
-            self.seen = True
-            self.prompt_tokens += usage.prompt_tokens
-            self.completion_tokens += usage.completion_tokens
-
-
 class _Turn:
     """One upstream response: forwards text and client-tool deltas, holds gateway-tool calls."""
 
-    def __init__(self, client_tools: set[str], agent_name: str, usage: _Usage) -> None:
+    def __init__(self, client_tools: set[str], agent_name: str) -> None:
         self._client_tools = client_tools
         self._agent_name = agent_name
-        self._usage = usage
+        self.usage: Usage | None = None
         self._calls: dict[int, dict[str, Any]] = {}
         self._client_index: dict[int, int] = {}  # upstream index -> index the client sees
         self.text = ""
         self.finish = "stop"
 
-    def feed(self, chunk: Any) -> list[Event]:
+    def feed(self, chunk: ChatCompletionChunk) -> list[Event]:
         """One streamed chunk."""
-        self._usage.add(chunk.usage)
+        self._add_usage(chunk.usage)
         events: list[Event] = []
         for choice in chunk.choices[:1]:
             parts = [
@@ -147,15 +139,20 @@ class _Turn:
             events += self._take(choice.delta.content, parts, choice.finish_reason)
         return events
 
-    def feed_message(self, response: Any) -> list[Event]:
+    def feed_message(self, response: ChatCompletion) -> list[Event]:
         """A whole (non-streamed) completion: one big delta, so the same events a stream gives."""
-        self._usage.add(response.usage)
+        self._add_usage(response.usage)
         events: list[Event] = []
         for choice in response.choices[:1]:
             message = choice.message
-            parts = [(i, c.id, c.function.name, c.function.arguments or "") for i, c in enumerate(message.tool_calls or ())]
+            calls = [c for c in message.tool_calls or () if c.type == "function"]  # we only offer function tools
+            parts = [(i, c.id, c.function.name, c.function.arguments or "") for i, c in enumerate(calls)]
             events += self._take(message.content, parts, choice.finish_reason)
         return events
+
+    def _add_usage(self, usage: CompletionUsage | None) -> None:
+        if usage is not None:
+            self.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
 
     def _take(self, content: str | None, parts: list[tuple[int, str, str, str]], finish_reason: str | None) -> list[Event]:
         events: list[Event] = []

@@ -13,10 +13,11 @@ import contextvars
 import dataclasses
 from typing import Any
 
-from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig, Usage
+from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig
 from agents.models.multi_provider import MultiProvider
 from agents.run import AgentRunner, set_default_agent_runner
 
+from services.executor.events import Usage
 from services.upstreams import Upstream
 
 __all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to"]
@@ -37,34 +38,33 @@ class UpstreamModelProvider(ModelProvider):
         return model
 
 
-_current_provider: contextvars.ContextVar[UpstreamModelProvider | None] = contextvars.ContextVar("agentgateway_model_provider", default=None)
-# Token usage of the runs a workflow starts, summed so the gateway can report it.
-_current_usage: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("agentgateway_usage", default=None)
-
-
 class routed_to:
-    """``with routed_to(provider):`` — SDK runs started inside use ``provider``."""
+    """``with routed_to(provider):`` — SDK runs started inside use ``provider``; ``usage``
+    sums the token usage of those runs so the gateway can report it."""
 
     def __init__(self, provider: UpstreamModelProvider) -> None:
-        self._provider = provider
+        self.provider = provider
         self.usage = Usage()
-        self._tokens: tuple[contextvars.Token[UpstreamModelProvider | None], contextvars.Token[Usage | None]] | None = None
+        self._token: contextvars.Token[routed_to | None] | None = None
 
     def __enter__(self) -> routed_to:
-        self._tokens = (_current_provider.set(self._provider), _current_usage.set(self.usage))
+        self._token = _current_route.set(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._tokens is not None
-        _current_provider.reset(self._tokens[0])
-        _current_usage.reset(self._tokens[1])
+        assert self._token is not None
+        _current_route.reset(self._token)
+
+
+_current_route: contextvars.ContextVar[routed_to | None] = contextvars.ContextVar("agentgateway_route", default=None)
 
 
 class RoutingAgentRunner(AgentRunner):
     def _routed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        provider = _current_provider.get()
-        if provider is None:
+        route = _current_route.get()
+        if route is None:
             return kwargs
+        provider = route.provider
         config = kwargs.get("run_config")
         if config is None:
             kwargs["run_config"] = RunConfig(model_provider=provider)
@@ -75,9 +75,10 @@ class RoutingAgentRunner(AgentRunner):
 
     async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:
         result = await super().run(starting_agent, input, **self._routed(kwargs))
-        usage = _current_usage.get()
-        if usage is not None:
-            usage.add(result.context_wrapper.usage)
+        route = _current_route.get()
+        if route is not None:
+            used = result.context_wrapper.usage
+            route.usage = route.usage + Usage(used.input_tokens, used.output_tokens)
         return result
 
     def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agents import Agent, ModelSettings, RunConfig, Runner
+from agents import Usage as SdkUsage
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
@@ -27,11 +28,11 @@ from services.executor.events import (
     TextDelta,
     ToolCalled,
     ToolOutput,
-    ToolSource,
-    UsageReport,
+    Usage,
 )
 from services.executor.routing import UpstreamModelProvider
 from services.tools.timings import tool_duration
+from services.vocabulary import ToolSource
 
 __all__ = ["final_text", "model_settings_for", "run_sdk_agent"]
 
@@ -64,13 +65,15 @@ async def run_sdk_agent(
     max_turns: int | None,
     trace: bool,
     model_id: str,
-    sources: dict[str, str] | None = None,
+    sources: dict[str, ToolSource] | None = None,
+    *,
+    streaming: bool,
 ) -> AsyncIterator[Event]:
     run_config = _run_config(provider, request, trace, model_id)
     items: Any = to_sdk_items(request.messages)  # Responses input items, as plain dicts
     turns = max_turns or DEFAULT_MAX_TURNS
     translate = _ItemTranslator(sources)
-    if not request.stream:
+    if not streaming:
         # Unary callers need no deltas: a plain run (non-streaming upstream calls) is much
         # cheaper than a streamed one; tool and handoff events come from the run's items.
         done = await Runner.run(agent, items, run_config=run_config, max_turns=turns)
@@ -81,8 +84,7 @@ async def run_sdk_agent(
         text, structured = final_text(done.final_output, done.last_agent)
         if text:
             yield TextDelta(text, done.last_agent.name)
-        usage = done.context_wrapper.usage
-        yield UsageReport(usage.input_tokens, usage.output_tokens)
+        yield _usage(done.context_wrapper.usage)
         yield FinalOutput(text, done.last_agent.name, "stop", structured)
         return
     result = Runner.run_streamed(agent, items, run_config=run_config, max_turns=turns)
@@ -108,15 +110,18 @@ async def run_sdk_agent(
     text, structured = final_text(result.final_output, last_agent)
     if not streamed_text and text:
         yield TextDelta(text, last_agent.name)
-    usage = result.context_wrapper.usage
-    yield UsageReport(usage.input_tokens, usage.output_tokens)
+    yield _usage(result.context_wrapper.usage)
     yield FinalOutput(text, last_agent.name, "stop", structured)
+
+
+def _usage(usage: SdkUsage) -> Usage:
+    return Usage(usage.input_tokens, usage.output_tokens)
 
 
 class _ItemTranslator:
     """SDK run items -> tool and handoff events (the same for streamed and plain runs)."""
 
-    def __init__(self, sources: dict[str, str] | None) -> None:
+    def __init__(self, sources: dict[str, ToolSource] | None) -> None:
         self._sources = sources
         self._pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, when it was seen)
 
@@ -198,11 +203,10 @@ def _is_text_part(part: Any) -> bool:
     return (isinstance(part, dict) and part.get("type") == "text") or (isinstance(part, BaseModel) and getattr(part, "type", None) == "text")
 
 
-def _source(raw: dict[str, Any], name: str, sources: dict[str, str] | None) -> ToolSource:
+def _source(raw: dict[str, Any], name: str, sources: dict[str, ToolSource] | None) -> ToolSource:
     if str(raw.get("type", "")).startswith("mcp"):
         return "mcp"
-    known = (sources or {}).get(name, "sdk")
-    return known if known in ("sdk", "gateway", "mcp") else "sdk"  # type: ignore[return-value]
+    return (sources or {}).get(name, "sdk")
 
 
 def _text(output: Any) -> str:

@@ -16,7 +16,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel
 
 from services.executor.conversation import last_user_text
-from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, UsageReport
+from services.executor.events import ChatInput, Event, FinalOutput, TextDelta
 from services.executor.routing import UpstreamModelProvider, routed_to
 from services.executor.sdk_run import final_text
 
@@ -35,7 +35,7 @@ async def run_workflow_export(
     reply, structured = _reply_text(result)
     if reply:
         yield TextDelta(reply, agent_name)
-    yield UsageReport(routing.usage.input_tokens, routing.usage.output_tokens)
+    yield routing.usage
     yield FinalOutput(reply, agent_name, "stop", structured)
 
 

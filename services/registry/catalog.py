@@ -53,7 +53,7 @@ class AgentEntry:
     export_kind: ExportKind | None  # None for declarative
     description: str
     upstream: str | None  # from __gateway__ / agents.yaml
-    model: str | None  # from __gateway__ / agents.yaml (NOT the SDK agent's own model)
+    upstream_model: str | None  # the upstream's model name, from __gateway__ / agents.yaml (NOT the SDK agent's own model)
     aliases: tuple[str, ...]
     path: str | None  # module path relative to the agents dir (posix); the config file for declarative
     timeout_s: float | None
@@ -247,7 +247,7 @@ class AgentCatalog:
             export_kind=outcome.kind,
             description=description,
             upstream=overrides.upstream,
-            model=overrides.model,
+            upstream_model=overrides.model,
             aliases=tuple(dict.fromkeys(a for a in overrides.aliases if a != model_id)),
             path=where,
             timeout_s=overrides.timeout_s,
@@ -279,7 +279,7 @@ def _declarative_entry(spec: DeclarativeAgent, config_path: str) -> AgentEntry:
         export_kind=None,
         description=spec.description if spec.description is not None else first_line(spec.instructions),
         upstream=spec.upstream,
-        model=spec.model,
+        upstream_model=spec.model,
         aliases=tuple(dict.fromkeys(a for a in spec.aliases if a != spec.id)),
         path=config_path,
         timeout_s=spec.timeout_s,

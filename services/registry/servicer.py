@@ -30,7 +30,7 @@ def agent_to_proto(entry: AgentEntry) -> pb.Agent:
         source=SOURCE.to_proto(entry.source),
         export_kind=EXPORT_KIND.to_proto(entry.export_kind) if entry.export_kind else pb.EXPORT_KIND_UNSPECIFIED,
         upstream=entry.upstream or "",
-        model=entry.model or "",
+        model=entry.upstream_model or "",
         aliases=list(entry.aliases),
         path=entry.path or "",
         max_turns=entry.max_turns or 0,
