@@ -51,12 +51,13 @@ typecheck: $(STAMP)
 test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# Serve the sample agents. With no OPENAI_API_KEY and no config/upstreams.yaml the
-# offline demo model (tests/fake_upstream.py) is started as the upstream.
+# Serve the sample agents. With no OPENAI_API_KEY, OPENAI_BASE_URL or config/upstreams.yaml
+# the offline demo model (`agent-gateway demo-model`, services/demo_model.py) is started
+# as the upstream, and stopped with the gateway.
 run: $(STAMP)
 	@if [ -z "$$OPENAI_API_KEY" ] && [ -z "$$OPENAI_BASE_URL" ] && [ ! -f config/upstreams.yaml ]; then \
 		echo "agent-gateway: no OPENAI_API_KEY and no config/upstreams.yaml: using the offline demo model on 127.0.0.1:$(DEMO_PORT)"; \
-		$(PY) -m tests.fake_upstream --host 127.0.0.1 --port $(DEMO_PORT) & demo=$$!; \
+		GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(VENV)/bin/agent-gateway demo-model --host 127.0.0.1 --port $(DEMO_PORT) & demo=$$!; \
 		trap "kill $$demo 2>/dev/null" EXIT INT TERM; \
 		OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 GATEWAY_DEFAULT_MODEL=demo GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(VENV)/bin/agent-gateway serve; \
 	else \

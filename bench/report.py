@@ -250,7 +250,7 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
         "uvicorn + Starlette in a background thread, a real HTTP server on loopback). The gateway runs as a "
         "real `agent-gateway serve` subprocess (all services, `GATEWAY_LOG_LEVEL=WARNING`) on free ports, "
         "with the sample agents copied from `agents/` and the test config (`tests/conftest.py:write_config`). "
-        "Nothing is queued on the fake upstream, so every request gets its demo reply: "
+        "Nothing is queued on the fake upstream, so every request gets the demo model's reply (`services/demo_model.py`): "
         f'"You said: <prompt>" ({method.reply_words} words), streamed one word per chunk with no delay between chunks '
         "(non-streaming requests get it as one JSON body). Every call checks that it got exactly that reply.",
         "",

@@ -1,10 +1,14 @@
-"""``agent-gateway serve``: flags over environment (GATEWAY_*) over defaults."""
+"""``agent-gateway serve``: flags over environment (GATEWAY_*) over defaults.
+
+Also ``agent-gateway keys create`` and ``agent-gateway demo-model`` (the offline upstream ``make run`` uses).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -43,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tools", default="*", help="comma-separated fnmatch patterns over tool names (default *)")
     create.add_argument("--requests-per-minute", type=int)
     create.add_argument("--tokens-per-minute", type=int)
+    demo = commands.add_parser("demo-model", help="serve the offline demo model (a deterministic OpenAI-compatible upstream)")
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8100, help="port (default 8100; 0: any free port)")
+    demo.add_argument("--chunk-delay", type=float, default=0.02, help="seconds between streamed chunks (default 0.02)")
     return parser
 
 
@@ -59,11 +67,8 @@ def _keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "keys":
-        return _keys_create(args)
-    overrides: dict[str, Any] = {field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag) is not None}
+def _run(overrides: dict[str, Any], work: Callable[[GatewaySettings], None]) -> int:
+    """Settings (`overrides` over the environment), logging as they say, then `work`; failures become exit codes."""
     try:
         settings = GatewaySettings(**overrides)
     except ValidationError as exc:
@@ -72,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(_serve(settings))
+        work(settings)
     except ConfigError as exc:
         get_logger("server").error("invalid configuration", extra={"fields": {"error": str(exc)}})
         print(f"agent-gateway: {exc}", file=sys.stderr)
@@ -83,6 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "keys":
+        return _keys_create(args)
+    if args.command == "demo-model":
+        # Only GATEWAY_LOG_LEVEL / GATEWAY_LOG_FORMAT matter to the demo model.
+        return _run({}, lambda _: _demo_model(args.host, args.port, args.chunk_delay))
+    overrides: dict[str, Any] = {field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag) is not None}
+    return _run(overrides, lambda settings: asyncio.run(_serve(settings)))
+
+
+def _demo_model(host: str, port: int, chunk_delay: float) -> None:
+    from services.demo_model import serve  # Starlette and uvicorn only when asked for
+
+    serve(host, port, chunk_delay)
 
 
 async def _serve(settings: GatewaySettings) -> None:
