@@ -6,15 +6,23 @@ import json
 from typing import Any
 
 from agentgateway.v1 import messages_pb2 as pb
+from services.vocabulary import FINISH_REASON, TOOL_SOURCE
 
-__all__ = ["FINISH", "CompletionMeta", "chunk", "completion", "sse", "usage_json"]
+__all__ = [
+    "CompletionMeta",
+    "agent_event_json",
+    "chunk",
+    "completion",
+    "extension_sse",
+    "finish_reason",
+    "sse",
+    "tool_call_delta_json",
+    "usage_json",
+]
 
-FINISH = {
-    pb.FINISH_REASON_STOP: "stop",
-    pb.FINISH_REASON_LENGTH: "length",
-    pb.FINISH_REASON_TOOL_CALLS: "tool_calls",
-    pb.FINISH_REASON_CONTENT_FILTER: "content_filter",
-}
+
+def finish_reason(value: int) -> str:
+    return FINISH_REASON.from_proto(value) or "stop"
 
 
 class CompletionMeta:
@@ -63,15 +71,12 @@ def tool_call_delta_json(delta: pb.ToolCallDelta) -> dict[str, Any]:
     return out
 
 
-_SOURCES = {pb.TOOL_SOURCE_SDK: "sdk", pb.TOOL_SOURCE_GATEWAY: "gateway", pb.TOOL_SOURCE_MCP: "mcp"}
-
-
 def agent_event_json(event: pb.AgentEvent) -> dict[str, Any] | None:
     """The opt-in ``agentgateway`` extension: server-side tool calls and handoffs, for REST clients."""
     kind = event.WhichOneof("event")
     if kind in ("tool_called", "tool_output"):
         e = event.tool_called if kind == "tool_called" else event.tool_output
-        out: dict[str, Any] = {"type": kind, "call_id": e.call_id, "name": e.name, "agent": e.agent, "source": _SOURCES.get(e.source, "sdk")}
+        out: dict[str, Any] = {"type": kind, "call_id": e.call_id, "name": e.name, "agent": e.agent, "source": TOOL_SOURCE.from_proto(e.source) or "sdk"}
         if isinstance(e, pb.ToolCalled):
             out["arguments"] = e.arguments
         else:
@@ -91,17 +96,18 @@ def extension_sse(meta: CompletionMeta, payload: dict[str, Any]) -> bytes:
     return f"event: agentgateway.{payload['type']}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
 
 
-def completion(meta: CompletionMeta, final: pb.FinalOutput, usage: pb.Usage | None) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": final.text, "refusal": None}
-    if final.tool_calls:
-        message["tool_calls"] = [tool_call_json(c) for c in final.tool_calls]
-        message["content"] = final.text or None
+def completion(meta: CompletionMeta, reply: pb.ChatMessage, finish: int, usage: pb.Usage | None) -> dict[str, Any]:
+    """A whole ``chat.completion`` from the executor's unary reply."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+    if reply.tool_calls:
+        message["tool_calls"] = [tool_call_json(c) for c in reply.tool_calls]
+        message["content"] = reply.content or None
     return {
         "id": meta.id,
         "object": "chat.completion",
         "created": meta.created,
         "model": meta.model,
         "system_fingerprint": None,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": FINISH.get(final.finish_reason, "stop")}],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason(finish)}],
         "usage": usage_json(usage),
     }

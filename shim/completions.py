@@ -1,9 +1,13 @@
-"""``POST /v1/chat/completions``: validate, call the executor's streaming RPC, answer.
+"""``POST /v1/chat/completions``: validate, call the executor, answer.
 
-The response waits for the first event that produces output before sending headers, so
-failures before any output (unknown model, upstream down, guardrail on input) get a
-real HTTP status. After that, errors travel in the stream. A client disconnect cancels
+Streaming requests call ``StreamChatCompletion``. The response waits for the first event that
+produces output before sending headers, so failures before any output (unknown model, upstream
+down, guardrail on input) get a real HTTP status; after that, errors travel in the stream.
+Non-streaming requests call ``CreateChatCompletion``. Either way a client disconnect cancels
 the gRPC call, which cancels the agent run and its upstream request.
+
+Errors before the response starts are raised (``GatewayError`` or the call's
+``AioRpcError``) and turned into OpenAI error JSON by the app's exception handlers.
 """
 
 from __future__ import annotations
@@ -18,39 +22,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
-from agentgateway.v1 import messages_pb2 as pb
 from services.errors import GatewayError, invalid_argument
 from services.rpc.status import error_from_rpc_error
-from services.security.hardening import find_forbidden_field
+from services.security.hardening import reject_forbidden_fields
 from shim import chunks
-from shim.errors import error_body, error_response
+from shim.errors import error_body
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.translate import chat_request_from_openai
 
 __all__ = ["chat_completions"]
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
+Event = ex_pb.StreamChatCompletionResponse
 
 
 async def chat_completions(request: Request) -> Response:
     state = request.app.state
+    body = await _read_json(request, state.settings.max_body_bytes)
+    reject_forbidden_fields(body)
     try:
-        body = await _read_json(request, state.settings.max_body_bytes)
-        forbidden = find_forbidden_field(body)
-        if forbidden:
-            raise invalid_argument(
-                f"the field {forbidden!r} is not accepted: upstream URLs, keys and headers come from gateway config only", forbidden, "FORBIDDEN_FIELD"
-            )
         parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
         param, message = param_of(exc)
-        return error_response(invalid_argument(message, param), request.state.response_headers)
-    except GatewayError as error:
-        return error_response(error, request.state.response_headers)
-
-    tool_events = _wants_tool_events(request)
+        raise invalid_argument(message, param) from None
     if not parsed.stream:
-        return await _unary(request, parsed, tool_events)
+        return await _unary(request, parsed)
     call = state.executor.StreamChatCompletion(
         ex_pb.StreamChatCompletionRequest(chat=chat_request_from_openai(parsed)),
         metadata=request.state.grpc_metadata,
@@ -59,22 +55,21 @@ async def chat_completions(request: Request) -> Response:
     events = aiter(call)
     try:
         first, buffered = await _first_visible(request, events)
-    except GatewayError as error:
+    except BaseException:
         call.cancel()
-        return error_response(error, request.state.response_headers)
+        raise
     if first is None:  # the client went away while we waited
         call.cancel()
         return Response(status_code=204)
     meta = chunks.CompletionMeta(first.id, first.created, first.model or parsed.model)
     return StreamingResponse(
-        _sse(meta, first, buffered, events, call, tool_events),
+        _sse(meta, [*buffered, first], events, call, _wants_tool_events(request)),
         media_type="text/event-stream",
-        headers={**request.state.response_headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
 
 
-async def _unary(request: Request, parsed: ChatCompletionRequest, tool_events: bool) -> Response:
-    """Non-streaming: the executor's unary RPC (its runs skip streaming upstream calls)."""
+async def _unary(request: Request, parsed: ChatCompletionRequest) -> Response:
     state = request.app.state
     call = state.executor.CreateChatCompletion(
         ex_pb.CreateChatCompletionRequest(chat=chat_request_from_openai(parsed)),
@@ -91,18 +86,14 @@ async def _unary(request: Request, parsed: ChatCompletionRequest, tool_events: b
         call.cancel()
         reply.cancel()
         return Response(status_code=204)
-    try:
-        response = reply.result()
-    except grpc.aio.AioRpcError as exc:
-        return error_response(error_from_rpc_error(exc), request.state.response_headers)
-    except asyncio.CancelledError:
+    if reply.cancelled():
         return Response(status_code=204)
+    response: ex_pb.CreateChatCompletionResponse = reply.result()  # a failed call raises its AioRpcError here
     meta = chunks.CompletionMeta(response.id, response.created, response.model or parsed.model)
-    final = pb.FinalOutput(text=response.message.content, finish_reason=response.finish_reason, tool_calls=response.message.tool_calls)
-    body = chunks.completion(meta, final, response.usage if response.HasField("usage") else None)
-    if tool_events:
+    body = chunks.completion(meta, response.message, response.finish_reason, response.usage if response.HasField("usage") else None)
+    if _wants_tool_events(request):
         body["agentgateway"] = {"events": [e for e in map(chunks.agent_event_json, response.events) if e is not None]}
-    return JSONResponse(body, headers=request.state.response_headers)
+    return JSONResponse(body)
 
 
 def _wants_tool_events(request: Request) -> bool:
@@ -112,13 +103,14 @@ def _wants_tool_events(request: Request) -> bool:
 
 async def _read_json(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
+    too_large = GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
+        raise too_large
     data = bytearray()
     async for part in request.stream():
         data += part
         if len(data) > limit:
-            raise GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
+            raise too_large
     try:
         body = json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -128,7 +120,7 @@ async def _read_json(request: Request, limit: int) -> Any:
     return body
 
 
-async def _next(events: AsyncIterator[ex_pb.StreamChatCompletionResponse]) -> ex_pb.StreamChatCompletionResponse | None:
+async def _next(events: AsyncIterator[Event]) -> Event | None:
     try:
         return await anext(events)
     except StopAsyncIteration:
@@ -137,11 +129,9 @@ async def _next(events: AsyncIterator[ex_pb.StreamChatCompletionResponse]) -> ex
         raise error_from_rpc_error(exc) from None
 
 
-async def _first_visible(
-    request: Request, events: AsyncIterator[ex_pb.StreamChatCompletionResponse]
-) -> tuple[ex_pb.StreamChatCompletionResponse | None, list[ex_pb.StreamChatCompletionResponse]]:
+async def _first_visible(request: Request, events: AsyncIterator[Event]) -> tuple[Event | None, list[Event]]:
     """Read events until one produces output, watching for the client leaving meanwhile."""
-    buffered: list[ex_pb.StreamChatCompletionResponse] = []
+    buffered: list[Event] = []
     disconnect = asyncio.ensure_future(_wait_disconnect(request))
     try:
         while True:
@@ -167,20 +157,13 @@ async def _wait_disconnect(request: Request) -> None:
             return
 
 
-async def _sse(
-    meta: chunks.CompletionMeta,
-    first: ex_pb.StreamChatCompletionResponse,
-    buffered: list[ex_pb.StreamChatCompletionResponse],
-    events: AsyncIterator[ex_pb.StreamChatCompletionResponse],
-    call: Any,
-    tool_events: bool,
-) -> AsyncIterator[bytes]:
-    usage: pb.Usage | None = None
+async def _sse(meta: chunks.CompletionMeta, pending: list[Event], events: AsyncIterator[Event], call: Any, tool_events: bool) -> AsyncIterator[bytes]:
+    """The SSE body. Errors here arrive after the headers, so they are sent in-band."""
+    usage = None
     finished = False
-    pending = [*buffered, first]
     try:
         yield chunks.sse(chunks.chunk(meta, {"role": "assistant", "content": ""}))
-        event: ex_pb.StreamChatCompletionResponse | None = pending.pop(0)
+        event: Event | None = pending.pop(0)
         while event is not None:
             kind = event.event.WhichOneof("event")
             if kind == "text_delta":
@@ -191,7 +174,7 @@ async def _sse(
                 usage = event.event.usage
             elif kind == "final_output":
                 finished = True
-                yield chunks.sse(chunks.chunk(meta, {}, chunks.FINISH.get(event.event.final_output.finish_reason, "stop")))
+                yield chunks.sse(chunks.chunk(meta, {}, chunks.finish_reason(event.event.final_output.finish_reason)))
             elif tool_events:
                 payload = chunks.agent_event_json(event.event)
                 if payload is not None:
@@ -202,6 +185,7 @@ async def _sse(
         yield chunks.sse("[DONE]")
     except GatewayError as error:
         if error.reason == "GUARDRAIL_TRIGGERED" and not finished:
+            # An output guardrail tripped after text went out: OpenAI's way to say "cut".
             yield chunks.sse(chunks.chunk(meta, {}, "content_filter"))
             yield chunks.sse("[DONE]")
         else:

@@ -1,15 +1,20 @@
-"""OpenAI-shaped error responses, and the gRPC status -> HTTP status table of CONVENTIONS.md."""
+"""OpenAI-shaped error responses: the gRPC status -> HTTP status table (docs/api.md, "Errors")
+and the app's exception handlers, the one place where errors become HTTP responses."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from starlette.responses import JSONResponse
+import grpc
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from services.errors import GatewayError
+from services.rpc.status import error_from_rpc_error
 
-__all__ = ["error_body", "error_response", "http_status_of"]
+__all__ = ["EXCEPTION_HANDLERS", "error_body", "error_response", "http_status_of"]
 
 _BY_STATUS: dict[str, tuple[int, str]] = {
     "INVALID_ARGUMENT": (400, "invalid_request_error"),
@@ -25,7 +30,7 @@ _BY_STATUS: dict[str, tuple[int, str]] = {
 _UPSTREAM_502 = {"UPSTREAM_ERROR", "UPSTREAM_UNREACHABLE", "UPSTREAM_BAD_RESPONSE", "UPSTREAM_NOT_CONFIGURED"}
 
 
-_BY_REASON: dict[str, tuple[int, str]] = {"REQUEST_TOO_LARGE": (413, "invalid_request_error")}
+_BY_REASON: dict[str, tuple[int, str]] = {"REQUEST_TOO_LARGE": (413, "invalid_request_error"), "METHOD_NOT_ALLOWED": (405, "invalid_request_error")}
 
 
 def http_status_of(error: GatewayError) -> tuple[int, str]:
@@ -57,3 +62,25 @@ def error_response(error: GatewayError, headers: dict[str, str] | None = None) -
         # OpenAI clients honour this: no automatic retry of a request that cannot succeed.
         all_headers["x-should-retry"] = "false"
     return JSONResponse(error_body(error), status_code=status, headers=all_headers)
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return error_response(exc)
+
+
+async def _rpc_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, grpc.aio.AioRpcError)
+    return error_response(error_from_rpc_error(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no route) and 405 (wrong method)."""
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 405:
+        return error_response(GatewayError("INVALID_ARGUMENT", "METHOD_NOT_ALLOWED", f"method {request.method} is not allowed on {request.url.path}"))
+    return error_response(GatewayError("NOT_FOUND", "NOT_FOUND", f"no route for {where}"))
+
+
+EXCEPTION_HANDLERS = {GatewayError: _gateway_error, grpc.aio.AioRpcError: _rpc_error, 404: _http_error, 405: _http_error}

@@ -7,29 +7,17 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from agentgateway.v1 import messages_pb2 as pb
+from services.vocabulary import RESPONSE_FORMAT_TYPE, ROLE, SAMPLING_FIELDS, TOOL_CHOICE_MODE
 from shim.schemas import ChatCompletionRequest, ContentPart, Message
 
 __all__ = ["chat_request_from_openai"]
 
-_ROLES = {"system": pb.ROLE_SYSTEM, "developer": pb.ROLE_DEVELOPER, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT, "tool": pb.ROLE_TOOL}
-_MODES = {"none": pb.TOOL_CHOICE_MODE_NONE, "auto": pb.TOOL_CHOICE_MODE_AUTO, "required": pb.TOOL_CHOICE_MODE_REQUIRED}
-_FORMATS = {"text": pb.RESPONSE_FORMAT_TYPE_TEXT, "json_object": pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT, "json_schema": pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA}
-
 
 def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
-    chat = pb.ChatRequest(model=body.model, messages=[_message(m) for m in body.messages], user=body.user or "")
-    s = chat.sampling
-    for name in ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty", "parallel_tool_calls", "n"):
-        value = getattr(body, name)
-        if value is not None:
-            setattr(s, name, value)
-    max_tokens = body.max_completion_tokens or body.max_tokens
-    if max_tokens is not None:
-        s.max_tokens = max_tokens
-    if body.stop:
-        s.stop.extend(body.stop)
-    if body.reasoning_effort:
-        s.reasoning_effort = body.reasoning_effort
+    sampling = body.model_dump(include=set(SAMPLING_FIELDS), exclude_none=True)
+    if body.max_completion_tokens is not None:
+        sampling["max_tokens"] = body.max_completion_tokens  # the newer name wins
+    chat = pb.ChatRequest(model=body.model, messages=[_message(m) for m in body.messages], user=body.user or "", sampling=pb.SamplingParams(**sampling))
     for tool in body.tools or ():
         fn = pb.FunctionDefinition(name=tool.function.name, description=tool.function.description or "")
         if tool.function.parameters is not None:
@@ -38,11 +26,11 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
             fn.strict = tool.function.strict
         chat.tools.append(pb.ToolDefinition(type="function", function=fn))
     if isinstance(body.tool_choice, str):
-        chat.tool_choice.mode = _MODES[body.tool_choice]
+        chat.tool_choice.mode = TOOL_CHOICE_MODE.to_proto(body.tool_choice)
     elif body.tool_choice is not None:
         chat.tool_choice.function_name = body.tool_choice.function.name
     if body.response_format is not None:
-        chat.response_format.type = _FORMATS[body.response_format.type]
+        chat.response_format.type = RESPONSE_FORMAT_TYPE.to_proto(body.response_format.type)
         spec = body.response_format.json_schema
         if spec is not None:
             chat.response_format.json_schema.name = spec.name
@@ -60,7 +48,7 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
 
 
 def _message(m: Message) -> pb.ChatMessage:
-    out = pb.ChatMessage(role=_ROLES[m.role], name=m.name or "", tool_call_id=m.tool_call_id or "", refusal=m.refusal or "")
+    out = pb.ChatMessage(role=ROLE.to_proto(m.role), name=m.name or "", tool_call_id=m.tool_call_id or "", refusal=m.refusal or "")
     if isinstance(m.content, str):
         out.content = m.content
     elif m.content is not None:
