@@ -7,6 +7,6 @@ mkdir -p "$out/agentgateway/v1"
 python -m grpc_tools.protoc -Iproto \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" --mypy_grpc_out="$out" \
   proto/agentgateway/v1/*.proto 2> >(grep -v "^Writing mypy" >&2)
-# Package markers (protoc does not write them).
-echo '"""Generated from proto/agentgateway. Do not edit: run `make proto`."""' > "$out/agentgateway/__init__.py"
+# Package marker (protoc does not write it). agentgateway/__init__.py is hand-written: the
+# public API for drop-in agents.
 echo '"""Generated from proto/agentgateway/v1. Do not edit: run `make proto`."""' > "$out/agentgateway/v1/__init__.py"

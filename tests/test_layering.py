@@ -88,3 +88,13 @@ def test_private_modules_stay_in_their_package(module: str) -> None:
     for target in _imports(MODULES[module]):
         if any(part.startswith("_") for part in target.split(".")):
             assert target.rpartition(".")[0] == here, f"{module} imports the private {target}"
+
+
+def test_the_public_api_is_importable_and_the_old_spelling_warns() -> None:
+    import agentgateway
+    from services.tools.sdk import gateway_tool
+
+    assert agentgateway.gateway_tool is gateway_tool
+    with pytest.warns(DeprecationWarning, match="from agentgateway import gateway_tool"):
+        from services.tools import gateway_tool as old
+    assert old is gateway_tool

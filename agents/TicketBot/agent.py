@@ -2,7 +2,7 @@
 
 from agents import Agent
 
-from services.tools import gateway_tool
+from agentgateway import gateway_tool
 
 agent = Agent(
     name="TicketBot",
