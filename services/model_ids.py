@@ -1,4 +1,4 @@
-"""Model-id rules for agents (see CONVENTIONS.md, "Model ids").
+"""Model-id rules for agents (docs/agents.md, "Drop-ins").
 
 ``agents/<Name>/agent.py`` -> ``default/<name>``; ``agents/<ns>/<Name>/agent.py`` -> ``<ns>/<name>``;
 deeper folders join with ``/``. Each path segment is lower-cased and every character outside

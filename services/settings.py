@@ -1,4 +1,4 @@
-"""Gateway settings: flags over environment over defaults (see CONVENTIONS.md).
+"""Gateway settings: flags over environment over defaults (docs/configuration.md).
 
 Built once, before the event loop starts, and passed explicitly to every service.
 """

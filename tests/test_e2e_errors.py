@@ -1,4 +1,4 @@
-"""Failures in OpenAI's error shape, with the status codes of CONVENTIONS.md."""
+"""Failures in OpenAI's error shape, with the status codes of docs/api.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Turn what an agent run can raise into ``GatewayError`` (the error table of CONVENTIONS.md).
+"""Turn what an agent run can raise into ``GatewayError`` (the error table of docs/api.md, "Errors").
 
 Upstream failures are 502-class (reason ``UPSTREAM_*``), timeouts 504-class, agent
 misbehaviour 500-class. Messages never carry keys, URLs with credentials or tracebacks.

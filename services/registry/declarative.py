@@ -1,4 +1,4 @@
-"""``config/agents.yaml``: declarative agents (see CONVENTIONS.md, "config/agents.yaml").
+"""``config/agents.yaml``: declarative agents (docs/agents.md, "Declarative agents").
 
 Unknown keys are rejected so a typo fails with a message naming the field, e.g.
 ``config/agents.yaml: agents.0.instruction: Extra inputs are not permitted``.

@@ -1,4 +1,4 @@
-"""The ``security.yaml`` schema (a public contract: see CONVENTIONS.md, "config/security.yaml").
+"""The ``security.yaml`` schema (a public contract: docs/security.md, "config/security.yaml").
 
 Extra keys are forbidden everywhere so a typo (``model:`` for ``models:``) is a start-up error
 instead of a silently wider or narrower policy. Validation messages name the field; the file

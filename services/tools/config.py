@@ -1,4 +1,4 @@
-"""The ``tools.yaml`` schema (a public contract: see CONVENTIONS.md, "config/tools.yaml").
+"""The ``tools.yaml`` schema (a public contract: docs/tools.md, "config/tools.yaml").
 
 Extra keys are forbidden everywhere so a typo is a start-up error, not a silently ignored
 setting. Validation messages name the field; ``services.config_files.load_yaml_model`` adds the file.
