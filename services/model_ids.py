@@ -14,7 +14,6 @@ __all__ = [
     "AGENT_MODULE",
     "DEFAULT_NAMESPACE",
     "MODEL_ID_PATTERN",
-    "is_valid_model_id",
     "model_id_for",
     "namespace_of",
     "sanitise_segment",
@@ -24,7 +23,6 @@ AGENT_MODULE = "agent.py"
 DEFAULT_NAMESPACE = "default"
 MODEL_ID_PATTERN = r"^[a-z0-9._-]+(/[a-z0-9._-]+)*$"
 
-_MODEL_ID_RE = re.compile(MODEL_ID_PATTERN)
 _BAD_CHARS_RE = re.compile(r"[^a-z0-9._-]")
 
 
@@ -54,7 +52,3 @@ def namespace_of(model_id: str) -> str:
     """Everything before the last ``/``; ids without one are in the default namespace."""
     namespace, sep, _ = model_id.rpartition("/")
     return namespace if sep else DEFAULT_NAMESPACE
-
-
-def is_valid_model_id(value: str) -> bool:
-    return bool(_MODEL_ID_RE.match(value))

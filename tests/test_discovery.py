@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from agents.models.interface import Model
 from agents.usage import Usage
 from openai.types.responses import ResponseFunctionToolCall, ResponseOutputMessage, ResponseOutputText
 
-from services.model_ids import is_valid_model_id, model_id_for, namespace_of
+from services.model_ids import MODEL_ID_PATTERN, model_id_for, namespace_of
 from services.registry.catalog import AgentCatalog, AgentEntry, Diagnostic
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +112,7 @@ def text_message(text: str) -> ResponseOutputMessage:
 )
 def test_model_id_for(relative: str, expected: str) -> None:
     assert model_id_for(PurePosixPath(relative)) == expected
-    assert is_valid_model_id(expected)
+    assert re.fullmatch(MODEL_ID_PATTERN, expected)
 
 
 @pytest.mark.parametrize("relative", ["agent.py", "/abs/Weather/agent.py", "../Weather/agent.py", "."])
@@ -125,8 +126,8 @@ def test_namespace_of() -> None:
     assert namespace_of("labs/planner") == "labs"
     assert namespace_of("a/b/c") == "a/b"
     assert namespace_of("planner") == "default"
-    assert not is_valid_model_id("Default/Weather")
-    assert not is_valid_model_id("a//b")
+    assert not re.fullmatch(MODEL_ID_PATTERN, "Default/Weather")
+    assert not re.fullmatch(MODEL_ID_PATTERN, "a//b")
 
 
 # --------------------------------------------------------------------------- export kinds

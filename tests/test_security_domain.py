@@ -174,8 +174,7 @@ def test_missing_env_var_disables_only_that_key(caplog: pytest.LogCaptureFixture
     assert ring.authenticate("ops-secret").key_id == "ops"
     assert ring.authenticate("other-secret").key_id == "other"
     assert ring.authenticate("") is None
-    assert ring.principal("ci") is None
-    assert ring.disabled_key_ids == ("ci",)
+    assert ring.principal("ci") is None and len(ring) == 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].fields == {"key_id": "ci", "env": "GATEWAY_CI_KEY"}  # type: ignore[attr-defined]
@@ -382,8 +381,8 @@ async def test_visible_models() -> None:
     p = principal(models=("default/*",))
     await store.create(new_override(key_id="ops", action="use_model", pattern="default/secret", effect="revoke", ttl=timedelta(minutes=1), now=T0))
     ids = ["default/a", "default/secret", "labs/x", "public/faq"]
-    assert await policy.visible_models(p, ids, now=T0) == ["default/a", "public/faq"]
-    assert await policy.visible_models(None, ids, now=T0) == []
+    assert await policy.allowed(p, "use_model", ids, now=T0) == ["default/a", "public/faq"]
+    assert await policy.allowed(None, "use_model", ids, now=T0) == []
 
 
 async def test_module_allow_deny() -> None:
@@ -481,9 +480,9 @@ async def test_no_limit_is_a_noop_and_keys_are_independent() -> None:
     free = principal(key_id="free")
     for _ in range(100):
         reservation = await limiter.reserve(free, 10**9)
-        assert reservation.is_noop
+        assert reservation.entry_id is None
         await limiter.commit(reservation, 10**9)
-    assert (await limiter.reserve(None, 5)).is_noop
+    assert (await limiter.reserve(None, 5)).entry_id is None
     a, b = limited(rpm=1), Principal("other", frozenset(), (), (), RateLimit(requests_per_minute=1))
     await limiter.reserve(a, 0)
     await limiter.reserve(b, 0)

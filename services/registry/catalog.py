@@ -145,14 +145,6 @@ class AgentCatalog:
         self._refresh_lock = asyncio.Lock()
         self.generation = 0  # bumped by every refresh, so holders of agent objects can notice
 
-    @property
-    def agents_dir(self) -> Path:
-        return self._agents_dir
-
-    @property
-    def exports(self) -> tuple[str, ...]:
-        return self._exports
-
     def get(self, id_or_alias: str) -> AgentEntry | None:
         lookup = self._snapshot.lookup
         return lookup.get(id_or_alias) or lookup.get(id_or_alias.lower())

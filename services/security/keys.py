@@ -146,10 +146,5 @@ class KeyRing:
         """Look a principal up by key id (Authorize/PreviewDecision for another key)."""
         return self._by_id.get(key_id)
 
-    @property
-    def disabled_key_ids(self) -> tuple[str, ...]:
-        """Configured keys that were left out (missing env var); for diagnostics."""
-        return self._disabled
-
     def __len__(self) -> int:
         return len(self._entries)

@@ -85,9 +85,6 @@ class Policy:
         live = await self._overrides.active(now if now is not None else utc_now())
         return [resource for resource in resources if self._decide(principal, action, resource, live).allowed]
 
-    async def visible_models(self, principal: Principal | None, ids: Iterable[str], now: datetime | None = None) -> list[str]:
-        return await self.allowed(principal, "use_model", ids, now)
-
     def module_allowed(self, model_id: str) -> tuple[bool, str]:
         """Whether a drop-in with this model id may be imported: ``(allowed, policy)``. Deny wins.
 

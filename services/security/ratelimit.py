@@ -149,11 +149,7 @@ class Reservation:
 
     key_id: str | None
     estimated_tokens: int
-    entry_id: str | None = None
-
-    @property
-    def is_noop(self) -> bool:
-        return self.entry_id is None
+    entry_id: str | None = None  # None: no limit applies, nothing to settle
 
 
 class RateLimiter:
