@@ -11,7 +11,7 @@ from services.errors import invalid_argument, model_not_found
 from services.registry.catalog import AgentCatalog, AgentEntry, AgentSource, Diagnostic
 from services.registry.discovery import ExportKind, Stage
 from services.rpc.enums import ProtoEnum
-from services.rpc.paging import page_slice
+from services.rpc.paging import page_of, page_slice
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 
@@ -55,6 +55,10 @@ def diagnostic_to_proto(diagnostic: Diagnostic) -> pb.Diagnostic:
     )
 
 
+def _entry_id(entry: AgentEntry) -> str:
+    return entry.id
+
+
 class RegistryServicer(pb_grpc.RegistryServiceServicer):
     def __init__(self, catalog: AgentCatalog, gatekeeper: Gatekeeper) -> None:
         self._catalog = catalog
@@ -62,11 +66,9 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
 
     async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:
         # A key sees only the models it may use.
-        entries = self._catalog.list()
-        visible = await self._gatekeeper.allowed(caller().principal, "use_model", (e.id for e in entries))
-        entries = [e for e in entries if e.id in visible]
-        start, end, token = page_slice([e.id for e in entries], request.page_size, request.page_token)
-        return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in entries[start:end]], next_page_token=token)
+        entries = await self._gatekeeper.visible(caller().principal, "use_model", self._catalog.list(), _entry_id)
+        page, token = page_of(entries, _entry_id, request.page_size, request.page_token)
+        return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in page], next_page_token=token)
 
     async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
         model_id = request.name.removeprefix("agents/")

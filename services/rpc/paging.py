@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from services.errors import invalid_argument
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "page_slice"]
+T = TypeVar("T")
+
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "page_of", "page_slice"]
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -32,3 +36,9 @@ def page_slice(keys: list[str], page_size: int, page_token: str) -> tuple[int, i
     end = min(start + size, len(keys))
     token = base64.urlsafe_b64encode(keys[end - 1].encode()).decode() if start < end < len(keys) else ""
     return start, end, token
+
+
+def page_of(items: Sequence[T], key: Callable[[T], str], page_size: int, page_token: str) -> tuple[list[T], str]:
+    """One page of ``items`` (sorted by ``key``) and the next token; see ``page_slice``."""
+    start, end, token = page_slice([key(item) for item in items], page_size, page_token)
+    return list(items[start:end]), token

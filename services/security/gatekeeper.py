@@ -8,9 +8,9 @@ interfaces, whose defaults are in-memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from services.config_files import ConfigError
 from services.errors import GatewayError
@@ -25,6 +25,7 @@ from services.security.ratelimit import InMemoryRateLimitStore, RateLimiter, Rat
 __all__ = ["Gatekeeper", "credential_from_metadata"]
 
 log = get_logger("security")
+T = TypeVar("T")
 
 
 def credential_from_metadata(metadata: Iterable[tuple[str, Any]]) -> str | None:
@@ -91,10 +92,11 @@ class Gatekeeper:
             self.audit.record(AuditEvent.of(decision, principal=principal, action=action, resource=resource, request_id=request_id))
         return decision
 
-    async def allowed(self, principal: Principal | None, action: Action, resources: Iterable[str]) -> set[str]:
-        """The resources ``principal`` may use, for listings. Filtering a list is not an access
-        attempt, so it is not audited."""
-        return set(await self._policy.allowed(principal, action, resources))
+    async def visible(self, principal: Principal | None, action: Action, items: Sequence[T], key: Callable[[T], str]) -> list[T]:
+        """The ``items`` whose ``key`` ``principal`` may act on, for listings. Filtering a list
+        is not an access attempt, so it is not audited."""
+        allowed = set(await self._policy.allowed(principal, action, (key(item) for item in items)))
+        return [item for item in items if key(item) in allowed]
 
     async def require(self, principal: Principal | None, action: Action, resource: str, request_id: str = "") -> Decision:
         decision = await self.authorize(principal, action, resource, request_id)

@@ -11,7 +11,7 @@ from agentgateway.v1 import security_service_pb2 as pb
 from agentgateway.v1 import security_service_pb2_grpc as pb_grpc
 from services.errors import GatewayError, invalid_argument
 from services.rpc.enums import ProtoEnum
-from services.rpc.paging import page_slice
+from services.rpc.paging import page_of
 from services.security.audit import AuditEvent
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
@@ -123,8 +123,8 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
 
     async def ListOverrides(self, request: pb.ListOverridesRequest, context: grpc.aio.ServicerContext) -> pb.ListOverridesResponse:
         overrides = sorted(await self._gate.overrides.list(), key=lambda o: o.id)
-        start, end, token = page_slice([o.id for o in overrides], request.page_size, request.page_token)
-        return pb.ListOverridesResponse(overrides=[override_to_proto(o) for o in overrides[start:end]], next_page_token=token)
+        page, token = page_of(overrides, lambda o: o.id, request.page_size, request.page_token)
+        return pb.ListOverridesResponse(overrides=[override_to_proto(o) for o in page], next_page_token=token)
 
     async def DeleteOverride(self, request: pb.DeleteOverrideRequest, context: grpc.aio.ServicerContext) -> pb.DeleteOverrideResponse:
         try:

@@ -8,7 +8,7 @@ from google.protobuf import json_format, struct_pb2
 from agentgateway.v1 import tool_service_pb2 as pb
 from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
 from services.rpc.enums import ProtoEnum
-from services.rpc.paging import page_slice
+from services.rpc.paging import page_of
 from services.config_files import ConfigError
 from services.errors import GatewayError, invalid_argument, tool_not_found
 from services.security.context import caller
@@ -27,6 +27,10 @@ def tool_to_proto(spec: ToolSpec) -> pb.Tool:
     return pb.Tool(name=f"tools/{spec.name}", tool_name=spec.name, description=spec.description, kind=KIND.to_proto(spec.kind), parameters=parameters)
 
 
+def _tool_name(spec: ToolSpec) -> str:
+    return spec.name
+
+
 class ToolServicer(pb_grpc.ToolServiceServicer):
     def __init__(self, runtime: ToolRuntime, gatekeeper: Gatekeeper) -> None:
         self._runtime = runtime
@@ -34,11 +38,9 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
 
     async def ListTools(self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext) -> pb.ListToolsResponse:
         # Only the tools the caller may use.
-        specs = self._runtime.catalog.list()
-        visible = await self._gatekeeper.allowed(caller().principal, "use_tool", (s.name for s in specs))
-        specs = [s for s in specs if s.name in visible]
-        start, end, token = page_slice([s.name for s in specs], request.page_size, request.page_token)
-        return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in specs[start:end]], next_page_token=token)
+        specs = await self._gatekeeper.visible(caller().principal, "use_tool", self._runtime.catalog.list(), _tool_name)
+        page, token = page_of(specs, _tool_name, request.page_size, request.page_token)
+        return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in page], next_page_token=token)
 
     async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext) -> pb.GetToolResponse:
         name = request.name.removeprefix("tools/")
