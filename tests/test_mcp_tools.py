@@ -10,10 +10,10 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from services.tools.config import McpToolConfig
 from services.tools.mcp_tools import McpToolProvider
 from services.tools.provider import ToolFailure, ToolSpec
 from tests.gateway_process import free_port
@@ -64,13 +64,15 @@ def stdio_provider(**kwargs: object) -> McpToolProvider:
 # tests that leave the session healthy share one stdio and one HTTP provider per module.
 @pytest.fixture(scope="module")
 async def stdio_calc(starts_file: Path) -> AsyncIterator[McpToolProvider]:
-    # Built like the catalogue does, from a (duck-typed) McpToolConfig; env values "env:NAME"
+    # Built like the catalogue does, from a validated tools.yaml entry; env values "env:NAME"
     # come from the gateway environment, which the server otherwise does not inherit.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGW_TEST_GATEWAY_SECRET", "sk-gateway-secret-1234")
         mp.setenv("AGW_TEST_CALC_TOKEN", "calc-token-5678")
-        env = {"CALC_SERVER_STARTS_FILE": str(starts_file), "CALC_TOKEN": "env:AGW_TEST_CALC_TOKEN", "CALC_MODE": "fast"}
-        cfg = SimpleNamespace(name="calc", kind="mcp", command=["python", "calc_server.py"], url=None, env=env, timeout_s=10)
+        mp.setenv("AGW_TEST_CALC_STARTS", str(starts_file))
+        mp.setenv("AGW_TEST_CALC_MODE", "fast")
+        env = {"CALC_SERVER_STARTS_FILE": "env:AGW_TEST_CALC_STARTS", "CALC_TOKEN": "env:AGW_TEST_CALC_TOKEN", "CALC_MODE": "env:AGW_TEST_CALC_MODE"}
+        cfg = McpToolConfig.model_validate({"name": "calc", "kind": "mcp", "command": ["python", "calc_server.py"], "env": env, "timeout_s": 10})
         provider = McpToolProvider.from_config(cfg, SERVERS)
         assert provider.timeout_s == 10
         await provider.start()

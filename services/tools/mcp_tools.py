@@ -62,6 +62,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from services.tools.config import McpToolConfig
 from services.tools.provider import ToolFailure, ToolProvider, ToolSpec
 
 __all__ = ["McpToolProvider"]
@@ -334,17 +335,9 @@ class McpToolProvider(ToolProvider):
         self._closed = False
 
     @classmethod
-    def from_config(cls, cfg: Any, config_dir: Path | str) -> McpToolProvider:
-        """Build from a ``kind: mcp`` tools.yaml entry (any object with the McpToolConfig fields)."""
-        timeout_s = getattr(cfg, "timeout_s", None)
-        return cls(
-            cfg.name,
-            command=getattr(cfg, "command", None),
-            url=getattr(cfg, "url", None),
-            cwd=Path(config_dir),
-            env=getattr(cfg, "env", None),
-            timeout_s=30.0 if timeout_s is None else float(timeout_s),
-        )
+    def from_config(cls, cfg: McpToolConfig, config_dir: Path) -> McpToolProvider:
+        """Build from a ``kind: mcp`` tools.yaml entry; stdio servers run in ``config_dir``."""
+        return cls(cfg.name, command=cfg.command, url=cfg.url, cwd=config_dir, env=cfg.env, timeout_s=cfg.timeout_s)
 
     def __repr__(self) -> str:
         where = f"command={self.command[0]!r}" if self.command else f"url={_redact_url(self.url or '')!r}"
