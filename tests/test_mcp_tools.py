@@ -181,7 +181,7 @@ async def test_stdio_restarts_and_close(tmp_path: Path, caplog: pytest.LogCaptur
     await provider.start()
     first_pid = (await stats(provider))["pid"]
     assert first_pid in children_running("calc_server.py")
-    with caplog.at_level(logging.WARNING, logger="services.tools.mcp_tools"):
+    with caplog.at_level(logging.WARNING, logger="agentgateway.tools"):
         # The crashing call reached the server, so it is not retried (tools need not be
         # idempotent): it fails, and the next call restarts the server transparently.
         with pytest.raises(ToolFailure, match="connection lost"):
@@ -194,9 +194,9 @@ async def test_stdio_restarts_and_close(tmp_path: Path, caplog: pytest.LogCaptur
         assert second["handshakes"] == 1
         assert first_pid not in children_running("calc_server.py")  # the crashed process was reaped
 
-    restarts = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "restarting" in r.getMessage()]
-    assert len(restarts) == 1
-    assert all("'calc'" in message for message in restarts)
+    restarts = [r for r in caplog.records if r.getMessage() == "MCP session lost; restarting"]
+    assert len(restarts) == 1 and restarts[0].levelno == logging.WARNING and restarts[0].name == "agentgateway.tools"
+    assert restarts[0].fields["server"] == "calc" and restarts[0].fields["why"]  # type: ignore[attr-defined]
 
     await provider.close()
     # Other tests' servers may be running; none of this provider's processes is left.
@@ -276,13 +276,18 @@ async def test_server_exiting_at_start_fails_start(tmp_path: Path) -> None:
 # -- streamable HTTP -------------------------------------------------------------------------------
 
 
-async def test_http_unreachable_fails_start() -> None:
-    provider = McpToolProvider("calc", url=f"http://127.0.0.1:{free_port()}/mcp", timeout_s=5)
+async def test_http_unreachable_fails_start(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    provider = McpToolProvider("calc", url=f"http://127.0.0.1:{port}/mcp?token=agw-test-mcp-token-3b7e", timeout_s=5)
     started = time.monotonic()
-    with pytest.raises(ToolFailure, match="unreachable"):
+    with caplog.at_level(logging.WARNING, logger="agentgateway.tools"), pytest.raises(ToolFailure, match="unreachable"):
         await provider.start()
     assert time.monotonic() - started < 3
     await provider.close()
+    [record] = [r for r in caplog.records if r.getMessage() == "MCP server unreachable"]
+    assert record.fields["server"] == "calc" and record.fields["url"] == f"http://127.0.0.1:{port}/mcp"  # type: ignore[attr-defined]
+    # The query string (a token, here) is in no message or field.
+    assert not [r for r in caplog.records if "agw-test-mcp-token" in r.getMessage() + repr(getattr(r, "fields", None))]
 
 
 async def test_http_server_restart() -> None:
