@@ -1,8 +1,9 @@
 """Structured logging: one JSON object per line (or plain text for humans).
 
-Every module logs through ``logging.getLogger("agentgateway.<area>")`` and passes
-structured fields with ``extra={"fields": {...}}``; this formatter merges them into
-the JSON record. Nothing here ever receives an API key: callers log key ids only.
+Every module logs through ``get_logger("<area>")`` (the ``agentgateway.<area>`` logger) with a
+short, stable message and the details as structured fields, ``extra={"fields": {...}}``
+(never %-arguments or f-strings); this formatter merges them into the JSON record. Nothing
+here ever receives an API key: callers log key ids only.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Third-party chatter (httpx logs every request URL at INFO) stays at WARNING.
-    for noisy in ("httpx", "httpcore", "openai", "openai.agents", "uvicorn.access"):
+    # Third-party chatter stays at WARNING: httpx and httpx2 (under openai and mcp) log every
+    # request URL at INFO, the mcp client its session ids and stream reconnects.
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "mcp", "openai", "openai.agents", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -43,7 +43,6 @@ from services.security.policy import Decision
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
 from services.tools.catalog import ToolCatalog
-from services.tools.mcp_tools import McpToolProvider
 from services.tools.runtime import ToolRuntime
 from services.tools.sdk import bind_runtime
 from services.tools.servicer import ToolServicer
@@ -101,9 +100,7 @@ class Gateway:
         if wanted & {"executor", "tools"}:
             # Before drop-ins load: gateway_tool("name") reads schemas from this catalogue.
             config_dir = s.config_file("tools").parent
-            self.tool_catalog = ToolCatalog(
-                s.config_file("tools"), config_dir, extra_providers={"mcp": lambda cfg: McpToolProvider.from_config(cfg, config_dir)}
-            )
+            self.tool_catalog = ToolCatalog(s.config_file("tools"), config_dir)
             await self.tool_catalog.start()
             assert self.gatekeeper is not None
             self.tool_runtime = ToolRuntime(self.tool_catalog, self.gatekeeper)

@@ -587,12 +587,11 @@ async def repo_tools(tmp_path: Path) -> AsyncIterator[None]:
     """The repository's own config/tools.yaml, loaded as `make run` loads it (TicketBot needs it)."""
     from services.security.gatekeeper import Gatekeeper
     from services.tools.catalog import ToolCatalog
-    from services.tools.mcp_tools import McpToolProvider
     from services.tools.runtime import ToolRuntime
     from services.tools.sdk import bind_runtime
 
     config = REPO / "config"
-    tools = ToolCatalog(config / "tools.yaml", config, {"mcp": lambda cfg: McpToolProvider.from_config(cfg, config)})
+    tools = ToolCatalog(config / "tools.yaml", config)
     await tools.start()
     assert tools.diagnostics == []
     bind_runtime(ToolRuntime(tools, Gatekeeper.load(tmp_path / "no-security.yaml")))

@@ -1,12 +1,15 @@
-"""Process-level behaviour: a split deployment, graceful shutdown, bad config at start-up."""
+"""Process-level behaviour: a split deployment, graceful shutdown, bad config at start-up,
+what a gateway at INFO logs."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import socket
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
@@ -15,8 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from openai import AsyncOpenAI
 
 from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, write_config
-from tests.fake_upstream import FakeUpstream, TextReply
+from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GATEWAY_BIN, REPO, GatewayProcess, make_agents_dir
+from tests.mcp_http import HttpCalc
 
 pytestmark = pytest.mark.asyncio
 
@@ -79,6 +83,34 @@ async def test_sigterm_drains_in_flight_streams_then_exits(upstream: FakeUpstrea
     assert "done" in "".join(rest)
     assert gateway.proc.wait(15) == 0
     assert gateway.terminate() == 0
+
+
+async def test_info_log_names_no_upstream_or_mcp_urls(upstream: FakeUpstream, tmp_path: Path) -> None:
+    # The shared gateway runs at DEBUG; this one at INFO, the production default. The HTTP
+    # clients under openai and mcp (httpx2) log every request URL at INFO unless quietened.
+    mcp_server = await asyncio.to_thread(HttpCalc().start)  # not the shared one: it counts the shared gateway's sessions
+    try:
+        config_dir = write_config(tmp_path / "config", upstream, mcp_http_url=mcp_server.url)
+        env = {**GATEWAY_ENV, "GATEWAY_LOG_LEVEL": "INFO"}
+        gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), config_dir, tmp_path / "gw.log", env_extra=env).start()
+        try:
+            # Two upstream requests with a tools/call to the streamable-HTTP MCP server between them.
+            upstream.queue(ToolCallReply([ToolCall("remote_add", {"a": 1, "b": 2})]), TextReply("three"), model="tooldesk-model")
+            async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client:
+                reply = await client.chat.completions.create(model="default/tooldesk", messages=[{"role": "user", "content": "1+2"}])
+            assert reply.choices[0].message.content == "three"
+        finally:
+            assert gateway.terminate() == 0
+    finally:
+        mcp_server.stop()
+    text = gateway.log_text()
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert any(r["msg"] == "tool invoked" and r.get("tool") == "remote_add" and r.get("outcome") == "ok" for r in records)
+    assert any(r["msg"] == "run finished" for r in records)
+    assert not [r for r in records if r["level"] == "debug"]
+    for url in (upstream.url, mcp_server.url):
+        assert urlsplit(url).netloc not in text
+    assert not {r["logger"] for r in records if r["logger"].split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2", "mcp", "openai")}
 
 
 async def test_malformed_config_fails_start_up_with_a_clear_message(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
+from services.tools.config import McpToolConfig
 from services.tools.mcp_tools import McpToolProvider
 from services.tools.provider import ToolFailure, ToolSpec
 from tests.gateway_process import free_port
@@ -64,13 +64,15 @@ def stdio_provider(**kwargs: object) -> McpToolProvider:
 # tests that leave the session healthy share one stdio and one HTTP provider per module.
 @pytest.fixture(scope="module")
 async def stdio_calc(starts_file: Path) -> AsyncIterator[McpToolProvider]:
-    # Built like the catalogue does, from a (duck-typed) McpToolConfig; env values "env:NAME"
+    # Built like the catalogue does, from a validated tools.yaml entry; env values "env:NAME"
     # come from the gateway environment, which the server otherwise does not inherit.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AGW_TEST_GATEWAY_SECRET", "sk-gateway-secret-1234")
         mp.setenv("AGW_TEST_CALC_TOKEN", "calc-token-5678")
-        env = {"CALC_SERVER_STARTS_FILE": str(starts_file), "CALC_TOKEN": "env:AGW_TEST_CALC_TOKEN", "CALC_MODE": "fast"}
-        cfg = SimpleNamespace(name="calc", kind="mcp", command=["python", "calc_server.py"], url=None, env=env, timeout_s=10)
+        mp.setenv("AGW_TEST_CALC_STARTS", str(starts_file))
+        mp.setenv("AGW_TEST_CALC_MODE", "fast")
+        env = {"CALC_SERVER_STARTS_FILE": "env:AGW_TEST_CALC_STARTS", "CALC_TOKEN": "env:AGW_TEST_CALC_TOKEN", "CALC_MODE": "env:AGW_TEST_CALC_MODE"}
+        cfg = McpToolConfig.model_validate({"name": "calc", "kind": "mcp", "command": ["python", "calc_server.py"], "env": env, "timeout_s": 10})
         provider = McpToolProvider.from_config(cfg, SERVERS)
         assert provider.timeout_s == 10
         await provider.start()
@@ -179,7 +181,7 @@ async def test_stdio_restarts_and_close(tmp_path: Path, caplog: pytest.LogCaptur
     await provider.start()
     first_pid = (await stats(provider))["pid"]
     assert first_pid in children_running("calc_server.py")
-    with caplog.at_level(logging.WARNING, logger="services.tools.mcp_tools"):
+    with caplog.at_level(logging.WARNING, logger="agentgateway.tools"):
         # The crashing call reached the server, so it is not retried (tools need not be
         # idempotent): it fails, and the next call restarts the server transparently.
         with pytest.raises(ToolFailure, match="connection lost"):
@@ -192,9 +194,9 @@ async def test_stdio_restarts_and_close(tmp_path: Path, caplog: pytest.LogCaptur
         assert second["handshakes"] == 1
         assert first_pid not in children_running("calc_server.py")  # the crashed process was reaped
 
-    restarts = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "restarting" in r.getMessage()]
-    assert len(restarts) == 1
-    assert all("'calc'" in message for message in restarts)
+    restarts = [r for r in caplog.records if r.getMessage() == "MCP session lost; restarting"]
+    assert len(restarts) == 1 and restarts[0].levelno == logging.WARNING and restarts[0].name == "agentgateway.tools"
+    assert restarts[0].fields["server"] == "calc" and restarts[0].fields["why"]  # type: ignore[attr-defined]
 
     await provider.close()
     # Other tests' servers may be running; none of this provider's processes is left.
@@ -274,13 +276,18 @@ async def test_server_exiting_at_start_fails_start(tmp_path: Path) -> None:
 # -- streamable HTTP -------------------------------------------------------------------------------
 
 
-async def test_http_unreachable_fails_start() -> None:
-    provider = McpToolProvider("calc", url=f"http://127.0.0.1:{free_port()}/mcp", timeout_s=5)
+async def test_http_unreachable_fails_start(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    provider = McpToolProvider("calc", url=f"http://127.0.0.1:{port}/mcp?token=agw-test-mcp-token-3b7e", timeout_s=5)
     started = time.monotonic()
-    with pytest.raises(ToolFailure, match="unreachable"):
+    with caplog.at_level(logging.WARNING, logger="agentgateway.tools"), pytest.raises(ToolFailure, match="unreachable"):
         await provider.start()
     assert time.monotonic() - started < 3
     await provider.close()
+    [record] = [r for r in caplog.records if r.getMessage() == "MCP server unreachable"]
+    assert record.fields["server"] == "calc" and record.fields["url"] == f"http://127.0.0.1:{port}/mcp"  # type: ignore[attr-defined]
+    # The query string (a token, here) is in no message or field.
+    assert not [r for r in caplog.records if "agw-test-mcp-token" in r.getMessage() + repr(getattr(r, "fields", None))]
 
 
 async def test_http_server_restart() -> None:

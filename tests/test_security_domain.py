@@ -177,7 +177,8 @@ def test_missing_env_var_disables_only_that_key(caplog: pytest.LogCaptureFixture
     assert ring.principal("ci") is None and len(ring) == 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert warnings[0].fields == {"key_id": "ci", "env": "GATEWAY_CI_KEY"}  # type: ignore[attr-defined]
+    assert warnings[0].getMessage() == "API key disabled"
+    assert warnings[0].fields == {"key_id": "ci", "env": "GATEWAY_CI_KEY", "problem": "environment variable not set"}  # type: ignore[attr-defined]
     assert "other-secret" not in caplog.text
 
 

@@ -1,5 +1,6 @@
 """The tool catalogue against real things: Python functions in tests/tool_fixtures, a real HTTP
-server on 127.0.0.1, real DNS resolution and real sockets. Nothing of ours is mocked."""
+server on 127.0.0.1, real MCP servers (tests/mcp_servers) over stdio, real DNS resolution and
+real sockets. Nothing of ours is mocked."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ from services.config_files import ConfigError
 from services.errors import GatewayError
 from services.tools._outbound import OutboundPolicy, blocked_reason
 from services.tools.catalog import ToolCatalog
-from services.tools.config import McpToolConfig, load_tools_config
-from services.tools.provider import ToolFailure, ToolProvider, ToolSpec
+from services.tools.config import load_tools_config
+from services.tools.provider import ToolFailure
 
 FIXTURES = Path(__file__).parent / "tool_fixtures"
+MCP_SERVERS = Path(__file__).parent / "mcp_servers"
 SECRET = "tok-7f3e9a1c5b2d-do-not-leak"
 
 
@@ -129,11 +131,11 @@ MakeCatalog = Callable[..., Awaitable[ToolCatalog]]
 async def make_catalog(tmp_path: Path) -> AsyncIterator[MakeCatalog]:
     catalogs: list[ToolCatalog] = []
 
-    async def make(data: dict[str, Any] | None, *, extra_providers: Any = None, start: bool = True) -> ToolCatalog:
+    async def make(data: dict[str, Any] | None, *, start: bool = True) -> ToolCatalog:
         path = tmp_path / f"tools-{len(catalogs)}.yaml"
         if data is not None:
             path.write_text(yaml.safe_dump(data))
-        catalog = ToolCatalog(path, FIXTURES, extra_providers=extra_providers)
+        catalog = ToolCatalog(path, FIXTURES)
         catalogs.append(catalog)
         if start:
             await catalog.start()
@@ -150,6 +152,11 @@ def py(name: str, target: str, **extra: Any) -> dict[str, Any]:
 
 def http(name: str, url: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "kind": "http", "url": url, **extra}
+
+
+def mcp(name: str, **extra: Any) -> dict[str, Any]:
+    """tests/mcp_servers/calc_server.py over stdio (tools add, echo, fail, ...: ``<name>_add``)."""
+    return {"name": name, "kind": "mcp", "command": ["python", str(MCP_SERVERS / "calc_server.py")], **extra}
 
 
 async def invoke_error(catalog: ToolCatalog, name: str, arguments: dict[str, Any], **kw: Any) -> GatewayError:
@@ -511,47 +518,9 @@ async def test_missing_and_malformed_file(make_catalog: MakeCatalog, tmp_path: P
 # --- providers, diagnostics, refresh ---------------------------------------------------------
 
 
-class RecordingProvider(ToolProvider):
-    """A real (tiny) provider standing in for the MCP one, which lives elsewhere."""
-
-    instances: list[RecordingProvider] = []  # noqa: RUF012 - test bookkeeping
-
-    def __init__(self, config: McpToolConfig, tools: tuple[str, ...] = ("add",), fail: bool = False) -> None:
-        self.config = config
-        self.tools = tools
-        self.fail = fail
-        self.closed = False
-        RecordingProvider.instances.append(self)
-
-    async def start(self) -> None:
-        if self.fail:
-            raise ToolFailure("server exited with status 1")
-
-    async def list_tools(self) -> list[ToolSpec]:
-        schema = {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}
-        return [ToolSpec(name=f"{self.config.name}_{t}", description=t, parameters=schema, kind="mcp", target=t) for t in self.tools]
-
-    async def invoke(self, spec: ToolSpec, arguments: dict[str, Any]) -> str:
-        if spec.target == "crash":
-            raise KeyError("internal detail")
-        return json.dumps(arguments["a"] + arguments["b"])
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-def mcp(name: str) -> dict[str, Any]:
-    return {"name": name, "kind": "mcp", "command": ["python", "server.py"]}
-
-
 async def test_failed_providers_become_diagnostics(make_catalog: MakeCatalog, caplog: pytest.LogCaptureFixture) -> None:
-    def factory(config: McpToolConfig) -> ToolProvider:
-        if config.name == "down":
-            return RecordingProvider(config, fail=True)
-        if config.name == "clash":
-            return RecordingProvider(config, tools=("add", "crash", "bad name"))
-        return RecordingProvider(config, tools=("add", "crash"))
-
+    # A valid entry name, but its tools' "<name>_<tool>" names are longer than the 64 characters OpenAI accepts.
+    long = "m" * 61
     catalog = await make_catalog(
         {
             "tools": [
@@ -560,40 +529,46 @@ async def test_failed_providers_become_diagnostics(make_catalog: MakeCatalog, ca
                 {**py("missing_mod", "x"), "target": "gw_no_such_module:fn"},
                 py("missing_fn", "no_such_function"),
                 mcp("calc"),
-                mcp("down"),
+                {"name": "down", "kind": "mcp", "command": ["python", "-c", "raise SystemExit(1)"]},  # exits during start-up
                 {"name": "calc_add", "kind": "python", "target": "gw_sample_tools:add"},  # clashes with calc's calc_add
-                mcp("clash"),
+                mcp(long),
+                py("unrenderable", "unrenderable"),
             ]
         },
-        extra_providers={"mcp": factory},
     )
     diags = {d.name: d for d in catalog.diagnostics}
     assert "RuntimeError: this module is broken on purpose" in diags["broken"].message and "gw_broken_tools:anything" in diags["broken"].message
     assert "gw_no_such_module" in diags["missing_mod"].message and "ModuleNotFoundError" in diags["missing_mod"].message
     assert "'no_such_function' not found" in diags["missing_fn"].message
-    assert diags["down"].kind == "mcp" and "server exited" in diags["down"].message
+    assert diags["down"].kind == "mcp" and "closed the connection during start-up" in diags["down"].message
     assert "duplicate tool name 'calc_add'" in diags["calc_add"].message and diags["calc_add"].kind == "python"
-    assert "clash_bad name" in diags
-    assert [t.name for t in catalog.list()] == ["adder", "calc_add", "calc_crash", "clash_add", "clash_crash"]
+    assert diags[f"{long}_add"].kind == "mcp" and "tool name must match" in diags[f"{long}_add"].message
+    names = [t.name for t in catalog.list()]
+    assert {"adder", "calc_add", "calc_fail", "unrenderable"} <= set(names)
+    assert not [n for n in names if n.startswith((long, "down", "broken", "missing"))]
     assert catalog.get("calc_add").kind == "mcp"  # type: ignore[union-attr]
     assert (await catalog.invoke("adder", {"a": 1, "b": 2})).output == "3"
-    assert (await catalog.invoke("calc_add", {"a": 1, "b": 2.5})).output == "3.5"
+    assert (await catalog.invoke("calc_add", {"a": 1, "b": 2})).output == "3"
+    err = await invoke_error(catalog, "calc_fail", {})
+    assert err.reason == "TOOL_FAILED" and "calc exploded on purpose" in err.message
+    # A provider bug (the Python provider lets an exception from rendering the result escape)
+    # is TOOL_FAILED naming only the exception type, and logged with its traceback.
     caplog.set_level(logging.INFO)
-    err = await invoke_error(catalog, "calc_crash", {"a": 1, "b": 2})
+    err = await invoke_error(catalog, "unrenderable", {})
     assert err.reason == "TOOL_FAILED" and "KeyError" in err.message and "internal detail" not in err.message
     assert any(r.exc_info for r in caplog.records if r.getMessage() == "tool raised unexpectedly")
 
 
-async def test_mcp_without_factory_is_a_diagnostic(make_catalog: MakeCatalog) -> None:
-    catalog = await make_catalog({"tools": [mcp("calc"), py("adder", "add")]})
-    assert [(d.name, d.kind) for d in catalog.diagnostics] == [("calc", "mcp")]
-    assert [t.name for t in catalog.list()] == ["adder"]
+def _pids(starts: Path) -> list[int]:
+    return [int(pid) for pid in starts.read_text().split()] if starts.exists() else []
 
 
-async def test_refresh(make_catalog: MakeCatalog, tmp_path: Path) -> None:
-    RecordingProvider.instances.clear()
-    catalog = await make_catalog({"tools": [py("adder", "add"), mcp("calc")]}, extra_providers={"mcp": RecordingProvider})
-    first = RecordingProvider.instances[-1]
+async def test_refresh(make_catalog: MakeCatalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    starts = tmp_path / "calc-starts.txt"  # calc_server.py appends its pid at every start
+    monkeypatch.setenv("AGW_TEST_CALC_STARTS", str(starts))
+    counted = {"env": {"CALC_SERVER_STARTS_FILE": "env:AGW_TEST_CALC_STARTS"}}
+    catalog = await make_catalog({"tools": [py("adder", "add"), mcp("calc", **counted)]})
+    [first] = _pids(starts)
     generation = catalog.generation
     # A malformed file raises and the old catalogue keeps serving.
     write(catalog.config_path, "tools: [ {name: oops, kind: python, target: 'not valid' ")
@@ -603,20 +578,22 @@ async def test_refresh(make_catalog: MakeCatalog, tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         await catalog.refresh()
     assert catalog.generation == generation
-    assert [t.name for t in catalog.list()] == ["adder", "calc_add"]
+    assert {"adder", "calc_add"} <= {t.name for t in catalog.list()}
     assert (await catalog.invoke("calc_add", {"a": 1, "b": 1})).output == "2"
-    assert not first.closed
-    # A good file swaps in; the old providers are closed once idle.
-    write(catalog.config_path, {"tools": [py("shout", "shout"), mcp("calc2")]})
+    assert _pids(starts) == [first] and Path(f"/proc/{first}").exists()
+    # A good file swaps in; the old providers are closed once idle (the old server process ends).
+    write(catalog.config_path, {"tools": [py("shout", "shout"), mcp("calc2", **counted)]})
     await catalog.refresh()
     assert catalog.generation == generation + 1
-    assert [t.name for t in catalog.list()] == ["calc2_add", "shout"]
-    for _ in range(50):
-        if first.closed:
+    names = {t.name for t in catalog.list()}
+    assert {"calc2_add", "shout"} <= names and not names & {"adder", "calc_add"}
+    assert (await catalog.invoke("calc2_add", {"a": 2, "b": 2})).output == "4"
+    for _ in range(200):
+        if not Path(f"/proc/{first}").exists():
             break
-        await asyncio.sleep(0.01)
-    assert first.closed
-    assert catalog.get("adder") is None
+        await asyncio.sleep(0.05)
+    assert not Path(f"/proc/{first}").exists()  # exited and reaped, not a zombie
+    assert len(_pids(starts)) == 2
     # Deleting the file means "no tools".
     catalog.config_path.unlink()
     await catalog.refresh()

@@ -96,9 +96,7 @@ class _Builder:
         diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message, failure.traceback, datetime.now(UTC))
         self.diagnostics.append(diagnostic)
         log.warning(
-            "agent not served: %s: %s",
-            path,
-            failure.message,
+            "agent not served",
             extra={"fields": {"path": path, "agent_id": agent_id, "stage": failure.stage, "error_type": failure.error_type, "message": failure.message}},
         )
 

@@ -108,12 +108,8 @@ class KeyRing:
                 value = environ.get(key.env, "")
                 if not is_acceptable_key(value):
                     # Log the key id and the variable name only; the value (if any) never leaves this frame.
-                    problem = "is not set" if not value else "does not hold a usable key (empty, too long or not printable ASCII)"
-                    log.warning(
-                        "API key disabled: its environment variable %s",
-                        problem,
-                        extra={"fields": {"key_id": key.id, "env": key.env}},
-                    )
+                    problem = "environment variable not set" if not value else "environment variable holds no usable key (too long or not printable ASCII)"
+                    log.warning("API key disabled", extra={"fields": {"key_id": key.id, "env": key.env, "problem": problem}})
                     disabled.append(key.id)
                     continue
                 digest = hash_key(value)  # hashed once here, not per request

@@ -14,10 +14,9 @@ import builtins
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from jsonschema import SchemaError
 from jsonschema.exceptions import ValidationError as SchemaViolation
@@ -28,19 +27,27 @@ from jsonschema.validators import Draft202012Validator, validator_for
 from services.log import get_logger
 from services.config_files import ConfigError
 from services.errors import GatewayError, tool_not_found
-from services.tools.config import TOOL_NAME_PATTERN, HttpToolConfig, McpToolConfig, OutboundConfig, PythonToolConfig, ToolsFile, load_tools_config
+from services.tools.config import (
+    TOOL_NAME_PATTERN,
+    HttpToolConfig,
+    McpToolConfig,
+    OutboundConfig,
+    PythonToolConfig,
+    ToolConfig,
+    ToolsFile,
+    load_tools_config,
+)
 from services.tools.http_tools import HttpToolProvider
+from services.tools.mcp_tools import McpToolProvider
 from services.tools.provider import ToolFailure, ToolKind, ToolProvider, ToolSpec
 from services.tools.python_tools import PythonToolProvider
 
-__all__ = ["MAX_FAILURE_MESSAGE_CHARS", "ProviderFactory", "ToolCatalog", "ToolDiagnostic", "ToolResult"]
+__all__ = ["MAX_FAILURE_MESSAGE_CHARS", "ToolCatalog", "ToolDiagnostic", "ToolResult"]
 
 log = get_logger("tools")
 
 MAX_FAILURE_MESSAGE_CHARS = 1000
 _NAME_RE = re.compile(TOOL_NAME_PATTERN)
-
-ProviderFactory = Callable[[Any], ToolProvider]
 
 
 @dataclass(frozen=True)
@@ -135,19 +142,12 @@ def _make_validator(schema: dict[str, Any]) -> Validator:
 
 
 class ToolCatalog:
-    """All configured tools. ``extra_providers`` maps a ``kind`` to a factory taking that
-    entry's config (e.g. ``{"mcp": lambda cfg: McpToolProvider(cfg, config_dir)}``); a kind
-    with no built-in provider and no factory becomes a diagnostic."""
+    """All configured tools: every ``kind`` (python, http, mcp) has its built-in provider.
+    Python modules are imported from ``config_dir`` and stdio MCP servers run in it."""
 
-    def __init__(
-        self,
-        config_path: Path,
-        config_dir: Path,
-        extra_providers: Mapping[str, Callable[[McpToolConfig], ToolProvider]] | None = None,
-    ) -> None:
+    def __init__(self, config_path: Path, config_dir: Path) -> None:
         self.config_path = Path(config_path)
         self.config_dir = Path(config_dir)
-        self._factories: dict[str, ProviderFactory] = dict(extra_providers or {})
         self._state = _State()
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -277,23 +277,21 @@ class ToolCatalog:
 
     # -- building ------------------------------------------------------------------------
 
-    def _provider_for(self, cfg: Any, outbound: OutboundConfig) -> ToolProvider | None:
-        factory = self._factories.get(cfg.kind)
-        if factory is not None:
-            return factory(cfg)
+    def _provider_for(self, cfg: ToolConfig, outbound: OutboundConfig) -> ToolProvider:
+        # Exhaustive over ToolConfig: a new kind without a provider here fails type checking.
         if isinstance(cfg, PythonToolConfig):
             return PythonToolProvider(cfg, self.config_dir)
         if isinstance(cfg, HttpToolConfig):
             return HttpToolProvider(cfg, outbound)
-        return None
+        if isinstance(cfg, McpToolConfig):
+            return McpToolProvider.from_config(cfg, self.config_dir)
+        assert_never(cfg)
 
-    async def _start_one(self, cfg: Any, outbound: OutboundConfig) -> tuple[ToolProvider | None, builtins.list[ToolSpec], str | None]:
+    async def _start_one(self, cfg: ToolConfig, outbound: OutboundConfig) -> tuple[ToolProvider | None, builtins.list[ToolSpec], str | None]:
         try:
             provider = self._provider_for(cfg, outbound)
-        except Exception as exc:  # noqa: BLE001 - a broken factory is a diagnostic, not a crash
+        except Exception as exc:  # noqa: BLE001 - a provider that cannot be built is a diagnostic, not a crash
             return None, [], f"cannot create provider: {type(exc).__name__}: {exc}"
-        if provider is None:
-            return None, [], f"kind {cfg.kind!r} is not available in this gateway"
         try:
             async with asyncio.timeout(cfg.timeout_s):
                 await provider.start()

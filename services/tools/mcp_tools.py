@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -62,11 +61,13 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from services.log import get_logger
+from services.tools.config import McpToolConfig
 from services.tools.provider import ToolFailure, ToolProvider, ToolSpec
 
 __all__ = ["McpToolProvider"]
 
-logger = logging.getLogger(__name__)
+log = get_logger("tools")
 
 # Pause before re-opening a session that died, so a crash-looping server is not hammered.
 RESTART_BACKOFF_S = 0.2
@@ -170,6 +171,14 @@ def _root_error(exc: BaseException) -> BaseException:
     """The most telling leaf of a (possibly grouped) transport error."""
     leaves = [leaf for leaf in _leaves(exc) if not isinstance(leaf, asyncio.CancelledError)]
     return leaves[0] if leaves else exc
+
+
+def _error_text(exc: BaseException) -> str:
+    """``Type: message`` for logs. An HTTP status error names only its status: its message
+    quotes the request URL, whose query may carry a token."""
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return f"{type(exc).__name__}: HTTP {exc.response.status_code}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _redact_url(url: str) -> str:
@@ -280,8 +289,7 @@ class _Session:
 
     def death_reason(self) -> str:
         if self.error is not None:
-            root = _root_error(self.error)
-            return f"{type(root).__name__}: {root}"
+            return _error_text(_root_error(self.error))
         if self.eof:
             return "the server closed the connection" + (" (process exited)" if self._provider.command else "")
         return "the session ended"
@@ -334,17 +342,9 @@ class McpToolProvider(ToolProvider):
         self._closed = False
 
     @classmethod
-    def from_config(cls, cfg: Any, config_dir: Path | str) -> McpToolProvider:
-        """Build from a ``kind: mcp`` tools.yaml entry (any object with the McpToolConfig fields)."""
-        timeout_s = getattr(cfg, "timeout_s", None)
-        return cls(
-            cfg.name,
-            command=getattr(cfg, "command", None),
-            url=getattr(cfg, "url", None),
-            cwd=Path(config_dir),
-            env=getattr(cfg, "env", None),
-            timeout_s=30.0 if timeout_s is None else float(timeout_s),
-        )
+    def from_config(cls, cfg: McpToolConfig, config_dir: Path) -> McpToolProvider:
+        """Build from a ``kind: mcp`` tools.yaml entry; stdio servers run in ``config_dir``."""
+        return cls(cfg.name, command=cfg.command, url=cfg.url, cwd=config_dir, env=cfg.env, timeout_s=cfg.timeout_s)
 
     def __repr__(self) -> str:
         where = f"command={self.command[0]!r}" if self.command else f"url={_redact_url(self.url or '')!r}"
@@ -373,7 +373,7 @@ class McpToolProvider(ToolProvider):
                     continue
                 raise ToolFailure(f"MCP server {self.name!r}: 'tools/list' failed: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - e.g. a malformed listing: a tool failure, not a gateway crash
-                logger.warning("MCP server %r: tools/list failed client-side: %r", self.name, exc)
+                log.warning("MCP tools/list failed client-side", extra={"fields": {"server": self.name, "error": _error_text(exc)}})
                 raise ToolFailure(f"MCP server {self.name!r}: 'tools/list' failed: {type(exc).__name__}") from None
             return [self._spec(tool) for tool in tools]
         raise AssertionError("unreachable")
@@ -400,7 +400,8 @@ class McpToolProvider(ToolProvider):
                     continue
                 raise ToolFailure(f"MCP tool {tool!r} on server {self.name!r} failed: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - malformed results, transport timeouts...: a tool failure, not a gateway crash
-                logger.warning("MCP server %r: tool %r failed client-side: %r", self.name, tool, exc)
+                # The type only: the message may quote the result, which may echo the arguments.
+                log.warning("MCP tool call failed client-side", extra={"fields": {"server": self.name, "tool": tool, "error_type": type(exc).__name__}})
                 raise ToolFailure(f"MCP tool {tool!r} on server {self.name!r} failed: {type(exc).__name__}") from None
             finally:
                 _CALL.reset(token)
@@ -445,7 +446,7 @@ class McpToolProvider(ToolProvider):
                 self._session = None
                 why = current.death_reason() if not current.alive else (reason or "the session failed")
                 await current.stop()
-                logger.warning("MCP server %r: session lost (%s); restarting it", self.name, why)
+                log.warning("MCP session lost; restarting", extra={"fields": {"server": self.name, "why": why}})
                 await asyncio.sleep(RESTART_BACKOFF_S)
             self._attempts += 1
             try:
@@ -453,7 +454,7 @@ class McpToolProvider(ToolProvider):
             except ToolFailure as exc:
                 self._last_error = exc
                 if current is not None:
-                    logger.info("MCP server %r: restart failed: %s", self.name, exc)
+                    log.info("MCP restart failed", extra={"fields": {"server": self.name, "problem": str(exc)}})
                 raise
             self._last_error = None
             self._session = session
@@ -493,7 +494,7 @@ class McpToolProvider(ToolProvider):
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # _supervise records ordinary errors; only odd BaseExceptions get here.
-            logger.warning("MCP server %r: session task ended with %r", self.name, exc)
+            log.warning("MCP session task ended unexpectedly", extra={"fields": {"server": self.name, "error": _error_text(exc)}})
 
     def _start_failure(self, session: _Session) -> ToolFailure:
         exc = session.error
@@ -505,16 +506,16 @@ class McpToolProvider(ToolProvider):
         if isinstance(root, OSError) and self.command:
             return ToolFailure(f"MCP server {self.name!r}: cannot start {self.command[0]!r}: {root.strerror or root}")
         if isinstance(root, httpx2.ConnectError | httpx2.ConnectTimeout):
-            logger.warning("MCP server %r: cannot connect to %s: %s", self.name, _redact_url(self.url or ""), root)
+            log.warning("MCP server unreachable", extra={"fields": {"server": self.name, "url": _redact_url(self.url or ""), "error": _error_text(root)}})
             return ToolFailure(f"MCP server {self.name!r} is unreachable")
         if isinstance(root, httpx2.HTTPError):
-            logger.warning("MCP server %r: HTTP error from %s: %r", self.name, _redact_url(self.url or ""), root)
+            log.warning("MCP start-up HTTP error", extra={"fields": {"server": self.name, "url": _redact_url(self.url or ""), "error": _error_text(root)}})
             return ToolFailure(f"MCP server {self.name!r}: HTTP error during start-up ({type(root).__name__})")
         if isinstance(root, MCPError):
             if root.error.code == CONNECTION_CLOSED:
                 return ToolFailure(f"MCP server {self.name!r} closed the connection during start-up")
             return ToolFailure(f"MCP server {self.name!r} rejected the session: {root.error.message}")
-        logger.warning("MCP server %r: start-up failed: %r", self.name, root)
+        log.warning("MCP start-up failed", extra={"fields": {"server": self.name, "error": _error_text(root)}})
         return ToolFailure(f"MCP server {self.name!r} failed to start ({type(root).__name__})")
 
     async def _should_retry(self, session: _Session, exc: MCPError, *, written: bool) -> bool:

@@ -57,3 +57,15 @@ def boom(message: str) -> str:
 def shout(text: str) -> str:
     """Plain string output is returned as-is."""
     return text.upper() + "!"
+
+
+class _Unrenderable:
+    """Not JSON-serialisable, and ``str()`` raises: the provider cannot turn it into text."""
+
+    def __str__(self) -> str:
+        raise KeyError("internal detail")
+
+
+def unrenderable() -> object:
+    """Returns a value that cannot be rendered as tool output."""
+    return _Unrenderable()
