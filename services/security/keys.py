@@ -87,11 +87,10 @@ class _Entry:
 class KeyRing:
     """The configured keys, ready to authenticate presented values. Immutable: reload builds a new ring."""
 
-    def __init__(self, entries: Iterable[tuple[str, Principal]] = (), disabled: Iterable[str] = ()) -> None:
-        """``entries`` are (sha256 hex digest, principal) pairs; ``disabled`` names keys that could not load."""
+    def __init__(self, entries: Iterable[tuple[str, Principal]] = ()) -> None:
+        """``entries`` are (sha256 hex digest, principal) pairs."""
         self._entries = tuple(_Entry(bytes.fromhex(digest), principal) for digest, principal in entries)
         self._by_id = {entry.principal.key_id: entry.principal for entry in self._entries}
-        self._disabled = tuple(disabled)
 
     @classmethod
     def from_config(cls, file: SecurityFile | None, environ: Mapping[str, str] = os.environ) -> KeyRing:
@@ -99,7 +98,6 @@ class KeyRing:
         if file is None:
             return cls()
         entries: list[tuple[str, Principal]] = []
-        disabled: list[str] = []
         for key in file.api_keys:
             if key.sha256 is not None:
                 digest = key.sha256
@@ -110,11 +108,10 @@ class KeyRing:
                     # Log the key id and the variable name only; the value (if any) never leaves this frame.
                     problem = "environment variable not set" if not value else "environment variable holds no usable key (too long or not printable ASCII)"
                     log.warning("API key disabled", extra={"fields": {"key_id": key.id, "env": key.env, "problem": problem}})
-                    disabled.append(key.id)
                     continue
                 digest = hash_key(value)  # hashed once here, not per request
             entries.append((digest, Principal.from_api_key(key)))
-        return cls(entries, disabled)
+        return cls(entries)
 
     @classmethod
     def generated_admin(cls) -> tuple[KeyRing, str]:
