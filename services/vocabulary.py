@@ -8,7 +8,7 @@ same tables; events go the other way through ``FINISH_REASON`` and ``TOOL_SOURCE
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from agentgateway.v1 import messages_pb2 as pb
 from services.rpc.enums import ProtoEnum
@@ -27,6 +27,8 @@ __all__ = [
     "Role",
     "ToolChoiceMode",
     "ToolSource",
+    "tool_call_from_openai",
+    "tool_call_to_openai",
 ]
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -47,3 +49,13 @@ GUARDRAIL_KIND: ProtoEnum[GuardrailKind, pb.GuardrailKind] = ProtoEnum(pb.Guardr
 # OpenAI sampling parameters, by their names in both vocabularies (``SamplingParams`` uses
 # OpenAI's names; ``max_completion_tokens`` arrives as ``max_tokens``).
 SAMPLING_FIELDS: tuple[str, ...] = tuple(f.name for f in pb.SamplingParams.DESCRIPTOR.fields)
+
+
+def tool_call_to_openai(call: pb.ToolCall) -> dict[str, Any]:
+    """A ``ToolCall`` as OpenAI's ``tool_calls[]`` item (function tools are the only kind)."""
+    return {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
+
+
+def tool_call_from_openai(call: dict[str, Any]) -> pb.ToolCall:
+    function = call.get("function") or {}
+    return pb.ToolCall(id=call.get("id", ""), type="function", function=pb.FunctionCall(name=function.get("name", ""), arguments=function.get("arguments", "")))

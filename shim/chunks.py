@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from agentgateway.v1 import messages_pb2 as pb
-from services.vocabulary import FINISH_REASON, TOOL_SOURCE
+from services.vocabulary import FINISH_REASON, TOOL_SOURCE, tool_call_to_openai
 
 __all__ = [
     "CompletionMeta",
@@ -57,10 +57,6 @@ def usage_json(usage: pb.Usage | None) -> dict[str, int]:
     return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens}
 
 
-def tool_call_json(call: pb.ToolCall) -> dict[str, Any]:
-    return {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
-
-
 def tool_call_delta_json(delta: pb.ToolCallDelta) -> dict[str, Any]:
     out: dict[str, Any] = {"index": delta.index, "function": {"arguments": delta.arguments_delta}}
     if delta.id:
@@ -100,7 +96,7 @@ def completion(meta: CompletionMeta, reply: pb.ChatMessage, finish: int, usage: 
     """A whole ``chat.completion`` from the executor's unary reply."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
     if reply.tool_calls:
-        message["tool_calls"] = [tool_call_json(c) for c in reply.tool_calls]
+        message["tool_calls"] = [tool_call_to_openai(c) for c in reply.tool_calls]
         message["content"] = reply.content or None
     return {
         "id": meta.id,

@@ -14,7 +14,7 @@ from agentgateway.v1 import messages_pb2 as pb
 from services.errors import invalid_argument
 from services.executor import events as ev
 from services.security.hardening import reject_forbidden_fields
-from services.vocabulary import FINISH_REASON, RESPONSE_FORMAT_TYPE, ROLE, TOOL_CHOICE_MODE, TOOL_SOURCE
+from services.vocabulary import FINISH_REASON, RESPONSE_FORMAT_TYPE, ROLE, TOOL_CHOICE_MODE, TOOL_SOURCE, tool_call_from_openai, tool_call_to_openai
 
 __all__ = ["chat_input_from_proto", "completion_to_proto", "event_to_proto"]
 
@@ -92,7 +92,7 @@ def _message(m: pb.ChatMessage, index: int) -> dict[str, Any]:
     if m.name:
         out["name"] = m.name
     if m.tool_calls:
-        out["tool_calls"] = [_tool_call_json(c) for c in m.tool_calls]
+        out["tool_calls"] = [tool_call_to_openai(c) for c in m.tool_calls]
     if m.tool_call_id:
         out["tool_call_id"] = m.tool_call_id
     if m.refusal:
@@ -109,15 +109,6 @@ def _part(p: pb.ContentPart) -> dict[str, Any]:
     if which == "file":
         return {"type": "file", "file": {"file_id": p.file.file_id, "file_data": p.file.file_data, "filename": p.file.filename}}
     return {"type": "text", "text": p.text}
-
-
-def _tool_call_json(call: pb.ToolCall) -> dict[str, Any]:
-    return {"id": call.id, "type": call.type or "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
-
-
-def _tool_call(call: dict[str, Any]) -> pb.ToolCall:
-    function = call.get("function") or {}
-    return pb.ToolCall(id=call.get("id", ""), type="function", function=pb.FunctionCall(name=function.get("name", ""), arguments=function.get("arguments", "")))
 
 
 def _usage(usage: ev.Usage) -> pb.Usage:
@@ -144,7 +135,7 @@ def event_to_proto(event: ev.Event) -> pb.AgentEvent:
                 agent=event.agent,
                 finish_reason=FINISH_REASON.to_proto(event.finish_reason),
                 structured=event.structured,
-                tool_calls=[_tool_call(c) for c in event.tool_calls],
+                tool_calls=[tool_call_from_openai(c) for c in event.tool_calls],
             )
             return pb.AgentEvent(final_output=final)
         case ev.Usage():
@@ -157,7 +148,7 @@ def completion_to_proto(done: ev.Completion, completion_id: str, created: int, m
         id=completion_id,
         model=model_id,
         created=created,
-        message=pb.ChatMessage(role=pb.ROLE_ASSISTANT, content=done.final.text, tool_calls=[_tool_call(c) for c in done.final.tool_calls]),
+        message=pb.ChatMessage(role=pb.ROLE_ASSISTANT, content=done.final.text, tool_calls=[tool_call_from_openai(c) for c in done.final.tool_calls]),
         finish_reason=FINISH_REASON.to_proto(done.final.finish_reason),
         events=[event_to_proto(e) for e in done.events],
     )
