@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf import json_format
+from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
@@ -115,7 +116,7 @@ def _tool_call_json(call: pb.ToolCall) -> dict[str, Any]:
     return {"id": call.id, "type": call.type or "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
 
 
-def _tool_call(call: dict[str, Any]) -> pb.ToolCall:
+def _tool_call(call: ChatCompletionMessageFunctionToolCallParam) -> pb.ToolCall:
     function = call.get("function") or {}
     return pb.ToolCall(id=call.get("id", ""), type="function", function=pb.FunctionCall(name=function.get("name", ""), arguments=function.get("arguments", "")))
 

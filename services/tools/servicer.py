@@ -32,7 +32,9 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         self._runtime = runtime
         self._gatekeeper = gatekeeper
 
-    async def ListTools(self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext) -> pb.ListToolsResponse:
+    async def ListTools(
+        self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext[pb.ListToolsRequest, pb.ListToolsResponse]
+    ) -> pb.ListToolsResponse:
         # Only the tools the caller may use.
         specs = self._runtime.catalog.list()
         visible = await self._gatekeeper.allowed(caller().principal, "use_tool", (s.name for s in specs))
@@ -40,7 +42,7 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         start, end, token = page_slice([s.name for s in specs], request.page_size, request.page_token)
         return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in specs[start:end]], next_page_token=token)
 
-    async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext) -> pb.GetToolResponse:
+    async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext[pb.GetToolRequest, pb.GetToolResponse]) -> pb.GetToolResponse:
         name = request.name.removeprefix("tools/")
         spec = self._runtime.catalog.get(name)
         if spec is None:
@@ -49,7 +51,9 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         await self._gatekeeper.require(call.principal, "use_tool", name, call.request_id)
         return pb.GetToolResponse(tool=tool_to_proto(spec))
 
-    async def InvokeTool(self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext) -> pb.InvokeToolResponse:
+    async def InvokeTool(
+        self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext[pb.InvokeToolRequest, pb.InvokeToolResponse]
+    ) -> pb.InvokeToolResponse:
         name = request.name.removeprefix("tools/")
         if not name:
             raise invalid_argument("name is required, e.g. tools/lookup_ticket", "name")
@@ -59,7 +63,9 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         response.duration.FromNanoseconds(int(result.duration_s * 1e9))
         return response
 
-    async def RefreshTools(self, request: pb.RefreshToolsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshToolsResponse:
+    async def RefreshTools(
+        self, request: pb.RefreshToolsRequest, context: grpc.aio.ServicerContext[pb.RefreshToolsRequest, pb.RefreshToolsResponse]
+    ) -> pb.RefreshToolsResponse:
         try:
             await self._runtime.catalog.refresh()
         except ConfigError as exc:
