@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 def _keys_create(args: argparse.Namespace) -> int:
     from services.security.keys_cli import create_key_entry
 
-    split = lambda value: tuple(p.strip() for p in value.split(",") if p.strip())  # noqa: E731
+    def split(value: str) -> tuple[str, ...]:
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+
     try:
         key, entry = create_key_entry(args.id, args.admin, split(args.models), split(args.tools), args.requests_per_minute, args.tokens_per_minute)
     except ValueError as exc:

@@ -8,7 +8,9 @@ same tables; events go the other way through ``FINISH_REASON`` and ``TOOL_SOURCE
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
+
+from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
 
 from agentgateway.v1 import messages_pb2 as pb
 from services.rpc.enums import ProtoEnum
@@ -51,11 +53,11 @@ GUARDRAIL_KIND: ProtoEnum[GuardrailKind, pb.GuardrailKind] = ProtoEnum(pb.Guardr
 SAMPLING_FIELDS: tuple[str, ...] = tuple(f.name for f in pb.SamplingParams.DESCRIPTOR.fields)
 
 
-def tool_call_to_openai(call: pb.ToolCall) -> dict[str, Any]:
+def tool_call_to_openai(call: pb.ToolCall) -> ChatCompletionMessageFunctionToolCallParam:
     """A ``ToolCall`` as OpenAI's ``tool_calls[]`` item (function tools are the only kind)."""
     return {"id": call.id, "type": "function", "function": {"name": call.function.name, "arguments": call.function.arguments}}
 
 
-def tool_call_from_openai(call: dict[str, Any]) -> pb.ToolCall:
+def tool_call_from_openai(call: ChatCompletionMessageFunctionToolCallParam) -> pb.ToolCall:
     function = call.get("function") or {}
     return pb.ToolCall(id=call.get("id", ""), type="function", function=pb.FunctionCall(name=function.get("name", ""), arguments=function.get("arguments", "")))

@@ -31,7 +31,7 @@ __all__ = ["create_app"]
 
 
 async def list_models(request: Request) -> Response:
-    registry = request.app.state.registry
+    registry: reg_grpc.RegistryServiceAsyncStub = request.app.state.registry
     data: list[dict[str, Any]] = []
     token = ""
     while True:
@@ -44,22 +44,26 @@ async def list_models(request: Request) -> Response:
 
 
 async def get_model(request: Request) -> Response:
-    model_id = request.path_params["model_id"]
-    found = await request.app.state.registry.GetAgent(reg_pb.GetAgentRequest(name=f"agents/{model_id}"), metadata=request.state.grpc_metadata, timeout=10)
+    model_id: str = request.path_params["model_id"]
+    registry: reg_grpc.RegistryServiceAsyncStub = request.app.state.registry
+    found = await registry.GetAgent(reg_pb.GetAgentRequest(name=f"agents/{model_id}"), metadata=request.state.grpc_metadata, timeout=10)
     return JSONResponse(_model_json(found.agent))
 
 
 async def metrics(request: Request) -> Response:
     """Prometheus text format for this process. Admin keys only (scrapers send a bearer token)."""
-    me = await request.app.state.security.Authenticate(sec_pb.AuthenticateRequest(), metadata=request.state.grpc_metadata, timeout=5)
+    security: sec_grpc.SecurityServiceAsyncStub = request.app.state.security
+    me = await security.Authenticate(sec_pb.AuthenticateRequest(), metadata=request.state.grpc_metadata, timeout=5)
     if "admin" not in me.principal.roles:
         raise GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "metrics need an admin key")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthz(request: Request) -> Response:
+    # The health stub's methods, typed here: types-grpcio-health-checking's HealthStub declares none.
+    check: grpc.aio.UnaryUnaryMultiCallable[health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse] = request.app.state.health.Check
     try:
-        reply = await request.app.state.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        reply = await check(health_pb2.HealthCheckRequest(service=""), timeout=2)
         serving = reply.status == health_pb2.HealthCheckResponse.SERVING
     except grpc.aio.AioRpcError:
         serving = False

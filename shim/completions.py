@@ -22,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
+from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from services.errors import GatewayError, invalid_argument
 from services.rpc.status import error_from_rpc_error
 from services.security.hardening import reject_forbidden_fields
+from services.settings import GatewaySettings
 from shim import chunks
 from shim.errors import error_body
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
@@ -34,11 +36,12 @@ __all__ = ["chat_completions"]
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
 Event = ex_pb.StreamChatCompletionResponse
+StreamCall = grpc.aio.UnaryStreamCall[ex_pb.StreamChatCompletionRequest, Event]
 
 
 async def chat_completions(request: Request) -> Response:
-    state = request.app.state
-    body = await _read_json(request, state.settings.max_body_bytes)
+    settings: GatewaySettings = request.app.state.settings
+    body = await _read_json(request, settings.max_body_bytes)
     reject_forbidden_fields(body)
     try:
         parsed = ChatCompletionRequest.model_validate(body)
@@ -46,11 +49,12 @@ async def chat_completions(request: Request) -> Response:
         param, message = param_of(exc)
         raise invalid_argument(message, param) from None
     if not parsed.stream:
-        return await _unary(request, parsed)
-    call = state.executor.StreamChatCompletion(
+        return await _unary(request, parsed, settings)
+    executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
+    call = executor.StreamChatCompletion(
         ex_pb.StreamChatCompletionRequest(chat=chat_request_from_openai(parsed)),
         metadata=request.state.grpc_metadata,
-        timeout=state.settings.request_timeout_s,
+        timeout=settings.request_timeout_s,
     )
     events = aiter(call)
     try:
@@ -69,12 +73,12 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-async def _unary(request: Request, parsed: ChatCompletionRequest) -> Response:
-    state = request.app.state
-    call = state.executor.CreateChatCompletion(
+async def _unary(request: Request, parsed: ChatCompletionRequest, settings: GatewaySettings) -> Response:
+    executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
+    call = executor.CreateChatCompletion(
         ex_pb.CreateChatCompletionRequest(chat=chat_request_from_openai(parsed)),
         metadata=request.state.grpc_metadata,
-        timeout=state.settings.request_timeout_s,
+        timeout=settings.request_timeout_s,
     )
     reply = asyncio.ensure_future(call)
     disconnect = asyncio.ensure_future(_wait_disconnect(request))
@@ -101,7 +105,7 @@ def _wants_tool_events(request: Request) -> bool:
     return "tools" in {v.strip() for v in request.headers.get("x-agentgateway-events", "").lower().split(",")}
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     too_large = GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -157,7 +161,7 @@ async def _wait_disconnect(request: Request) -> None:
             return
 
 
-async def _sse(meta: chunks.CompletionMeta, pending: list[Event], events: AsyncIterator[Event], call: Any, tool_events: bool) -> AsyncIterator[bytes]:
+async def _sse(meta: chunks.CompletionMeta, pending: list[Event], events: AsyncIterator[Event], call: StreamCall, tool_events: bool) -> AsyncIterator[bytes]:
     """The SSE body. Errors here arrive after the headers, so they are sent in-band."""
     usage = None
     finished = False

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
+
 from services.vocabulary import FinishReason, ToolSource
 
 __all__ = [
@@ -91,7 +93,7 @@ class FinalOutput:
     finish_reason: FinishReason = "stop"
     structured: bool = False
     # Calls of client-sent tools, as OpenAI tool_call dicts, when finish_reason is tool_calls.
-    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_calls: tuple[ChatCompletionMessageFunctionToolCallParam, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 from agents import Agent, FunctionTool
 from agents.handoffs import Handoff
 from agents.mcp import MCPServer
+from agents.tool_context import ToolContext
 from mcp.types import CallToolResult, TextContent
 
 from services.log import get_logger
@@ -97,7 +98,7 @@ class AgentToolGovernor:
     def _wrap_function_tool(self, tool: FunctionTool) -> None:
         invoke, name, gatekeeper = tool.on_invoke_tool, tool.name, self._gatekeeper
 
-        async def governed(ctx: Any, arguments: str) -> Any:
+        async def governed(ctx: ToolContext[Any], arguments: str) -> object:
             denied = await _denial(gatekeeper, name, "sdk")
             if denied is not None:
                 return denied
@@ -168,6 +169,7 @@ class AgentToolGovernor:
                 TOOL_CALLS.labels(tool_name, "mcp", outcome).inc()
                 TOOL_SECONDS.labels(tool_name, "mcp").observe(time.perf_counter() - started)
 
+        # Replace the method on this instance only: every caller (the SDK included) goes through it.
         server.call_tool = governed  # type: ignore[method-assign]
 
 

@@ -13,10 +13,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+from openai import AsyncStream
 from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionChunk,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
+    ChatCompletionMessageParam,
+    ChatCompletionSystemMessageParam,
+    ChatCompletionToolMessageParam,
+)
+from openai.types.chat.chat_completion_message_function_tool_call_param import Function
+from openai.types.shared_params import FunctionDefinition
 
 from services.errors import GatewayError
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, ToolCalled, ToolOutput, Usage
@@ -33,9 +45,10 @@ _FORWARDED_EXTRA = {"logprobs", "top_logprobs", "logit_bias", "metadata", "servi
 
 
 async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEntry, tools: ToolRuntime | None, *, streaming: bool) -> AsyncIterator[Event]:
-    messages: Any = list(request.messages)  # OpenAI message dicts, typed loosely on purpose
+    # OpenAI chat message dicts (codec._message builds them from the proto), sent upstream as they are.
+    messages = cast(list[ChatCompletionMessageParam], list(request.messages))
     if entry.instructions:
-        messages.insert(0, {"role": "system", "content": entry.instructions})
+        messages.insert(0, ChatCompletionSystemMessageParam(role="system", content=entry.instructions))
     gateway_tools = _gateway_tool_schemas(entry, tools)
     client_tool_names = {t["function"]["name"] for t in request.tools}
     params: dict[str, Any] = {k: v for k, v in request.sampling.items() if k != "n" and v not in (None, [])}
@@ -56,7 +69,8 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
     for hop in range(entry.max_tool_hops + 1):
         turn = _Turn(client_tool_names, entry.agent_name)
         if streaming:
-            stream = await upstream.client.chat.completions.create(
+            # Annotated: with **params the overloads cannot tell a stream from a completion.
+            stream: AsyncStream[ChatCompletionChunk] = await upstream.client.chat.completions.create(
                 model=model, messages=messages, stream=True, stream_options={"include_usage": True}, extra_body=extra_body or None, **params
             )
             try:
@@ -67,7 +81,7 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
                 await stream.close()
         else:
             # Unary callers: one non-streaming upstream call per round (cheaper than a stream).
-            response = await upstream.client.chat.completions.create(model=model, messages=messages, extra_body=extra_body or None, **params)
+            response: ChatCompletion = await upstream.client.chat.completions.create(model=model, messages=messages, extra_body=extra_body or None, **params)
             for event in turn.feed_message(response):
                 yield event
         text.append(turn.text)
@@ -90,7 +104,7 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
                 {"max_tool_hops": str(entry.max_tool_hops)},
             )
         assert tools is not None  # gateway calls only exist when gateway tools were offered
-        messages.append({"role": "assistant", "content": turn.text or None, "tool_calls": gateway_calls})
+        messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=turn.text or None, tool_calls=gateway_calls))
         for call in gateway_calls:
             fn = call["function"]
             yield ToolCalled(call["id"], fn["name"], fn["arguments"], entry.agent_name, "gateway")
@@ -98,10 +112,10 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
         results = await asyncio.gather(*(tools.invoke_for_model(c["function"]["name"], c["function"]["arguments"], source="gateway") for c in gateway_calls))
         for call, result in zip(gateway_calls, results, strict=True):
             yield ToolOutput(call["id"], call["function"]["name"], result.output, entry.agent_name, "gateway", result.duration_s)
-            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result.output})
+            messages.append(ChatCompletionToolMessageParam(role="tool", tool_call_id=call["id"], content=result.output))
 
 
-def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[dict[str, Any]]:
+def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[ChatCompletionFunctionToolParam]:
     if not entry.tools:
         return []
     if tools is None:
@@ -111,7 +125,8 @@ def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[
         spec = tools.catalog.get(name)
         if spec is None:
             raise GatewayError("FAILED_PRECONDITION", "TOOL_NOT_FOUND", f"agent {entry.id!r} names the tool {name!r}, which is not in tools.yaml")
-        schemas.append({"type": "function", "function": {"name": spec.name, "description": spec.description, "parameters": spec.parameters}})
+        function = FunctionDefinition(name=spec.name, description=spec.description, parameters=spec.parameters)
+        schemas.append(ChatCompletionFunctionToolParam(type="function", function=function))
     return schemas
 
 
@@ -122,7 +137,7 @@ class _Turn:
         self._client_tools = client_tools
         self._agent_name = agent_name
         self.usage: Usage | None = None
-        self._calls: dict[int, dict[str, Any]] = {}
+        self._calls: dict[int, ChatCompletionMessageFunctionToolCallParam] = {}
         self._client_index: dict[int, int] = {}  # upstream index -> index the client sees
         self.text = ""
         self.finish = "stop"
@@ -160,7 +175,7 @@ class _Turn:
             self.text += content
             events.append(TextDelta(content, self._agent_name))
         for index, call_id, name, args in parts:
-            call = self._calls.setdefault(index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+            call = self._calls.setdefault(index, ChatCompletionMessageFunctionToolCallParam(id="", type="function", function=Function(name="", arguments="")))
             call["id"] = call["id"] or call_id
             call["function"]["name"] += name
             call["function"]["arguments"] += args
@@ -171,11 +186,11 @@ class _Turn:
             self.finish = finish_reason
         return events
 
-    def _is_client(self, call: dict[str, Any]) -> bool:
+    def _is_client(self, call: ChatCompletionMessageFunctionToolCallParam) -> bool:
         return call["function"]["name"] in self._client_tools
 
-    def client_calls(self) -> list[dict[str, Any]]:
+    def client_calls(self) -> list[ChatCompletionMessageFunctionToolCallParam]:
         return [self._calls[i] for i in sorted(self._calls) if self._is_client(self._calls[i])]
 
-    def gateway_calls(self) -> list[dict[str, Any]]:
+    def gateway_calls(self) -> list[ChatCompletionMessageFunctionToolCallParam]:
         return [self._calls[i] for i in sorted(self._calls) if not self._is_client(self._calls[i])]

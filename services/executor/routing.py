@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-from typing import Any
+from typing import Unpack
 
-from agents import Model, ModelProvider, OpenAIChatCompletionsModel, RunConfig
+from agents import (
+    Agent,
+    Model,
+    ModelProvider,
+    OpenAIChatCompletionsModel,
+    RunConfig,
+    RunResult,
+    RunResultStreaming,
+    RunState,
+    TContext,
+    TResponseInputItem,
+)
 from agents.models.multi_provider import MultiProvider
 from agents.run import AgentRunner, set_default_agent_runner
+from agents.run_config import RunOptions
 
 from services.executor.events import Usage
 from services.upstreams import Upstream
@@ -59,8 +71,12 @@ class routed_to:
 _current_route: contextvars.ContextVar[routed_to | None] = contextvars.ContextVar("agentgateway_route", default=None)
 
 
+# What ``Runner.run`` takes as ``input``.
+_RunInput = str | list[TResponseInputItem] | RunState[TContext]
+
+
 class RoutingAgentRunner(AgentRunner):
-    def _routed(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _routed(self, kwargs: RunOptions[TContext]) -> RunOptions[TContext]:
         route = _current_route.get()
         if route is None:
             return kwargs
@@ -73,7 +89,7 @@ class RoutingAgentRunner(AgentRunner):
             kwargs["run_config"] = dataclasses.replace(config, model_provider=provider)
         return kwargs
 
-    async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:
+    async def run(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResult:
         result = await super().run(starting_agent, input, **self._routed(kwargs))
         route = _current_route.get()
         if route is not None:
@@ -81,7 +97,7 @@ class RoutingAgentRunner(AgentRunner):
             route.usage = route.usage + Usage(used.input_tokens, used.output_tokens)
         return result
 
-    def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:
+    def run_streamed(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResultStreaming:
         return super().run_streamed(starting_agent, input, **self._routed(kwargs))
 
 

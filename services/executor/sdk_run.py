@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents import Agent, ModelSettings, RunConfig, Runner
+from agents import Agent, ModelSettings, RunConfig, RunItem, Runner
 from agents import Usage as SdkUsage
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
@@ -70,7 +70,7 @@ async def run_sdk_agent(
     streaming: bool,
 ) -> AsyncIterator[Event]:
     run_config = _run_config(provider, request, trace, model_id)
-    items: Any = to_sdk_items(request.messages)  # Responses input items, as plain dicts
+    items = to_sdk_items(request.messages)
     turns = max_turns or DEFAULT_MAX_TURNS
     translate = _ItemTranslator(sources)
     if not streaming:
@@ -125,7 +125,7 @@ class _ItemTranslator:
         self._sources = sources
         self._pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, when it was seen)
 
-    def __call__(self, item: Any) -> Event | None:
+    def __call__(self, item: RunItem) -> Event | None:
         agent = getattr(getattr(item, "agent", None), "name", "")
         if isinstance(item, ToolCallItem):
             raw = _as_dict(item.raw_item)
@@ -171,7 +171,7 @@ def _run_config(provider: UpstreamModelProvider, request: ChatInput, trace: bool
     return config
 
 
-def final_text(output: Any, agent: Agent[Any] | None = None) -> tuple[str, bool]:
+def final_text(output: object, agent: Agent[Any] | None = None) -> tuple[str, bool]:
     """The reply text; structured outputs (``output_type``) become JSON text."""
     structured = agent is not None and agent.output_type not in (None, str)
     if isinstance(output, str):
@@ -183,7 +183,7 @@ def final_text(output: Any, agent: Agent[Any] | None = None) -> tuple[str, bool]
     return json.dumps(output, default=_json_default), True
 
 
-def _json_default(value: Any) -> Any:
+def _json_default(value: object) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -191,7 +191,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _as_dict(raw: Any) -> dict[str, Any]:
+def _as_dict(raw: object) -> dict[str, Any]:
     if isinstance(raw, dict):
         return raw
     if isinstance(raw, BaseModel):
@@ -199,7 +199,7 @@ def _as_dict(raw: Any) -> dict[str, Any]:
     return {k: getattr(raw, k) for k in ("call_id", "id", "name", "arguments", "type") if hasattr(raw, k)}
 
 
-def _is_text_part(part: Any) -> bool:
+def _is_text_part(part: object) -> bool:
     return (isinstance(part, dict) and part.get("type") == "text") or (isinstance(part, BaseModel) and getattr(part, "type", None) == "text")
 
 
@@ -209,7 +209,7 @@ def _source(raw: dict[str, Any], name: str, sources: dict[str, ToolSource] | Non
     return (sources or {}).get(name, "sdk")
 
 
-def _text(output: Any) -> str:
+def _text(output: object) -> str:
     """Tool output as text: plain strings, the SDK's text outputs (MCP results arrive as
     ``{"type": "text", "text": ...}``, possibly several), anything else as JSON."""
     if isinstance(output, str):

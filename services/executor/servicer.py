@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 
@@ -31,7 +30,9 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
         self._executor = executor
 
     async def StreamChatCompletion(
-        self, request: ex_pb.StreamChatCompletionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: ex_pb.StreamChatCompletionRequest,
+        context: grpc.aio.ServicerContext[ex_pb.StreamChatCompletionRequest, ex_pb.StreamChatCompletionResponse],
     ) -> AsyncIterator[ex_pb.StreamChatCompletionResponse]:
         chat = chat_input_from_proto(request.chat)
         completion_id, created = _completion_id()
@@ -41,7 +42,9 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
             yield ex_pb.StreamChatCompletionResponse(id=completion_id, model=chat.model_id, created=created, event=event_to_proto(event))
 
     async def CreateChatCompletion(
-        self, request: ex_pb.CreateChatCompletionRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        request: ex_pb.CreateChatCompletionRequest,
+        context: grpc.aio.ServicerContext[ex_pb.CreateChatCompletionRequest, ex_pb.CreateChatCompletionResponse],
     ) -> ex_pb.CreateChatCompletionResponse:
         chat = chat_input_from_proto(request.chat)
         done = await self._executor.complete(chat)

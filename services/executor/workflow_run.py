@@ -43,7 +43,7 @@ async def run_workflow_export(
 _SHAPES: weakref.WeakKeyDictionary[Callable[..., Any], tuple[type[BaseModel], str] | None] = weakref.WeakKeyDictionary()
 
 
-def _workflow_input(workflow: Callable[..., Any], text: str) -> Any:
+def _workflow_input(workflow: Callable[..., Any], text: str) -> str | BaseModel:
     if workflow not in _SHAPES:
         _SHAPES[workflow] = _input_shape(workflow)
     shape = _SHAPES[workflow]
@@ -69,7 +69,7 @@ def _input_shape(workflow: Callable[..., Any]) -> tuple[type[BaseModel], str] | 
     return None
 
 
-def _reply_text(result: Any) -> tuple[str, bool]:
+def _reply_text(result: object) -> tuple[str, bool]:
     if isinstance(result, dict):
         for key in ("output_text", "output", "final_output"):
             if key in result:

@@ -254,12 +254,12 @@ def _required_params(func: Callable[..., Any]) -> list[inspect.Parameter] | None
     return [p for p in signature.parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
 
 
-def _is_coroutine_function(obj: Any) -> bool:
+def _is_coroutine_function(obj: object) -> bool:
     # Callable objects count too: their __call__ may be the coroutine function.
     return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
 
 
-def _classify(name: str, obj: Any) -> ExportKind:
+def _classify(name: str, obj: object) -> ExportKind:
     if isinstance(obj, Agent):
         return "agent"
     if not callable(obj):
@@ -288,7 +288,7 @@ def _find_export(module: types.ModuleType, exports: Sequence[str]) -> tuple[str,
     raise ExportNotFound(f"no export found; tried {', '.join(exports)} (set GATEWAY_AGENT_EXPORTS to change the names)")
 
 
-def check_factory_result(name: str, result: Any) -> Agent:
+def check_factory_result(name: str, result: object) -> Agent[Any]:
     if not isinstance(result, Agent):
         raise InvalidExport(f"factory {name!r} returned {type(result).__name__}, not an Agent")
     return result
@@ -305,7 +305,7 @@ def first_line(text: str | None, limit: int = _MAX_DESCRIPTION_CHARS) -> str:
     return ""
 
 
-def describe_agent(agent: Agent) -> str:
+def describe_agent(agent: Agent[Any]) -> str:
     if agent.handoff_description:
         return first_line(agent.handoff_description)
     if isinstance(agent.instructions, str):
@@ -331,7 +331,7 @@ class _SiblingFinder(importlib.abc.MetaPathFinder):
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         search = [self.folder] if path is None else [p for p in path if _is_within(p, self.folder)]
         if not search:
             return None
@@ -393,7 +393,7 @@ def _sibling_names(folder: str) -> set[str]:
     return names
 
 
-def _module_in_folder(module: Any, folder: str) -> bool:
+def _module_in_folder(module: object, folder: str) -> bool:
     if _is_within(getattr(module, "__file__", None), folder):
         return True
     return any(_is_within(p, folder) for p in list(getattr(module, "__path__", None) or []))

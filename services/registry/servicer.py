@@ -64,13 +64,15 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         self._catalog = catalog
         self._gatekeeper = gatekeeper
 
-    async def ListAgents(self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext) -> pb.ListAgentsResponse:
+    async def ListAgents(
+        self, request: pb.ListAgentsRequest, context: grpc.aio.ServicerContext[pb.ListAgentsRequest, pb.ListAgentsResponse]
+    ) -> pb.ListAgentsResponse:
         # A key sees only the models it may use.
         entries = await self._gatekeeper.visible(caller().principal, "use_model", self._catalog.list(), _entry_id)
         page, token = page_of(entries, _entry_id, request.page_size, request.page_token)
         return pb.ListAgentsResponse(agents=[agent_to_proto(e) for e in page], next_page_token=token)
 
-    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext) -> pb.GetAgentResponse:
+    async def GetAgent(self, request: pb.GetAgentRequest, context: grpc.aio.ServicerContext[pb.GetAgentRequest, pb.GetAgentResponse]) -> pb.GetAgentResponse:
         model_id = request.name.removeprefix("agents/")
         if not model_id:
             raise invalid_argument("name is required, e.g. agents/default/weather", "name")
@@ -81,11 +83,15 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
         return pb.GetAgentResponse(agent=agent_to_proto(entry))
 
-    async def RefreshAgents(self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshAgentsResponse:
+    async def RefreshAgents(
+        self, request: pb.RefreshAgentsRequest, context: grpc.aio.ServicerContext[pb.RefreshAgentsRequest, pb.RefreshAgentsResponse]
+    ) -> pb.RefreshAgentsResponse:
         await self._catalog.refresh()
         return pb.RefreshAgentsResponse(agent_count=len(self._catalog.list()), diagnostic_count=len(self._catalog.diagnostics))
 
-    async def ListDiagnostics(self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext) -> pb.ListDiagnosticsResponse:
+    async def ListDiagnostics(
+        self, request: pb.ListDiagnosticsRequest, context: grpc.aio.ServicerContext[pb.ListDiagnosticsRequest, pb.ListDiagnosticsResponse]
+    ) -> pb.ListDiagnosticsResponse:
         diagnostics: list[Diagnostic] = sorted(self._catalog.diagnostics, key=lambda d: (d.path, d.agent_id, d.stage))
         keys = [f"{d.path}\x00{d.agent_id}\x00{i:06d}" for i, d in enumerate(diagnostics)]
         start, end, token = page_slice(keys, request.page_size, request.page_token)

@@ -16,6 +16,7 @@ import grpc
 
 from services.errors import GatewayError
 from services.log import get_logger
+from services.rpc.handlers import RequestT, ResponseT, unary_stream_of, unary_unary_of
 from services.rpc.status import to_status
 
 __all__ = ["ErrorInterceptor", "abort"]
@@ -39,17 +40,17 @@ async def _fail(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, met
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[RequestT, ResponseT] | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[RequestT, ResponseT] | None:
         handler = await continuation(details)
         method: str = details.method
         if handler is None:
             return handler
-        if handler.unary_unary is not None:
-            inner_uu = handler.unary_unary
+        inner_uu = unary_unary_of(handler)
+        if inner_uu is not None:
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            async def unary_unary(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
                 try:
                     return await inner_uu(request, context)
                 except (asyncio.CancelledError, grpc.aio.AbortError):
@@ -58,10 +59,10 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     await _fail(context, exc, method)
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
-        if handler.unary_stream is not None:
-            inner_us = handler.unary_stream
+        inner_us = unary_stream_of(handler)
+        if inner_us is not None:
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            async def unary_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
                 try:
                     async for response in inner_us(request, context):
                         yield response

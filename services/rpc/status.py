@@ -41,16 +41,21 @@ def error_from_rpc_error(exc: grpc.aio.AioRpcError) -> GatewayError:
     # Codes the gateway never sends (UNKNOWN, ABORTED, DATA_LOSS...) are internal failures to us.
     status = cast(StatusName, name) if name in get_args(StatusName) else "INTERNAL"
     reason, metadata, retry_after = name, dict[str, str](), None
+    rich: status_pb2.Status | None
     try:
-        rich = rpc_status.from_call(exc)
+        # The stub asks for a grpc.Call; from_call only reads code(), details() and
+        # trailing_metadata(), which AioRpcError has (grpc_status.aio wants a live aio call).
+        rich = rpc_status.from_call(exc)  # type: ignore[arg-type]
     except ValueError:  # details inconsistent with the status: trust the status alone
         rich = None
+    # types-protobuf types Message.DESCRIPTOR as the Python or the upb descriptor, but Any.Is
+    # as taking the Python one only; Is takes either at runtime.
     for detail in rich.details if rich is not None else ():
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):  # type: ignore[arg-type]
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             reason, metadata = info.reason, dict(info.metadata)
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):  # type: ignore[arg-type]
             retry = error_details_pb2.RetryInfo()
             detail.Unpack(retry)
             retry_after = retry.retry_delay.ToNanoseconds() / 1e9

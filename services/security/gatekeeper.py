@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from services.config_files import ConfigError
 from services.errors import GatewayError
@@ -28,7 +28,7 @@ log = get_logger("security")
 T = TypeVar("T")
 
 
-def credential_from_metadata(metadata: Iterable[tuple[str, Any]]) -> str | None:
+def credential_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> str | None:
     """``authorization: Bearer <key>`` or ``x-api-key: <key>``; anything else is no credential."""
     for key, value in metadata:
         if not isinstance(value, str):
@@ -83,7 +83,7 @@ class Gatekeeper:
     def principal(self, key_id: str) -> Principal | None:
         return self._keyring.principal(key_id)
 
-    def authenticate(self, metadata: Iterable[tuple[str, Any]]) -> Principal | None:
+    def authenticate(self, metadata: Iterable[tuple[str, str | bytes]]) -> Principal | None:
         return self._keyring.authenticate(credential_from_metadata(metadata))
 
     async def authorize(self, principal: Principal | None, action: Action, resource: str, request_id: str = "", *, audit: bool = True) -> Decision:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import grpc
 
 from services.errors import GatewayError
+from services.rpc.handlers import RequestT, ResponseT, unary_stream_of, unary_unary_of
 from services.security.context import CallContext, current_call
 from services.security.gatekeeper import Gatekeeper
 
@@ -41,9 +41,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[RequestT, ResponseT] | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[RequestT, ResponseT] | None:
         method: str = details.method
         handler = await continuation(details)
         if handler is None or method.startswith(PUBLIC_PREFIXES):
@@ -66,26 +66,26 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _with_context(handler, CallContext(principal, request_id))
 
 
-def _request_id(metadata: tuple[Any, ...]) -> str:
+def _request_id(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
     for key, value in metadata:
         if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
             return value
     return uuid.uuid4().hex
 
 
-def _with_context(handler: grpc.RpcMethodHandler, call: CallContext) -> grpc.RpcMethodHandler:
-    if handler.unary_unary is not None:
-        inner_uu = handler.unary_unary
+def _with_context(handler: grpc.RpcMethodHandler[RequestT, ResponseT], call: CallContext) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
+    inner_uu = unary_unary_of(handler)
+    if inner_uu is not None:
 
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async def unary_unary(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
             current_call.set(call)
             return await inner_uu(request, context)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
-    if handler.unary_stream is not None:
-        inner_us = handler.unary_stream
+    inner_us = unary_stream_of(handler)
+    if inner_us is not None:
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        async def unary_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
             current_call.set(call)
             async for response in inner_us(request, context):
                 yield response
@@ -94,13 +94,13 @@ def _with_context(handler: grpc.RpcMethodHandler, call: CallContext) -> grpc.Rpc
     return handler  # no client-streaming RPCs in agentgateway.v1
 
 
-def _failing(handler: grpc.RpcMethodHandler, error: GatewayError) -> grpc.RpcMethodHandler:
-    async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+def _failing(handler: grpc.RpcMethodHandler[RequestT, ResponseT], error: GatewayError) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
+    async def refuse(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
         raise error
 
     if handler.unary_stream is not None:
 
-        async def refuse_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        async def refuse_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
             raise error
             yield  # pragma: no cover - makes this an async generator
 

@@ -73,10 +73,14 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
     def __init__(self, gatekeeper: Gatekeeper) -> None:
         self._gate = gatekeeper
 
-    async def Authenticate(self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext) -> pb.AuthenticateResponse:
+    async def Authenticate(
+        self, request: pb.AuthenticateRequest, context: grpc.aio.ServicerContext[pb.AuthenticateRequest, pb.AuthenticateResponse]
+    ) -> pb.AuthenticateResponse:
         return pb.AuthenticateResponse(principal=principal_to_proto(_principal_of_call()))
 
-    async def Authorize(self, request: pb.AuthorizeRequest, context: grpc.aio.ServicerContext) -> pb.AuthorizeResponse:
+    async def Authorize(
+        self, request: pb.AuthorizeRequest, context: grpc.aio.ServicerContext[pb.AuthorizeRequest, pb.AuthorizeResponse]
+    ) -> pb.AuthorizeResponse:
         subject = _principal_of_call()
         if request.key_id and request.key_id != subject.key_id:
             # Asking on behalf of another key is an admin act.
@@ -86,14 +90,18 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
         decision = await self._gate.authorize(subject, _action(request.action), request.resource, caller().request_id)
         return pb.AuthorizeResponse(decision=decision_to_proto(decision))
 
-    async def PreviewDecision(self, request: pb.PreviewDecisionRequest, context: grpc.aio.ServicerContext) -> pb.PreviewDecisionResponse:
+    async def PreviewDecision(
+        self, request: pb.PreviewDecisionRequest, context: grpc.aio.ServicerContext[pb.PreviewDecisionRequest, pb.PreviewDecisionResponse]
+    ) -> pb.PreviewDecisionResponse:
         if not request.key_id:
             raise invalid_argument("key_id is required", "key_id")
         subject = self._principal(request.key_id, "key_id")
         decision = await self._gate.authorize(subject, _action(request.action), request.resource, audit=False)
         return pb.PreviewDecisionResponse(decision=decision_to_proto(decision))
 
-    async def CreateOverride(self, request: pb.CreateOverrideRequest, context: grpc.aio.ServicerContext) -> pb.CreateOverrideResponse:
+    async def CreateOverride(
+        self, request: pb.CreateOverrideRequest, context: grpc.aio.ServicerContext[pb.CreateOverrideRequest, pb.CreateOverrideResponse]
+    ) -> pb.CreateOverrideResponse:
         spec = request.override
         if request.ttl.ToNanoseconds() <= 0:
             raise invalid_argument('ttl is required and must be positive (e.g. "3600s")', "ttl")
@@ -121,12 +129,16 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
         created = await self._gate.overrides.create(override)
         return pb.CreateOverrideResponse(override=override_to_proto(created))
 
-    async def ListOverrides(self, request: pb.ListOverridesRequest, context: grpc.aio.ServicerContext) -> pb.ListOverridesResponse:
+    async def ListOverrides(
+        self, request: pb.ListOverridesRequest, context: grpc.aio.ServicerContext[pb.ListOverridesRequest, pb.ListOverridesResponse]
+    ) -> pb.ListOverridesResponse:
         overrides = sorted(await self._gate.overrides.list(), key=lambda o: o.id)
         page, token = page_of(overrides, lambda o: o.id, request.page_size, request.page_token)
         return pb.ListOverridesResponse(overrides=[override_to_proto(o) for o in page], next_page_token=token)
 
-    async def DeleteOverride(self, request: pb.DeleteOverrideRequest, context: grpc.aio.ServicerContext) -> pb.DeleteOverrideResponse:
+    async def DeleteOverride(
+        self, request: pb.DeleteOverrideRequest, context: grpc.aio.ServicerContext[pb.DeleteOverrideRequest, pb.DeleteOverrideResponse]
+    ) -> pb.DeleteOverrideResponse:
         try:
             override_id = override_id_from_name(request.name)
         except ValueError as exc:
@@ -135,7 +147,9 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
             raise GatewayError("NOT_FOUND", "OVERRIDE_NOT_FOUND", f"no live override {request.name!r}")
         return pb.DeleteOverrideResponse()
 
-    async def ListAuditEvents(self, request: pb.ListAuditEventsRequest, context: grpc.aio.ServicerContext) -> pb.ListAuditEventsResponse:
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: grpc.aio.ServicerContext[pb.ListAuditEventsRequest, pb.ListAuditEventsResponse]
+    ) -> pb.ListAuditEventsResponse:
         try:
             events, token = self._gate.audit.list(
                 key_id=request.key_id or None,
@@ -150,7 +164,9 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
             raise invalid_argument("page_token is not valid", "page_token") from None
         return pb.ListAuditEventsResponse(events=[audit_to_proto(e) for e in events], next_page_token=token)
 
-    async def ReloadPolicy(self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext) -> pb.ReloadPolicyResponse:
+    async def ReloadPolicy(
+        self, request: pb.ReloadPolicyRequest, context: grpc.aio.ServicerContext[pb.ReloadPolicyRequest, pb.ReloadPolicyResponse]
+    ) -> pb.ReloadPolicyResponse:
         return pb.ReloadPolicyResponse(key_count=self._gate.reload())
 
     def _principal(self, key_id: str, param: str) -> Principal:

@@ -100,7 +100,7 @@ def _describe_violation(error: SchemaViolation) -> tuple[str, str]:
     path = list(error.absolute_path)
     instance = error.instance
     kind = error.validator
-    value = error.validator_value
+    value: Any = error.validator_value  # the schema keyword's JSON value (Unset only on hand-made errors)
     if kind == "required" and isinstance(instance, dict):
         missing = [name for name in value if name not in instance]
         if missing:

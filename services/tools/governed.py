@@ -8,7 +8,7 @@ rather than in a set.
 
 from __future__ import annotations
 
-from typing import Any
+from agents import FunctionTool
 
 from services.vocabulary import ToolSource
 
@@ -17,11 +17,11 @@ __all__ = ["governed_source", "mark_governed"]
 _MARK = "_agentgateway_source"
 
 
-def mark_governed(tool: Any, source: ToolSource) -> None:
+def mark_governed(tool: FunctionTool, source: ToolSource) -> None:
     setattr(tool, _MARK, source)
 
 
-def governed_source(tool: Any) -> ToolSource | None:
+def governed_source(tool: FunctionTool) -> ToolSource | None:
     """The source (``sdk``, ``gateway``, ``mcp``) of a governed tool; None if not governed yet."""
     source: ToolSource | None = getattr(tool, _MARK, None)
     return source

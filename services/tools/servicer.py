@@ -36,13 +36,15 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         self._runtime = runtime
         self._gatekeeper = gatekeeper
 
-    async def ListTools(self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext) -> pb.ListToolsResponse:
+    async def ListTools(
+        self, request: pb.ListToolsRequest, context: grpc.aio.ServicerContext[pb.ListToolsRequest, pb.ListToolsResponse]
+    ) -> pb.ListToolsResponse:
         # Only the tools the caller may use.
         specs = await self._gatekeeper.visible(caller().principal, "use_tool", self._runtime.catalog.list(), _tool_name)
         page, token = page_of(specs, _tool_name, request.page_size, request.page_token)
         return pb.ListToolsResponse(tools=[tool_to_proto(s) for s in page], next_page_token=token)
 
-    async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext) -> pb.GetToolResponse:
+    async def GetTool(self, request: pb.GetToolRequest, context: grpc.aio.ServicerContext[pb.GetToolRequest, pb.GetToolResponse]) -> pb.GetToolResponse:
         name = request.name.removeprefix("tools/")
         spec = self._runtime.catalog.get(name)
         if spec is None:
@@ -51,7 +53,9 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         await self._gatekeeper.require(call.principal, "use_tool", name, call.request_id)
         return pb.GetToolResponse(tool=tool_to_proto(spec))
 
-    async def InvokeTool(self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext) -> pb.InvokeToolResponse:
+    async def InvokeTool(
+        self, request: pb.InvokeToolRequest, context: grpc.aio.ServicerContext[pb.InvokeToolRequest, pb.InvokeToolResponse]
+    ) -> pb.InvokeToolResponse:
         name = request.name.removeprefix("tools/")
         if not name:
             raise invalid_argument("name is required, e.g. tools/lookup_ticket", "name")
@@ -61,7 +65,9 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         response.duration.FromNanoseconds(int(result.duration_s * 1e9))
         return response
 
-    async def RefreshTools(self, request: pb.RefreshToolsRequest, context: grpc.aio.ServicerContext) -> pb.RefreshToolsResponse:
+    async def RefreshTools(
+        self, request: pb.RefreshToolsRequest, context: grpc.aio.ServicerContext[pb.RefreshToolsRequest, pb.RefreshToolsResponse]
+    ) -> pb.RefreshToolsResponse:
         try:
             await self._runtime.catalog.refresh()
         except ConfigError as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
+from agents import RunContextWrapper
+
 __all__ = ["open_timings", "record_tool_duration", "tool_duration"]
 
 _timings: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("agentgateway_tool_timings", default=None)
@@ -19,7 +21,7 @@ def open_timings() -> None:
     _timings.set({})
 
 
-def record_tool_duration(tool_context: Any, seconds: float) -> None:
+def record_tool_duration(tool_context: RunContextWrapper[Any], seconds: float) -> None:
     table = _timings.get()
     call_id = getattr(tool_context, "tool_call_id", None)
     if table is not None and call_id:
