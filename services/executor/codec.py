@@ -5,9 +5,9 @@ Enum names come from ``services.vocabulary``; this module only moves fields.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
@@ -22,7 +22,7 @@ __all__ = ["chat_input_from_proto", "completion_to_proto", "event_to_proto"]
 def chat_input_from_proto(chat: pb.ChatRequest) -> ev.ChatInput:
     if not chat.model:
         raise invalid_argument("model is required", "model")
-    extra = json_format.MessageToDict(chat.extra) if chat.HasField("extra") else {}
+    extra = _json(chat.extra) if chat.HasField("extra") else {}
     reject_forbidden_fields(extra, "extra")
     return ev.ChatInput(
         model_id=chat.model,
@@ -46,7 +46,7 @@ def _tool(tool: pb.ToolDefinition) -> dict[str, Any]:
     function: dict[str, Any] = {"name": fn.name}
     if fn.description:
         function["description"] = fn.description
-    function["parameters"] = json_format.MessageToDict(fn.parameters) if fn.HasField("parameters") else {"type": "object", "properties": {}}
+    function["parameters"] = _json(fn.parameters) if fn.HasField("parameters") else {"type": "object", "properties": {}}
     if fn.HasField("strict"):
         function["strict"] = fn.strict
     return {"type": "function", "function": function}
@@ -71,7 +71,7 @@ def _response_format(fmt: pb.ResponseFormat) -> dict[str, Any] | None:
         spec: dict[str, Any] = {"name": schema.name or "response"}
         if schema.description:
             spec["description"] = schema.description
-        spec["schema"] = json_format.MessageToDict(schema.schema)
+        spec["schema"] = _json(schema.schema)
         if schema.HasField("strict"):
             spec["strict"] = schema.strict
         out["json_schema"] = spec
@@ -85,10 +85,10 @@ def _message(m: pb.ChatMessage, index: int) -> dict[str, Any]:
     out: dict[str, Any] = {"role": role}
     if m.parts:
         out["content"] = [_part(p) for p in m.parts]
-    elif m.content or role != "assistant":
-        out["content"] = m.content
+    elif role == "assistant" and not m.content and m.tool_calls:
+        out["content"] = None  # OpenAI: assistant content may be null only when it has tool_calls
     else:
-        out["content"] = None
+        out["content"] = m.content
     if m.name:
         out["name"] = m.name
     if m.tool_calls:
@@ -107,8 +107,25 @@ def _part(p: pb.ContentPart) -> dict[str, Any]:
     if which == "input_audio":
         return {"type": "input_audio", "input_audio": {"data": p.input_audio.data, "format": p.input_audio.format}}
     if which == "file":
-        return {"type": "file", "file": {"file_id": p.file.file_id, "file_data": p.file.file_data, "filename": p.file.filename}}
+        # Only the fields the client set (passthrough forwards these messages upstream as they are).
+        return {"type": "file", "file": {k: v for k, v in (("file_id", p.file.file_id), ("file_data", p.file.file_data), ("filename", p.file.filename)) if v}}
     return {"type": "text", "text": p.text}
+
+
+def _json(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as the JSON the client sent. Struct keeps every number as a double, so integral
+    ones become ints again: an integer field such as ``top_logprobs`` must not go upstream as 3.0."""
+    return cast(dict[str, Any], _integral(json_format.MessageToDict(struct)))
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def _usage(usage: ev.Usage) -> pb.Usage:

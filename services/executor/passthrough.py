@@ -180,8 +180,13 @@ class _Turn:
             call["function"]["name"] += name
             call["function"]["arguments"] += args
             if self._is_client(call):
-                client_index = self._client_index.setdefault(index, len(self._client_index))
-                events.append(ToolCallDelta(client_index, call_id, name, args))
+                if index in self._client_index:
+                    events.append(ToolCallDelta(self._client_index[index], call_id, name, args))
+                else:
+                    # The client's first fragment carries all held so far: an upstream may send
+                    # the id before the name, or the name in pieces.
+                    self._client_index[index] = len(self._client_index)
+                    events.append(ToolCallDelta(self._client_index[index], call["id"], call["function"]["name"], call["function"]["arguments"]))
         if finish_reason:
             self.finish = finish_reason
         return events
