@@ -17,14 +17,12 @@ from services.rpc.enums import ProtoEnum
 
 __all__ = [
     "FINISH_REASON",
-    "GUARDRAIL_KIND",
     "RESPONSE_FORMAT_TYPE",
     "ROLE",
     "SAMPLING_FIELDS",
     "TOOL_CHOICE_MODE",
     "TOOL_SOURCE",
     "FinishReason",
-    "GuardrailKind",
     "ResponseFormatType",
     "Role",
     "ToolChoiceMode",
@@ -37,7 +35,6 @@ Role = Literal["system", "developer", "user", "assistant", "tool"]
 ToolChoiceMode = Literal["none", "auto", "required"]
 ResponseFormatType = Literal["text", "json_object", "json_schema"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
-GuardrailKind = Literal["input", "output"]
 # Where a tool call ran: an agent's own code, the gateway's catalogue, or an MCP server.
 ToolSource = Literal["sdk", "gateway", "mcp"]
 
@@ -46,7 +43,6 @@ TOOL_CHOICE_MODE: ProtoEnum[ToolChoiceMode, pb.ToolChoiceMode] = ProtoEnum(pb.To
 RESPONSE_FORMAT_TYPE: ProtoEnum[ResponseFormatType, pb.ResponseFormatType] = ProtoEnum(pb.ResponseFormatType, ResponseFormatType)
 FINISH_REASON: ProtoEnum[FinishReason, pb.FinishReason] = ProtoEnum(pb.FinishReason, FinishReason)
 TOOL_SOURCE: ProtoEnum[ToolSource, pb.ToolSource] = ProtoEnum(pb.ToolSource, ToolSource)
-GUARDRAIL_KIND: ProtoEnum[GuardrailKind, pb.GuardrailKind] = ProtoEnum(pb.GuardrailKind, GuardrailKind)
 
 # OpenAI sampling parameters, by their names in both vocabularies (``SamplingParams`` uses
 # OpenAI's names; ``max_completion_tokens`` arrives as ``max_tokens``).

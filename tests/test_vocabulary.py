@@ -29,7 +29,6 @@ TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
     "RESPONSE_FORMAT_TYPE": (vocabulary.RESPONSE_FORMAT_TYPE, pb.ResponseFormatType, vocabulary.ResponseFormatType),
     "FINISH_REASON": (vocabulary.FINISH_REASON, pb.FinishReason, vocabulary.FinishReason),
     "TOOL_SOURCE": (vocabulary.TOOL_SOURCE, pb.ToolSource, vocabulary.ToolSource),
-    "GUARDRAIL_KIND": (vocabulary.GUARDRAIL_KIND, pb.GuardrailKind, vocabulary.GuardrailKind),
     "ACTION": (security_servicer.ACTION, sec_pb.Action, Action),
     "EFFECT": (security_servicer.EFFECT, sec_pb.OverrideEffect, OverrideEffect),
     "SOURCE": (registry_servicer.SOURCE, reg_pb.AgentSource, AgentSource),
@@ -102,7 +101,6 @@ def test_value_round_trips(key: str, table: ProtoEnum[Any, Any], value: int, pro
         (vocabulary.FINISH_REASON, "tool_calls", pb.FINISH_REASON_TOOL_CALLS),
         (vocabulary.FINISH_REASON, "content_filter", pb.FINISH_REASON_CONTENT_FILTER),
         (vocabulary.TOOL_SOURCE, "mcp", pb.TOOL_SOURCE_MCP),
-        (vocabulary.GUARDRAIL_KIND, "output", pb.GUARDRAIL_KIND_OUTPUT),
         (security_servicer.ACTION, "use_model", sec_pb.ACTION_USE_MODEL),
     ],
 )
