@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from agentgateway.v1 import messages_pb2 as pb
 from services.errors import GatewayError, invalid_argument
 from services.rpc.status import error_from_rpc_error
 from services.security.hardening import reject_forbidden_fields
@@ -48,11 +49,15 @@ async def chat_completions(request: Request) -> Response:
     except ValidationError as exc:
         param, message = param_of(exc)
         raise invalid_argument(message, param) from None
+    try:
+        chat = chat_request_from_openai(parsed)
+    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): JSON allows it, UTF-8 does not
+        raise invalid_argument("the request contains a string that is not valid Unicode (an unpaired surrogate escape)", None, "INVALID_JSON") from None
     if not parsed.stream:
-        return await _unary(request, parsed, settings)
+        return await _unary(request, parsed, chat, settings)
     executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
     call = executor.StreamChatCompletion(
-        ex_pb.StreamChatCompletionRequest(chat=chat_request_from_openai(parsed)),
+        ex_pb.StreamChatCompletionRequest(chat=chat),
         metadata=request.state.grpc_metadata,
         timeout=settings.request_timeout_s,
     )
@@ -73,10 +78,10 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-async def _unary(request: Request, parsed: ChatCompletionRequest, settings: GatewaySettings) -> Response:
+async def _unary(request: Request, parsed: ChatCompletionRequest, chat: pb.ChatRequest, settings: GatewaySettings) -> Response:
     executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
     call = executor.CreateChatCompletion(
-        ex_pb.CreateChatCompletionRequest(chat=chat_request_from_openai(parsed)),
+        ex_pb.CreateChatCompletionRequest(chat=chat),
         metadata=request.state.grpc_metadata,
         timeout=settings.request_timeout_s,
     )
@@ -116,12 +121,17 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
         if len(data) > limit:
             raise too_large
     try:
-        body = json.loads(data)
+        body = json.loads(data, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise invalid_argument("We could not parse the JSON body of your request. Send valid JSON.", None, "INVALID_JSON") from None
     if not isinstance(body, dict):
         raise invalid_argument("the request body must be a JSON object", None, "INVALID_JSON")
     return body
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them.
+    raise ValueError(f"{name} is not valid JSON")
 
 
 async def _next(events: AsyncIterator[Event]) -> Event | None:

@@ -67,3 +67,18 @@ async def test_a_malformed_request_id_is_replaced(client: httpx.AsyncClient) -> 
     response = await client.get("/nowhere", headers={**KEY, "x-request-id": "bad id with spaces"})
     assert response.headers["x-request-id"] != "bad id with spaces"
     assert response.headers.get_list("x-request-id") == [response.headers["x-request-id"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "default/weather", "messages": [{"role": "user", "content": "\\ud800"}]}',
+        b'{"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+        b'{"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"1": Infinity}}',
+    ],
+    ids=["lone-surrogate", "nan", "infinity"],
+)
+async def test_json_that_protobuf_cannot_carry_is_a_400(client: httpx.AsyncClient, body: bytes) -> None:
+    # Each of these passes Python's JSON parser; none may reach the encoder (a 500 before).
+    response = await client.post("/v1/chat/completions", headers={**KEY, "content-type": "application/json"}, content=body)
+    _assert_openai_error(response, 400, "invalid_json")
