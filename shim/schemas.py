@@ -135,17 +135,30 @@ class ChatCompletionRequest(BaseModel):
         return dict(self.model_extra or {})
 
 
-def param_of(error: ValidationError) -> tuple[str, str]:
-    """OpenAI-style ``param`` (``messages[0].role``) and a message for the first problem."""
-    first = error.errors()[0]
+_UNION_BRANCHES = frozenset({"str", "list[ContentPart]", "literal['none','auto','required']", "NamedToolChoice", "list[str]"})
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
     param = ""
-    for part in first["loc"]:
+    for part in loc:
         if isinstance(part, int):
             param += f"[{part}]"
-        elif part in ("str", "list[ContentPart]", "literal['none','auto','required']", "NamedToolChoice", "list[str]"):
-            continue  # union branch names pydantic adds to locations
-        else:
+        elif part not in _UNION_BRANCHES:  # union branch names pydantic adds to locations
             param += ("." if param else "") + str(part)
+    return param
+
+
+def param_of(error: ValidationError) -> tuple[str, str]:
+    """OpenAI-style ``param`` (``messages[0].role``) and a message for the first problem.
+
+    A union field (``content: str | list[ContentPart]``) fails once per branch; the deepest
+    failure under the same field names the real problem (``messages[0].content[0].image_url.detail``,
+    not "should be a valid string")."""
+    errors = error.errors()
+    field = _param(errors[0]["loc"])
+    under = [e for e in errors if _param(e["loc"]) == field or _param(e["loc"]).startswith((field + ".", field + "["))]
+    first = max(under, key=lambda e: len(_param(e["loc"])))
+    param = _param(first["loc"])
     message = first["msg"]
     if first["type"] == "missing":
         message = f"Missing required parameter: '{param}'."

@@ -50,6 +50,10 @@ async def test_bad_json_is_400(gateway: GatewayProcess) -> None:
         ({"model": "default/weather", "messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
         ({"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}, "temperature"),
         ({"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "n": 3}, "n"),
+        (
+            {"model": "default/weather", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x", "detail": "huge"}}]}]},
+            "messages[0].content[0].image_url.detail",
+        ),
     ],
 )
 async def test_invalid_fields_are_400_with_param(gateway: GatewayProcess, body: dict, param: str) -> None:
