@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from google.protobuf import struct_pb2
-
 from agentgateway.v1 import messages_pb2 as pb
+from services.rpc.structs import struct_from_json
 from services.vocabulary import RESPONSE_FORMAT_TYPE, ROLE, SAMPLING_FIELDS, TOOL_CHOICE_MODE
 from shim.schemas import ChatCompletionRequest, ContentPart, Message
 
@@ -21,7 +18,7 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
     for tool in body.tools or ():
         fn = pb.FunctionDefinition(name=tool.function.name, description=tool.function.description or "")
         if tool.function.parameters is not None:
-            fn.parameters.CopyFrom(_struct(tool.function.parameters))
+            fn.parameters.CopyFrom(struct_from_json(tool.function.parameters))
         if tool.function.strict is not None:
             fn.strict = tool.function.strict
         chat.tools.append(pb.ToolDefinition(type="function", function=fn))
@@ -36,12 +33,12 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
             chat.response_format.json_schema.name = spec.name
             chat.response_format.json_schema.description = spec.description or ""
             if spec.schema_ is not None:
-                chat.response_format.json_schema.schema.CopyFrom(_struct(spec.schema_))
+                chat.response_format.json_schema.schema.CopyFrom(struct_from_json(spec.schema_))
             if spec.strict is not None:
                 chat.response_format.json_schema.strict = spec.strict
     extra = body.extra
     if extra:
-        chat.extra.CopyFrom(_struct(extra))
+        chat.extra.CopyFrom(struct_from_json(extra))
     # Non-streaming replies always carry usage; streams only when the client asks (OpenAI semantics).
     chat.include_usage = not body.stream or bool(body.stream_options and body.stream_options.include_usage)
     return chat
@@ -66,9 +63,3 @@ def _part(p: ContentPart) -> pb.ContentPart:
     if p.type == "file" and p.file is not None:
         return pb.ContentPart(file=pb.FileData(file_id=p.file.file_id or "", file_data=p.file.file_data or "", filename=p.file.filename or ""))
     return pb.ContentPart(text=p.text or "")
-
-
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    out = struct_pb2.Struct()
-    out.update(value)
-    return out

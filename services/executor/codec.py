@@ -5,14 +5,13 @@ Enum names come from ``services.vocabulary``; this module only moves fields.
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from google.protobuf import json_format, struct_pb2
+from typing import Any
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
 from services.errors import invalid_argument
 from services.executor import events as ev
+from services.rpc.structs import json_from_struct
 from services.security.hardening import reject_forbidden_fields
 from services.vocabulary import FINISH_REASON, RESPONSE_FORMAT_TYPE, ROLE, TOOL_CHOICE_MODE, TOOL_SOURCE, tool_call_from_openai, tool_call_to_openai
 
@@ -22,7 +21,7 @@ __all__ = ["chat_input_from_proto", "completion_to_proto", "event_to_proto"]
 def chat_input_from_proto(chat: pb.ChatRequest) -> ev.ChatInput:
     if not chat.model:
         raise invalid_argument("model is required", "model")
-    extra = _json(chat.extra) if chat.HasField("extra") else {}
+    extra = json_from_struct(chat.extra) if chat.HasField("extra") else {}
     reject_forbidden_fields(extra, "extra")
     return ev.ChatInput(
         model_id=chat.model,
@@ -46,7 +45,7 @@ def _tool(tool: pb.ToolDefinition) -> dict[str, Any]:
     function: dict[str, Any] = {"name": fn.name}
     if fn.description:
         function["description"] = fn.description
-    function["parameters"] = _json(fn.parameters) if fn.HasField("parameters") else {"type": "object", "properties": {}}
+    function["parameters"] = json_from_struct(fn.parameters) if fn.HasField("parameters") else {"type": "object", "properties": {}}
     if fn.HasField("strict"):
         function["strict"] = fn.strict
     return {"type": "function", "function": function}
@@ -71,7 +70,7 @@ def _response_format(fmt: pb.ResponseFormat) -> dict[str, Any] | None:
         spec: dict[str, Any] = {"name": schema.name or "response"}
         if schema.description:
             spec["description"] = schema.description
-        spec["schema"] = _json(schema.schema)
+        spec["schema"] = json_from_struct(schema.schema)
         if schema.HasField("strict"):
             spec["strict"] = schema.strict
         out["json_schema"] = spec
@@ -110,22 +109,6 @@ def _part(p: pb.ContentPart) -> dict[str, Any]:
         # Only the fields the client set (passthrough forwards these messages upstream as they are).
         return {"type": "file", "file": {k: v for k, v in (("file_id", p.file.file_id), ("file_data", p.file.file_data), ("filename", p.file.filename)) if v}}
     return {"type": "text", "text": p.text}
-
-
-def _json(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as the JSON the client sent. Struct keeps every number as a double, so integral
-    ones become ints again: an integer field such as ``top_logprobs`` must not go upstream as 3.0."""
-    return cast(dict[str, Any], _integral(json_format.MessageToDict(struct)))
-
-
-def _integral(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
 
 
 def _usage(usage: ev.Usage) -> pb.Usage:

@@ -1,4 +1,9 @@
-"""Typed access to a ``grpc.aio`` method handler's behaviours, for server interceptors.
+"""Wrapping a ``grpc.aio`` method handler, for server interceptors.
+
+``wrapped(handler, around)`` runs every call of ``handler`` inside the async context manager
+``around(context)`` — for a server-streaming RPC, around the whole stream. Interceptors say
+only what happens around a call (set the caller, map errors, refuse); this module knows the
+handler kinds.
 
 types-grpcio types ``RpcMethodHandler.unary_unary`` / ``unary_stream`` as the sync server's
 behaviours (``grpc.ServicerContext``, a returned value or ``Iterator``). Under ``grpc.aio`` they
@@ -9,11 +14,12 @@ these helpers say so once, for every interceptor that wraps them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar, cast
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar, cast
 
 import grpc
 
-__all__ = ["RequestT", "ResponseT", "UnaryStream", "UnaryUnary", "unary_stream_of", "unary_unary_of"]
+__all__ = ["Around", "RequestT", "ResponseT", "UnaryStream", "UnaryUnary", "unary_stream_of", "unary_unary_of", "wrapped"]
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
@@ -28,3 +34,28 @@ def unary_unary_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> Unary
 
 def unary_stream_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> UnaryStream[RequestT, ResponseT] | None:
     return cast("UnaryStream[RequestT, ResponseT] | None", handler.unary_stream)
+
+
+Around = Callable[[grpc.aio.ServicerContext[Any, Any]], AbstractAsyncContextManager[None]]
+
+
+def wrapped(handler: grpc.RpcMethodHandler[RequestT, ResponseT], around: Around) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
+    inner_uu = unary_unary_of(handler)
+    if inner_uu is not None:
+
+        async def unary_unary(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
+            async with around(context):
+                return await inner_uu(request, context)
+            raise AssertionError("unreachable")  # `around` ends the call when it swallows an error
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
+    inner_us = unary_stream_of(handler)
+    if inner_us is not None:
+
+        async def unary_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
+            async with around(context):
+                async for response in inner_us(request, context):
+                    yield response
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer, handler.response_serializer)
+    return handler  # no client-streaming RPCs in agentgateway.v1

@@ -3,13 +3,15 @@ admin RPCs need the admin role. Failures are raised as ``GatewayError``."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 
 from services.errors import GatewayError
-from services.rpc.handlers import RequestT, ResponseT, unary_stream_of, unary_unary_of
+from services.rpc.handlers import RequestT, ResponseT, wrapped
 from services.security.context import CallContext, current_call
 from services.security.gatekeeper import Gatekeeper
 
@@ -74,35 +76,18 @@ def _request_id(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
 
 
 def _with_context(handler: grpc.RpcMethodHandler[RequestT, ResponseT], call: CallContext) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
-    inner_uu = unary_unary_of(handler)
-    if inner_uu is not None:
+    @contextlib.asynccontextmanager
+    async def as_caller(context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
+        current_call.set(call)
+        yield
 
-        async def unary_unary(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
-            current_call.set(call)
-            return await inner_uu(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
-    inner_us = unary_stream_of(handler)
-    if inner_us is not None:
-
-        async def unary_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
-            current_call.set(call)
-            async for response in inner_us(request, context):
-                yield response
-
-        return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer, handler.response_serializer)
-    return handler  # no client-streaming RPCs in agentgateway.v1
+    return wrapped(handler, as_caller)
 
 
 def _failing(handler: grpc.RpcMethodHandler[RequestT, ResponseT], error: GatewayError) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
-    async def refuse(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
+    @contextlib.asynccontextmanager
+    async def refuse(context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
         raise error
+        yield  # pragma: no cover - makes this a generator
 
-    if handler.unary_stream is not None:
-
-        async def refuse_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
-            raise error
-            yield  # pragma: no cover - makes this an async generator
-
-        return grpc.unary_stream_rpc_method_handler(refuse_stream, handler.request_deserializer, handler.response_serializer)
-    return grpc.unary_unary_rpc_method_handler(refuse, handler.request_deserializer, handler.response_serializer)
+    return wrapped(handler, refuse)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from services.log import get_logger
+from services.rpc.structs import integral_numbers
 from services.tools._outbound import GuardedTransport, OutboundPolicy, OutboundRefused
 from services.tools.config import HttpToolConfig, OutboundConfig, env_reference, url_placeholders
 from services.tools.provider import ToolFailure, ToolProvider, ToolSpec
@@ -31,18 +32,6 @@ _EXCERPT_CHARS = 200
 _PLACEHOLDER_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _USER_AGENT = "agent-gateway-tools"
-
-
-def _integral(value: Any) -> Any:
-    """Integral floats -> int, recursively. Protobuf ``Struct`` carries every number as a
-    double, so ``5`` arrives as ``5.0``; URLs and bodies should still say ``5``."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
 
 
 def _text(value: Any) -> str:
@@ -161,7 +150,7 @@ class HttpToolProvider(ToolProvider):
         return headers
 
     def _build(self, arguments: dict[str, Any]) -> tuple[httpx.URL, Any]:
-        args = _integral(dict(arguments))
+        args = integral_numbers(dict(arguments))  # 7.0 from a model or a Struct renders as 7
         missing = [n for n in self._placeholders if args.get(n) is None]
         if missing:
             raise ToolFailure(f"missing argument(s) for the URL: {', '.join(missing)}")

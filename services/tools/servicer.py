@@ -9,6 +9,7 @@ from agentgateway.v1 import tool_service_pb2 as pb
 from agentgateway.v1 import tool_service_pb2_grpc as pb_grpc
 from services.rpc.enums import ProtoEnum
 from services.rpc.paging import page_of
+from services.rpc.structs import json_from_struct, struct_from_json
 from services.config_files import ConfigError
 from services.errors import GatewayError, invalid_argument, tool_not_found
 from services.security.context import caller
@@ -22,8 +23,7 @@ KIND: ProtoEnum[ToolKind, pb.ToolKind] = ProtoEnum(pb.ToolKind, ToolKind)
 
 
 def tool_to_proto(spec: ToolSpec) -> pb.Tool:
-    parameters = struct_pb2.Struct()
-    parameters.update(spec.parameters)
+    parameters = struct_from_json(spec.parameters)
     return pb.Tool(name=f"tools/{spec.name}", tool_name=spec.name, description=spec.description, kind=KIND.to_proto(spec.kind), parameters=parameters)
 
 
@@ -60,7 +60,7 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         if not name:
             raise invalid_argument("name is required, e.g. tools/lookup_ticket", "name")
         remaining = context.time_remaining()
-        result = await self._runtime.invoke(name, json_format.MessageToDict(request.arguments), timeout_s=remaining, source="gateway")
+        result = await self._runtime.invoke(name, json_from_struct(request.arguments), timeout_s=remaining, source="gateway")
         response = pb.InvokeToolResponse(output=result.output)
         response.duration.FromNanoseconds(int(result.duration_s * 1e9))
         return response
