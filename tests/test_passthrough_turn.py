@@ -61,9 +61,10 @@ STREAM: list[tuple[ChatCompletionChunk, list[Event]]] = [
     (chunk({"content": "Let me "}), [TextDelta("Let me ", AGENT)]),
     (chunk({"content": "check."}), [TextDelta("check.", AGENT)]),
     (chunk(calls(call_delta(0, "", "call_g", "lookup_ticket"))), []),
-    (chunk(calls(call_delta(1, "", "call_w", "get_weather"))), [ToolCallDelta(0, "call_w", "get_weather", "")]),
+    # A call is announced to the client once its name is whole: when its arguments begin.
+    (chunk(calls(call_delta(1, "", "call_w", "get_weather"))), []),
     (chunk(calls(call_delta(0, '{"id":'))), []),
-    (chunk(calls(call_delta(1, '{"ci'))), [ToolCallDelta(0, "", "", '{"ci')]),
+    (chunk(calls(call_delta(1, '{"ci'))), [ToolCallDelta(0, "call_w", "get_weather", '{"ci')]),
     (chunk(calls(call_delta(0, " 7}"))), []),
     (chunk(calls(call_delta(1, 'ty": "Par'))), [ToolCallDelta(0, "", "", 'ty": "Par')]),
     # Two fragments in one chunk: the last of call 1 and the first of call 2.
@@ -202,7 +203,7 @@ def test_usage_may_ride_on_the_finish_chunk() -> None:
         ),
         (
             [call_delta(0, "", "call_w", "get_"), call_delta(0, "", name="weather"), call_delta(0, '{"city":"Oslo"}')],
-            [[], [ToolCallDelta(0, "call_w", "get_weather", "")], [ToolCallDelta(0, "", "", '{"city":"Oslo"}')]],
+            [[], [], [ToolCallDelta(0, "call_w", "get_weather", '{"city":"Oslo"}')]],
         ),
     ],
     ids=["id-before-name", "name-in-pieces"],
@@ -211,3 +212,18 @@ def test_client_gets_the_id_and_whole_name_when_they_come_apart(fragments: list[
     turn = _Turn(CLIENT_TOOLS, AGENT)
     assert [turn.feed(chunk(calls(f))) for f in fragments] == expected
     assert turn.client_calls() == [call("call_w", "get_weather", '{"city":"Oslo"}')]
+
+
+def test_a_client_tool_named_like_the_start_of_a_gateway_tool_is_not_confused() -> None:
+    # Client tool "lookup", gateway tool "lookup_ticket", the name streamed in two pieces.
+    turn = _Turn({"lookup"}, AGENT)
+    fragments = [call_delta(0, "", "call_g", "lookup"), call_delta(0, "", name="_ticket"), call_delta(0, '{"id": 7}')]
+    assert [e for f in fragments for e in turn.feed(chunk(calls(f)))] + turn.feed(chunk({}, "tool_calls")) == []
+    assert turn.gateway_calls() == [call("call_g", "lookup_ticket", '{"id": 7}')] and turn.client_calls() == []
+
+
+def test_a_call_without_arguments_is_announced_when_the_turn_ends() -> None:
+    turn = _Turn(CLIENT_TOOLS, AGENT)
+    assert turn.feed(chunk(calls(call_delta(0, "", "call_t", "get_time")))) == []
+    assert turn.feed(chunk({}, "tool_calls")) == [ToolCallDelta(0, "call_t", "get_time", "")]
+    assert turn.client_calls() == [call("call_t", "get_time", "")]

@@ -139,6 +139,9 @@ class _Turn:
         self.usage: Usage | None = None
         self._calls: dict[int, ChatCompletionMessageFunctionToolCallParam] = {}
         self._client_index: dict[int, int] = {}  # upstream index -> index the client sees
+        # Calls whose name is complete (their arguments began, a later call began, or the turn
+        # ended) and that were classified as client or gateway calls.
+        self._classified: set[int] = set()
         self.text = ""
         self.finish = "stop"
 
@@ -179,14 +182,20 @@ class _Turn:
             call["id"] = call["id"] or call_id
             call["function"]["name"] += name
             call["function"]["arguments"] += args
+            if index in self._client_index:  # already announced to the client: stream on
+                events.append(ToolCallDelta(self._client_index[index], call_id, name, args))
+        # A name may arrive in pieces, and a client tool's name may be the start of a gateway
+        # tool's (``lookup`` / ``lookup_ticket``): classify a call only once its name is whole.
+        started = {index for index, _, _, args in parts if args}
+        latest = max(self._calls, default=-1)
+        whole = set(self._calls) if finish_reason else started | {i for i in self._calls if i < latest}
+        for index in sorted(whole - self._classified):
+            self._classified.add(index)
+            call = self._calls[index]
             if self._is_client(call):
-                if index in self._client_index:
-                    events.append(ToolCallDelta(self._client_index[index], call_id, name, args))
-                else:
-                    # The client's first fragment carries all held so far: an upstream may send
-                    # the id before the name, or the name in pieces.
-                    self._client_index[index] = len(self._client_index)
-                    events.append(ToolCallDelta(self._client_index[index], call["id"], call["function"]["name"], call["function"]["arguments"]))
+                # The client's first fragment carries all held so far (id, whole name, arguments).
+                self._client_index[index] = len(self._client_index)
+                events.append(ToolCallDelta(self._client_index[index], call["id"], call["function"]["name"], call["function"]["arguments"]))
         if finish_reason:
             self.finish = finish_reason
         return events
