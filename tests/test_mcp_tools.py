@@ -16,7 +16,7 @@ import pytest
 
 from services.tools.mcp_tools import McpToolProvider
 from services.tools.provider import ToolFailure, ToolSpec
-from tests.gateway_process import free_port
+from tests.gateway_process import refused_port
 from tests.mcp_http import HttpCalc
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -82,7 +82,7 @@ async def stdio_calc(starts_file: Path) -> AsyncIterator[McpToolProvider]:
 def http_calc() -> Iterator[HttpCalc]:
     server = HttpCalc().start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +275,7 @@ async def test_server_exiting_at_start_fails_start(tmp_path: Path) -> None:
 
 
 async def test_http_unreachable_fails_start() -> None:
-    provider = McpToolProvider("calc", url=f"http://127.0.0.1:{free_port()}/mcp", timeout_s=5)
+    provider = McpToolProvider("calc", url=f"http://127.0.0.1:{refused_port()}/mcp", timeout_s=5)
     started = time.monotonic()
     with pytest.raises(ToolFailure, match="unreachable"):
         await provider.start()
@@ -290,7 +290,6 @@ async def test_http_server_restart() -> None:
     # pre-2026 servers keep.
     legacy = McpToolProvider("calc", url=server.url, timeout_s=10, mode="legacy")
     add = spec(modern, "add")
-    restarted: HttpCalc | None = None
     try:
         assert await modern.invoke(add, {"a": 1, "b": 1}) == "2"
         assert await legacy.invoke(add, {"a": 1, "b": 1}) == "2"
@@ -302,7 +301,7 @@ async def test_http_server_restart() -> None:
             await modern.invoke(add, {"a": 1, "b": 2})
         assert time.monotonic() - started < 3
 
-        restarted = await asyncio.to_thread(HttpCalc(server.port).start)
+        await asyncio.to_thread(server.start)  # a new process on the same port
         # Connection refused proves the failed call never ran: the session is re-opened.
         assert await modern.invoke(add, {"a": 2, "b": 3}) == "5"
         assert modern.sessions_opened == 2
@@ -316,6 +315,4 @@ async def test_http_server_restart() -> None:
     finally:
         await modern.close()
         await legacy.close()
-        server.stop()
-        if restarted is not None:
-            restarted.stop()
+        server.close()
