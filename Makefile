@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed
 GEN := agentgateway/v1
 PROTOS := $(wildcard proto/agentgateway/v1/*.proto)
 DEMO_PORT ?= 8100
+# pytest-xdist workers for `make test` (auto: one per CPU). Each worker starts its own session
+# fixtures (gateway process, fake upstream, MCP and docs servers); worksteal lets an idle
+# worker take queued tests from a busy one, which evens out the few long gateway-restart tests.
+TEST_WORKERS ?= auto
 
 .PHONY: run test install tools proto proto-check lint typecheck format bench clean
 
@@ -49,7 +53,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 # Serve the sample agents. With no OPENAI_API_KEY, OPENAI_BASE_URL or config/upstreams.yaml
 # the offline demo model (`agent-gateway demo-model`, services/demo_model.py) is started

@@ -1,4 +1,8 @@
-"""Shared fixtures: one fake upstream (a real HTTP server) and one real gateway process."""
+"""Shared fixtures: one fake upstream (a real HTTP server) and one real gateway process.
+
+Session scope is per test process: under pytest-xdist (`make test`) every worker starts its own
+gateway, upstream, MCP and docs servers, each on ports the kernel chose, and writes only below its
+own tmp_path_factory directory."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from openai import AsyncOpenAI
 
 from tests.docs_server import DocsServer
 from tests.fake_upstream import FakeUpstream
-from tests.gateway_process import REPO, GatewayProcess, free_port, make_agents_dir
+from tests.gateway_process import REPO, GatewayProcess, make_agents_dir, refused_port
 from tests.grpc_auth import authed_channel
 from tests.mcp_http import HttpCalc
 
@@ -89,8 +93,8 @@ def write_config(
                         "timeout_s": timeout_s,
                         "max_retries": 0,
                     },
-                    # Nothing listens here: the "upstream down" case.
-                    {"name": "down", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "fake-model", "timeout_s": 2, "max_retries": 0},
+                    # Nothing listens here, ever: the "upstream down" case.
+                    {"name": "down", "base_url": f"http://127.0.0.1:{refused_port()}/v1", "model": "fake-model", "timeout_s": 2, "max_retries": 0},
                 ],
             }
         )
@@ -148,7 +152,7 @@ def mcp_http_url() -> Iterator[str]:
     """A streamable-HTTP MCP server on loopback (a real subprocess)."""
     server = HttpCalc().start()
     yield server.url
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="session")

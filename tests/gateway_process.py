@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -18,13 +19,61 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 GATEWAY_BIN = Path(sys.executable).with_name("agent-gateway")
 
-__all__ = ["REPO", "GatewayProcess", "free_port", "make_agents_dir"]
+__all__ = ["REPO", "GatewayProcess", "free_port", "listening_ports", "make_agents_dir", "refused_port"]
+
+# What the gateway's log says when uvicorn or gRPC cannot bind its port.
+_BIND_FAILED = ("address already in use", "Failed to bind to address")
 
 
 def free_port() -> int:
+    """A loopback port free right now. Nothing holds it afterwards: another process (with
+    pytest-xdist, another test worker) can take it before whoever was given it binds, so
+    GatewayProcess.start() retries on a bind failure and checks that its own process listens."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_reserved: list[socket.socket] = []
+
+
+@functools.cache
+def refused_port() -> int:
+    """A loopback port where a connection is always refused, for "server down" cases. Its
+    socket stays bound (never listening) for the life of this process, so no other process
+    can start listening there, as one could on a port from free_port()."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _reserved.append(sock)  # kept open: the binding is the reservation
+    return int(sock.getsockname()[1])
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on, read from /proc: unlike a connection to a port,
+    this tells our server from another process that took the port first."""
+    listeners: dict[str, int] = {}  # "socket:[inode]" -> port, for every listening socket
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A":  # LISTEN
+                listeners[f"socket:[{fields[9]}]"] = int(fields[1].rsplit(":", 1)[1], 16)
+    ports: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return ports
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target in listeners:
+            ports.add(listeners[target])
+    return ports
 
 
 def make_agents_dir(target: Path, extra: Iterable[Path] = ()) -> Path:
@@ -33,6 +82,10 @@ def make_agents_dir(target: Path, extra: Iterable[Path] = ()) -> Path:
     for folder in extra:
         shutil.copytree(folder, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     return target
+
+
+class _PortTaken(RuntimeError):
+    pass
 
 
 @dataclass
@@ -49,6 +102,7 @@ class GatewayProcess:
         self.grpc_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_args: list[str] = ["--host", "127.0.0.1"]
+        self._log_start = 0  # where the current attempt's output begins in log_path
 
     @property
     def http_url(self) -> str:
@@ -62,7 +116,23 @@ class GatewayProcess:
     def grpc_address(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
 
-    def start(self, timeout: float = 30.0) -> GatewayProcess:
+    def start(self, timeout: float = 30.0, attempts: int = 5) -> GatewayProcess:
+        """Start and wait until this process serves on its ports. A port taken by someone else
+        between free_port() and the gateway's bind makes the gateway exit: then it is started
+        again on new ports (that attempt's output is moved to ``<log>.port-taken-<n>``)."""
+        for attempt in range(1, attempts + 1):
+            self._spawn()
+            try:
+                self.wait_ready(timeout)
+                return self
+            except _PortTaken:
+                if attempt == attempts:
+                    raise
+                self._set_aside_attempt(attempt)
+                self.http_port, self.grpc_port = free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
         env.update(
             GATEWAY_SERVICES=self.services,
@@ -74,6 +144,7 @@ class GatewayProcess:
             env["GATEWAY_GRPC_TARGET"] = self.grpc_target
         env.update(self.env_extra or {})
         self._log = self.log_path.open("ab")
+        self._log_start = self._log.tell()
         self.proc = subprocess.Popen(
             [
                 str(GATEWAY_BIN),
@@ -93,26 +164,45 @@ class GatewayProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.wait_ready(timeout)
-        return self
+
+    def _set_aside_attempt(self, attempt: int) -> None:
+        """Move the failed attempt's output out of log_path, so log_text() is the serving process's alone."""
+        self._log.close()
+        self.log_path.with_name(f"{self.log_path.name}.port-taken-{attempt}").write_text(self._attempt_output())
+        os.truncate(self.log_path, self._log_start)
+
+    def _ports(self) -> list[int]:
+        services = set(self.services.split(","))
+        return ([self.http_port] if "shim" in services else []) + ([self.grpc_port] if services - {"shim"} else [])
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         shim = "shim" in self.services
+        assert self.proc is not None
         while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log_text()[-4000:]}")
-            try:
-                if shim:
-                    if httpx.get(f"{self.http_url}/healthz", timeout=1).status_code == 200:
-                        return
-                else:
-                    with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=1):
-                        return
-            except (httpx.HTTPError, OSError):
-                pass
+            if self.proc.poll() is not None:
+                output = self._attempt_output()
+                message = f"gateway exited with {self.proc.returncode}:\n{output[-4000:]}"
+                raise (_PortTaken if any(marker in output for marker in _BIND_FAILED) else RuntimeError)(message)
+            # Answers on the ports prove nothing on their own: another process may have taken a port first.
+            if set(self._ports()) <= listening_ports(self.proc.pid):
+                try:
+                    if shim:
+                        if httpx.get(f"{self.http_url}/healthz", timeout=1).status_code == 200:
+                            return
+                    else:
+                        with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=1):
+                            return
+                except (httpx.HTTPError, OSError):
+                    pass
             time.sleep(0.1)
-        raise RuntimeError(f"gateway not ready after {timeout}s:\n{self.log_text()[-4000:]}")
+        raise RuntimeError(f"gateway not ready after {timeout}s:\n{self._attempt_output()[-4000:]}")
+
+    def _attempt_output(self) -> str:
+        """What the current attempt wrote to the log."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -16,7 +16,7 @@ import pytest
 from services.tools.config import McpToolConfig
 from services.tools.mcp_tools import McpToolProvider
 from services.tools.provider import ToolFailure, ToolSpec
-from tests.gateway_process import free_port
+from tests.gateway_process import refused_port
 from tests.mcp_http import HttpCalc
 
 SERVERS = Path(__file__).parent / "mcp_servers"
@@ -84,7 +84,7 @@ async def stdio_calc(starts_file: Path) -> AsyncIterator[McpToolProvider]:
 def http_calc() -> Iterator[HttpCalc]:
     server = HttpCalc().start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +277,7 @@ async def test_server_exiting_at_start_fails_start(tmp_path: Path) -> None:
 
 
 async def test_http_unreachable_fails_start(caplog: pytest.LogCaptureFixture) -> None:
-    port = free_port()
+    port = refused_port()
     provider = McpToolProvider("calc", url=f"http://127.0.0.1:{port}/mcp?token=agw-test-mcp-token-3b7e", timeout_s=5)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="agentgateway.tools"), pytest.raises(ToolFailure, match="unreachable"):
@@ -297,7 +297,6 @@ async def test_http_server_restart() -> None:
     # pre-2026 servers keep.
     legacy = McpToolProvider("calc", url=server.url, timeout_s=10, mode="legacy")
     add = spec(modern, "add")
-    restarted: HttpCalc | None = None
     try:
         assert await modern.invoke(add, {"a": 1, "b": 1}) == "2"
         assert await legacy.invoke(add, {"a": 1, "b": 1}) == "2"
@@ -309,7 +308,7 @@ async def test_http_server_restart() -> None:
             await modern.invoke(add, {"a": 1, "b": 2})
         assert time.monotonic() - started < 3
 
-        restarted = await asyncio.to_thread(HttpCalc(server.port).start)
+        await asyncio.to_thread(server.start)  # a new process on the same port
         # Connection refused proves the failed call never ran: the session is re-opened.
         assert await modern.invoke(add, {"a": 2, "b": 3}) == "5"
         assert modern.sessions_opened == 2
@@ -323,6 +322,4 @@ async def test_http_server_restart() -> None:
     finally:
         await modern.close()
         await legacy.close()
-        server.stop()
-        if restarted is not None:
-            restarted.stop()
+        server.close()

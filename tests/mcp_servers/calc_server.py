@@ -4,6 +4,7 @@ Run as a stdio server (default) or as a streamable-HTTP server::
 
     python calc_server.py                    # stdio
     python calc_server.py --http 9000        # http://127.0.0.1:9000/mcp
+    python calc_server.py --http-fd 3        # streamable HTTP on an inherited listening socket
 
 Instrumentation for the tests:
 - ``stats()`` reports how many handshakes (``initialize`` / ``server/discover``) this process
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from typing import Any
 
@@ -98,12 +100,20 @@ def stats() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
+    parser.add_argument("--http-fd", type=int, metavar="FD", help="serve streamable HTTP (/mcp) on this inherited listening socket")
     args = parser.parse_args()
     starts_file = os.environ.get("CALC_SERVER_STARTS_FILE")
     if starts_file:
         with open(starts_file, "a", encoding="utf-8") as f:
             f.write(f"{os.getpid()}\n")
-    if args.http:
+    if args.http_fd is not None:
+        # The test harness binds the socket and hands it over (tests/mcp_http.py): the port
+        # is this server's from the start, with no window for another process to take it.
+        import uvicorn
+
+        config = uvicorn.Config(mcp.streamable_http_app(host="127.0.0.1"), log_level="warning")
+        asyncio.run(uvicorn.Server(config).serve(sockets=[socket.socket(fileno=args.http_fd)]))
+    elif args.http:
         mcp.settings.log_level = "WARNING"
         mcp.run("streamable-http", host="127.0.0.1", port=args.http)
     else:
