@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 
 import grpc
@@ -177,9 +178,13 @@ class Gateway:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(names, server)
-        port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        try:
+            port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+        except RuntimeError:  # grpcio's "Failed to bind to address"
+            port = 0
         if port == 0:
-            raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port}")
+            await server.stop(None)
+            raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port} (address in use, or not an address of this host)")
         self.grpc_port = port
         await server.start()
         for name in [*names[2:], ""]:
@@ -205,14 +210,19 @@ class Gateway:
             # balancers still consider open (a reuse at ~5 s fails with a reset).
             timeout_keep_alive=75,
         )
+        # Bound here, not by uvicorn, whose bind failure is a sys.exit from inside a task.
+        try:
+            sock = socket.create_server((s.host, s.http_port), family=socket.AF_INET6 if ":" in s.host else socket.AF_INET, backlog=2048)
+        except OSError as exc:
+            raise OSError(f"cannot bind HTTP to {s.host}:{s.http_port} ({exc.strerror or exc})") from None
         self.http = _Uvicorn(config)
-        self._http_task = asyncio.create_task(self.http.serve(), name="uvicorn")
+        self._app = app
+        self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="uvicorn")
         while not self.http.started:
             if self._http_task.done():
                 self._http_task.result()  # raises the bind error
                 raise OSError(f"HTTP server on {s.host}:{s.http_port} stopped during start-up")
             await asyncio.sleep(0.01)
-        self._app = app
 
     async def wait(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,49 @@
+"""A gateway that cannot bind its ports says so in one line and exits 1: no traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.gateway_process import GATEWAY_BIN, REPO, free_port
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("which", ["http", "grpc"])
+def test_a_port_in_use_is_a_clean_exit(taken_port: int, which: str, tmp_path: os.PathLike[str]) -> None:
+    ports = {"http": free_port(), "grpc": free_port(), which: taken_port}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
+    done = subprocess.run(
+        [
+            str(GATEWAY_BIN),
+            "serve",
+            "--http-port",
+            str(ports["http"]),
+            "--grpc-port",
+            str(ports["grpc"]),
+            "--agents-dir",
+            str(tmp_path),
+            "--config-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"agent-gateway: cannot bind {'HTTP' if which == 'http' else 'gRPC'} to 127.0.0.1:{taken_port}" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "Exception ignored" not in done.stderr
