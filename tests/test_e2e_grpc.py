@@ -150,6 +150,13 @@ async def test_errors_carry_error_info(channel: grpc.aio.Channel) -> None:
         await tool_grpc.ToolServiceStub(channel).GetTool(tool_pb.GetToolRequest(name="tools/nope"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert error_info(caught.value).reason == "TOOL_NOT_FOUND"
+    # A number JSON cannot carry, in a free-form Struct: the caller's fault, not a 500-class error.
+    bad = pb.ChatRequest(model="default/helpdesk", messages=[user("hi")])
+    bad.extra.update({"logit_bias": {"1": float("nan")}})
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=bad))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(caught.value).metadata["param"] == "extra"
 
 
 async def test_list_agents_pages_through_everything(channel: grpc.aio.Channel) -> None:

@@ -106,3 +106,17 @@ def test_page_tokens_round_trip_and_bad_ones_are_invalid_argument() -> None:
         with pytest.raises(GatewayError) as caught:
             page_slice(keys, size, token)
         assert (caught.value.status, caught.value.metadata["param"]) == ("INVALID_ARGUMENT", param)
+
+
+def test_a_struct_json_cannot_carry_is_invalid_argument_naming_the_field() -> None:
+    from google.protobuf import struct_pb2
+
+    from services.rpc.structs import json_from_struct
+
+    struct = struct_pb2.Struct()
+    struct.update({"ok": 3.0, "bad": float("nan")})
+    with pytest.raises(GatewayError) as caught:
+        json_from_struct(struct, "extra")
+    assert (caught.value.status, caught.value.metadata) == ("INVALID_ARGUMENT", {"param": "extra"})
+    struct.update({"bad": 1.5})
+    assert json_from_struct(struct, "extra") == {"ok": 3, "bad": 1.5}

@@ -21,13 +21,13 @@ __all__ = ["chat_input_from_proto", "completion_to_proto", "event_to_proto"]
 def chat_input_from_proto(chat: pb.ChatRequest) -> ev.ChatInput:
     if not chat.model:
         raise invalid_argument("model is required", "model")
-    extra = json_from_struct(chat.extra) if chat.HasField("extra") else {}
+    extra = json_from_struct(chat.extra, "extra") if chat.HasField("extra") else {}
     reject_forbidden_fields(extra, "extra")
     return ev.ChatInput(
         model_id=chat.model,
         messages=[_message(m, i) for i, m in enumerate(chat.messages)],
         sampling=_sampling(chat.sampling),
-        tools=[_tool(t) for t in chat.tools],
+        tools=[_tool(t, i) for i, t in enumerate(chat.tools)],
         tool_choice=_tool_choice(chat.tool_choice),
         response_format=_response_format(chat.response_format),
         user=chat.user,
@@ -40,12 +40,14 @@ def _sampling(sampling: pb.SamplingParams) -> dict[str, Any]:
     return {fd.name: list(value) if fd.is_repeated else value for fd, value in sampling.ListFields()}
 
 
-def _tool(tool: pb.ToolDefinition) -> dict[str, Any]:
+def _tool(tool: pb.ToolDefinition, index: int) -> dict[str, Any]:
     fn = tool.function
     function: dict[str, Any] = {"name": fn.name}
     if fn.description:
         function["description"] = fn.description
-    function["parameters"] = json_from_struct(fn.parameters) if fn.HasField("parameters") else {"type": "object", "properties": {}}
+    function["parameters"] = (
+        json_from_struct(fn.parameters, f"tools[{index}].function.parameters") if fn.HasField("parameters") else {"type": "object", "properties": {}}
+    )
     if fn.HasField("strict"):
         function["strict"] = fn.strict
     return {"type": "function", "function": function}
@@ -70,7 +72,7 @@ def _response_format(fmt: pb.ResponseFormat) -> dict[str, Any] | None:
         spec: dict[str, Any] = {"name": schema.name or "response"}
         if schema.description:
             spec["description"] = schema.description
-        spec["schema"] = json_from_struct(schema.schema)
+        spec["schema"] = json_from_struct(schema.schema, "response_format.json_schema.schema")
         if schema.HasField("strict"):
             spec["strict"] = schema.strict
         out["json_schema"] = spec

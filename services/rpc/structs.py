@@ -12,6 +12,8 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
+from services.errors import invalid_argument
+
 __all__ = ["integral_numbers", "json_from_struct", "struct_from_json"]
 
 
@@ -21,8 +23,14 @@ def struct_from_json(value: dict[str, Any]) -> struct_pb2.Struct:
     return out
 
 
-def json_from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    out: dict[str, Any] = integral_numbers(json_format.MessageToDict(struct))
+def json_from_struct(struct: struct_pb2.Struct, param: str) -> dict[str, Any]:
+    """The JSON object in ``struct``; INVALID_ARGUMENT naming ``param`` if a gRPC client put a
+    number JSON cannot carry (NaN, Infinity) in it."""
+    try:
+        raw = json_format.MessageToDict(struct)
+    except ValueError:
+        raise invalid_argument(f"{param} holds a number JSON cannot carry (NaN or Infinity)", param) from None
+    out: dict[str, Any] = integral_numbers(raw)
     return out
 
 

@@ -60,7 +60,7 @@ class ToolServicer(pb_grpc.ToolServiceServicer):
         if not name:
             raise invalid_argument("name is required, e.g. tools/lookup_ticket", "name")
         remaining = context.time_remaining()
-        result = await self._runtime.invoke(name, json_from_struct(request.arguments), timeout_s=remaining, source="gateway")
+        result = await self._runtime.invoke(name, json_from_struct(request.arguments, "arguments"), timeout_s=remaining, source="gateway")
         response = pb.InvokeToolResponse(output=result.output)
         response.duration.FromNanoseconds(int(result.duration_s * 1e9))
         return response
