@@ -195,3 +195,21 @@ async def test_gateway_key_never_reaches_upstream(client: AsyncOpenAI, upstream:
     headers = upstream.last_request().headers
     assert headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
     assert ADMIN_KEY not in json.dumps(headers)
+
+
+async def test_an_agent_without_model_or_settings_sends_only_what_was_set(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    # The SDK gives such an agent its default GPT-5 model's settings (reasoning effort,
+    # verbosity); the gateway runs it on the upstream's model, so those must not go upstream.
+    upstream.queue(TextReply("Sunny."), TextReply("Sunny."))
+    await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Hi"}])
+    assert set(upstream.last_request().body) == {"model", "messages", "tools"}
+    assert upstream.last_request().body["model"] == "fake-model"
+    stream = await client.chat.completions.create(model="default/weather", stream=True, messages=[{"role": "user", "content": "Hi"}])
+    async for _ in stream:
+        pass
+    assert set(upstream.last_request().body) == {"model", "messages", "tools", "stream", "stream_options"}
+    # What the request sets still goes, and handoff targets get the same treatment.
+    upstream.queue(ToolCallReply([ToolCall("transfer_to_billing", {})]), TextReply("Billing here."))
+    await client.chat.completions.create(model="default/triage", temperature=0.3, messages=[{"role": "user", "content": "billing"}])
+    bodies = [r.body for r in upstream.chat_requests[-2:]]
+    assert all(b["temperature"] == 0.3 and "reasoning_effort" not in b and "verbosity" not in b for b in bodies)

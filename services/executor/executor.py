@@ -19,7 +19,7 @@ from services.executor.events import ChatInput, Completion, Event, FinalOutput, 
 from services.executor.failures import as_gateway_error
 from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
-from services.executor.routing import UpstreamModelProvider
+from services.executor.routing import UpstreamModelProvider, settle_implicit_model_settings
 from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
 from services.log import get_logger
@@ -54,6 +54,7 @@ class Executor:
         self._governor = AgentToolGovernor(gatekeeper)
         self._providers: dict[tuple[str, str | None], UpstreamModelProvider] = {}
         self._generation = catalog.generation
+        self._settled: set[int] = set()  # ids of agents whose implicit model settings were settled
         self._trace = trace
 
     async def close(self) -> None:
@@ -160,8 +161,12 @@ class Executor:
         if entry.agent is not None:
             if self._catalog.generation != self._generation:
                 self._generation = self._catalog.generation
+                self._settled.clear()
                 await self._governor.retire_unreachable([e.agent for e in self._catalog.list() if e.agent is not None])
             sources = await self._governor.prepare(entry.agent)
+            if id(entry.agent) not in self._settled:  # once per agent object (reloads make new ones)
+                settle_implicit_model_settings(entry.agent, provider)
+                self._settled.add(id(entry.agent))
             events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming)
         elif entry.workflow is not None:
             events = run_workflow_export(entry.workflow, request, provider, entry.agent_name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-from typing import Unpack
+from typing import Any, Unpack
 
 from agents import (
     Agent,
@@ -25,14 +25,16 @@ from agents import (
     TContext,
     TResponseInputItem,
 )
+from agents.models.default_models import get_default_model_settings
 from agents.models.multi_provider import MultiProvider
 from agents.run import AgentRunner, set_default_agent_runner
 from agents.run_config import RunOptions
 
 from services.executor.events import Usage
+from services.executor.governance import agents_reachable_from
 from services.upstreams import Upstream
 
-__all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to"]
+__all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to", "settle_implicit_model_settings"]
 
 
 class UpstreamModelProvider(ModelProvider):
@@ -41,13 +43,35 @@ class UpstreamModelProvider(ModelProvider):
         self._forced_model = forced_model
         self._models: dict[str, Model] = {}
 
+    def model_name(self, requested: str | None) -> str:
+        """The upstream model a request for ``requested`` (an agent's own ``model``) goes to."""
+        return self._forced_model or requested or self.upstream.config.model or "default"
+
     def get_model(self, model_name: str | None) -> Model:
-        name = self._forced_model or model_name or self.upstream.config.model or "default"
+        name = self.model_name(model_name)
         model = self._models.get(name)
         if model is None:
             # Stateless and bound to the shared client: one per model name is enough.
             model = self._models[name] = OpenAIChatCompletionsModel(model=name, openai_client=self.upstream.client)
         return model
+
+
+def settle_implicit_model_settings(root: Agent[Any], provider: UpstreamModelProvider) -> None:
+    """Give agents that set no ``model_settings`` the defaults of the model they really run on.
+
+    An SDK ``Agent`` built without settings carries the defaults of its own ``model`` — with
+    no model, those of the SDK's default GPT-5 model (``reasoning.effort``, ``verbosity``) —
+    and the SDK swaps them for the new model's defaults when an agent is given another model.
+    The gateway gives every agent the upstream's model, so it does the same swap; otherwise
+    GPT-5-only parameters reach upstreams that reject them. Settings an author wrote differ
+    from the implicit defaults and are kept. Idempotent; handoff targets included.
+    """
+    for agent in agents_reachable_from(root):
+        if isinstance(agent.model, Model):
+            continue  # a Model object: the author's own client, not routed by the gateway
+        implicit = get_default_model_settings() if agent.model is None else get_default_model_settings(agent.model)
+        if agent.model_settings == implicit:
+            agent.model_settings = get_default_model_settings(provider.model_name(agent.model))
 
 
 class routed_to:
@@ -76,11 +100,12 @@ _RunInput = str | list[TResponseInputItem] | RunState[TContext]
 
 
 class RoutingAgentRunner(AgentRunner):
-    def _routed(self, kwargs: RunOptions[TContext]) -> RunOptions[TContext]:
+    def _routed(self, starting_agent: Agent[TContext], kwargs: RunOptions[TContext]) -> RunOptions[TContext]:
         route = _current_route.get()
         if route is None:
             return kwargs
         provider = route.provider
+        settle_implicit_model_settings(starting_agent, provider)
         config = kwargs.get("run_config")
         if config is None:
             kwargs["run_config"] = RunConfig(model_provider=provider)
@@ -90,7 +115,7 @@ class RoutingAgentRunner(AgentRunner):
         return kwargs
 
     async def run(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResult:
-        result = await super().run(starting_agent, input, **self._routed(kwargs))
+        result = await super().run(starting_agent, input, **self._routed(starting_agent, kwargs))
         route = _current_route.get()
         if route is not None:
             used = result.context_wrapper.usage
@@ -98,7 +123,7 @@ class RoutingAgentRunner(AgentRunner):
         return result
 
     def run_streamed(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResultStreaming:
-        return super().run_streamed(starting_agent, input, **self._routed(kwargs))
+        return super().run_streamed(starting_agent, input, **self._routed(starting_agent, kwargs))
 
 
 def install_routing_runner() -> None:
