@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
@@ -213,3 +214,26 @@ async def test_an_agent_without_model_or_settings_sends_only_what_was_set(client
     await client.chat.completions.create(model="default/triage", temperature=0.3, messages=[{"role": "user", "content": "billing"}])
     bodies = [r.body for r in upstream.chat_requests[-2:]]
     assert all(b["temperature"] == 0.3 and "reasoning_effort" not in b and "verbosity" not in b for b in bodies)
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "sent"),
+    [
+        ("required", "required"),
+        ("none", "none"),
+        ({"type": "function", "function": {"name": "get_weather"}}, {"type": "function", "function": {"name": "get_weather"}}),
+    ],
+)
+async def test_tool_choice_reaches_the_model_of_a_drop_in(client: AsyncOpenAI, upstream: FakeUpstream, tool_choice: Any, sent: Any) -> None:
+    upstream.queue(TextReply("Sunny."))
+    await client.chat.completions.create(model="default/weather", tool_choice=tool_choice, messages=[{"role": "user", "content": "Paris?"}])
+    assert upstream.last_request().body["tool_choice"] == sent
+
+
+async def test_a_forced_tool_is_forced_once(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    # After the forced call the SDK resets tool_choice, so the agent can answer (no loop).
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Paris"})]), TextReply("Sunny in Paris."))
+    reply = await client.chat.completions.create(model="default/weather", tool_choice="required", messages=[{"role": "user", "content": "Paris?"}])
+    assert reply.choices[0].message.content == "Sunny in Paris."
+    first, second = (r.body for r in upstream.chat_requests[-2:])
+    assert first["tool_choice"] == "required" and "tool_choice" not in second

@@ -53,9 +53,19 @@ def model_settings_for(request: ChatInput) -> ModelSettings:
         presence_penalty=s.get("presence_penalty"),
         frequency_penalty=s.get("frequency_penalty"),
         parallel_tool_calls=s.get("parallel_tool_calls"),
+        tool_choice=_tool_choice(request),
         include_usage=True,
         extra_args=extra or None,
     )
+
+
+def _tool_choice(request: ChatInput) -> str | None:
+    """OpenAI's ``tool_choice`` as the SDK takes it: a mode, or the name of the tool to force.
+    The SDK resets it after a tool call (``Agent.reset_tool_choice``), so ``required`` cannot loop."""
+    choice = request.tool_choice
+    if choice is None or isinstance(choice, str):
+        return choice
+    return str(choice["function"]["name"])
 
 
 async def run_sdk_agent(
@@ -156,7 +166,7 @@ def _run_config(provider: UpstreamModelProvider, request: ChatInput, trace: bool
     is a large share of the gateway's own budget per request; the config is never mutated.
     """
     sampling = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in request.sampling.items()))
-    key = (id(provider), sampling, trace, model_id)
+    key = (id(provider), sampling, _tool_choice(request), trace, model_id)
     config = _RUN_CONFIGS.get(key)
     if config is None:
         if len(_RUN_CONFIGS) >= _MAX_CACHED_CONFIGS:
