@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import grpc
 import openai
 import pytest
 from openai import AsyncOpenAI
 
+from agentgateway.v1 import executor_service_pb2 as ex_pb
+from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from agentgateway.v1 import messages_pb2 as pb
 from tests.conftest import ADMIN_KEY, UPSTREAM_KEY
 from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 
@@ -237,3 +241,23 @@ async def test_a_forced_tool_is_forced_once(client: AsyncOpenAI, upstream: FakeU
     assert reply.choices[0].message.content == "Sunny in Paris."
     first, second = (r.body for r in upstream.chat_requests[-2:])
     assert first["tool_choice"] == "required" and "tool_choice" not in second
+
+
+async def test_a_reply_cut_at_the_token_limit_says_length(client: AsyncOpenAI, upstream: FakeUpstream, channel: grpc.aio.Channel) -> None:
+    upstream.queue(TextReply("It is sun", finish_reason="length"), TextReply("It is sun", finish_reason="length"))
+    reply = await client.chat.completions.create(model="default/weather", max_tokens=3, messages=[{"role": "user", "content": "Hi"}])
+    assert (reply.choices[0].message.content, reply.choices[0].finish_reason) == ("It is sun", "length")
+    stream = await client.chat.completions.create(model="default/weather", max_tokens=3, stream=True, messages=[{"role": "user", "content": "Hi"}])
+    assert [c.choices[0].finish_reason async for c in stream if c.choices and c.choices[0].finish_reason] == ["length"]
+    upstream.queue(TextReply("It is sun", finish_reason="length"))
+    events = ex_grpc.ExecutorServiceStub(channel).StreamChatCompletion(
+        ex_pb.StreamChatCompletionRequest(chat=pb.ChatRequest(model="default/weather", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="Hi")]))
+    )
+    finals = [e.event.final_output for e in [e async for e in events] if e.event.HasField("final_output")]
+    assert [f.finish_reason for f in finals] == [pb.FINISH_REASON_LENGTH]
+
+
+async def test_a_turn_that_ran_tools_inside_finishes_with_stop(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"})]), TextReply("Sunny in Oslo."))
+    reply = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Oslo?"}])
+    assert reply.choices[0].finish_reason == "stop" and not reply.choices[0].message.tool_calls

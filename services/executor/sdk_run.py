@@ -30,11 +30,11 @@ from services.executor.events import (
     ToolOutput,
     Usage,
 )
-from services.executor.routing import UpstreamModelProvider
+from services.executor.routing import UpstreamModelProvider, record_finish_reasons
 from services.tools.timings import tool_duration
-from services.vocabulary import ToolSource
+from services.vocabulary import FINISH_REASON, FinishReason, ToolSource
 
-__all__ = ["final_text", "model_settings_for", "run_sdk_agent"]
+__all__ = ["final_finish_reason", "final_text", "model_settings_for", "run_sdk_agent"]
 
 DEFAULT_MAX_TURNS = 10
 
@@ -80,6 +80,7 @@ async def run_sdk_agent(
     streaming: bool,
 ) -> AsyncIterator[Event]:
     run_config = _run_config(provider, request, trace, model_id)
+    finishes = record_finish_reasons()
     items = to_sdk_items(request.messages)
     turns = max_turns or DEFAULT_MAX_TURNS
     translate = _ItemTranslator(sources)
@@ -95,7 +96,7 @@ async def run_sdk_agent(
         if text:
             yield TextDelta(text, done.last_agent.name)
         yield _usage(done.context_wrapper.usage)
-        yield FinalOutput(text, done.last_agent.name, "stop", structured)
+        yield FinalOutput(text, done.last_agent.name, final_finish_reason(finishes), structured)
         return
     result = Runner.run_streamed(agent, items, run_config=run_config, max_turns=turns)
     current = agent.name
@@ -121,7 +122,14 @@ async def run_sdk_agent(
     if not streamed_text and text:
         yield TextDelta(text, last_agent.name)
     yield _usage(result.context_wrapper.usage)
-    yield FinalOutput(text, last_agent.name, "stop", structured)
+    yield FinalOutput(text, last_agent.name, final_finish_reason(finishes), structured)
+
+
+def final_finish_reason(finishes: list[str]) -> FinishReason:
+    """The last model call's finish reason (``length`` when the reply was cut). ``tool_calls``
+    becomes ``stop``: the agent's tools ran inside the gateway, the client has nothing to run."""
+    last = FINISH_REASON.parse(finishes[-1]) if finishes else None
+    return "stop" if last in (None, "tool_calls") else last
 
 
 def _usage(usage: SdkUsage) -> Usage:

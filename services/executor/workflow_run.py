@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from services.executor.conversation import last_user_text
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta
-from services.executor.routing import UpstreamModelProvider, routed_to
-from services.executor.sdk_run import final_text
+from services.executor.routing import UpstreamModelProvider, record_finish_reasons, routed_to
+from services.executor.sdk_run import final_finish_reason, final_text
 
 __all__ = ["run_workflow_export"]
 
@@ -30,13 +30,14 @@ async def run_workflow_export(
     agent_name: str,
 ) -> AsyncIterator[Event]:
     text = last_user_text(request.messages)
+    finishes = record_finish_reasons()
     with routed_to(provider) as routing:
         result = await workflow(_workflow_input(workflow, text))
     reply, structured = _reply_text(result)
     if reply:
         yield TextDelta(reply, agent_name)
     yield routing.usage
-    yield FinalOutput(reply, agent_name, "stop", structured)
+    yield FinalOutput(reply, agent_name, final_finish_reason(finishes), structured)
 
 
 # Per export, weakly held so a hot reload lets old modules go.
