@@ -9,6 +9,7 @@ import grpc
 import openai
 import pytest
 from openai import AsyncOpenAI
+from pydantic import BaseModel
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
@@ -261,3 +262,42 @@ async def test_a_turn_that_ran_tools_inside_finishes_with_stop(client: AsyncOpen
     upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"})]), TextReply("Sunny in Oslo."))
     reply = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Oslo?"}])
     assert reply.choices[0].finish_reason == "stop" and not reply.choices[0].message.tool_calls
+
+
+class CityReport(BaseModel):
+    city: str
+    temperature_c: int
+
+
+async def test_response_format_json_schema_gives_a_drop_in_structured_output(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    # The demo reply (no script) fills the requested schema: the client's parse() must work.
+    completion = await client.chat.completions.parse(model="default/weather", response_format=CityReport, messages=[{"role": "user", "content": "Report Oslo"}])
+    parsed = completion.choices[0].message.parsed
+    assert isinstance(parsed, CityReport) and parsed.temperature_c == 1
+    sent = upstream.last_request().body["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+    assert set(sent["json_schema"]["schema"]["properties"]) == {"city", "temperature_c"}
+    stream = await client.chat.completions.create(
+        model="default/weather", stream=True, messages=[{"role": "user", "content": "Report Oslo"}], response_format=_json_schema_format(CityReport)
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert CityReport.model_validate_json(text).city
+
+
+async def test_response_format_that_conflicts_with_the_agents_output_type_is_a_400(client: AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.parse(model="default/extractor", response_format=CityReport, messages=[{"role": "user", "content": "Bo"}])
+    assert caught.value.body["code"] == "invalid_argument" and caught.value.body["param"] == "response_format"  # type: ignore[index]
+
+
+async def test_a_reply_that_breaks_the_requested_schema_is_a_502(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply('{"city": "Oslo"}'))  # temperature_c missing
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.parse(model="default/weather", response_format=CityReport, messages=[{"role": "user", "content": "Report Oslo"}])
+    assert caught.value.status_code == 502 and caught.value.body["code"] == "upstream_bad_response"  # type: ignore[index]
+
+
+def _json_schema_format(model: type[BaseModel]) -> Any:
+    from openai.lib._pydantic import to_strict_json_schema
+
+    return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": to_strict_json_schema(model), "strict": True}}

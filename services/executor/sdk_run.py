@@ -30,6 +30,7 @@ from services.executor.events import (
     ToolOutput,
     Usage,
 )
+from services.executor.output_schema import agent_for_request
 from services.executor.routing import UpstreamModelProvider, record_finish_reasons
 from services.tools.timings import tool_duration
 from services.vocabulary import FINISH_REASON, FinishReason, ToolSource
@@ -79,6 +80,7 @@ async def run_sdk_agent(
     *,
     streaming: bool,
 ) -> AsyncIterator[Event]:
+    agent = agent_for_request(agent, request)  # the client's response_format, if any
     run_config = _run_config(provider, request, trace, model_id)
     finishes = record_finish_reasons()
     items = to_sdk_items(request.messages)
