@@ -16,6 +16,7 @@ from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
 from tests.conftest import ADMIN_KEY, UPSTREAM_KEY
 from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
+from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.asyncio
 
@@ -301,3 +302,24 @@ def _json_schema_format(model: type[BaseModel]) -> Any:
     from openai.lib._pydantic import to_strict_json_schema
 
     return {"type": "json_schema", "json_schema": {"name": model.__name__, "schema": to_strict_json_schema(model), "strict": True}}
+
+
+async def test_agent_code_sees_who_is_asking(client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess) -> None:
+    upstream.queue(ToolCallReply([ToolCall("whoami", {})]), TextReply("Done."))
+    reply = await client.chat.completions.create(
+        model="default/contextual",
+        user="end-user-7",
+        metadata={"tenant": "acme"},
+        messages=[{"role": "user", "content": "who am I?"}],
+        extra_headers={"x-request-id": "req-ctx-1"},
+    )
+    assert reply.choices[0].message.content == "Done."
+    first, second = (r.body for r in upstream.chat_requests[-2:])
+    # The run context, built by the module from the request info, shaped the instructions.
+    assert first["messages"][0] == {"role": "system", "content": "You serve admin (roles: admin)."}
+    # request_info() inside a tool: key id (never the key), request id, user, metadata, model id.
+    tool_output = next(m for m in second["messages"] if m["role"] == "tool")["content"]
+    assert tool_output == "admin|req-ctx-1|end-user-7|{'tenant': 'acme'}|default/contextual"
+    assert ADMIN_KEY not in json.dumps(second)
+    # The module's RunHooks ran for this request.
+    assert "start Contextual req-ctx-1" in (gateway.agents_dir.parent / "hooks.log").read_text()

@@ -10,8 +10,10 @@ cancelled too, which cancels the upstream request.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import AsyncIterator
+from types import MappingProxyType
 from typing import Any
 
 from services.errors import GatewayError, invalid_argument, model_not_found
@@ -19,13 +21,14 @@ from services.executor.events import ChatInput, Completion, Event, FinalOutput, 
 from services.executor.failures import as_gateway_error
 from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
+from services.executor.request_info import RequestInfo, request_info, serving
 from services.executor.routing import UpstreamModelProvider, settle_implicit_model_settings
 from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
 from services.log import get_logger
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
-from services.security.context import caller
+from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.runtime import ToolRuntime
 from services.tools.timings import open_timings
@@ -100,8 +103,11 @@ class Executor:
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
         started = time.perf_counter()
 
+        info = _request_info(entry, request, call)
+
         async def produce() -> None:
             open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
+            serving(info)  # agentgateway.request_info() inside the run
             try:
                 async for event in self._run(entry, request, upstream, streaming):
                     await queue.put(event)
@@ -167,13 +173,37 @@ class Executor:
             if id(entry.agent) not in self._settled:  # once per agent object (reloads make new ones)
                 settle_implicit_model_settings(entry.agent, provider)
                 self._settled.add(id(entry.agent))
-            events = run_sdk_agent(entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming)
+            context = await _run_context(entry)
+            events = run_sdk_agent(
+                entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming, context=context, hooks=entry.run_hooks
+            )
         elif entry.workflow is not None:
             events = run_workflow_export(entry.workflow, request, provider, entry.agent_name)
         else:
             events = run_passthrough(request, upstream, entry, self._tools, streaming=streaming)
         async for event in events:
             yield event
+
+
+def _request_info(entry: AgentEntry, request: ChatInput, call: CallContext) -> RequestInfo:
+    metadata = request.extra.get("metadata")
+    principal = call.principal
+    return RequestInfo(
+        model_id=entry.id,
+        request_id=call.request_id,
+        key_id=principal.key_id if principal is not None else "",
+        roles=frozenset(principal.roles) if principal is not None else frozenset(),
+        user=request.user,
+        metadata=MappingProxyType(dict(metadata) if isinstance(metadata, dict) else {}),
+    )
+
+
+async def _run_context(entry: AgentEntry) -> Any:
+    """The module's own run context, built from the request info (``__gateway__["context"]``)."""
+    if entry.context_builder is None:
+        return None
+    built = entry.context_builder(request_info())
+    return await built if inspect.isawaitable(built) else built
 
 
 def estimate_tokens(request: ChatInput) -> int:

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents import Agent, ModelSettings, RunConfig, RunItem, Runner
+from agents import Agent, ModelSettings, RunConfig, RunHooks, RunItem, Runner
 from agents import Usage as SdkUsage
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
@@ -79,6 +79,8 @@ async def run_sdk_agent(
     sources: dict[str, ToolSource] | None = None,
     *,
     streaming: bool,
+    context: Any = None,
+    hooks: RunHooks[Any] | None = None,
 ) -> AsyncIterator[Event]:
     agent = agent_for_request(agent, request)  # the client's response_format, if any
     run_config = _run_config(provider, request, trace, model_id)
@@ -89,7 +91,7 @@ async def run_sdk_agent(
     if not streaming:
         # Unary callers need no deltas: a plain run (non-streaming upstream calls) is much
         # cheaper than a streamed one; tool and handoff events come from the run's items.
-        done = await Runner.run(agent, items, run_config=run_config, max_turns=turns)
+        done = await Runner.run(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks)
         for item in done.new_items:
             event = translate(item)
             if event is not None:
@@ -100,7 +102,7 @@ async def run_sdk_agent(
         yield _usage(done.context_wrapper.usage)
         yield FinalOutput(text, done.last_agent.name, final_finish_reason(finishes), structured)
         return
-    result = Runner.run_streamed(agent, items, run_config=run_config, max_turns=turns)
+    result = Runner.run_streamed(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks)
     current = agent.name
     streamed_text = False
     try:

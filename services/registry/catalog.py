@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from agents import Agent
+from agents import Agent, RunHooks
 
 from services.config_files import ConfigError
 from services.log import get_logger
@@ -64,6 +64,8 @@ class AgentEntry:
     instructions: str | None = None  # declarative only
     tools: tuple[str, ...] = ()  # declarative only
     max_tool_hops: int = 4
+    context_builder: Callable[..., Any] | None = None  # drop-ins: __gateway__["context"]
+    run_hooks: RunHooks[Any] | None = None  # drop-ins: __gateway__["hooks"] or a module-level `hooks`
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,8 @@ class AgentCatalog:
             path=where,
             timeout_s=overrides.timeout_s,
             max_turns=overrides.max_turns,
+            context_builder=overrides.context,
+            run_hooks=overrides.hooks,
             agent_name=agent.name if agent is not None else model_id,
             agent=agent,
             workflow=workflow,

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from agents import Agent
+from agents import Agent, RunHooks
+from agents.lifecycle import RunHooksBase
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.model_ids import AGENT_MODULE, model_id_for
@@ -220,7 +221,7 @@ def failure_from_exception(stage: Stage, exc: BaseException, user_folders: Itera
 class GatewayOverrides(BaseModel):
     """The ``__gateway__`` dict of a drop-in module."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     id: ModelId | None = None
     upstream: str | None = None
@@ -229,12 +230,18 @@ class GatewayOverrides(BaseModel):
     aliases: list[ModelId] = Field(default_factory=list)
     timeout_s: float | None = Field(default=None, gt=0)
     max_turns: int | None = Field(default=None, ge=1)
+    # build_context(request_info) -> the run's SDK context (sync or async).
+    context: Callable[..., Any] | None = None
+    # RunHooks for every run of this agent (a module-level `hooks` works too).
+    hooks: RunHooks[Any] | None = None
 
 
 def _read_overrides(module: types.ModuleType) -> GatewayOverrides | Failure:
     raw = module.__dict__.get("__gateway__", {})
     if not isinstance(raw, dict):
         return Failure("register", "TypeError", f"__gateway__ must be a dict, not {type(raw).__name__}")
+    if "hooks" not in raw and isinstance(module.__dict__.get("hooks"), RunHooksBase):
+        raw = {**raw, "hooks": module.__dict__["hooks"]}  # `hooks = MyRunHooks()` at module level
     try:
         return GatewayOverrides.model_validate(raw)
     except ValidationError as exc:
