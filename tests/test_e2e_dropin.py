@@ -323,3 +323,19 @@ async def test_agent_code_sees_who_is_asking(client: AsyncOpenAI, upstream: Fake
     assert ADMIN_KEY not in json.dumps(second)
     # The module's RunHooks ran for this request.
     assert "start Contextual req-ctx-1" in (gateway.agents_dir.parent / "hooks.log").read_text()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_waiting_for_approval_is_never_a_silent_empty_answer(
+    client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess, stream: bool
+) -> None:
+    upstream.queue(ToolCallReply([ToolCall("close_ticket", {"ticket_id": 42})]))
+    with pytest.raises(openai.APIStatusError) as caught:
+        reply = await client.chat.completions.create(model="default/approver", stream=stream, messages=[{"role": "user", "content": "close 42"}])
+        if stream:
+            async for _ in reply:  # type: ignore[union-attr]
+                pass
+    assert caught.value.status_code == 501
+    assert caught.value.body["code"] == "approval_required" and "close_ticket" in caught.value.body["message"]  # type: ignore[index]
+    log = gateway.agents_dir.parent / "hooks.log"
+    assert "closed 42" not in (log.read_text() if log.exists() else "")  # the tool never ran

@@ -15,10 +15,11 @@ from typing import Any
 
 from agents import Agent, ModelSettings, RunConfig, RunHooks, RunItem, Runner
 from agents import Usage as SdkUsage
-from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
+from agents.items import HandoffOutputItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
 
+from services.errors import GatewayError
 from services.executor.conversation import to_sdk_items
 from services.executor.events import (
     ChatInput,
@@ -96,6 +97,7 @@ async def run_sdk_agent(
             event = translate(item)
             if event is not None:
                 yield event
+        _refuse_pending_approvals(done.interruptions, model_id)
         text, structured = final_text(done.final_output, done.last_agent)
         if text:
             yield TextDelta(text, done.last_agent.name)
@@ -121,12 +123,27 @@ async def run_sdk_agent(
         if not result.is_complete:
             # The consumer went away (cancel, timeout, error): stop the run and its upstream call.
             result.cancel()
+    _refuse_pending_approvals(result.interruptions, model_id)
     last_agent = result.last_agent
     text, structured = final_text(result.final_output, last_agent)
     if not streamed_text and text:
         yield TextDelta(text, last_agent.name)
     yield _usage(result.context_wrapper.usage)
     yield FinalOutput(text, last_agent.name, final_finish_reason(finishes), structured)
+
+
+def _refuse_pending_approvals(interruptions: list[ToolApprovalItem], model_id: str) -> None:
+    """A run paused for a human approval (``needs_approval``) has no answer yet. Until the gateway
+    serves approvals, say so instead of returning the paused run's empty reply as if it were one."""
+    if not interruptions:
+        return
+    tools = sorted({item.tool_name or item.name or "?" for item in interruptions})
+    raise GatewayError(
+        "UNIMPLEMENTED",
+        "APPROVAL_REQUIRED",
+        f"agent {model_id!r} stopped to ask for a human approval of {', '.join(repr(t) for t in tools)}; this gateway does not serve approvals yet",
+        {"tools": ",".join(tools)},
+    )
 
 
 def final_finish_reason(finishes: list[str]) -> FinishReason:
