@@ -339,3 +339,16 @@ async def test_a_tool_waiting_for_approval_is_never_a_silent_empty_answer(
     assert caught.value.body["code"] == "approval_required" and "close_ticket" in caught.value.body["message"]  # type: ignore[index]
     log = gateway.agents_dir.parent / "hooks.log"
     assert "closed 42" not in (log.read_text() if log.exists() else "")  # the tool never ran
+
+
+async def test_agent_builder_workflow_sees_the_whole_conversation(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("1. Book Paris 2. Go"))
+    conversation: list[Any] = [
+        {"role": "user", "content": "Plan a trip"},
+        {"role": "assistant", "content": "Where to?"},
+        {"role": "user", "content": "Paris"},
+    ]
+    reply = await client.chat.completions.create(model="planner", messages=conversation)
+    assert reply.choices[0].message.content == "1. Book Paris 2. Go"
+    texts = [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"] for m in upstream.last_request().messages if m["role"] != "system"]
+    assert texts == ["Plan a trip", "Where to?", "Paris"]  # earlier turns first, then the workflow's own input

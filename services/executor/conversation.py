@@ -19,7 +19,7 @@ from openai.types.responses.response_input_param import FunctionCallOutput
 
 from services.errors import invalid_argument
 
-__all__ = ["last_user_text", "to_sdk_items"]
+__all__ = ["earlier_turns", "last_user_text", "to_sdk_items"]
 
 
 def to_sdk_items(messages: list[dict[str, Any]]) -> list[TResponseInputItem]:
@@ -56,6 +56,13 @@ def to_sdk_items(messages: list[dict[str, Any]]) -> list[TResponseInputItem]:
         else:
             raise invalid_argument(f"unsupported role {role!r}", f"messages[{index}].role")
     return items
+
+
+def earlier_turns(messages: list[dict[str, Any]]) -> list[TResponseInputItem]:
+    """The conversation before its last user message, as SDK items (what a workflow export,
+    which takes only the latest text, must also see)."""
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+    return to_sdk_items(messages[:last])
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:

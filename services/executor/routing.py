@@ -128,11 +128,13 @@ def settle_implicit_model_settings(root: Agent[Any], provider: UpstreamModelProv
 
 
 class routed_to:
-    """``with routed_to(provider):`` — SDK runs started inside use ``provider``; ``usage``
-    sums the token usage of those runs so the gateway can report it."""
+    """``with routed_to(provider, history):`` — SDK runs started inside use ``provider``, and
+    their input is preceded by ``history`` (the conversation's earlier turns); ``usage`` sums
+    the token usage of those runs so the gateway can report it."""
 
-    def __init__(self, provider: UpstreamModelProvider) -> None:
+    def __init__(self, provider: UpstreamModelProvider, history: list[TResponseInputItem] | None = None) -> None:
         self.provider = provider
+        self.history = list(history or ())
         self.usage = Usage()
         self._token: contextvars.Token[routed_to | None] | None = None
 
@@ -167,8 +169,20 @@ class RoutingAgentRunner(AgentRunner):
             kwargs["run_config"] = dataclasses.replace(config, model_provider=provider)
         return kwargs
 
+    @staticmethod
+    def _with_history(input: _RunInput[TContext]) -> _RunInput[TContext]:
+        # Every run the workflow starts sees the earlier turns first: Agent Builder exports
+        # build each run's input from the latest message (and what earlier runs produced), so
+        # prepending to each run gives every agent of the export the whole conversation.
+        route = _current_route.get()
+        if route is None or not route.history or isinstance(input, RunState):
+            return input  # a resumed RunState carries its own history
+        if isinstance(input, str):
+            return [*route.history, {"role": "user", "content": input}]
+        return [*route.history, *input]
+
     async def run(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResult:
-        result = await super().run(starting_agent, input, **self._routed(starting_agent, kwargs))
+        result = await super().run(starting_agent, self._with_history(input), **self._routed(starting_agent, kwargs))
         route = _current_route.get()
         if route is not None:
             used = result.context_wrapper.usage
@@ -176,7 +190,7 @@ class RoutingAgentRunner(AgentRunner):
         return result
 
     def run_streamed(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResultStreaming:
-        return super().run_streamed(starting_agent, input, **self._routed(starting_agent, kwargs))
+        return super().run_streamed(starting_agent, self._with_history(input), **self._routed(starting_agent, kwargs))
 
 
 def install_routing_runner() -> None:

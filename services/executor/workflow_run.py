@@ -15,7 +15,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
-from services.executor.conversation import last_user_text
+from services.executor.conversation import earlier_turns, last_user_text
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta
 from services.executor.routing import UpstreamModelProvider, record_finish_reasons, routed_to
 from services.executor.sdk_run import final_finish_reason, final_text
@@ -31,7 +31,7 @@ async def run_workflow_export(
 ) -> AsyncIterator[Event]:
     text = last_user_text(request.messages)
     finishes = record_finish_reasons()
-    with routed_to(provider) as routing:
+    with routed_to(provider, earlier_turns(request.messages)) as routing:
         result = await workflow(_workflow_input(workflow, text))
     reply, structured = _reply_text(result)
     if reply:
