@@ -30,7 +30,11 @@ _BY_STATUS: dict[str, tuple[int, str]] = {
 _UPSTREAM_502 = {"UPSTREAM_ERROR", "UPSTREAM_UNREACHABLE", "UPSTREAM_BAD_RESPONSE", "UPSTREAM_NOT_CONFIGURED"}
 
 
-_BY_REASON: dict[str, tuple[int, str]] = {"REQUEST_TOO_LARGE": (413, "invalid_request_error"), "METHOD_NOT_ALLOWED": (405, "invalid_request_error")}
+_BY_REASON: dict[str, tuple[int, str]] = {
+    "REQUEST_TOO_LARGE": (413, "invalid_request_error"),
+    "METHOD_NOT_ALLOWED": (405, "invalid_request_error"),
+    "HOSTED_TOOL_UNSUPPORTED": (400, "invalid_request_error"),
+}
 
 
 def http_status_of(error: GatewayError) -> tuple[int, str]:

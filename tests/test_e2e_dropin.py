@@ -352,3 +352,16 @@ async def test_agent_builder_workflow_sees_the_whole_conversation(client: AsyncO
     assert reply.choices[0].message.content == "1. Book Paris 2. Go"
     texts = [m["content"] if isinstance(m["content"], str) else m["content"][0]["text"] for m in upstream.last_request().messages if m["role"] != "system"]
     assert texts == ["Plan a trip", "Where to?", "Paris"]  # earlier turns first, then the workflow's own input
+
+
+async def test_a_hosted_tool_on_a_chat_completions_upstream_is_a_400_not_a_500(client: AsyncOpenAI, upstream: FakeUpstream, channel: grpc.aio.Channel) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model="default/searcher", messages=[{"role": "user", "content": "news?"}])
+    body: Any = caught.value.body
+    assert body["code"] == "hosted_tool_unsupported" and "'web_search'" in body["message"] and "'fake'" in body["message"]
+    assert upstream.chat_requests == []  # refused before anything went upstream
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await ex_grpc.ExecutorServiceStub(channel).CreateChatCompletion(
+            ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/searcher", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="news?")]))
+        )
+    assert failed.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator
 from types import MappingProxyType
 from typing import Any
 
+from agents import Agent, FunctionTool
+
 from services.errors import GatewayError, invalid_argument, model_not_found
 from services.executor.events import ChatInput, Completion, Event, FinalOutput, TextDelta, ToolCallDelta, Usage
 from services.executor.failures import as_gateway_error
-from services.executor.governance import AgentToolGovernor
+from services.executor.governance import AgentToolGovernor, agents_reachable_from
 from services.executor.passthrough import run_passthrough
 from services.executor.request_info import RequestInfo, request_info, serving
 from services.executor.routing import UpstreamModelProvider, settle_implicit_model_settings
@@ -57,7 +59,8 @@ class Executor:
         self._governor = AgentToolGovernor(gatekeeper)
         self._providers: dict[tuple[str, str | None], UpstreamModelProvider] = {}
         self._generation = catalog.generation
-        self._settled: set[int] = set()  # ids of agents whose implicit model settings were settled
+        # ids of agents whose implicit model settings were settled -> their hosted tools
+        self._settled: dict[int, tuple[str, ...]] = {}
         self._trace = trace
 
     async def close(self) -> None:
@@ -172,7 +175,16 @@ class Executor:
             sources = await self._governor.prepare(entry.agent)
             if id(entry.agent) not in self._settled:  # once per agent object (reloads make new ones)
                 settle_implicit_model_settings(entry.agent, provider)
-                self._settled.add(id(entry.agent))
+                self._settled[id(entry.agent)] = _hosted_tools(entry.agent)
+            hosted = self._settled[id(entry.agent)]
+            if hosted:
+                raise GatewayError(
+                    "FAILED_PRECONDITION",
+                    "HOSTED_TOOL_UNSUPPORTED",
+                    f"agent {entry.id!r} uses the hosted tool(s) {', '.join(map(repr, hosted))}, which need an upstream speaking the Responses API;"
+                    f" upstream {upstream.name!r} speaks Chat Completions",
+                    {"tools": ",".join(hosted), "upstream": upstream.name},
+                )
             context = await _run_context(entry)
             events = run_sdk_agent(
                 entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming, context=context, hooks=entry.run_hooks
@@ -183,6 +195,12 @@ class Executor:
             events = run_passthrough(request, upstream, entry, self._tools, streaming=streaming)
         async for event in events:
             yield event
+
+
+def _hosted_tools(root: Agent[Any]) -> tuple[str, ...]:
+    """Tools the model provider runs (web search, file search, code interpreter, hosted MCP...):
+    anything but a FunctionTool. The Chat Completions API has no way to offer them."""
+    return tuple(sorted({getattr(t, "name", type(t).__name__) for a in agents_reachable_from(root) for t in a.tools if not isinstance(t, FunctionTool)}))
 
 
 def _request_info(entry: AgentEntry, request: ChatInput, call: CallContext) -> RequestInfo:
