@@ -365,3 +365,22 @@ async def test_a_hosted_tool_on_a_chat_completions_upstream_is_a_400_not_a_500(c
             ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/searcher", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="news?")]))
         )
     assert failed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_agent_hooks_and_stop_on_first_tool(client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess) -> None:
+    upstream.queue(ToolCallReply([ToolCall("ticket_status", {"ticket_id": 7})]))
+    reply = await client.chat.completions.create(model="default/stopper", messages=[{"role": "user", "content": "ticket 7?"}])
+    assert reply.choices[0].message.content == "ticket 7: open"  # the tool's output is the answer
+    assert len(upstream.chat_requests) == 1  # no second model call
+    log = (gateway.agents_dir.parent / "hooks.log").read_text()
+    assert "agent_start Stopper" in log and "tool_end ticket_status ticket 7: open" in log
+
+
+async def test_an_agent_used_as_a_tool(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("translate", {"input": "hola"})]), TextReply("hello"), TextReply("It means hello."))
+    reply = await client.chat.completions.create(model="default/orchestrator", messages=[{"role": "user", "content": "What is hola?"}])
+    assert reply.choices[0].message.content == "It means hello."
+    outer, inner, final = (r.body for r in upstream.chat_requests[-3:])
+    assert inner["messages"][0] == {"role": "system", "content": "Translate Spanish to English."}  # the nested agent ran, routed too
+    assert inner["model"] == outer["model"] == "fake-model"
+    assert any(m["role"] == "tool" and m["content"] == "hello" for m in final["messages"])
