@@ -74,12 +74,13 @@ def demo_reply(body: dict[str, Any], chunk_delay: float = 0.0) -> TextReply | To
     if last.get("role") == "tool":
         return text(f"{_tool_name(messages, last)} returned: {message_text(last.get('content'))}")
 
+    forced = _forced_tool(body.get("tool_choice"))
     for tool in body.get("tools") or []:
         function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             continue
         name: str = function["name"]
-        if _mentions(user_text, name):
+        if forced in (name, "*") or (forced is None and _mentions(user_text, name)):
             schema = function.get("parameters")
             schema = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
             return ToolCallReply([ToolCall(name, json.dumps(_placeholder(schema, schema, word)))], chunk_delay=chunk_delay)
@@ -92,6 +93,18 @@ def demo_reply(body: dict[str, Any], chunk_delay: float = 0.0) -> TextReply | To
         return text(json.dumps(_placeholder(schema, schema, word)))
 
     return text(f"You said: {user_text}")
+
+
+def _forced_tool(choice: Any) -> str | None:
+    """``tool_choice`` as the tool the demo must call: a name, ``"*"`` for any (``required``),
+    ``""`` for none (``none``), or None (``auto``: call a tool only when the user names it)."""
+    if choice == "required":
+        return "*"
+    if choice == "none":
+        return ""
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return str(choice["function"].get("name") or "")
+    return None
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:

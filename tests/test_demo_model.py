@@ -133,6 +133,19 @@ def test_calls_the_mentioned_tool_then_reports_its_result(client: OpenAI) -> Non
     assert answer.choices[0].message.content == "get_weather returned: Sunny, 21°C in Oslo"
 
 
+@pytest.mark.parametrize(
+    ("tool_choice", "called"),
+    [("required", "transfer_to_billing_agent"), ({"type": "function", "function": {"name": "get_weather"}}, "get_weather"), ("none", None)],
+)
+def test_honours_tool_choice(client: OpenAI, tool_choice: Any, called: str | None) -> None:
+    # The user names no tool: only tool_choice can make the demo call one.
+    reply = client.chat.completions.create(
+        model="demo", messages=[{"role": "user", "content": "Hello"}], tools=[HANDOFF_TOOL, WEATHER_TOOL], tool_choice=tool_choice
+    )
+    calls = reply.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls if c.type == "function"] == ([called] if called else [])
+
+
 def test_streamed_handoff_tool_call_reassembles(client: OpenAI) -> None:
     stream = client.chat.completions.create(
         model="demo", messages=[{"role": "user", "content": "I need the billing agent"}], tools=[WEATHER_TOOL, HANDOFF_TOOL], stream=True
