@@ -59,8 +59,8 @@ class Executor:
         self._governor = AgentToolGovernor(gatekeeper)
         self._providers: dict[tuple[str, str | None], UpstreamModelProvider] = {}
         self._generation = catalog.generation
-        # ids of agents whose implicit model settings were settled -> their hosted tools
-        self._settled: dict[int, tuple[str, ...]] = {}
+        # Agents (by id; a reload makes new objects) already checked and settled at first use.
+        self._first_used: set[int] = set()
         self._trace = trace
 
     async def close(self) -> None:
@@ -170,21 +170,10 @@ class Executor:
         if entry.agent is not None:
             if self._catalog.generation != self._generation:
                 self._generation = self._catalog.generation
-                self._settled.clear()
+                self._first_used.clear()
                 await self._governor.retire_unreachable([e.agent for e in self._catalog.list() if e.agent is not None])
             sources = await self._governor.prepare(entry.agent)
-            if id(entry.agent) not in self._settled:  # once per agent object (reloads make new ones)
-                settle_implicit_model_settings(entry.agent, provider)
-                self._settled[id(entry.agent)] = _hosted_tools(entry.agent)
-            hosted = self._settled[id(entry.agent)]
-            if hosted:
-                raise GatewayError(
-                    "FAILED_PRECONDITION",
-                    "HOSTED_TOOL_UNSUPPORTED",
-                    f"agent {entry.id!r} uses the hosted tool(s) {', '.join(map(repr, hosted))}, which need an upstream speaking the Responses API;"
-                    f" upstream {upstream.name!r} speaks Chat Completions",
-                    {"tools": ",".join(hosted), "upstream": upstream.name},
-                )
+            self._check_first_use(entry, provider, upstream)
             context = await _run_context(entry)
             events = run_sdk_agent(
                 entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming, context=context, hooks=entry.run_hooks
@@ -195,6 +184,24 @@ class Executor:
             events = run_passthrough(request, upstream, entry, self._tools, streaming=streaming)
         async for event in events:
             yield event
+
+    def _check_first_use(self, entry: AgentEntry, provider: UpstreamModelProvider, upstream: Upstream) -> None:
+        """Once per agent object: refuse hosted tools this upstream cannot offer, and give the
+        agent's implicit model settings the upstream model's defaults."""
+        assert entry.agent is not None
+        if id(entry.agent) in self._first_used:
+            return
+        hosted = _hosted_tools(entry.agent)
+        if hosted:  # not remembered: the agent stays refused until a reload changes it
+            raise GatewayError(
+                "FAILED_PRECONDITION",
+                "HOSTED_TOOL_UNSUPPORTED",
+                f"agent {entry.id!r} uses the hosted tool(s) {', '.join(map(repr, hosted))}, which need an upstream speaking the Responses API;"
+                f" upstream {upstream.name!r} speaks Chat Completions",
+                {"tools": ",".join(hosted), "upstream": upstream.name},
+            )
+        settle_implicit_model_settings(entry.agent, provider)
+        self._first_used.add(id(entry.agent))
 
 
 def _hosted_tools(root: Agent[Any]) -> tuple[str, ...]:

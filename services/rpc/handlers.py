@@ -19,28 +19,28 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
-__all__ = ["Around", "RequestT", "ResponseT", "UnaryStream", "UnaryUnary", "unary_stream_of", "unary_unary_of", "wrapped"]
+__all__ = ["Around", "RequestT", "ResponseT", "wrapped"]
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
 
-UnaryUnary = Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]]
-UnaryStream = Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], AsyncIterator[ResponseT]]
+_UnaryUnary = Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], Awaitable[ResponseT]]
+_UnaryStream = Callable[[RequestT, grpc.aio.ServicerContext[RequestT, ResponseT]], AsyncIterator[ResponseT]]
 
 
-def unary_unary_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> UnaryUnary[RequestT, ResponseT] | None:
-    return cast("UnaryUnary[RequestT, ResponseT] | None", handler.unary_unary)
+def _unary_unary_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> _UnaryUnary[RequestT, ResponseT] | None:
+    return cast("_UnaryUnary[RequestT, ResponseT] | None", handler.unary_unary)
 
 
-def unary_stream_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> UnaryStream[RequestT, ResponseT] | None:
-    return cast("UnaryStream[RequestT, ResponseT] | None", handler.unary_stream)
+def _unary_stream_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> _UnaryStream[RequestT, ResponseT] | None:
+    return cast("_UnaryStream[RequestT, ResponseT] | None", handler.unary_stream)
 
 
 Around = Callable[[grpc.aio.ServicerContext[Any, Any]], AbstractAsyncContextManager[None]]
 
 
 def wrapped(handler: grpc.RpcMethodHandler[RequestT, ResponseT], around: Around) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
-    inner_uu = unary_unary_of(handler)
+    inner_uu = _unary_unary_of(handler)
     if inner_uu is not None:
 
         async def unary_unary(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
@@ -49,7 +49,7 @@ def wrapped(handler: grpc.RpcMethodHandler[RequestT, ResponseT], around: Around)
             raise AssertionError("unreachable")  # `around` ends the call when it swallows an error
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
-    inner_us = unary_stream_of(handler)
+    inner_us = _unary_stream_of(handler)
     if inner_us is not None:
 
         async def unary_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:

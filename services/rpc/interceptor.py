@@ -20,12 +20,12 @@ from services.log import get_logger
 from services.rpc.handlers import RequestT, ResponseT, wrapped
 from services.rpc.status import to_status
 
-__all__ = ["ErrorInterceptor", "abort"]
+__all__ = ["ErrorInterceptor"]
 
 log = get_logger("rpc")
 
 
-async def abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], error: GatewayError) -> NoReturn:
     status = to_status(error)
     await context.abort(status.code, status.details, status.trailing_metadata)
     raise AssertionError("unreachable")  # context.abort always raises
@@ -38,10 +38,10 @@ async def _statuses(context: grpc.aio.ServicerContext[Any, Any], method: str) ->
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
     except GatewayError as error:
-        await abort(context, error)
+        await _abort(context, error)
     except Exception as exc:
         log.error("RPC handler failed", exc_info=exc, extra={"fields": {"method": method, "error_type": type(exc).__name__}})
-        await abort(context, GatewayError("INTERNAL", "INTERNAL", "the gateway failed to handle this request"))
+        await _abort(context, GatewayError("INTERNAL", "INTERNAL", "the gateway failed to handle this request"))
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
