@@ -7,7 +7,8 @@ without internet or keys. For the last message of each request it
 * calls a tool the user mentions by name (``get_weather`` or "get weather"; for the Agents
   SDK's handoff tools ``transfer_to_<x>`` also the target's name), with arguments filled
   from the tool's JSON schema (strings get the last word of the user's message);
-* fills a ``response_format`` json_schema the same way;
+* fills a ``response_format`` json_schema the same way (an enum gets the option the user
+  names, so a classifier agent follows the user: "cancel subscription" → ``cancel_subscription``);
 * otherwise echoes ``"You said: <text>"``, streamed one word per chunk.
 
 It serves ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models`` and an
@@ -83,14 +84,14 @@ def demo_reply(body: dict[str, Any], chunk_delay: float = 0.0) -> TextReply | To
         if forced in (name, "*") or (forced is None and _mentions(user_text, name)):
             schema = function.get("parameters")
             schema = schema if isinstance(schema, dict) else {"type": "object", "properties": {}}
-            return ToolCallReply([ToolCall(name, json.dumps(_placeholder(schema, schema, word)))], chunk_delay=chunk_delay)
+            return ToolCallReply([ToolCall(name, json.dumps(_placeholder(schema, schema, word, user_text)))], chunk_delay=chunk_delay)
 
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         json_schema = response_format.get("json_schema") or {}
         schema = json_schema.get("schema") if isinstance(json_schema, dict) else None
         schema = schema if isinstance(schema, dict) else {}
-        return text(json.dumps(_placeholder(schema, schema, word)))
+        return text(json.dumps(_placeholder(schema, schema, word, user_text)))
 
     return text(f"You said: {user_text}")
 
@@ -180,13 +181,15 @@ def _schema_type(schema: dict[str, Any]) -> str:
     return "object" if "properties" in schema else "array" if "items" in schema else "string"
 
 
-def _placeholder(schema: dict[str, Any], root: dict[str, Any], word: str, depth: int = 0) -> Any:
-    """A value satisfying `schema` built from fixed placeholders (no randomness)."""
+def _placeholder(schema: dict[str, Any], root: dict[str, Any], word: str, text: str = "", depth: int = 0) -> Any:
+    """A value satisfying `schema` built from fixed placeholders (no randomness); an enum takes
+    the first option `text` mentions, else its first option."""
     schema = _variant(schema, root)
     if "const" in schema:
         return schema["const"]
     if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return schema["enum"][0]
+        options = schema["enum"]
+        return next((o for o in options if isinstance(o, str) and _mentions(text, o)), options[0])
     kind = _schema_type(schema)
     if kind == "string":
         return word
@@ -207,7 +210,7 @@ def _placeholder(schema: dict[str, Any], root: dict[str, Any], word: str, depth:
         resolved = _variant(sub, root)
         simple = "enum" in resolved or "const" in resolved or _schema_type(resolved) in _SIMPLE_TYPES
         if name in required or simple:
-            result[name] = _placeholder(sub, root, word, depth + 1)
+            result[name] = _placeholder(sub, root, word, text, depth + 1)
     return result
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -177,6 +177,20 @@ def test_fills_a_json_schema_response_format(client: OpenAI) -> None:
     completion = client.chat.completions.parse(model="demo", messages=[{"role": "user", "content": "Describe the Eiffel tower."}], response_format=Landmark)
     parsed = completion.choices[0].message.parsed
     assert parsed == Landmark(name="tower", city="tower", open_daily=True, size=Size(label="tower", metres=1), nickname="tower")
+
+
+class Intent(BaseModel):
+    classification: Literal["get_information", "return_item", "cancel_subscription"]
+
+
+@pytest.mark.parametrize(
+    ("said", "picked"),
+    [("I want to cancel subscription now", "cancel_subscription"), ("return item please", "return_item"), ("hello", "get_information")],
+)
+def test_an_enum_takes_the_option_the_user_names(client: OpenAI, said: str, picked: str) -> None:
+    # A classifier agent behind the demo model follows the user (else the first option).
+    completion = client.chat.completions.parse(model="demo", messages=[{"role": "user", "content": said}], response_format=Intent)
+    assert completion.choices[0].message.parsed == Intent(classification=picked)  # type: ignore[arg-type]
 
 
 def test_lists_models_and_answers_unknown_urls_like_openai(client: OpenAI, demo: DemoModel) -> None:

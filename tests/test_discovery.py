@@ -618,6 +618,7 @@ async def test_sample_agents_load_cleanly(repo_tools: None) -> None:
         "default/triage": "agent",
         "default/weather": "agent",
         "labs/planner": "workflow",
+        "labs/support": "workflow",
     }
     ticketbot = catalog.get("default/ticketbot").agent
     assert [t.name for t in ticketbot.tools] == ["lookup_ticket", "calc_add"]

@@ -179,7 +179,7 @@ class Executor:
                 entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming, context=context, hooks=entry.run_hooks
             )
         elif entry.workflow is not None:
-            events = run_workflow_export(entry.workflow, request, provider, entry.agent_name)
+            events = run_workflow_export(entry.workflow, request, provider, entry.agent_name, streaming=streaming)
         else:
             events = run_passthrough(request, upstream, entry, self._tools, streaming=streaming)
         async for event in events:

@@ -4,15 +4,18 @@
 every handoff target resolve their model names against the same upstream client.
 Agent Builder workflows call ``Runner.run`` themselves with a default ``RunConfig``; the
 ``RoutingAgentRunner`` installed as the SDK's default runner gives those runs the provider
-of the request being served (a context variable set by the executor).
+of the request being served (a context variable set by the executor), the conversation's
+earlier turns, and — when the client streams — live text: such a run is made as a streamed
+SDK run and the text of agents that answer in text is relayed as it is generated.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 from agents import (
     Agent,
@@ -28,12 +31,14 @@ from agents import (
 )
 from agents.models.default_models import get_default_model_settings
 from agents.models.multi_provider import MultiProvider
+from agents.result import RunResultBase
 from agents.run import AgentRunner, set_default_agent_runner
 from agents.run_config import RunOptions
+from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
 from openai import AsyncStream
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from services.executor.events import Usage
+from services.executor.events import TextDelta, Usage
 from services.executor.governance import agents_reachable_from
 from services.upstreams import Upstream
 
@@ -128,14 +133,24 @@ def settle_implicit_model_settings(root: Agent[Any], provider: UpstreamModelProv
 
 
 class routed_to:
-    """``with routed_to(provider, history):`` — SDK runs started inside use ``provider``, and
-    their input is preceded by ``history`` (the conversation's earlier turns); ``usage`` sums
-    the token usage of those runs so the gateway can report it."""
+    """``with routed_to(provider, history, live):`` — SDK runs started inside use ``provider``,
+    their input is preceded by ``history`` (the conversation's earlier turns), and with a
+    ``live`` queue the text of agents that answer in text goes there as it is generated.
+    Afterwards ``usage`` is the summed token usage of those runs, ``last_run`` the latest one
+    and ``streamed`` the text relayed live, in order."""
 
-    def __init__(self, provider: UpstreamModelProvider, history: list[TResponseInputItem] | None = None) -> None:
+    def __init__(
+        self,
+        provider: UpstreamModelProvider,
+        history: list[TResponseInputItem] | None = None,
+        live: asyncio.Queue[TextDelta] | None = None,
+    ) -> None:
         self.provider = provider
         self.history = list(history or ())
+        self.live = live
         self.usage = Usage()
+        self.last_run: RunResultBase | None = None
+        self.streamed = ""
         self._token: contextvars.Token[routed_to | None] | None = None
 
     def __enter__(self) -> routed_to:
@@ -145,6 +160,29 @@ class routed_to:
     def __exit__(self, *exc: object) -> None:
         assert self._token is not None
         _current_route.reset(self._token)
+
+    def _finished(self, result: RunResultBase) -> None:
+        used = result.context_wrapper.usage
+        self.usage = self.usage + Usage(used.input_tokens, used.output_tokens)
+        self.last_run = result
+
+    async def _relay(self, result: RunResultStreaming) -> RunResultStreaming:
+        """Drive a streamed run to its end, sending the text of text-answering agents live.
+        Structured steps (a classifier's JSON, a guardrail check) are not the answer: not sent."""
+        assert self.live is not None
+        agent: Agent[Any] = result.current_agent
+        try:
+            async for event in result.stream_events():
+                if isinstance(event, AgentUpdatedStreamEvent):
+                    agent = event.new_agent
+                elif isinstance(event, RawResponsesStreamEvent) and event.data.type == "response.output_text.delta" and event.data.delta:
+                    if agent.output_type in (None, str):
+                        self.streamed += event.data.delta
+                        await self.live.put(TextDelta(event.data.delta, agent.name))
+        finally:
+            if not result.is_complete:
+                result.cancel()  # the request went away: stop the run and its upstream call
+        return result
 
 
 _current_route: contextvars.ContextVar[routed_to | None] = contextvars.ContextVar("agentgateway_route", default=None)
@@ -182,12 +220,20 @@ class RoutingAgentRunner(AgentRunner):
         return [*route.history, *input]
 
     async def run(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResult:
-        result = await super().run(starting_agent, self._with_history(input), **self._routed(starting_agent, kwargs))
         route = _current_route.get()
-        if route is not None:
-            used = result.context_wrapper.usage
-            route.usage = route.usage + Usage(used.input_tokens, used.output_tokens)
-        return result
+        input, kwargs = self._with_history(input), self._routed(starting_agent, kwargs)
+        if route is None:
+            return await super().run(starting_agent, input, **kwargs)
+        result: RunResultBase
+        if route.live is None:
+            result = await super().run(starting_agent, input, **kwargs)
+        else:
+            # The client streams: the same run, made as a streamed SDK run so its text can be
+            # relayed live. Its result has everything exports read from a RunResult
+            # (final_output, final_output_as, new_items, to_input_list, last_agent).
+            result = await route._relay(super().run_streamed(starting_agent, input, **kwargs))
+        route._finished(result)
+        return cast(RunResult, result)
 
     def run_streamed(self, starting_agent: Agent[TContext], input: _RunInput[TContext], **kwargs: Unpack[RunOptions[TContext]]) -> RunResultStreaming:
         return super().run_streamed(starting_agent, self._with_history(input), **self._routed(starting_agent, kwargs))

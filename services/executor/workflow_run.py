@@ -1,13 +1,20 @@
 """Run an Agent Builder style ``run_workflow(workflow_input)`` export.
 
-Agent Builder exports take a pydantic ``WorkflowInput`` with ``input_as_text`` and return
-``{"output_text": ...}``. The workflow calls ``Runner.run`` itself, so routing reaches it
-through the routing runner's context variable rather than a ``RunConfig`` we pass in.
-These exports are served non-streaming: the whole reply arrives as one text delta.
+Agent Builder exports take a pydantic ``WorkflowInput`` with ``input_as_text``, run their
+agents with ``Runner.run`` one after another (a guardrail check, a classifier, the agent of
+the chosen branch) and return ``{"output_text": ...}`` — or, often, nothing. The workflow
+calls ``Runner.run`` itself, so routing, the conversation's earlier turns and live text
+reach it through the routing runner's context variable rather than a ``RunConfig`` we pass.
+
+The reply is the workflow's ``output_text`` or, when it returns nothing, the final output
+of its last agent run. Streaming clients get the text of each agent that answers in text as
+it is generated (structured steps such as classifiers are not shown); a reply that is not
+the text already streamed (a guardrail's early-return message) follows as the last chunk.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +22,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
+from services.errors import GatewayError
 from services.executor.conversation import earlier_turns, last_user_text
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta
 from services.executor.routing import UpstreamModelProvider, record_finish_reasons, routed_to
@@ -28,16 +36,44 @@ async def run_workflow_export(
     request: ChatInput,
     provider: UpstreamModelProvider,
     agent_name: str,
+    *,
+    streaming: bool = False,
 ) -> AsyncIterator[Event]:
-    text = last_user_text(request.messages)
+    workflow_input = _workflow_input(workflow, last_user_text(request.messages))
     finishes = record_finish_reasons()
-    with routed_to(provider, earlier_turns(request.messages)) as routing:
-        result = await workflow(_workflow_input(workflow, text))
-    reply, structured = _reply_text(result)
-    if reply:
-        yield TextDelta(reply, agent_name)
+    live: asyncio.Queue[TextDelta] | None = asyncio.Queue() if streaming else None
+    with routed_to(provider, earlier_turns(request.messages), live) as routing:
+        if live is None:
+            result = await workflow(workflow_input)
+        else:
+            task = asyncio.ensure_future(workflow(workflow_input))
+            try:
+                async for delta in _until_done(task, live):
+                    yield delta
+            finally:
+                if not task.done():  # the client went away: stop the workflow and its runs
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            result = task.result()
+    reply, structured = _reply_text(result, routing)
+    if reply and not routing.streamed.endswith(reply):
+        yield TextDelta(f"\n\n{reply}" if routing.streamed else reply, agent_name)
     yield routing.usage
     yield FinalOutput(reply, agent_name, final_finish_reason(finishes), structured)
+
+
+async def _until_done(task: asyncio.Future[Any], live: asyncio.Queue[TextDelta]) -> AsyncIterator[TextDelta]:
+    """The live text of ``task``'s runs, as it comes, until ``task`` ends."""
+    while True:
+        getter = asyncio.ensure_future(live.get())
+        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield getter.result()
+            continue
+        getter.cancel()
+        while not live.empty():
+            yield live.get_nowait()
+        return
 
 
 # Per export, weakly held so a hot reload lets old modules go.
@@ -70,7 +106,13 @@ def _input_shape(workflow: Callable[..., Any]) -> tuple[type[BaseModel], str] | 
     return None
 
 
-def _reply_text(result: object) -> tuple[str, bool]:
+def _reply_text(result: object, routing: routed_to) -> tuple[str, bool]:
+    if result is None:
+        # Agent Builder exports often end without a return: the answer is what the last agent said.
+        last = routing.last_run
+        if last is None:
+            raise GatewayError("INTERNAL", "AGENT_ERROR", "the workflow returned nothing and ran no agent")
+        return final_text(last.final_output, last.last_agent)
     if isinstance(result, dict):
         for key in ("output_text", "output", "final_output"):
             if key in result:
