@@ -384,3 +384,49 @@ async def test_an_agent_used_as_a_tool(client: AsyncOpenAI, upstream: FakeUpstre
     assert inner["messages"][0] == {"role": "system", "content": "Translate Spanish to English."}  # the nested agent ran, routed too
     assert inner["model"] == outer["model"] == "fake-model"
     assert any(m["role"] == "tool" and m["content"] == "hello" for m in final["messages"])
+
+
+async def test_a_tool_input_guardrail_rejecting_tells_the_model_and_the_run_goes_on(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("lookup_account", {"account": "admin"})]), TextReply("I may not look that up."))
+    reply = await client.chat.completions.create(model="default/toolguarded", messages=[{"role": "user", "content": "admin?"}])
+    assert reply.choices[0].message.content == "I may not look that up."
+    tool_messages = [m for m in upstream.chat_requests[-1].messages if m["role"] == "tool"]
+    assert [m["content"] for m in tool_messages] == ["Looking up admin accounts is not allowed."]  # the guardrail's message, not the tool's
+
+
+async def test_a_tool_output_guardrail_keeps_the_output_from_the_model(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("lookup_account", {"account": "vault"})]), TextReply("That cannot be shown."))
+    await client.chat.completions.create(model="default/toolguarded", messages=[{"role": "user", "content": "vault?"}])
+    sent = json.dumps(upstream.chat_requests[-1].body)
+    assert "hunter2" not in sent and "The lookup returned something that cannot be shown." in sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_guardrail_tripwire_is_a_400_naming_it(client: AsyncOpenAI, upstream: FakeUpstream, stream: bool) -> None:
+    upstream.queue(ToolCallReply([ToolCall("lookup_account", {"account": "root"})]))
+    with pytest.raises(openai.APIStatusError) as caught:
+        reply = await client.chat.completions.create(model="default/toolguarded", stream=stream, messages=[{"role": "user", "content": "root?"}])
+        if stream:
+            async for _ in reply:  # type: ignore[union-attr]
+                pass
+    if stream:  # the stream had not started: the error is still an HTTP status
+        assert caught.value.status_code == 400
+    body: Any = caught.value.body
+    assert body["code"] == "guardrail_triggered" and "no_privileged_accounts" in body["message"]
+
+
+async def test_stop_at_tools_ends_the_run_with_that_tools_output(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(
+        ToolCallReply([ToolCall("lookup_account", {"account": "ann"})]),
+        ToolCallReply([ToolCall("final_answer", {"text": "ann is active"})]),
+    )
+    reply = await client.chat.completions.create(model="default/toolguarded", messages=[{"role": "user", "content": "ann?"}])
+    assert reply.choices[0].message.content == "FINAL ann is active"
+    assert len(upstream.chat_requests) == 2  # lookup_account did not stop the run; final_answer did
+
+
+async def test_a_tool_use_behavior_function_decides_the_final_output(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("check", {"item": "pears"})]), ToolCallReply([ToolCall("check", {"item": "apples"})]))
+    reply = await client.chat.completions.create(model="default/chooser", messages=[{"role": "user", "content": "pears, then apples"}])
+    assert reply.choices[0].message.content == "apples is in stock"
+    assert len(upstream.chat_requests) == 2

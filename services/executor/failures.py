@@ -11,7 +11,11 @@ from agents.exceptions import (
     InputGuardrailTripwireTriggered,
     MaxTurnsExceeded,
     ModelBehaviorError,
+    ModelTimeoutError,
     OutputGuardrailTripwireTriggered,
+    ToolInputGuardrailTripwireTriggered,
+    ToolOutputGuardrailTripwireTriggered,
+    ToolTimeoutError,
 )
 
 from services.errors import GatewayError
@@ -38,9 +42,15 @@ def as_gateway_error(exc: BaseException, model_id: str) -> GatewayError:
         return guardrail_error(exc.guardrail_result.guardrail.get_name(), "input")
     if isinstance(exc, OutputGuardrailTripwireTriggered):
         return guardrail_error(exc.guardrail_result.guardrail.get_name(), "output")
+    if isinstance(exc, ToolInputGuardrailTripwireTriggered):
+        return guardrail_error(exc.guardrail.get_name(), "tool_input")
+    if isinstance(exc, ToolOutputGuardrailTripwireTriggered):
+        return guardrail_error(exc.guardrail.get_name(), "tool_output")
+    if isinstance(exc, ToolTimeoutError):  # a function tool's own ``timeout`` with timeout_behavior="raise_exception"
+        return GatewayError("DEADLINE_EXCEEDED", "TOOL_TIMEOUT", f"the tool {exc.tool_name!r} of {model_id!r} timed out")
     if isinstance(exc, MaxTurnsExceeded):
         return GatewayError("INTERNAL", "MAX_TURNS_EXCEEDED", f"agent {model_id!r} exceeded its maximum number of turns")
-    if isinstance(exc, TimeoutError | openai.APITimeoutError):
+    if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError):
         return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"the upstream model for {model_id!r} timed out")
     if isinstance(exc, openai.APIConnectionError):
         return GatewayError("UNAVAILABLE", "UPSTREAM_UNREACHABLE", f"the upstream model for {model_id!r} is unreachable")
