@@ -166,6 +166,7 @@ def gateway(upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, 
         "FAKE_UPSTREAM_KEY": UPSTREAM_KEY,
         "GW_DENIED_MARKER": str(root / "denied-module-imported"),
         "GW_HOOKS_LOG": str(root / "hooks.log"),
+        "GW_MCP_HTTP_URL": mcp_http_url,
         "DOCS_TOKEN": "Bearer docs-token-value",
     }
     process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra=env)

@@ -218,6 +218,19 @@ async def test_sdk_agent_with_its_own_mcp_server(gateway: GatewayProcess, channe
     assert gateway.log_text().count('"msg": "MCP server connected", "server": "arith"') == 1  # connected once, reused
 
 
+async def test_sdk_agent_with_its_own_streamable_http_mcp_server(gateway: GatewayProcess, channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
+    stub = ex_grpc.ExecutorServiceStub(channel)
+    for a, b in ((2, 3), (40, 2)):
+        upstream.queue(ToolCallReply([ToolCall("add", {"a": a, "b": b})]), TextReply(str(a + b)))
+        reply = await stub.CreateChatCompletion(
+            ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/httpmcp", messages=[pb.ChatMessage(role=pb.ROLE_USER, content=f"{a}+{b}")]))
+        )
+        output = next(e.tool_output for e in reply.events if e.WhichOneof("event") == "tool_output")
+        assert int(output.output) == a + b and output.source == pb.TOOL_SOURCE_MCP
+        assert reply.message.content == str(a + b)
+    assert gateway.log_text().count('"msg": "MCP server connected", "server": "remote-calc"') == 1  # connected once, reused
+
+
 async def test_denied_mcp_tool_of_an_sdk_agent_never_reaches_the_server(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
     upstream.queue(ToolCallReply([ToolCall("divide", {"a": 1, "b": 0}, id="d1")]), TextReply("I may not divide."))
     async with AsyncOpenAI(base_url=gateway.openai_base_url, api_key=KEYS["notools"], max_retries=0) as client:
