@@ -158,7 +158,11 @@ class Gateway:
         server = grpc.aio.server(
             # Outermost first: errors raised anywhere inside (auth included) become rich statuses.
             interceptors=[ErrorInterceptor(), AuthInterceptor(self.gatekeeper)],
-            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
+                ("grpc.max_send_message_length", s.grpc_max_message_bytes),
+            ],
         )
         wanted = set(s.grpc_services)
         names = [health.SERVICE_NAME, reflection.SERVICE_NAME]

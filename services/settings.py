@@ -41,6 +41,9 @@ class GatewaySettings(BaseSettings):
     grpc_target: str = ""
     # Largest accepted HTTP request body.
     max_body_bytes: int = 4 * 1024 * 1024
+    # Largest gRPC message either way (RESOURCE_EXHAUSTED beyond). Above max_body_bytes, since
+    # the shim forwards a whole HTTP body as one message.
+    grpc_max_message_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # Deadline the shim puts on each executor call when the agent names none.
     request_timeout_s: float = 300.0
     # Seconds in-flight requests get to finish after SIGTERM.

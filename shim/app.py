@@ -89,7 +89,7 @@ def create_app(settings: GatewaySettings, grpc_target: str) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         channel = grpc.aio.insecure_channel(
             grpc_target,
-            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", 64 * 1024 * 1024)],
+            options=[("grpc.max_receive_message_length", settings.grpc_max_message_bytes), ("grpc.max_send_message_length", settings.grpc_max_message_bytes)],
         )
         app.state.executor = ex_grpc.ExecutorServiceStub(channel)
         app.state.registry = reg_grpc.RegistryServiceStub(channel)

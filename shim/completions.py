@@ -30,6 +30,7 @@ from services.security.hardening import reject_forbidden_fields
 from services.settings import GatewaySettings
 from shim import chunks
 from shim.errors import error_body
+from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.translate import chat_request_from_openai
 
@@ -42,17 +43,7 @@ StreamCall = grpc.aio.UnaryStreamCall[ex_pb.StreamChatCompletionRequest, Event]
 
 async def chat_completions(request: Request) -> Response:
     settings: GatewaySettings = request.app.state.settings
-    body = await _read_json(request, settings.max_body_bytes)
-    reject_forbidden_fields(body)
-    try:
-        parsed = ChatCompletionRequest.model_validate(body)
-    except ValidationError as exc:
-        param, message = param_of(exc)
-        raise invalid_argument(message, param) from None
-    try:
-        chat = chat_request_from_openai(parsed)
-    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): JSON allows it, UTF-8 does not
-        raise invalid_argument("the request contains a string that is not valid Unicode (an unpaired surrogate escape)", None, "INVALID_JSON") from None
+    parsed, chat = chat_request_from_json(await _read_json(request, settings.max_body_bytes))
     if not parsed.stream:
         return await _unary(request, parsed, chat, settings)
     executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
@@ -105,6 +96,21 @@ async def _unary(request: Request, parsed: ChatCompletionRequest, chat: pb.ChatR
     return JSONResponse(body)
 
 
+def chat_request_from_json(body: dict[str, Any]) -> tuple[ChatCompletionRequest, pb.ChatRequest]:
+    """A parsed request body, checked and translated; INVALID_ARGUMENT for anything the
+    executor could not take (the 400s of docs/api.md)."""
+    reject_forbidden_fields(body)
+    try:
+        parsed = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        param, message = param_of(exc)
+        raise invalid_argument(message, param) from None
+    try:
+        return parsed, chat_request_from_openai(parsed)
+    except UnicodeEncodeError:  # a lone surrogate escape ("\ud800"): JSON allows it, UTF-8 does not
+        raise invalid_argument("the request contains a string that is not valid Unicode (an unpaired surrogate escape)", None, "INVALID_JSON") from None
+
+
 def _wants_tool_events(request: Request) -> bool:
     """Opt-in extension: ``x-agentgateway-events: tools``. Default output stays pure OpenAI."""
     return "tools" in {v.strip() for v in request.headers.get("x-agentgateway-events", "").lower().split(",")}
@@ -120,13 +126,28 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
         data += part
         if len(data) > limit:
             raise too_large
+    return parse_json_body(data)
+
+
+def parse_json_body(data: bytes | bytearray) -> dict[str, Any]:
+    """The body as a JSON object, or INVALID_ARGUMENT ``INVALID_JSON``: not JSON, not an
+    object, NaN/Infinity, or nested deeper than ``MAX_JSON_DEPTH``."""
     try:
         body = json.loads(data, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         raise invalid_argument("We could not parse the JSON body of your request. Send valid JSON.", None, "INVALID_JSON") from None
+    except RecursionError:  # thousands of nested brackets: the parser gives up before we can count
+        raise _too_deep(None) from None
     if not isinstance(body, dict):
         raise invalid_argument("the request body must be a JSON object", None, "INVALID_JSON")
+    too_deep = field_nested_too_deep(body, MAX_JSON_DEPTH)
+    if too_deep is not None:
+        raise _too_deep(too_deep)
     return body
+
+
+def _too_deep(param: str | None) -> GatewayError:
+    return invalid_argument(f"the request JSON is nested more than {MAX_JSON_DEPTH} levels deep", param, "INVALID_JSON")
 
 
 def _no_constant(name: str) -> Any:

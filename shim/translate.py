@@ -15,10 +15,10 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
     if body.max_completion_tokens is not None:
         sampling["max_tokens"] = body.max_completion_tokens  # the newer name wins
     chat = pb.ChatRequest(model=body.model, messages=[_message(m) for m in body.messages], user=body.user or "", sampling=pb.SamplingParams(**sampling))
-    for tool in body.tools or ():
+    for index, tool in enumerate(body.tools or ()):
         fn = pb.FunctionDefinition(name=tool.function.name, description=tool.function.description or "")
         if tool.function.parameters is not None:
-            fn.parameters.CopyFrom(struct_from_json(tool.function.parameters))
+            fn.parameters.CopyFrom(struct_from_json(tool.function.parameters, f"tools[{index}].function.parameters"))
         if tool.function.strict is not None:
             fn.strict = tool.function.strict
         chat.tools.append(pb.ToolDefinition(type="function", function=fn))
@@ -33,12 +33,12 @@ def chat_request_from_openai(body: ChatCompletionRequest) -> pb.ChatRequest:
             chat.response_format.json_schema.name = spec.name
             chat.response_format.json_schema.description = spec.description or ""
             if spec.schema_ is not None:
-                chat.response_format.json_schema.schema.CopyFrom(struct_from_json(spec.schema_))
+                chat.response_format.json_schema.schema.CopyFrom(struct_from_json(spec.schema_, "response_format.json_schema.schema"))
             if spec.strict is not None:
                 chat.response_format.json_schema.strict = spec.strict
     extra = body.extra
     if extra:
-        chat.extra.CopyFrom(struct_from_json(extra))
+        chat.extra.CopyFrom(struct_from_json(extra, None))  # names the unknown field at fault
     # Non-streaming replies always carry usage; streams only when the client asks (OpenAI semantics).
     chat.include_usage = not body.stream or bool(body.stream_options and body.stream_options.include_usage)
     return chat

@@ -208,3 +208,23 @@ async def test_broken_modules_are_diagnostics_while_others_serve(channel: grpc.a
         ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/weather", messages=[user("hi")]))
     )
     assert reply.message.content == "still serving"
+
+
+@pytest.mark.parametrize("method", ["CreateChatCompletion", "StreamChatCompletion"])
+async def test_a_message_that_does_not_parse_is_invalid_argument(channel: grpc.aio.Channel, method: str) -> None:
+    path = f"/agentgateway.v1.ExecutorService/{method}"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        if method == "CreateChatCompletion":
+            await channel.unary_unary(path)(b"\x0a\x05ab")
+        else:
+            async for _ in channel.unary_stream(path)(b"\x0a\x05ab"):
+                pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(caught.value).reason == "MALFORMED_REQUEST"
+
+
+async def test_a_message_over_the_size_limit_is_resource_exhausted(channel: grpc.aio.Channel) -> None:
+    huge = pb.ChatRequest(model="default/weather", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="x" * (9 * 1024 * 1024))])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ex_grpc.ExecutorServiceStub(channel).CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=huge))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -11,6 +11,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from agentgateway.v1 import messages_pb2 as pb
 from services.errors import GatewayError, invalid_argument
 from services.rpc.interceptor import ErrorInterceptor
 from services.rpc.paging import page_slice
@@ -37,9 +38,20 @@ async def _stream_then_fail(request: bytes, context: Any) -> AsyncIterator[bytes
     raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", "too slow")
 
 
+async def _echo_model(request: pb.ChatRequest, context: Any) -> pb.ChatRequest:
+    return request
+
+
+async def _stream_model(request: pb.ChatRequest, context: Any) -> AsyncIterator[pb.ChatRequest]:
+    yield request
+
+
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
+    typed = {"request_deserializer": pb.ChatRequest.FromString, "response_serializer": pb.ChatRequest.SerializeToString}
     handlers = {
+        "Echo": grpc.unary_unary_rpc_method_handler(_echo_model, **typed),
+        "EchoStream": grpc.unary_stream_rpc_method_handler(_stream_model, **typed),
         "Fail": grpc.unary_unary_rpc_method_handler(_fail),
         "BadField": grpc.unary_unary_rpc_method_handler(_bad_field),
         "Bug": grpc.unary_unary_rpc_method_handler(_bug),
@@ -120,3 +132,33 @@ def test_a_struct_json_cannot_carry_is_invalid_argument_naming_the_field() -> No
     assert (caught.value.status, caught.value.metadata) == ("INVALID_ARGUMENT", {"param": "extra"})
     struct.update({"bad": 1.5})
     assert json_from_struct(struct, "extra") == {"ok": 3, "bad": 1.5}
+
+
+def _nested_struct_bytes(levels: int) -> bytes:
+    """A ChatRequest whose ``extra`` nests ``levels`` deep: over protobuf's decoding depth limit."""
+    value: object = 1
+    for _ in range(levels):
+        value = {"x": value}
+    chat = pb.ChatRequest(model="m")
+    chat.extra.update({"deep": value})
+    return chat.SerializeToString()
+
+
+@pytest.mark.parametrize("payload", [b"\xff\xff\xff", b"\x0a\x05ab", _nested_struct_bytes(60)], ids=["garbage", "truncated", "too-deep"])
+@pytest.mark.parametrize("method", ["Echo", "EchoStream"])
+async def test_a_request_that_does_not_parse_is_invalid_argument_not_unknown(channel: grpc.aio.Channel, payload: bytes, method: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        if method == "Echo":
+            await channel.unary_unary(f"/test.Errors/{method}")(payload)
+        else:
+            async for _ in channel.unary_stream(f"/test.Errors/{method}")(payload):
+                pass
+    error = error_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error is not None and error.reason == "MALFORMED_REQUEST" and method in error.message
+
+
+async def test_a_request_that_parses_still_arrives(channel: grpc.aio.Channel) -> None:
+    sent = pb.ChatRequest(model="default/x", user="u")
+    echoed = await channel.unary_unary("/test.Errors/Echo")(sent.SerializeToString())
+    assert pb.ChatRequest.FromString(echoed) == sent

@@ -75,8 +75,10 @@ async def test_a_malformed_request_id_is_replaced(client: httpx.AsyncClient) -> 
         b'{"model": "default/weather", "messages": [{"role": "user", "content": "\\ud800"}]}',
         b'{"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
         b'{"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"1": Infinity}}',
+        b'{"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "metadata": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        b'{"model": "default/weather", "messages": [{"role": "user", "content": "hi"}], "extra_thing": ' + b'{"a": ' * 60 + b"1" + b"}" * 60 + b"}",
     ],
-    ids=["lone-surrogate", "nan", "infinity"],
+    ids=["lone-surrogate", "nan", "infinity", "nested-10000", "nested-60"],
 )
 async def test_json_that_protobuf_cannot_carry_is_a_400(client: httpx.AsyncClient, body: bytes) -> None:
     # Each of these passes Python's JSON parser; none may reach the encoder (a 500 before).

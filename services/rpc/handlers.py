@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 import grpc
 
-__all__ = ["Around", "RequestT", "ResponseT", "wrapped"]
+__all__ = ["Around", "MalformedRequest", "RequestT", "ResponseT", "wrapped"]
 
 RequestT = TypeVar("RequestT")
 ResponseT = TypeVar("ResponseT")
@@ -39,23 +39,49 @@ def _unary_stream_of(handler: grpc.RpcMethodHandler[RequestT, ResponseT]) -> _Un
 Around = Callable[[grpc.aio.ServicerContext[Any, Any]], AbstractAsyncContextManager[None]]
 
 
-def wrapped(handler: grpc.RpcMethodHandler[RequestT, ResponseT], around: Around) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
+class MalformedRequest(Exception):
+    """Raised inside ``around`` for a request whose bytes did not parse. grpc.aio itself ends
+    such a call with a bare UNKNOWN before any interceptor code runs; parsed leniently, the
+    call reaches ``around``, which can answer it like any other refusal."""
+
+
+def _lenient(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError, or the recursion limit of a too-deep message
+            return MalformedRequest(str(exc))
+
+    return parse
+
+
+def wrapped(handler: grpc.RpcMethodHandler[RequestT, ResponseT], around: Around, *, lenient: bool = False) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
+    """``handler`` with every call inside ``around(context)``. ``lenient``: a request that
+    does not parse raises ``MalformedRequest`` inside ``around`` instead of never arriving."""
+    deserializer = _lenient(handler.request_deserializer) if lenient else handler.request_deserializer
     inner_uu = _unary_unary_of(handler)
     if inner_uu is not None:
 
         async def unary_unary(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> ResponseT:
             async with around(context):
+                if isinstance(request, MalformedRequest):
+                    raise request
                 return await inner_uu(request, context)
             raise AssertionError("unreachable")  # `around` ends the call when it swallows an error
 
-        return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, handler.response_serializer)
     inner_us = _unary_stream_of(handler)
     if inner_us is not None:
 
         async def unary_stream(request: RequestT, context: grpc.aio.ServicerContext[RequestT, ResponseT]) -> AsyncIterator[ResponseT]:
             async with around(context):
+                if isinstance(request, MalformedRequest):
+                    raise request
                 async for response in inner_us(request, context):
                     yield response
 
-        return grpc.unary_stream_rpc_method_handler(unary_stream, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_stream_rpc_method_handler(unary_stream, deserializer, handler.response_serializer)
     return handler  # no client-streaming RPCs in agentgateway.v1

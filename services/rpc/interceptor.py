@@ -17,7 +17,7 @@ import grpc
 
 from services.errors import GatewayError
 from services.log import get_logger
-from services.rpc.handlers import RequestT, ResponseT, wrapped
+from services.rpc.handlers import MalformedRequest, RequestT, ResponseT, wrapped
 from services.rpc.status import to_status
 
 __all__ = ["ErrorInterceptor"]
@@ -37,6 +37,9 @@ async def _statuses(context: grpc.aio.ServicerContext[Any, Any], method: str) ->
         yield
     except (asyncio.CancelledError, grpc.aio.AbortError):
         raise
+    except MalformedRequest:
+        # gRPC's convention for unparsable messages is INTERNAL; the caller sent them, so say so.
+        await _abort(context, GatewayError("INVALID_ARGUMENT", "MALFORMED_REQUEST", f"the request message could not be parsed as the request of {method}"))
     except GatewayError as error:
         await _abort(context, error)
     except Exception as exc:
@@ -54,4 +57,4 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         method: str = details.method
         if handler is None:
             return handler
-        return wrapped(handler, lambda context: _statuses(context, method))
+        return wrapped(handler, lambda context: _statuses(context, method), lenient=True)

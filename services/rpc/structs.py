@@ -17,10 +17,30 @@ from services.errors import invalid_argument
 __all__ = ["integral_numbers", "json_from_struct", "struct_from_json"]
 
 
-def struct_from_json(value: dict[str, Any]) -> struct_pb2.Struct:
+def struct_from_json(value: dict[str, Any], param: str | None) -> struct_pb2.Struct:
+    """``value`` as a Struct; INVALID_ARGUMENT naming ``param`` (None: the top-level key at
+    fault) if it holds an integer a double cannot carry exactly (beyond 2**53): it would
+    arrive changed, or not at all."""
+    for key, item in value.items():
+        if _has_inexact_integer(item):
+            name = param or key
+            raise invalid_argument(f"{name} holds an integer too large to carry exactly (more than 2**53 in magnitude)", name)
     out = struct_pb2.Struct()
     out.update(value)
     return out
+
+
+def _has_inexact_integer(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**53:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def json_from_struct(struct: struct_pb2.Struct, param: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ KIND: ProtoEnum[ToolKind, pb.ToolKind] = ProtoEnum(pb.ToolKind, ToolKind)
 
 
 def tool_to_proto(spec: ToolSpec) -> pb.Tool:
-    parameters = struct_from_json(spec.parameters)
+    parameters = struct_from_json(spec.parameters, "parameters")
     return pb.Tool(name=f"tools/{spec.name}", tool_name=spec.name, description=spec.description, kind=KIND.to_proto(spec.kind), parameters=parameters)
 
 
