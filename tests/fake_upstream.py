@@ -42,6 +42,7 @@ from services.demo_wire import CHAT_PATH, ToolCall, Usage
 __all__ = [
     "CHAT_PATH",
     "DEFAULT_MODEL",
+    "BrokenReply",
     "ErrorReply",
     "FakeUpstream",
     "HangReply",
@@ -101,7 +102,21 @@ class HangReply:
     before_headers: bool = False
 
 
-Reply: TypeAlias = demo_wire.TextReply | demo_wire.ToolCallReply | ErrorReply | HangReply
+@dataclass(frozen=True)
+class BrokenReply:
+    """A 200 that goes wrong. Non-streaming requests get ``body`` as it is (invalid JSON, a
+    truncated body, an ``{"error": ...}`` object). Streaming requests get the role chunk and
+    ``partial`` (one chunk per word), then ``ending``: ``"error"`` sends
+    ``data: {"error": {...}}`` with ``message``; ``"eof"`` just closes, with no finish reason
+    and no ``[DONE]``."""
+
+    body: bytes = b"{not json"
+    partial: str = ""
+    ending: Literal["error", "eof"] = "eof"
+    message: str = "The fake upstream broke mid-stream."
+
+
+Reply: TypeAlias = demo_wire.TextReply | demo_wire.ToolCallReply | ErrorReply | HangReply | BrokenReply
 
 
 # -------------------------------------------------------------------------- recording
@@ -404,11 +419,16 @@ class FakeUpstream:
             response.headers.update(reply.headers)
             return self._respond(record, response)
 
-        # A (streamed) hang sends its partial text like a text reply that never finishes.
-        wire = demo_wire.TextReply(reply.partial, chunks=len(reply.partial.split())) if isinstance(reply, HangReply) else reply
+        if isinstance(reply, BrokenReply) and not stream:
+            return self._respond(record, Response(reply.body, media_type="application/json"))
+
+        # A (streamed) hang or break sends its partial text like a text reply that never finishes.
+        unfinished = isinstance(reply, HangReply | BrokenReply)
+        wire = demo_wire.TextReply(reply.partial, chunks=len(reply.partial.split())) if isinstance(reply, HangReply | BrokenReply) else reply
         ctx = demo_wire.Completion.of(body, wire, f"chatcmpl-fake{next(self._ids)}")
         if stream:
-            return demo_wire.sse_response(ctx, self._sse(request, record, ctx, wire, hang=isinstance(reply, HangReply)))
+            broken = reply if isinstance(reply, BrokenReply) else None
+            return demo_wire.sse_response(ctx, self._sse(request, record, ctx, wire, hang=unfinished and broken is None, broken=broken))
         return self._respond(record, demo_wire.completion_response(ctx, wire))
 
     def _abandon(self, record: RecordedRequest, outcome: _Outcome) -> Response:
@@ -435,18 +455,31 @@ class FakeUpstream:
             await asyncio.sleep(min(_POLL_SECONDS, remaining))
 
     async def _sse(
-        self, request: Request, record: RecordedRequest, ctx: demo_wire.Completion, reply: demo_wire.TextReply | demo_wire.ToolCallReply, *, hang: bool
+        self,
+        request: Request,
+        record: RecordedRequest,
+        ctx: demo_wire.Completion,
+        reply: demo_wire.TextReply | demo_wire.ToolCallReply,
+        *,
+        hang: bool,
+        broken: BrokenReply | None = None,
     ) -> AsyncIterator[str]:
         # "cancelled" survives only if the generator is cancelled/closed mid-stream,
         # which is how Starlette reacts to a client disconnect.
         outcome: _Outcome | Literal["cancelled", "done"] = "cancelled"
         try:
-            for index, chunk in enumerate(demo_wire.stream_chunks(ctx, reply, finish=not hang)):
+            for index, chunk in enumerate(demo_wire.stream_chunks(ctx, reply, finish=not hang and broken is None)):
                 if index > 0 and reply.chunk_delay > 0:
                     outcome = await self._pause(request, reply.chunk_delay)
                     if outcome != "ok":
                         return
                 yield demo_wire.sse(chunk)
+            if broken is not None:
+                outcome = "done"
+                self._finish(record, 200)
+                if broken.ending == "error":
+                    yield demo_wire.sse({"error": {"message": broken.message, "type": "server_error", "param": None, "code": None}})
+                return
             if hang:
                 outcome = await self._pause(request, math.inf)
                 return

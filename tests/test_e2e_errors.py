@@ -11,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from tests.conftest import ADMIN_HEADERS
-from tests.fake_upstream import ErrorReply, FakeUpstream, HangReply, ToolCall, ToolCallReply
+from tests.fake_upstream import BrokenReply, ErrorReply, FakeUpstream, HangReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.asyncio
@@ -159,3 +159,44 @@ async def test_max_turns_exceeded_is_500_without_internals(client: AsyncOpenAI, 
     error = assert_openai_error({"error": caught.value.body}, "max_turns_exceeded")
     assert error["type"] == "server_error"
     assert len(upstream.chat_requests) == 2  # max_turns from __gateway__ was honoured
+
+
+# 200 responses whose body is not a usable completion.
+BROKEN_BODIES = {
+    "invalid-json": (b"{not json", "upstream_bad_response"),
+    "truncated": (b'{"id": "chatcmpl-1", "object": "chat.completion", "choices": [{"ind', "upstream_bad_response"),
+    "error-object": (b'{"error": {"message": "model is overloaded, try later", "type": "server_error"}}', "upstream_error"),
+    "no-choices": (b'{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m", "choices": []}', "upstream_bad_response"),
+}
+
+
+@pytest.mark.parametrize("model", ["default/helpdesk"])
+@pytest.mark.parametrize("case", list(BROKEN_BODIES))
+async def test_a_200_that_is_not_a_completion_is_a_502(client: AsyncOpenAI, upstream: FakeUpstream, model: str, case: str) -> None:
+    body, code = BROKEN_BODIES[case]
+    upstream.queue(BrokenReply(body=body))
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 502
+    error = assert_openai_error({"error": caught.value.body}, code)
+    assert "'fake'" in error["message"]  # names the upstream, by its configured name
+    if case == "error-object":
+        assert "model is overloaded, try later" in error["message"]  # the upstream's own words
+
+
+@pytest.mark.parametrize("model", ["default/helpdesk"])
+@pytest.mark.parametrize(("ending", "code"), [("error", "upstream_error"), ("eof", "upstream_bad_response")])
+async def test_a_stream_that_breaks_ends_with_an_in_band_error_not_a_clean_finish(
+    gateway: GatewayProcess, upstream: FakeUpstream, model: str, ending: str, code: str
+) -> None:
+    upstream.queue(BrokenReply(partial="half an answer", ending=ending, message="overloaded mid-stream"))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        response = await http.post("/v1/chat/completions", json={"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200
+    events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+    assert any('"half ' in e for e in events)
+    assert "[DONE]" not in events
+    assert not any('"finish_reason":"stop"' in e.replace(" ", "") for e in events)  # never a clean finish
+    error = assert_openai_error(json.loads(events[-1]), code)
+    if ending == "error":
+        assert "overloaded mid-stream" in error["message"]

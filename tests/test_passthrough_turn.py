@@ -177,7 +177,7 @@ def test_text_only_stream() -> None:
 
 def test_defaults_before_any_chunk() -> None:
     turn = _Turn(CLIENT_TOOLS, AGENT)
-    assert (turn.text, turn.finish, turn.usage, turn.client_calls(), turn.gateway_calls()) == ("", "stop", None, [], [])
+    assert (turn.text, turn.finish, turn.usage, turn.client_calls(), turn.gateway_calls()) == ("", None, None, [], [])
 
 
 def test_only_the_first_choice_counts() -> None:

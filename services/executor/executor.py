@@ -118,7 +118,7 @@ class Executor:
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # noqa: BLE001 - every failure becomes a typed error
-                await queue.put(as_gateway_error(exc, entry.id))
+                await queue.put(as_gateway_error(exc, entry.id, upstream.name))
 
         task = asyncio.create_task(produce(), name=f"run {entry.id} {call.request_id}")
         deadline = None if timeout is None else started + timeout

@@ -6,7 +6,11 @@ misbehaviour 500-class. Messages never carry keys, URLs with credentials or trac
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
 import openai
+import pydantic
 from agents.exceptions import (
     InputGuardrailTripwireTriggered,
     MaxTurnsExceeded,
@@ -21,7 +25,9 @@ from agents.exceptions import (
 from services.errors import GatewayError
 from services.log import get_logger
 
-__all__ = ["as_gateway_error", "guardrail_error"]
+__all__ = ["as_gateway_error", "bad_response", "guardrail_error", "upstream_call", "upstream_error", "upstream_reported", "upstream_stream"]
+
+T = TypeVar("T")
 
 log = get_logger("executor")
 
@@ -35,7 +41,9 @@ def guardrail_error(name: str, kind: str) -> GatewayError:
     )
 
 
-def as_gateway_error(exc: BaseException, model_id: str) -> GatewayError:
+def as_gateway_error(exc: BaseException, model_id: str, upstream: str = "") -> GatewayError:
+    """What a run raised, as the documented error. ``upstream`` (the configured name of the
+    agent's upstream) is named in upstream failures."""
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, InputGuardrailTripwireTriggered):
@@ -50,21 +58,49 @@ def as_gateway_error(exc: BaseException, model_id: str) -> GatewayError:
         return GatewayError("DEADLINE_EXCEEDED", "TOOL_TIMEOUT", f"the tool {exc.tool_name!r} of {model_id!r} timed out")
     if isinstance(exc, MaxTurnsExceeded):
         return GatewayError("INTERNAL", "MAX_TURNS_EXCEEDED", f"agent {model_id!r} exceeded its maximum number of turns")
-    if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError):
-        return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"the upstream model for {model_id!r} timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return GatewayError("UNAVAILABLE", "UPSTREAM_UNREACHABLE", f"the upstream model for {model_id!r} is unreachable")
-    if isinstance(exc, openai.APIStatusError):
-        return _upstream_status_error(exc, model_id)
+    if isinstance(exc, TimeoutError | ModelTimeoutError | openai.APIError):
+        return upstream_error(exc, model_id, upstream)
     if isinstance(exc, ModelBehaviorError):
         return GatewayError("INTERNAL", "UPSTREAM_BAD_RESPONSE", f"the upstream model for {model_id!r} returned an unusable response")
     log.error("agent run failed", exc_info=exc, extra={"fields": {"model": model_id, "error_type": type(exc).__name__}})
     return GatewayError("INTERNAL", "AGENT_ERROR", f"agent {model_id!r} failed while running ({type(exc).__name__})")
 
 
-def _upstream_status_error(exc: openai.APIStatusError, model_id: str) -> GatewayError:
+def upstream_error(exc: BaseException, model_id: str, upstream: str, *, mid_stream: bool = False) -> GatewayError:
+    """A failed call to ``upstream`` (timeout, connection, HTTP status, an error the upstream
+    sent, a body that is not a completion) as the gateway's ``UPSTREAM_*`` error."""
+    where = f"upstream {upstream!r}" if upstream else "the upstream"
+    meta = {"upstream": upstream} if upstream else {}
+    if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError):
+        return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"{where} timed out serving {model_id!r}", meta)
+    if isinstance(exc, openai.APIConnectionError):
+        if mid_stream:  # it answered, then the connection dropped: not "unreachable"
+            return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} closed the connection in the middle of the reply for {model_id!r}", meta)
+        return GatewayError("UNAVAILABLE", "UPSTREAM_UNREACHABLE", f"{where} is unreachable (serving {model_id!r})", meta)
+    if isinstance(exc, openai.APIStatusError):
+        return _upstream_status_error(exc, model_id, where, meta)
+    if isinstance(exc, openai.APIError):  # an error the upstream sent in a 200 (a stream event)
+        return upstream_reported(_upstream_message(exc), model_id, upstream)
+    return bad_response(model_id, upstream, "its response is not a chat completion")
+
+
+def upstream_reported(message: str, model_id: str, upstream: str) -> GatewayError:
+    """An error the upstream itself reported in a 200 (an ``{"error": ...}`` body or stream
+    event): its own words, shortened, since they are what the client can act on."""
+    where = f"upstream {upstream!r}" if upstream else "the upstream"
+    return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} failed serving {model_id!r}: {message[:300]}", {"upstream": upstream} if upstream else {})
+
+
+def bad_response(model_id: str, upstream: str, what: str) -> GatewayError:
+    where = f"upstream {upstream!r}" if upstream else "the upstream"
+    return GatewayError(
+        "UNAVAILABLE", "UPSTREAM_BAD_RESPONSE", f"{where} answered unusably for {model_id!r}: {what}", {"upstream": upstream} if upstream else {}
+    )
+
+
+def _upstream_status_error(exc: openai.APIStatusError, model_id: str, where: str, meta: dict[str, str]) -> GatewayError:
     status = exc.status_code
-    meta = {"upstream_status": str(status)}
+    meta = {**meta, "upstream_status": str(status)}
     if status == 400:
         # The upstream rejected what the client asked for (e.g. context too long): the
         # client can act on the upstream's own words.
@@ -72,14 +108,41 @@ def _upstream_status_error(exc: openai.APIStatusError, model_id: str) -> Gateway
     if status == 429:
         retry = exc.response.headers.get("retry-after")
         retry_s = float(retry) if retry and retry.replace(".", "", 1).isdigit() else None
-        return GatewayError("UNAVAILABLE", "UPSTREAM_RATE_LIMITED", f"the upstream model for {model_id!r} is rate limited", meta, retry_s)
-    return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"the upstream model for {model_id!r} failed (HTTP {status})", meta)
+        return GatewayError("UNAVAILABLE", "UPSTREAM_RATE_LIMITED", f"{where} is rate limiting requests for {model_id!r}", meta, retry_s)
+    # A 5xx body may carry the upstream's internals: only the status is shown.
+    return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} failed serving {model_id!r} (HTTP {status})", meta)
 
 
-def _upstream_message(exc: openai.APIStatusError) -> str:
+def _upstream_message(exc: openai.APIError) -> str:
     body = exc.body
     if isinstance(body, dict):
         message = body.get("message") or (body.get("error") or {}).get("message")
         if isinstance(message, str):
             return message[:300]
-    return f"HTTP {exc.status_code}"
+    if not isinstance(exc, openai.APIStatusError) and exc.message:
+        return exc.message[:300]
+    return f"HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else "no message"
+
+
+async def upstream_call(call: Awaitable[T], model_id: str, upstream: str) -> T:
+    """Await one upstream call; whatever the openai client raises (HTTP status, connection,
+    timeout, a 200 body that is not JSON or not a completion) becomes ``upstream_error``."""
+    try:
+        return await call
+    except (openai.APIError, ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
+        raise upstream_error(exc, model_id, upstream) from None
+
+
+async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str) -> AsyncIterator[T]:
+    """The chunks of an upstream stream; a failure while reading (an ``error`` event, a broken
+    connection, a chunk that does not parse) becomes ``upstream_error``."""
+    received = False
+    while True:
+        try:
+            chunk = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except (openai.APIError, ValueError, pydantic.ValidationError) as exc:
+            raise upstream_error(exc, model_id, upstream, mid_stream=received) from None
+        received = True
+        yield chunk
