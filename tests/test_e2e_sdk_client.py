@@ -21,7 +21,10 @@ async def test_sdk_agent_uses_a_gateway_model(client: AsyncOpenAI, upstream: Fak
     assert "Ask the weather model." in contents
 
 
-async def test_sdk_client_side_tools_round_trip_through_a_declarative_agent(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+# A declarative agent forwards the client's tools; a drop-in offers them beside its own
+# (services/executor/client_tools.py). Either way the client runs them.
+@pytest.mark.parametrize(("model", "upstream_model"), [("default/helpdesk", "helpdesk-model"), ("default/weather", None)], ids=["declarative", "drop-in"])
+async def test_sdk_client_side_tools_round_trip(client: AsyncOpenAI, upstream: FakeUpstream, model: str, upstream_model: str | None) -> None:
     calls: list[str] = []
 
     @function_tool
@@ -30,8 +33,8 @@ async def test_sdk_client_side_tools_round_trip_through_a_declarative_agent(clie
         calls.append(order_id)
         return f"order {order_id}: shipped"
 
-    upstream.queue(ToolCallReply([ToolCall("lookup_order", {"order_id": "A7"})]), TextReply("Your order A7 has shipped."), model="helpdesk-model")
-    outer = Agent(name="Client", tools=[lookup_order], model=OpenAIChatCompletionsModel(model="default/helpdesk", openai_client=client))
+    upstream.queue(ToolCallReply([ToolCall("lookup_order", {"order_id": "A7"})]), TextReply("Your order A7 has shipped."), model=upstream_model)
+    outer = Agent(name="Client", tools=[lookup_order], model=OpenAIChatCompletionsModel(model=model, openai_client=client))
     stream = Runner.run_streamed(outer, "Where is order A7?", run_config=RunConfig(tracing_disabled=True))
     async for _ in stream.stream_events():
         pass

@@ -474,3 +474,14 @@ def test_invalid_request_param(body: dict[str, Any], param: str, message: str | 
     got_param, got_message = param_of(caught.value)
     assert got_param == param
     assert got_message == (message or got_message) and param in got_message
+
+
+def test_proto_tool_that_is_not_a_function() -> None:
+    # The shim's schema refuses it for REST callers; gRPC callers meet this check.
+    tools = [
+        pb.ToolDefinition(type="function", function=pb.FunctionDefinition(name="a")),
+        pb.ToolDefinition(type="custom", function=pb.FunctionDefinition(name="b")),
+    ]
+    with pytest.raises(GatewayError) as caught:
+        chat_input_from_proto(pb.ChatRequest(model=MODEL, messages=[pb.ChatMessage(role=pb.ROLE_USER, content="a")], tools=tools))
+    assert (caught.value.status, caught.value.metadata) == ("INVALID_ARGUMENT", {"param": "tools[1].type"})

@@ -41,6 +41,8 @@ def _sampling(sampling: pb.SamplingParams) -> dict[str, Any]:
 
 
 def _tool(tool: pb.ToolDefinition, index: int) -> dict[str, Any]:
+    if tool.type not in ("", "function"):
+        raise invalid_argument(f"tools[{index}]: only function tools are supported, got {tool.type!r}", f"tools[{index}].type")
     fn = tool.function
     function: dict[str, Any] = {"name": fn.name}
     if fn.description:

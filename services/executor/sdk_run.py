@@ -20,6 +20,7 @@ from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEven
 from pydantic import BaseModel
 
 from services.errors import GatewayError
+from services.executor.client_tools import StoppedForClientTools, client_tools_for
 from services.executor.conversation import to_sdk_items
 from services.executor.events import (
     ChatInput,
@@ -84,20 +85,33 @@ async def run_sdk_agent(
     hooks: RunHooks[Any] | None = None,
 ) -> AsyncIterator[Event]:
     agent = agent_for_request(agent, request)  # the client's response_format, if any
+    client = client_tools_for(agent, request, sources)  # None unless the client sent tools
+    if client is not None:
+        agent = client.agent(agent)
     run_config = _run_config(provider, request, trace, model_id)
     finishes = record_finish_reasons()
     items = to_sdk_items(request.messages)
     turns = max_turns or DEFAULT_MAX_TURNS
-    translate = _ItemTranslator(sources)
+    translate = _ItemTranslator(sources, client.names if client is not None else frozenset())
     if not streaming:
         # Unary callers need no deltas: a plain run (non-streaming upstream calls) is much
         # cheaper than a streamed one; tool and handoff events come from the run's items.
-        done = await Runner.run(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks)
+        try:
+            done = await Runner.run(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks)
+        except StoppedForClientTools as stop:  # a handoff beside client calls (client_tools.py)
+            assert client is not None
+            yield _usage(stop.context.usage)
+            yield client.final_output([], stop.agent)
+            return
         for item in done.new_items:
             event = translate(item)
             if event is not None:
                 yield event
         _refuse_pending_approvals(done.interruptions, model_id)
+        if client is not None and client.stopped:
+            yield _usage(done.context_wrapper.usage)
+            yield client.final_output(done.raw_responses, done.last_agent.name)
+            return
         text, structured = final_text(done.final_output, done.last_agent)
         if text:
             yield TextDelta(text, done.last_agent.name)
@@ -113,18 +127,26 @@ async def run_sdk_agent(
                 if stream_event.data.type == "response.output_text.delta" and stream_event.data.delta:
                     streamed_text = True
                     yield TextDelta(stream_event.data.delta, current)
+                elif client is not None and (delta := client.stream_delta(stream_event.data)) is not None:
+                    yield delta
             elif isinstance(stream_event, AgentUpdatedStreamEvent):
                 current = stream_event.new_agent.name
             elif isinstance(stream_event, RunItemStreamEvent):
                 event = translate(stream_event.item)
                 if event is not None:
                     yield event
+    except StoppedForClientTools:
+        pass  # a handoff beside client calls: client.stopped says so (client_tools.py)
     finally:
         if not result.is_complete:
             # The consumer went away (cancel, timeout, error): stop the run and its upstream call.
             result.cancel()
     _refuse_pending_approvals(result.interruptions, model_id)
     last_agent = result.last_agent
+    if client is not None and client.stopped:
+        yield _usage(result.context_wrapper.usage)
+        yield client.final_output(result.raw_responses, last_agent.name)
+        return
     text, structured = final_text(result.final_output, last_agent)
     if not streamed_text and text:
         yield TextDelta(text, last_agent.name)
@@ -160,8 +182,11 @@ def _usage(usage: SdkUsage) -> Usage:
 class _ItemTranslator:
     """SDK run items -> tool and handoff events (the same for streamed and plain runs)."""
 
-    def __init__(self, sources: dict[str, ToolSource] | None) -> None:
+    def __init__(self, sources: dict[str, ToolSource] | None, client_tools: frozenset[str] = frozenset()) -> None:
         self._sources = sources
+        # Their calls go to the client as tool_calls; they are not tools run here, nor is their placeholder output.
+        self._client_tools = client_tools
+        self._client_calls: set[str] = set()
         self._pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, when it was seen)
 
     def __call__(self, item: RunItem) -> Event | None:
@@ -169,11 +194,16 @@ class _ItemTranslator:
         if isinstance(item, ToolCallItem):
             raw = _as_dict(item.raw_item)
             call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
+            if name in self._client_tools:
+                self._client_calls.add(call_id)
+                return None
             self._pending[call_id] = (name, time.perf_counter())
             return ToolCalled(call_id, name, str(raw.get("arguments") or ""), agent, _source(raw, name, self._sources))
         if isinstance(item, ToolCallOutputItem):
             raw = _as_dict(item.raw_item)
             call_id = str(raw.get("call_id") or "")
+            if call_id in self._client_calls:
+                return None
             name, seen = self._pending.pop(call_id, ("", time.perf_counter()))
             duration = tool_duration(call_id)
             if duration is None:
