@@ -26,6 +26,7 @@ _FLAGS = {
     "agents_dir": "agent_discovery_path",
     "config_dir": "config_dir",
     "services": "services",
+    "data_dir": "data_dir",
 }
 
 
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--agents-dir", help="drop-in agents folder (GATEWAY_AGENT_DISCOVERY_PATH, default ./agents)")
     serve.add_argument("--config-dir", help="YAML config folder (GATEWAY_CONFIG_DIR, default ./config)")
     serve.add_argument("--services", help="comma-separated subset of registry,executor,tools,security,shim (GATEWAY_SERVICES)")
+    serve.add_argument("--data-dir", help="embedded state, e.g. pending approvals (GATEWAY_DATA_DIR, default ./data)")
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="print a new key once, and its security.yaml entry (with the SHA-256 digest)")
     create.add_argument("--id", required=True, help="a name for logs and audit (never the key)")

@@ -29,6 +29,7 @@ from agentgateway.v1 import (
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
+from services.executor.approval_store import SQLiteApprovalStore
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
@@ -79,6 +80,7 @@ class Gateway:
         self.tool_catalog: ToolCatalog | None = None
         self.tool_runtime: ToolRuntime | None = None
         self.executor: Executor | None = None
+        self.approvals: SQLiteApprovalStore | None = None
         self.upstreams: UpstreamPool | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.health: health.aio.HealthServicer | None = None
@@ -171,7 +173,16 @@ class Gateway:
             registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.catalog, self.gatekeeper), server)
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
-            self.executor = Executor(self.catalog, self.upstreams, self.gatekeeper, tools=self.tool_runtime, trace=s.openai_tracing)
+            self.approvals = SQLiteApprovalStore(s.data_dir / "approvals.sqlite3")
+            self.executor = Executor(
+                self.catalog,
+                self.upstreams,
+                self.gatekeeper,
+                tools=self.tool_runtime,
+                trace=s.openai_tracing,
+                approvals=self.approvals,
+                approval_ttl_s=s.approval_ttl_s,
+            )
             executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(self.executor), server)
         if "tools" in wanted:
             assert self.tool_runtime is not None
@@ -251,6 +262,8 @@ class Gateway:
             await self.grpc_server.stop(grace)
         if self.executor is not None:
             await self.executor.close()  # MCP servers attached to agents
+        if self.approvals is not None:
+            await self.approvals.close()
         if self.tool_catalog is not None:
             bind_runtime(None)
             await self.tool_catalog.close()  # MCP sessions, HTTP clients

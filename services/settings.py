@@ -51,6 +51,10 @@ class GatewaySettings(BaseSettings):
     # The SDK's own trace export to OpenAI; off unless an operator turns it on.
     openai_tracing: bool = False
     default_model: str = Field(default="gpt-4.1-mini")
+    # Embedded state (SQLite files: pending approvals), created on first use.
+    data_dir: Path = Path("./data")
+    # How long a run paused for a human approval can be resumed.
+    approval_ttl_s: float = Field(default=3600.0, gt=0)
 
     @field_validator("services", "agent_exports", mode="before")
     @classmethod

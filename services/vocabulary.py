@@ -34,7 +34,8 @@ __all__ = [
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ToolChoiceMode = Literal["none", "auto", "required"]
 ResponseFormatType = Literal["text", "json_object", "json_schema"]
-FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+# approval_required: the run paused for a human decision on tool calls (a gateway extension).
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "approval_required"]
 # Where a tool call ran: an agent's own code, the gateway's catalogue, or an MCP server.
 ToolSource = Literal["sdk", "gateway", "mcp"]
 

@@ -23,6 +23,7 @@ from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.errors import GatewayError
 from services.settings import GatewaySettings
+from shim.approvals import get_approval, resolve_approval
 from shim.completions import chat_completions
 from shim.errors import EXCEPTION_HANDLERS
 from shim.middleware import RequestContext
@@ -104,6 +105,8 @@ def create_app(settings: GatewaySettings, grpc_target: str) -> Starlette:
     app = _App(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/approvals/{approval_id}", resolve_approval, methods=["POST"]),
+            Route("/v1/approvals/{approval_id}", get_approval, methods=["GET"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

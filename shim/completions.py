@@ -29,30 +29,44 @@ from services.rpc.status import error_from_rpc_error
 from services.security.hardening import reject_forbidden_fields
 from services.settings import GatewaySettings
 from shim import chunks
+from shim.approval_json import approval_delta, find_approval
 from shim.errors import error_body
 from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.translate import chat_request_from_openai
 
-__all__ = ["chat_completions"]
+__all__ = ["chat_completions", "read_json", "stream_response", "unary_response"]
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
-Event = ex_pb.StreamChatCompletionResponse
-StreamCall = grpc.aio.UnaryStreamCall[ex_pb.StreamChatCompletionRequest, Event]
+# A chat completion and a resumed run (approvals) answer with messages of the same fields.
+Event = ex_pb.StreamChatCompletionResponse | ex_pb.StreamResolveApprovalResponse
+Reply = ex_pb.CreateChatCompletionResponse | ex_pb.ResolveApprovalResponse
+StreamCall = grpc.aio.UnaryStreamCall[Any, Any]
+UnaryCall = grpc.aio.UnaryUnaryCall[Any, Any]
 
 
 async def chat_completions(request: Request) -> Response:
     settings: GatewaySettings = request.app.state.settings
-    parsed, chat = chat_request_from_json(await _read_json(request, settings.max_body_bytes))
-    if not parsed.stream:
-        return await _unary(request, parsed, chat, settings)
+    parsed, chat = chat_request_from_json(await read_json(request, settings.max_body_bytes))
     executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
+    if not parsed.stream:
+        unary = executor.CreateChatCompletion(
+            ex_pb.CreateChatCompletionRequest(chat=chat),
+            metadata=request.state.grpc_metadata,
+            timeout=settings.request_timeout_s,
+        )
+        return await unary_response(request, unary, parsed.model)
     call = executor.StreamChatCompletion(
         ex_pb.StreamChatCompletionRequest(chat=chat),
         metadata=request.state.grpc_metadata,
         timeout=settings.request_timeout_s,
     )
-    events = aiter(call)
+    return await stream_response(request, call, parsed.model)
+
+
+async def stream_response(request: Request, call: StreamCall, model: str) -> Response:
+    """SSE for a streaming executor call, headers once the first visible event is there."""
+    events: AsyncIterator[Event] = aiter(call)
     try:
         first, buffered = await _first_visible(request, events)
     except BaseException:
@@ -61,7 +75,7 @@ async def chat_completions(request: Request) -> Response:
     if first is None:  # the client went away while we waited
         call.cancel()
         return Response(status_code=204)
-    meta = chunks.CompletionMeta(first.id, first.created, first.model or parsed.model)
+    meta = chunks.CompletionMeta(first.id, first.created, first.model or model)
     return StreamingResponse(
         _sse(meta, [*buffered, first], events, call, _wants_tool_events(request)),
         media_type="text/event-stream",
@@ -69,13 +83,8 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-async def _unary(request: Request, parsed: ChatCompletionRequest, chat: pb.ChatRequest, settings: GatewaySettings) -> Response:
-    executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
-    call = executor.CreateChatCompletion(
-        ex_pb.CreateChatCompletionRequest(chat=chat),
-        metadata=request.state.grpc_metadata,
-        timeout=settings.request_timeout_s,
-    )
+async def unary_response(request: Request, call: UnaryCall, model: str) -> Response:
+    """A ``chat.completion`` for a unary executor call; a client disconnect cancels it."""
     reply = asyncio.ensure_future(call)
     disconnect = asyncio.ensure_future(_wait_disconnect(request))
     try:
@@ -88,9 +97,14 @@ async def _unary(request: Request, parsed: ChatCompletionRequest, chat: pb.ChatR
         return Response(status_code=204)
     if reply.cancelled():
         return Response(status_code=204)
-    response: ex_pb.CreateChatCompletionResponse = reply.result()  # a failed call raises its AioRpcError here
-    meta = chunks.CompletionMeta(response.id, response.created, response.model or parsed.model)
+    response: Reply = reply.result()  # a failed call raises its AioRpcError here
+    meta = chunks.CompletionMeta(response.id, response.created, response.model or model)
     body = chunks.completion(meta, response.message, response.finish_reason, response.usage if response.HasField("usage") else None)
+    approval = find_approval(response.events)
+    if approval is not None and response.finish_reason == pb.FINISH_REASON_APPROVAL_REQUIRED:
+        message = body["choices"][0]["message"]
+        delta = approval_delta(approval, meta.model, after_text=bool(message["content"]))
+        message.update(content=(message["content"] or "") + delta["content"], agentgateway=delta["agentgateway"])
     if _wants_tool_events(request):
         body["agentgateway"] = {"events": [e for e in map(chunks.agent_event_json, response.events) if e is not None]}
     return JSONResponse(body)
@@ -116,7 +130,7 @@ def _wants_tool_events(request: Request) -> bool:
     return "tools" in {v.strip() for v in request.headers.get("x-agentgateway-events", "").lower().split(",")}
 
 
-async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     too_large = GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -196,20 +210,28 @@ async def _sse(meta: chunks.CompletionMeta, pending: list[Event], events: AsyncI
     """The SSE body. Errors here arrive after the headers, so they are sent in-band."""
     usage = None
     finished = False
+    approval: pb.ApprovalRequired | None = None
+    streamed_text = False
     try:
         yield chunks.sse(chunks.chunk(meta, {"role": "assistant", "content": ""}))
         event: Event | None = pending.pop(0)
         while event is not None:
             kind = event.event.WhichOneof("event")
             if kind == "text_delta":
+                streamed_text = streamed_text or bool(event.event.text_delta.text)
                 yield chunks.sse(chunks.chunk(meta, {"content": event.event.text_delta.text}))
             elif kind == "tool_call_delta":
                 yield chunks.sse(chunks.chunk(meta, {"tool_calls": [chunks.tool_call_delta_json(event.event.tool_call_delta)]}))
             elif kind == "usage":
                 usage = event.event.usage
+            elif kind == "approval_required":
+                approval = event.event.approval_required
             elif kind == "final_output":
                 finished = True
-                yield chunks.sse(chunks.chunk(meta, {}, chunks.finish_reason(event.event.final_output.finish_reason)))
+                final = event.event.final_output
+                # A paused run's last chunk carries the approval, as the unary message does.
+                delta = approval_delta(approval, meta.model, after_text=streamed_text) if approval is not None else {}
+                yield chunks.sse(chunks.chunk(meta, delta, chunks.finish_reason(final.finish_reason)))
             elif tool_events:
                 payload = chunks.agent_event_json(event.event)
                 if payload is not None:

@@ -34,6 +34,10 @@ _BY_REASON: dict[str, tuple[int, str]] = {
     "REQUEST_TOO_LARGE": (413, "invalid_request_error"),
     "METHOD_NOT_ALLOWED": (405, "invalid_request_error"),
     "HOSTED_TOOL_UNSUPPORTED": (400, "invalid_request_error"),
+    # A paused run that can no longer resume: the client must send its request again.
+    "APPROVAL_ALREADY_RESOLVED": (409, "invalid_request_error"),
+    "APPROVAL_EXPIRED": (410, "invalid_request_error"),
+    "APPROVAL_AGENT_CHANGED": (409, "invalid_request_error"),
 }
 
 

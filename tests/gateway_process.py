@@ -139,6 +139,8 @@ class GatewayProcess:
             GATEWAY_LOG_LEVEL="DEBUG",
             GATEWAY_SHUTDOWN_GRACE_S="5",
             PYTHONUNBUFFERED="1",
+            # Each test gateway keeps its embedded state (approvals) beside its log.
+            GATEWAY_DATA_DIR=str(self.log_path.parent / "data"),
         )
         if self.grpc_target:
             env["GATEWAY_GRPC_TARGET"] = self.grpc_target

@@ -17,8 +17,8 @@ from services.registry.catalog import AgentSource
 from services.registry.discovery import ExportKind, Stage
 from services.rpc.enums import ProtoEnum
 from services.security import servicer as security_servicer
+from services.security.audit import AuditAction
 from services.security.overrides import OverrideEffect
-from services.security.policy import Action
 from services.tools import servicer as tools_servicer
 from services.tools.provider import ToolKind
 
@@ -29,7 +29,7 @@ TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
     "RESPONSE_FORMAT_TYPE": (vocabulary.RESPONSE_FORMAT_TYPE, pb.ResponseFormatType, vocabulary.ResponseFormatType),
     "FINISH_REASON": (vocabulary.FINISH_REASON, pb.FinishReason, vocabulary.FinishReason),
     "TOOL_SOURCE": (vocabulary.TOOL_SOURCE, pb.ToolSource, vocabulary.ToolSource),
-    "ACTION": (security_servicer.ACTION, sec_pb.Action, Action),
+    "ACTION": (security_servicer.ACTION, sec_pb.Action, AuditAction),
     "EFFECT": (security_servicer.EFFECT, sec_pb.OverrideEffect, OverrideEffect),
     "SOURCE": (registry_servicer.SOURCE, reg_pb.AgentSource, AgentSource),
     "EXPORT_KIND": (registry_servicer.EXPORT_KIND, reg_pb.ExportKind, ExportKind),

@@ -46,6 +46,21 @@ class ExecutorServiceStub:
                 request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamChatCompletionRequest.SerializeToString,
                 response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamChatCompletionResponse.FromString,
                 _registered_method=True)
+        self.ResolveApproval = channel.unary_unary(
+                '/agentgateway.v1.ExecutorService/ResolveApproval',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.ResolveApprovalRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.ResolveApprovalResponse.FromString,
+                _registered_method=True)
+        self.StreamResolveApproval = channel.unary_stream(
+                '/agentgateway.v1.ExecutorService/StreamResolveApproval',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResolveApprovalRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResolveApprovalResponse.FromString,
+                _registered_method=True)
+        self.GetApproval = channel.unary_unary(
+                '/agentgateway.v1.ExecutorService/GetApproval',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutorServiceServicer:
@@ -67,6 +82,28 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveApproval(self, request, context):
+        """Approves or rejects the calls a paused run waits for, resumes the run and
+        returns its final message (which may ask for another approval).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamResolveApproval(self, request, context):
+        """The same, streaming the resumed run's events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApproval(self, request, context):
+        """Gets a pending approval of the caller's key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +116,21 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.StreamChatCompletion,
                     request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamChatCompletionRequest.FromString,
                     response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamChatCompletionResponse.SerializeToString,
+            ),
+            'ResolveApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveApproval,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.ResolveApprovalRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.ResolveApprovalResponse.SerializeToString,
+            ),
+            'StreamResolveApproval': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamResolveApproval,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResolveApprovalRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResolveApprovalResponse.SerializeToString,
+            ),
+            'GetApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApproval,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +189,87 @@ class ExecutorService:
             '/agentgateway.v1.ExecutorService/StreamChatCompletion',
             agentgateway_dot_v1_dot_executor__service__pb2.StreamChatCompletionRequest.SerializeToString,
             agentgateway_dot_v1_dot_executor__service__pb2.StreamChatCompletionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/ResolveApproval',
+            agentgateway_dot_v1_dot_executor__service__pb2.ResolveApprovalRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.ResolveApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamResolveApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/StreamResolveApproval',
+            agentgateway_dot_v1_dot_executor__service__pb2.StreamResolveApprovalRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.StreamResolveApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/GetApproval',
+            agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,14 @@ class ExecutorServiceStub:
     """Runs a chat completion and returns the final message."""
     StreamChatCompletion: _grpc.UnaryStreamMultiCallable[_executor_service_pb2.StreamChatCompletionRequest, _executor_service_pb2.StreamChatCompletionResponse]
     """Runs a chat completion and streams typed agent events."""
+    ResolveApproval: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.ResolveApprovalRequest, _executor_service_pb2.ResolveApprovalResponse]
+    """Approves or rejects the calls a paused run waits for, resumes the run and
+    returns its final message (which may ask for another approval).
+    """
+    StreamResolveApproval: _grpc.UnaryStreamMultiCallable[_executor_service_pb2.StreamResolveApprovalRequest, _executor_service_pb2.StreamResolveApprovalResponse]
+    """The same, streaming the resumed run's events."""
+    GetApproval: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.GetApprovalRequest, _executor_service_pb2.GetApprovalResponse]
+    """Gets a pending approval of the caller's key."""
 
 @_typing.type_check_only
 class ExecutorServiceAsyncStub(ExecutorServiceStub):
@@ -51,6 +59,14 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     """Runs a chat completion and returns the final message."""
     StreamChatCompletion: _aio.UnaryStreamMultiCallable[_executor_service_pb2.StreamChatCompletionRequest, _executor_service_pb2.StreamChatCompletionResponse]  # type: ignore[assignment]
     """Runs a chat completion and streams typed agent events."""
+    ResolveApproval: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.ResolveApprovalRequest, _executor_service_pb2.ResolveApprovalResponse]  # type: ignore[assignment]
+    """Approves or rejects the calls a paused run waits for, resumes the run and
+    returns its final message (which may ask for another approval).
+    """
+    StreamResolveApproval: _aio.UnaryStreamMultiCallable[_executor_service_pb2.StreamResolveApprovalRequest, _executor_service_pb2.StreamResolveApprovalResponse]  # type: ignore[assignment]
+    """The same, streaming the resumed run's events."""
+    GetApproval: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.GetApprovalRequest, _executor_service_pb2.GetApprovalResponse]  # type: ignore[assignment]
+    """Gets a pending approval of the caller's key."""
 
 class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs agents. Both RPCs run the same agent loop; the streaming one yields
@@ -72,5 +88,31 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_executor_service_pb2.StreamChatCompletionResponse], _abc.AsyncIterator[_executor_service_pb2.StreamChatCompletionResponse]]:
         """Runs a chat completion and streams typed agent events."""
+
+    @_abc_1.abstractmethod
+    def ResolveApproval(
+        self,
+        request: _executor_service_pb2.ResolveApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_executor_service_pb2.ResolveApprovalResponse, _abc.Awaitable[_executor_service_pb2.ResolveApprovalResponse]]:
+        """Approves or rejects the calls a paused run waits for, resumes the run and
+        returns its final message (which may ask for another approval).
+        """
+
+    @_abc_1.abstractmethod
+    def StreamResolveApproval(
+        self,
+        request: _executor_service_pb2.StreamResolveApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_executor_service_pb2.StreamResolveApprovalResponse], _abc.AsyncIterator[_executor_service_pb2.StreamResolveApprovalResponse]]:
+        """The same, streaming the resumed run's events."""
+
+    @_abc_1.abstractmethod
+    def GetApproval(
+        self,
+        request: _executor_service_pb2.GetApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_executor_service_pb2.GetApprovalResponse, _abc.Awaitable[_executor_service_pb2.GetApprovalResponse]]:
+        """Gets a pending approval of the caller's key."""
 
 def add_ExecutorServiceServicer_to_server(servicer: ExecutorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -41,6 +42,7 @@ class FinishReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FINISH_REASON_LENGTH: _ClassVar[FinishReason]
     FINISH_REASON_TOOL_CALLS: _ClassVar[FinishReason]
     FINISH_REASON_CONTENT_FILTER: _ClassVar[FinishReason]
+    FINISH_REASON_APPROVAL_REQUIRED: _ClassVar[FinishReason]
 
 class ToolSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -73,6 +75,7 @@ FINISH_REASON_STOP: FinishReason
 FINISH_REASON_LENGTH: FinishReason
 FINISH_REASON_TOOL_CALLS: FinishReason
 FINISH_REASON_CONTENT_FILTER: FinishReason
+FINISH_REASON_APPROVAL_REQUIRED: FinishReason
 TOOL_SOURCE_UNSPECIFIED: ToolSource
 TOOL_SOURCE_SDK: ToolSource
 TOOL_SOURCE_GATEWAY: ToolSource
@@ -260,7 +263,7 @@ class ChatRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., sampling: _Optional[_Union[SamplingParams, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[ToolDefinition, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., user: _Optional[str] = ..., extra: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., include_usage: _Optional[bool] = ...) -> None: ...
 
 class AgentEvent(_message.Message):
-    __slots__ = ("text_delta", "tool_call_delta", "tool_called", "tool_output", "handoff", "guardrail_tripped", "final_output", "usage", "error")
+    __slots__ = ("text_delta", "tool_call_delta", "tool_called", "tool_output", "handoff", "guardrail_tripped", "final_output", "usage", "error", "approval_required")
     TEXT_DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALLED_FIELD_NUMBER: _ClassVar[int]
@@ -270,6 +273,7 @@ class AgentEvent(_message.Message):
     FINAL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_REQUIRED_FIELD_NUMBER: _ClassVar[int]
     text_delta: TextDelta
     tool_call_delta: ToolCallDelta
     tool_called: ToolCalled
@@ -279,7 +283,8 @@ class AgentEvent(_message.Message):
     final_output: FinalOutput
     usage: Usage
     error: RunError
-    def __init__(self, text_delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call_delta: _Optional[_Union[ToolCallDelta, _Mapping]] = ..., tool_called: _Optional[_Union[ToolCalled, _Mapping]] = ..., tool_output: _Optional[_Union[ToolOutput, _Mapping]] = ..., handoff: _Optional[_Union[Handoff, _Mapping]] = ..., guardrail_tripped: _Optional[_Union[GuardrailTripped, _Mapping]] = ..., final_output: _Optional[_Union[FinalOutput, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ...) -> None: ...
+    approval_required: ApprovalRequired
+    def __init__(self, text_delta: _Optional[_Union[TextDelta, _Mapping]] = ..., tool_call_delta: _Optional[_Union[ToolCallDelta, _Mapping]] = ..., tool_called: _Optional[_Union[ToolCalled, _Mapping]] = ..., tool_output: _Optional[_Union[ToolOutput, _Mapping]] = ..., handoff: _Optional[_Union[Handoff, _Mapping]] = ..., guardrail_tripped: _Optional[_Union[GuardrailTripped, _Mapping]] = ..., final_output: _Optional[_Union[FinalOutput, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., approval_required: _Optional[_Union[ApprovalRequired, _Mapping]] = ...) -> None: ...
 
 class TextDelta(_message.Message):
     __slots__ = ("text", "agent")
@@ -368,3 +373,27 @@ class RunError(_message.Message):
     reason: str
     message: str
     def __init__(self, reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ApprovalRequired(_message.Message):
+    __slots__ = ("approval_id", "calls", "expire_time")
+    APPROVAL_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    approval_id: str
+    calls: _containers.RepeatedCompositeFieldContainer[ApprovalCall]
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, approval_id: _Optional[str] = ..., calls: _Optional[_Iterable[_Union[ApprovalCall, _Mapping]]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ApprovalCall(_message.Message):
+    __slots__ = ("call_id", "tool_name", "arguments", "agent", "source")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    call_id: str
+    tool_name: str
+    arguments: str
+    agent: str
+    source: ToolSource
+    def __init__(self, call_id: _Optional[str] = ..., tool_name: _Optional[str] = ..., arguments: _Optional[str] = ..., agent: _Optional[str] = ..., source: _Optional[_Union[ToolSource, str]] = ...) -> None: ...

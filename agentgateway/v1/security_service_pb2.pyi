@@ -18,6 +18,7 @@ class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACTION_USE_TOOL: _ClassVar[Action]
     ACTION_CALL_ADMIN: _ClassVar[Action]
     ACTION_LOAD_MODULE: _ClassVar[Action]
+    ACTION_RESOLVE_APPROVAL: _ClassVar[Action]
 
 class OverrideEffect(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -29,6 +30,7 @@ ACTION_USE_MODEL: Action
 ACTION_USE_TOOL: Action
 ACTION_CALL_ADMIN: Action
 ACTION_LOAD_MODULE: Action
+ACTION_RESOLVE_APPROVAL: Action
 OVERRIDE_EFFECT_UNSPECIFIED: OverrideEffect
 OVERRIDE_EFFECT_GRANT: OverrideEffect
 OVERRIDE_EFFECT_REVOKE: OverrideEffect

@@ -5,17 +5,29 @@ Enum names come from ``services.vocabulary``; this module only moves fields.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from google.protobuf import timestamp_pb2
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
 from services.errors import invalid_argument
 from services.executor import events as ev
+from services.executor.approval_store import PendingApproval
+from services.executor.approvals import CallDecision, Resolution
 from services.rpc.structs import json_from_struct
 from services.security.hardening import reject_forbidden_fields
 from services.vocabulary import FINISH_REASON, RESPONSE_FORMAT_TYPE, ROLE, TOOL_CHOICE_MODE, TOOL_SOURCE, tool_call_from_openai, tool_call_to_openai
 
-__all__ = ["chat_input_from_proto", "completion_to_proto", "event_to_proto"]
+__all__ = [
+    "approval_id_from_name",
+    "approval_to_proto",
+    "chat_input_from_proto",
+    "completion_to_proto",
+    "event_to_proto",
+    "resolution_from_proto",
+    "resumed_completion_to_proto",
+]
 
 
 def chat_input_from_proto(chat: pb.ChatRequest) -> ev.ChatInput:
@@ -133,6 +145,10 @@ def event_to_proto(event: ev.Event) -> pb.AgentEvent:
             return pb.AgentEvent(tool_output=out)
         case ev.Handoff(from_agent, to_agent):
             return pb.AgentEvent(handoff=pb.Handoff(from_agent=from_agent, to_agent=to_agent))
+        case ev.ApprovalRequired(approval_id, calls, expires_at):
+            return pb.AgentEvent(
+                approval_required=pb.ApprovalRequired(approval_id=approval_id, calls=map(_approval_call, calls), expire_time=_timestamp(expires_at))
+            )
         case ev.FinalOutput():
             final = pb.FinalOutput(
                 text=event.text,
@@ -148,7 +164,19 @@ def event_to_proto(event: ev.Event) -> pb.AgentEvent:
 
 
 def completion_to_proto(done: ev.Completion, completion_id: str, created: int, model_id: str) -> ex_pb.CreateChatCompletionResponse:
-    response = ex_pb.CreateChatCompletionResponse(
+    return _completion(ex_pb.CreateChatCompletionResponse, done, completion_id, created, model_id)
+
+
+def resumed_completion_to_proto(done: ev.Completion, completion_id: str, created: int, model_id: str) -> ex_pb.ResolveApprovalResponse:
+    return _completion(ex_pb.ResolveApprovalResponse, done, completion_id, created, model_id)
+
+
+_Completion = TypeVar("_Completion", ex_pb.CreateChatCompletionResponse, ex_pb.ResolveApprovalResponse)
+
+
+def _completion(kind: type[_Completion], done: ev.Completion, completion_id: str, created: int, model_id: str) -> _Completion:
+    # The two responses have the same fields: a resumed run answers like the run it resumes.
+    response = kind(
         id=completion_id,
         model=model_id,
         created=created,
@@ -159,3 +187,41 @@ def completion_to_proto(done: ev.Completion, completion_id: str, created: int, m
     if done.usage is not None:
         response.usage.CopyFrom(_usage(done.usage))
     return response
+
+
+def approval_id_from_name(name: str) -> str:
+    """``approvals/{id}`` (or a bare id) -> the id."""
+    approval_id = name.removeprefix("approvals/")
+    if not approval_id or "/" in approval_id:
+        raise invalid_argument("name must be 'approvals/{approval_id}'", "name")
+    return approval_id
+
+
+def resolution_from_proto(decision: ex_pb.ApprovalDecision) -> Resolution:
+    calls: dict[str, CallDecision] = {}
+    for i, call in enumerate(decision.calls):
+        if not call.call_id:
+            raise invalid_argument("call_id is required", f"decision.calls[{i}].call_id")
+        calls[call.call_id] = CallDecision(call.approve, call.reason)
+    return Resolution(approval_id_from_name(decision.name), decision.approve, decision.reason, calls)
+
+
+def approval_to_proto(pending: PendingApproval) -> ex_pb.Approval:
+    return ex_pb.Approval(
+        name=f"approvals/{pending.approval_id}",
+        approval_id=pending.approval_id,
+        model=pending.model_id,
+        calls=map(_approval_call, pending.calls),
+        create_time=_timestamp(pending.created_at),
+        expire_time=_timestamp(pending.expires_at),
+    )
+
+
+def _approval_call(call: ev.ApprovalCall) -> pb.ApprovalCall:
+    return pb.ApprovalCall(call_id=call.call_id, tool_name=call.tool_name, arguments=call.arguments, agent=call.agent, source=TOOL_SOURCE.to_proto(call.source))
+
+
+def _timestamp(unix_s: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int(unix_s * 1e9))
+    return stamp

@@ -15,6 +15,8 @@ from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
 from services.vocabulary import FinishReason, ToolSource
 
 __all__ = [
+    "ApprovalCall",
+    "ApprovalRequired",
     "ChatInput",
     "Completion",
     "Event",
@@ -87,6 +89,27 @@ class Handoff:
 
 
 @dataclass(frozen=True)
+class ApprovalCall:
+    """A tool call waiting for a human decision (``needs_approval``)."""
+
+    call_id: str
+    tool_name: str
+    arguments: str
+    agent: str = ""
+    source: ToolSource = "sdk"
+
+
+@dataclass(frozen=True)
+class ApprovalRequired:
+    """The run paused: ``calls`` wait for a human decision, resolved by ``approval_id`` until
+    ``expires_at`` (Unix seconds). A ``FinalOutput`` with ``approval_required`` follows."""
+
+    approval_id: str
+    calls: tuple[ApprovalCall, ...]
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class FinalOutput:
     text: str
     agent: str = ""
@@ -111,7 +134,7 @@ class Usage:
         return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
 
 
-Event = TextDelta | ToolCallDelta | ToolCalled | ToolOutput | Handoff | FinalOutput | Usage
+Event = TextDelta | ToolCallDelta | ToolCalled | ToolOutput | Handoff | ApprovalRequired | FinalOutput | Usage
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from typing import Any
 from agents import Agent, FunctionTool
 
 from services.errors import GatewayError, invalid_argument, model_not_found
+from services.executor.approval_store import ApprovalStore, PendingApproval
+from services.executor.approvals import Resolution, RunApprovals, agent_changed, request_to_resume
 from services.executor.events import ChatInput, Completion, Event, FinalOutput, TextDelta, ToolCallDelta, Usage
 from services.executor.failures import as_gateway_error
 from services.executor.governance import AgentToolGovernor, agents_reachable_from
@@ -51,6 +53,8 @@ class Executor:
         *,
         tools: ToolRuntime | None = None,
         trace: bool = False,
+        approvals: ApprovalStore | None = None,
+        approval_ttl_s: float = 3600.0,
     ) -> None:
         self._catalog = catalog
         self._upstreams = upstreams
@@ -62,6 +66,8 @@ class Executor:
         # Agents (by id; a reload makes new objects) already checked and settled at first use.
         self._first_used: set[int] = set()
         self._trace = trace
+        self._approvals = approvals
+        self._approval_ttl_s = approval_ttl_s
 
     async def close(self) -> None:
         await self._governor.close()
@@ -78,22 +84,37 @@ class Executor:
 
     async def complete(self, request: ChatInput) -> Completion:
         """Run to the end; the result has the tool and handoff events but no deltas."""
-        final: FinalOutput | None = None
-        usage: Usage | None = None
-        seen: list[Event] = []
-        async for event in self._events(request, streaming=False):
-            if isinstance(event, FinalOutput):
-                final = event
-            elif isinstance(event, Usage):
-                usage = event
-            elif not isinstance(event, TextDelta | ToolCallDelta):
-                seen.append(event)
-        if final is None:
-            raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
-        return Completion(final, usage, tuple(seen))
+        return await _completion(self._events(request, streaming=False))
 
-    async def _events(self, request: ChatInput, *, streaming: bool) -> AsyncIterator[Event]:
-        if not request.messages:
+    async def get_approval(self, approval_id: str) -> PendingApproval:
+        """The caller's pending approval (another key's is "not found")."""
+        return await self._approval_store().get(approval_id, _key_id(caller()))
+
+    def stream_resumed(self, pending: PendingApproval, resolution: Resolution) -> AsyncIterator[Event]:
+        """Resolve ``pending`` (from ``get_approval``) and stream the resumed run, which may pause again."""
+        return self._resumed(pending, resolution, streaming=True)
+
+    async def complete_resumed(self, pending: PendingApproval, resolution: Resolution) -> Completion:
+        return await _completion(self._resumed(pending, resolution, streaming=False))
+
+    async def _resumed(self, pending: PendingApproval, resolution: Resolution, *, streaming: bool) -> AsyncIterator[Event]:
+        # Checked up front, for a clear error that leaves the approval pending; the run itself
+        # claims it (atomically: a concurrent resolve may still win).
+        unknown = sorted(set(resolution.calls) - {c.call_id for c in pending.calls})
+        if unknown:
+            raise invalid_argument(f"approval {pending.approval_id!r} has no call(s) {', '.join(map(repr, unknown))}", "decision.calls")
+        if self.resolve(pending.model_id).agent is None:
+            raise agent_changed(pending.model_id, pending.approval_id)
+        async for event in self._events(request_to_resume(pending), streaming=streaming, resolution=resolution):
+            yield event
+
+    def _approval_store(self) -> ApprovalStore:
+        if self._approvals is None:
+            raise GatewayError("UNIMPLEMENTED", "APPROVALS_UNAVAILABLE", "this executor keeps no approvals")
+        return self._approvals
+
+    async def _events(self, request: ChatInput, *, streaming: bool, resolution: Resolution | None = None) -> AsyncIterator[Event]:
+        if not request.messages and resolution is None:
             raise invalid_argument("messages must contain at least one message", "messages")
         call = caller()
         entry = self.resolve(request.model_id)
@@ -112,7 +133,7 @@ class Executor:
             open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
             serving(info)  # agentgateway.request_info() inside the run
             try:
-                async for event in self._run(entry, request, upstream, streaming):
+                async for event in self._run(entry, request, upstream, streaming, self._run_approvals(entry.id, request, call, resolution)):
                     await queue.put(event)
                 await queue.put(_DONE)
             except asyncio.CancelledError:
@@ -165,8 +186,15 @@ class Executor:
             provider = self._providers[key] = UpstreamModelProvider(upstream, model)
         return provider
 
-    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream, streaming: bool) -> AsyncIterator[Event]:
+    def _run_approvals(self, model_id: str, request: ChatInput, call: CallContext, resolution: Resolution | None) -> RunApprovals | None:
+        if self._approvals is None:
+            return None
+        return RunApprovals(self._approvals, self._gatekeeper.audit, _key_id(call), call.request_id, model_id, request, self._approval_ttl_s, resolution)
+
+    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream, streaming: bool, approvals: RunApprovals | None) -> AsyncIterator[Event]:
         provider = self._provider(upstream, entry.upstream_model)
+        if approvals is not None and approvals.resolution is not None and entry.agent is None:
+            raise agent_changed(entry.id, approvals.resolution.approval_id)  # reloaded since the check
         if entry.agent is not None:
             if self._catalog.generation != self._generation:
                 self._generation = self._catalog.generation
@@ -176,7 +204,17 @@ class Executor:
             self._check_first_use(entry, provider, upstream)
             context = await _run_context(entry)
             events = run_sdk_agent(
-                entry.agent, request, provider, entry.max_turns, self._trace, entry.id, sources, streaming=streaming, context=context, hooks=entry.run_hooks
+                entry.agent,
+                request,
+                provider,
+                entry.max_turns,
+                self._trace,
+                entry.id,
+                sources,
+                streaming=streaming,
+                context=context,
+                hooks=entry.run_hooks,
+                approvals=approvals,
             )
         elif entry.workflow is not None:
             events = run_workflow_export(entry.workflow, request, provider, entry.agent_name, streaming=streaming)
@@ -202,6 +240,26 @@ class Executor:
             )
         settle_implicit_model_settings(entry.agent, provider)
         self._first_used.add(id(entry.agent))
+
+
+async def _completion(events: AsyncIterator[Event]) -> Completion:
+    final: FinalOutput | None = None
+    usage: Usage | None = None
+    seen: list[Event] = []
+    async for event in events:
+        if isinstance(event, FinalOutput):
+            final = event
+        elif isinstance(event, Usage):
+            usage = event
+        elif not isinstance(event, TextDelta | ToolCallDelta):
+            seen.append(event)
+    if final is None:
+        raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
+    return Completion(final, usage, tuple(seen))
+
+
+def _key_id(call: CallContext) -> str:
+    return call.principal.key_id if call.principal is not None else ""
 
 
 def _hosted_tools(root: Agent[Any]) -> tuple[str, ...]:

@@ -15,11 +15,11 @@ from typing import Any
 
 from agents import Agent, ModelSettings, RunConfig, RunHooks, RunItem, Runner
 from agents import Usage as SdkUsage
-from agents.items import HandoffOutputItem, ToolApprovalItem, ToolCallItem, ToolCallOutputItem
+from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
 
-from services.errors import GatewayError
+from services.executor.approvals import RunApprovals, paused_run
 from services.executor.client_tools import StoppedForClientTools, client_tools_for
 from services.executor.conversation import to_sdk_items
 from services.executor.events import (
@@ -83,6 +83,7 @@ async def run_sdk_agent(
     streaming: bool,
     context: Any = None,
     hooks: RunHooks[Any] | None = None,
+    approvals: RunApprovals | None = None,
 ) -> AsyncIterator[Event]:
     agent = agent_for_request(agent, request)  # the client's response_format, if any
     client = client_tools_for(agent, request, sources)  # None unless the client sent tools
@@ -90,7 +91,8 @@ async def run_sdk_agent(
         agent = client.agent(agent)
     run_config = _run_config(provider, request, trace, model_id)
     finishes = record_finish_reasons()
-    items = to_sdk_items(request.messages)
+    resumed = await approvals.start_state(agent, context) if approvals is not None else None
+    items = resumed if resumed is not None else to_sdk_items(request.messages)
     turns = max_turns or DEFAULT_MAX_TURNS
     translate = _ItemTranslator(sources, client.names if client is not None else frozenset())
     if not streaming:
@@ -107,7 +109,10 @@ async def run_sdk_agent(
             event = translate(item)
             if event is not None:
                 yield event
-        _refuse_pending_approvals(done.interruptions, model_id)
+        if done.interruptions:  # paused for a human approval (needs_approval)
+            for event in await paused_run(approvals, done, sources, model_id):
+                yield event
+            return
         if client is not None and client.stopped:
             yield _usage(done.context_wrapper.usage)
             yield client.final_output(done.raw_responses, done.last_agent.name)
@@ -141,7 +146,10 @@ async def run_sdk_agent(
         if not result.is_complete:
             # The consumer went away (cancel, timeout, error): stop the run and its upstream call.
             result.cancel()
-    _refuse_pending_approvals(result.interruptions, model_id)
+    if result.interruptions:
+        for event in await paused_run(approvals, result, sources, model_id):
+            yield event
+        return
     last_agent = result.last_agent
     if client is not None and client.stopped:
         yield _usage(result.context_wrapper.usage)
@@ -154,25 +162,11 @@ async def run_sdk_agent(
     yield FinalOutput(text, last_agent.name, final_finish_reason(finishes), structured)
 
 
-def _refuse_pending_approvals(interruptions: list[ToolApprovalItem], model_id: str) -> None:
-    """A run paused for a human approval (``needs_approval``) has no answer yet. Until the gateway
-    serves approvals, say so instead of returning the paused run's empty reply as if it were one."""
-    if not interruptions:
-        return
-    tools = sorted({item.tool_name or item.name or "?" for item in interruptions})
-    raise GatewayError(
-        "UNIMPLEMENTED",
-        "APPROVAL_REQUIRED",
-        f"agent {model_id!r} stopped to ask for a human approval of {', '.join(repr(t) for t in tools)}; this gateway does not serve approvals yet",
-        {"tools": ",".join(tools)},
-    )
-
-
 def final_finish_reason(finishes: list[str]) -> FinishReason:
     """The last model call's finish reason (``length`` when the reply was cut). ``tool_calls``
     becomes ``stop``: the agent's tools ran inside the gateway, the client has nothing to run."""
     last = FINISH_REASON.parse(finishes[-1]) if finishes else None
-    return "stop" if last in (None, "tool_calls") else last
+    return "stop" if last in (None, "tool_calls", "approval_required") else last
 
 
 def _usage(usage: SdkUsage) -> Usage:

@@ -9,13 +9,22 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import grpc
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from services.executor import events as ev
-from services.executor.codec import chat_input_from_proto, completion_to_proto, event_to_proto
+from services.executor.codec import (
+    approval_id_from_name,
+    approval_to_proto,
+    chat_input_from_proto,
+    completion_to_proto,
+    event_to_proto,
+    resolution_from_proto,
+    resumed_completion_to_proto,
+)
 from services.executor.executor import Executor
 
 __all__ = ["ExecutorServicer"]
@@ -23,6 +32,18 @@ __all__ = ["ExecutorServicer"]
 
 def _completion_id() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+
+# A chat completion's stream and a resumed run's stream: responses of the same fields.
+_Chunk = TypeVar("_Chunk", ex_pb.StreamChatCompletionResponse, ex_pb.StreamResolveApprovalResponse)
+
+
+async def _chunks(kind: type[_Chunk], events: AsyncIterator[ev.Event], model_id: str, include_usage: bool) -> AsyncIterator[_Chunk]:
+    completion_id, created = _completion_id()
+    async for event in events:
+        if isinstance(event, ev.Usage) and not include_usage:
+            continue  # OpenAI semantics: streams carry usage only when asked
+        yield kind(id=completion_id, model=model_id, created=created, event=event_to_proto(event))
 
 
 class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
@@ -35,11 +56,8 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[ex_pb.StreamChatCompletionRequest, ex_pb.StreamChatCompletionResponse],
     ) -> AsyncIterator[ex_pb.StreamChatCompletionResponse]:
         chat = chat_input_from_proto(request.chat)
-        completion_id, created = _completion_id()
-        async for event in self._executor.stream(chat):
-            if isinstance(event, ev.Usage) and not request.chat.include_usage:
-                continue  # OpenAI semantics: streams carry usage only when asked
-            yield ex_pb.StreamChatCompletionResponse(id=completion_id, model=chat.model_id, created=created, event=event_to_proto(event))
+        async for chunk in _chunks(ex_pb.StreamChatCompletionResponse, self._executor.stream(chat), chat.model_id, request.chat.include_usage):
+            yield chunk
 
     async def CreateChatCompletion(
         self,
@@ -49,3 +67,30 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
         chat = chat_input_from_proto(request.chat)
         done = await self._executor.complete(chat)
         return completion_to_proto(done, *_completion_id(), chat.model_id)
+
+    async def StreamResolveApproval(
+        self,
+        request: ex_pb.StreamResolveApprovalRequest,
+        context: grpc.aio.ServicerContext[ex_pb.StreamResolveApprovalRequest, ex_pb.StreamResolveApprovalResponse],
+    ) -> AsyncIterator[ex_pb.StreamResolveApprovalResponse]:
+        resolution = resolution_from_proto(request.decision)
+        pending = await self._executor.get_approval(resolution.approval_id)
+        events = self._executor.stream_resumed(pending, resolution)
+        async for chunk in _chunks(ex_pb.StreamResolveApprovalResponse, events, pending.model_id, request.include_usage):
+            yield chunk
+
+    async def ResolveApproval(
+        self,
+        request: ex_pb.ResolveApprovalRequest,
+        context: grpc.aio.ServicerContext[ex_pb.ResolveApprovalRequest, ex_pb.ResolveApprovalResponse],
+    ) -> ex_pb.ResolveApprovalResponse:
+        resolution = resolution_from_proto(request.decision)
+        pending = await self._executor.get_approval(resolution.approval_id)
+        done = await self._executor.complete_resumed(pending, resolution)
+        return resumed_completion_to_proto(done, *_completion_id(), pending.model_id)
+
+    async def GetApproval(
+        self, request: ex_pb.GetApprovalRequest, context: grpc.aio.ServicerContext[ex_pb.GetApprovalRequest, ex_pb.GetApprovalResponse]
+    ) -> ex_pb.GetApprovalResponse:
+        pending = await self._executor.get_approval(approval_id_from_name(request.name))
+        return ex_pb.GetApprovalResponse(approval=approval_to_proto(pending))

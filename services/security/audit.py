@@ -14,14 +14,20 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
+from typing import Literal
 
 from services.log import get_logger
 from services.rpc.paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from services.security.keys import Principal
 from services.security.overrides import utc_now
-from services.security.policy import Decision
+from services.security.policy import Action, Decision
 
-__all__ = ["AuditEvent", "AuditLog"]
+__all__ = ["AuditAction", "AuditEvent", "AuditLog"]
+
+# What the trail records: the policy's decisions, and the humans' decisions on tool calls a
+# run paused on (``resolve_approval``: allowed = approved, resource = the tool, policy names
+# the approval and call).
+AuditAction = Literal[Action, "resolve_approval"]
 
 _TOKEN_PREFIX = "audit:"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -12,16 +13,16 @@ from agentgateway.v1 import security_service_pb2_grpc as pb_grpc
 from services.errors import GatewayError, invalid_argument
 from services.rpc.enums import ProtoEnum
 from services.rpc.paging import page_of
-from services.security.audit import AuditEvent
+from services.security.audit import AuditAction, AuditEvent
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.security.keys import Principal
 from services.security.overrides import Override, OverrideEffect, new_override, override_id_from_name
-from services.security.policy import Action, Decision
+from services.security.policy import ACTIONS, Action, Decision
 
 __all__ = ["SecurityServicer"]
 
-ACTION: ProtoEnum[Action, pb.Action] = ProtoEnum(pb.Action, Action)
+ACTION: ProtoEnum[AuditAction, pb.Action] = ProtoEnum(pb.Action, AuditAction)
 EFFECT: ProtoEnum[OverrideEffect, pb.OverrideEffect] = ProtoEnum(pb.OverrideEffect, OverrideEffect)
 _MAX_TTL = timedelta(days=30)
 
@@ -184,10 +185,11 @@ def _principal_of_call() -> Principal:
 
 
 def _action(value: int) -> Action:
+    """An action the policy decides (not resolve_approval, which only the audit trail knows)."""
     action = ACTION.from_proto(value)
-    if action is None:
+    if action is None or action not in ACTIONS:
         raise invalid_argument("action is required (ACTION_USE_MODEL, ACTION_USE_TOOL, ACTION_CALL_ADMIN or ACTION_LOAD_MODULE)", "action")
-    return action
+    return cast(Action, action)
 
 
 def _action_to_proto(action: str) -> pb.Action:
