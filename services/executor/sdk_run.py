@@ -19,7 +19,7 @@ from agents.items import HandoffOutputItem, ToolApprovalItem, ToolCallItem, Tool
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
 
-from services.errors import GatewayError
+from services.errors import GatewayError, invalid_argument
 from services.executor.conversation import to_sdk_items
 from services.executor.events import (
     ChatInput,
@@ -32,11 +32,12 @@ from services.executor.events import (
     Usage,
 )
 from services.executor.output_schema import agent_for_request
-from services.executor.routing import UpstreamModelProvider, record_finish_reasons
+from services.executor.routing import UpstreamModelProvider
+from services.executor.upstream_models import record_finish_reasons
 from services.tools.timings import tool_duration
 from services.vocabulary import FINISH_REASON, FinishReason, ToolSource
 
-__all__ = ["final_finish_reason", "final_text", "model_settings_for", "run_sdk_agent"]
+__all__ = ["final_finish_reason", "final_text", "model_settings_for", "refuse_chat_only_sampling", "run_sdk_agent"]
 
 DEFAULT_MAX_TURNS = 10
 
@@ -61,6 +62,25 @@ def model_settings_for(request: ChatInput) -> ModelSettings:
     )
 
 
+# Chat Completions sampling fields the Responses API has no field for: OpenAI answers each with
+# 400 "Unknown parameter" (and the SDK's Responses model would drop the penalties unsaid).
+_NOT_IN_RESPONSES = ("seed", "stop", "presence_penalty", "frequency_penalty")
+
+
+def refuse_chat_only_sampling(request: ChatInput, provider: UpstreamModelProvider) -> None:
+    """On a Responses upstream, a 400 naming the first parameter it cannot take, rather than
+    an upstream 400 (or a parameter quietly not applied)."""
+    upstream = provider.upstream
+    if not upstream.config.speaks_responses:
+        return
+    for name in _NOT_IN_RESPONSES:
+        if request.sampling.get(name) not in (None, []):
+            raise invalid_argument(
+                f"{name!r} is not supported by model {request.model_id!r}: its upstream {upstream.name!r} speaks the Responses API, which has no such parameter",
+                name,
+            )
+
+
 def _tool_choice(request: ChatInput) -> str | None:
     """OpenAI's ``tool_choice`` as the SDK takes it: a mode, or the name of the tool to force.
     The SDK resets it after a tool call (``Agent.reset_tool_choice``), so ``required`` cannot loop."""
@@ -83,6 +103,7 @@ async def run_sdk_agent(
     context: Any = None,
     hooks: RunHooks[Any] | None = None,
 ) -> AsyncIterator[Event]:
+    refuse_chat_only_sampling(request, provider)
     agent = agent_for_request(agent, request)  # the client's response_format, if any
     run_config = _run_config(provider, request, trace, model_id)
     finishes = record_finish_reasons()
@@ -168,9 +189,11 @@ class _ItemTranslator:
         agent = getattr(getattr(item, "agent", None), "name", "")
         if isinstance(item, ToolCallItem):
             raw = _as_dict(item.raw_item)
-            call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
+            # A hosted tool's call (web_search_call...) has no name or arguments: its item type and action stand in.
+            call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or raw.get("type") or "")
+            arguments = raw.get("arguments") or (json.dumps(raw["action"], default=_json_default) if raw.get("action") else "")
             self._pending[call_id] = (name, time.perf_counter())
-            return ToolCalled(call_id, name, str(raw.get("arguments") or ""), agent, _source(raw, name, self._sources))
+            return ToolCalled(call_id, name, str(arguments), agent, _source(raw, name, self._sources))
         if isinstance(item, ToolCallOutputItem):
             raw = _as_dict(item.raw_item)
             call_id = str(raw.get("call_id") or "")
