@@ -11,8 +11,10 @@ without internet or keys. For the last message of each request it
   names, so a classifier agent follows the user: "cancel subscription" → ``cancel_subscription``);
 * otherwise echoes ``"You said: <text>"``, streamed one word per chunk.
 
-It serves ``POST /v1/chat/completions`` (streamed or not), ``GET /v1/models`` and an
-OpenAI-shaped 404 for anything else. Wire shapes live in `services.demo_wire`.
+It serves ``POST /v1/chat/completions`` and ``POST /v1/responses`` (streamed or not; a
+Responses request is answered as the chat request it amounts to), ``GET /v1/models`` and an
+OpenAI-shaped 404 for anything else. Wire shapes live in `services.demo_wire` and
+`services.demo_wire_responses`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import re
 import socket
 import string
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import uvicorn
@@ -33,22 +35,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.demo_wire import (
-    CHAT_PATH,
-    SSE_DONE,
-    Completion,
+    CHAT_API,
+    Frame,
     TextReply,
     ToolCall,
     ToolCallReply,
-    chat_body_error,
-    completion_response,
+    WireApi,
     message_text,
     models_response,
     not_found_response,
     parse_json,
-    sse,
     sse_response,
-    stream_chunks,
 )
+from services.demo_wire_responses import RESPONSES_API
 from services.log import get_logger
 
 __all__ = ["DEMO_MODELS", "bind_socket", "create_app", "demo_reply", "serve", "server_config"]
@@ -221,17 +220,22 @@ def create_app(chunk_delay: float = 0.02, models: Sequence[str] = DEMO_MODELS) -
     """The demo model's ASGI app; `chunk_delay` is the pause between streamed chunks."""
     ids = itertools.count(1)
 
-    async def chat(request: Request) -> Response:
-        raw = await request.body()
-        body = parse_json(raw)
-        error = chat_body_error(raw, body)
-        if error is not None:
-            return error
-        reply = demo_reply(body, chunk_delay)
-        ctx = Completion.of(body, reply, f"chatcmpl-demo{next(ids)}")
-        stream = body.get("stream") is True
-        _log.debug("demo reply", extra={"fields": {"model": ctx.model, "stream": stream, "tool_calls": isinstance(reply, ToolCallReply)}})
-        return sse_response(ctx, _events(ctx, reply)) if stream else completion_response(ctx, reply)
+    def endpoint(api: WireApi) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request) -> Response:
+            raw = await request.body()
+            body = parse_json(raw)
+            error = api.body_error(raw, body)
+            if error is not None:
+                return error
+            reply = demo_reply(api.chat_view(body), chunk_delay)
+            built = api.build(body, reply, f"{api.id_prefix}demo{next(ids)}", True)
+            stream = body.get("stream") is True
+            _log.debug(
+                "demo reply", extra={"fields": {"path": api.path, "model": body["model"], "stream": stream, "tool_calls": isinstance(reply, ToolCallReply)}}
+            )
+            return sse_response(built.id, _paced(built.frames(), chunk_delay)) if stream else built.unary()
+
+        return answer
 
     async def list_models(request: Request) -> Response:
         return models_response(models, "agent-gateway")
@@ -241,19 +245,18 @@ def create_app(chunk_delay: float = 0.02, models: Sequence[str] = DEMO_MODELS) -
 
     return Starlette(
         routes=[
-            Route(CHAT_PATH, chat, methods=["POST"]),
+            *(Route(api.path, endpoint(api), methods=["POST"]) for api in (CHAT_API, RESPONSES_API)),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]
     )
 
 
-async def _events(ctx: Completion, reply: TextReply | ToolCallReply) -> AsyncIterator[str]:
-    for index, chunk in enumerate(stream_chunks(ctx, reply)):
-        if index > 0 and reply.chunk_delay > 0:
-            await asyncio.sleep(reply.chunk_delay)
-        yield sse(chunk)
-    yield SSE_DONE
+async def _paced(frames: list[Frame], delay: float) -> AsyncIterator[str]:
+    for index, frame in enumerate(frames):
+        if index > 0 and frame.paced and delay > 0:
+            await asyncio.sleep(delay)
+        yield frame.text
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

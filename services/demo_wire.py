@@ -13,28 +13,38 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from starlette.responses import JSONResponse, StreamingResponse
 
 __all__ = [
+    "CHAT_API",
     "CHAT_PATH",
     "SSE_DONE",
+    "Built",
     "Completion",
+    "Frame",
     "TextReply",
     "ToolCall",
     "ToolCallReply",
     "Usage",
+    "WireApi",
+    "body_error",
     "chat_body_error",
+    "chat_frames",
     "completion",
     "completion_response",
     "error_response",
+    "json_response",
     "message_text",
     "models_response",
     "not_found_response",
     "parse_json",
+    "reply_words",
+    "split_chars",
+    "split_words",
     "sse",
     "sse_response",
     "stream_chunks",
@@ -66,16 +76,33 @@ class Usage:
             },
         }
 
+    def to_responses_dict(self) -> dict[str, Any]:
+        """The same counts as the Responses API names them."""
+        return {
+            "input_tokens": self.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": self.completion_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
 
 @dataclass(frozen=True)
 class TextReply:
-    """Assistant text. Streamed as `chunks` content deltas split on word boundaries."""
+    """Assistant text. Streamed as `chunks` content deltas split on word boundaries.
+
+    Responses API only (Chat Completions has no such items, so its builders leave them out):
+    `reasoning` is a reasoning summary item before the answer, `web_search` the query of a
+    web search the provider ran before answering (a ``web_search_call`` item). A
+    ``finish_reason`` other than ``stop`` is an ``incomplete`` Response there."""
 
     content: str
     chunks: int = 3
     chunk_delay: float = 0.0  # seconds between streamed chunks
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: Literal["stop", "length", "content_filter"] = "stop"
     usage: Usage | None = None
+    reasoning: str | None = None
+    web_search: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,11 +133,21 @@ class ToolCallReply:
     fragments: int = 3
     chunk_delay: float = 0.0
     usage: Usage | None = None
+    reasoning: str | None = None  # Responses API only, as for TextReply
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "calls", tuple(self.calls))
         if not self.calls:
             raise ValueError("ToolCallReply needs at least one ToolCall")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One SSE event as sent. A reply's ``chunk_delay`` is the pause before each paced frame
+    but the first (the ones carrying text or arguments); envelope frames follow at once."""
+
+    text: str
+    paced: bool
 
 
 @dataclass(frozen=True)
@@ -130,7 +167,7 @@ class Completion:
         messages = [m for m in body["messages"] if isinstance(m, dict)]
         usage = reply.usage or Usage(
             prompt_tokens=max(1, sum(len(message_text(m.get("content")).split()) for m in messages)),
-            completion_tokens=max(1, _reply_words(reply)),
+            completion_tokens=max(1, reply_words(reply)),
         )
         stream_options = body.get("stream_options")
         return cls(
@@ -211,12 +248,12 @@ def stream_chunks(ctx: Completion, reply: TextReply | ToolCallReply, *, finish: 
             if i == 0:
                 delta = {"role": "assistant", "content": None, "refusal": None, **delta}
             chunks.append(_chunk(ctx, delta))
-            for fragment in _split_chars(call.arguments_json, max(2, reply.fragments)):
+            for fragment in split_chars(call.arguments_json, max(2, reply.fragments)):
                 chunks.append(_chunk(ctx, {"tool_calls": [{"index": i, "function": {"arguments": fragment}}]}))
         finish_reason = "tool_calls"
     else:
         chunks.append(_chunk(ctx, {"role": "assistant", "content": "", "refusal": None}))
-        chunks += [_chunk(ctx, {"content": piece}) for piece in _split_words(reply.content, reply.chunks)]
+        chunks += [_chunk(ctx, {"content": piece}) for piece in split_words(reply.content, reply.chunks)]
         finish_reason = reply.finish_reason
     if not finish:
         return chunks
@@ -234,7 +271,7 @@ def sse(chunk: dict[str, Any]) -> str:
     return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
 
 
-def _split_words(text: str, parts: int) -> list[str]:
+def split_words(text: str, parts: int) -> list[str]:
     """Split into at most `parts` pieces on word boundaries; ''.join(result) == text."""
     if not text:
         return []
@@ -245,7 +282,7 @@ def _split_words(text: str, parts: int) -> list[str]:
     return _group(pieces, parts)
 
 
-def _split_chars(text: str, parts: int) -> list[str]:
+def split_chars(text: str, parts: int) -> list[str]:
     return _group(list(text), parts) if text else [""]
 
 
@@ -261,7 +298,7 @@ def _group(pieces: list[str], parts: int) -> list[str]:
     return groups
 
 
-def _reply_words(reply: TextReply | ToolCallReply) -> int:
+def reply_words(reply: TextReply | ToolCallReply) -> int:
     if isinstance(reply, TextReply):
         return len(reply.content.split())
     return sum(len(f"{call.name} {call.arguments_json}".split()) for call in reply.calls)
@@ -290,27 +327,81 @@ def parse_json(raw: bytes) -> Any:
 
 def chat_body_error(raw: bytes, body: Any) -> JSONResponse | None:
     """The 400 the real API sends for this chat request body, or None when it is usable."""
+    return body_error(raw, body, {"model": str, "messages": list})
+
+
+def body_error(raw: bytes, body: Any, required: Mapping[str, type | tuple[type, ...]]) -> JSONResponse | None:
+    """The 400 the real API sends for a body that is not a JSON object or lacks a `required`
+    parameter (name -> the type(s) it must have), or None."""
     if raw and body is None:
         message = "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload."
         return error_response(400, message, "invalid_request_error")
     if not isinstance(body, dict):
         return error_response(400, "Request body must be a JSON object.", "invalid_request_error")
-    for name, kind in (("model", str), ("messages", list)):
+    for name, kind in required.items():
         if not isinstance(body.get(name), kind):
             message = f"Missing required parameter: '{name}'."
             return error_response(400, message, "invalid_request_error", code="missing_required_parameter", param=name)
     return None
 
 
+def json_response(reply_id: str, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, headers={"x-request-id": f"req_{reply_id}"})
+
+
 def completion_response(ctx: Completion, reply: TextReply | ToolCallReply) -> JSONResponse:
-    return JSONResponse(completion(ctx, reply), headers={"x-request-id": f"req_{ctx.id}"})
+    return json_response(ctx.id, completion(ctx, reply))
 
 
-def sse_response(ctx: Completion, events: AsyncIterator[str]) -> StreamingResponse:
-    headers = {"x-request-id": f"req_{ctx.id}", "cache-control": "no-cache"}
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+def chat_frames(ctx: Completion, reply: TextReply | ToolCallReply, *, finish: bool = True) -> list[Frame]:
+    """The SSE frames of a streamed reply, ``data: [DONE]`` last (``finish=False``: see `stream_chunks`)."""
+    frames = [Frame(sse(chunk), paced=True) for chunk in stream_chunks(ctx, reply, finish=finish)]
+    return [*frames, Frame(SSE_DONE, paced=False)] if finish else frames
+
+
+def sse_response(reply_id: str, frames: AsyncIterator[str]) -> StreamingResponse:
+    headers = {"x-request-id": f"req_{reply_id}", "cache-control": "no-cache"}
+    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
 
 
 def models_response(names: Sequence[str], owned_by: str) -> JSONResponse:
     data = [{"id": name, "object": "model", "created": 0, "owned_by": owned_by} for name in names]
     return JSONResponse({"object": "list", "data": data})
+
+
+# ------------------------------------------------------------------------------ endpoints
+
+
+@dataclass(frozen=True)
+class Built:
+    """One reply built for an endpoint: its id, then its unary response or its SSE frames
+    (only one of the two is ever asked for)."""
+
+    id: str
+    unary: Callable[[], JSONResponse]
+    frames: Callable[[], list[Frame]]
+
+
+@dataclass(frozen=True)
+class WireApi:
+    """One endpoint's wire, for servers that answer it: how a body is checked, how it reads as
+    a chat body (what the demo model's reply policy takes), and how a reply is built
+    (``build(body, reply, reply_id, finish)``; ``finish=False``: a stream that never ends)."""
+
+    path: str
+    id_prefix: str  # of reply ids, e.g. "chatcmpl-"
+    body_error: Callable[[bytes, Any], JSONResponse | None]
+    chat_view: Callable[[dict[str, Any]], dict[str, Any]]
+    build: Callable[[dict[str, Any], TextReply | ToolCallReply, str, bool], Built]
+
+
+def _build_chat(body: dict[str, Any], reply: TextReply | ToolCallReply, reply_id: str, finish: bool) -> Built:
+    ctx = Completion.of(body, reply, reply_id)
+    return Built(ctx.id, lambda: completion_response(ctx, reply), lambda: chat_frames(ctx, reply, finish=finish))
+
+
+def _as_is(body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
+CHAT_API = WireApi(CHAT_PATH, "chatcmpl-", chat_body_error, _as_is, _build_chat)

@@ -109,15 +109,19 @@ class Gateway:
             self.tool_runtime = ToolRuntime(self.tool_catalog, self.gatekeeper)
             bind_runtime(self.tool_runtime)
         if wanted & {"registry", "executor"}:
-            self.catalog = AgentCatalog(s.agent_discovery_path, s.config_file("agents"), s.agent_exports, module_allowed=self._module_allowed)
+            # Parse before anything listens: a malformed file stops start-up with a clear message.
+            # The registry reads it too, to flag agents their upstream cannot run.
+            upstreams = load_upstreams(s.config_file("upstreams"), s.default_model)
+            if "executor" in wanted:
+                self.upstreams = UpstreamPool(upstreams)
+            self.catalog = AgentCatalog(
+                s.agent_discovery_path, s.config_file("agents"), s.agent_exports, module_allowed=self._module_allowed, upstreams=upstreams
+            )
             await self.catalog.refresh()
             if s.agent_watch:
                 self._watch_task = asyncio.create_task(
                     watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping), name="agent-watch"
                 )
-        if "executor" in wanted:
-            # Parse before anything listens: a malformed file stops start-up with a clear message.
-            self.upstreams = UpstreamPool(load_upstreams(s.config_file("upstreams"), s.default_model))
         if s.grpc_services:
             await self._start_grpc()
         if "shim" in wanted:

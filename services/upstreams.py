@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
@@ -17,9 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.config_files import load_yaml_model
 from services.errors import GatewayError
 
-__all__ = ["Upstream", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "load_upstreams"]
+__all__ = ["Upstream", "UpstreamApi", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "default_api", "load_upstreams"]
 
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
+
+# The API drop-in agents are run with: the SDK's Chat Completions or its Responses model.
+UpstreamApi = Literal["chat_completions", "responses"]
+
+
+def default_api(base_url: str) -> UpstreamApi:
+    """``responses`` on the OpenAI API itself (the SDK's own default there), else
+    ``chat_completions``: the API every OpenAI-compatible server (vLLM, Ollama...) speaks."""
+    return "responses" if urlsplit(base_url).hostname == "api.openai.com" else "chat_completions"
 
 
 class UpstreamConfig(BaseModel):
@@ -30,8 +41,20 @@ class UpstreamConfig(BaseModel):
     # Name of the env var holding the key; never the key itself.
     api_key_env: str | None = None
     model: str | None = None
+    # None in the file means "by provider" (``default_api``); always set once validated.
+    api: UpstreamApi | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _default_api(self) -> UpstreamConfig:
+        if self.api is None:
+            self.api = default_api(self.base_url)
+        return self
+
+    @property
+    def speaks_responses(self) -> bool:
+        return self.api == "responses"
 
 
 class UpstreamsFile(BaseModel):
@@ -49,6 +72,11 @@ class UpstreamsFile(BaseModel):
         if self.default is not None and self.default not in names:
             raise ValueError(f"default upstream {self.default!r} is not in upstreams {names}")
         return self
+
+    def resolve(self, name: str | None) -> UpstreamConfig | None:
+        """The upstream an agent naming ``name`` (None: the default one) is routed to."""
+        wanted = name or self.default or (self.upstreams[0].name if self.upstreams else None)
+        return next((u for u in self.upstreams if u.name == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -78,11 +106,12 @@ class UpstreamPool:
     """One ``AsyncOpenAI`` client (and connection pool) per upstream, shared by all requests."""
 
     def __init__(self, config: UpstreamsFile) -> None:
-        self._default = config.default or config.upstreams[0].name
+        self._config = config
         self._upstreams = {u.name: Upstream(u, _client_for(u)) for u in config.upstreams}
 
     def get(self, name: str | None) -> Upstream:
-        upstream = self._upstreams.get(name or self._default)
+        resolved = self._config.resolve(name)
+        upstream = self._upstreams.get(resolved.name) if resolved is not None else None
         if upstream is None:
             raise GatewayError("FAILED_PRECONDITION", "UPSTREAM_NOT_CONFIGURED", f"upstream {name!r} is not configured")
         return upstream

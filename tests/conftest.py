@@ -39,6 +39,7 @@ GATEWAY_ENV = {**{f"GW_KEY_{name.upper()}": value for name, value in KEYS.items(
 ADMIN_KEY = KEYS["admin"]
 ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN_KEY}"}
 UPSTREAM_KEY = "sk-upst-9f3a7c1e5b2d8046"
+RESPONSES_MODEL = "fake-responses-model"  # the model of the `fake-responses` upstream
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +91,17 @@ def write_config(
                         "base_url": upstream.base_url,
                         "api_key_env": "FAKE_UPSTREAM_KEY",
                         "model": "fake-model",
+                        "timeout_s": timeout_s,
+                        "max_retries": 0,
+                    },
+                    # The same fake, as an upstream speaking the Responses API (drop-ins choose it
+                    # with __gateway__["upstream"]); its model name tells its requests apart.
+                    {
+                        "name": "fake-responses",
+                        "base_url": upstream.base_url,
+                        "api_key_env": "FAKE_UPSTREAM_KEY",
+                        "model": RESPONSES_MODEL,
+                        "api": "responses",
                         "timeout_s": timeout_s,
                         "max_retries": 0,
                     },

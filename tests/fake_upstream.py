@@ -1,4 +1,6 @@
-"""A scriptable fake OpenAI-compatible upstream LLM served over real HTTP on loopback.
+"""A scriptable fake OpenAI-compatible upstream LLM served over real HTTP on loopback: Chat
+Completions (``POST /v1/chat/completions``) and the Responses API (``POST /v1/responses``),
+both answering from the same scripts.
 
 Used two ways:
 
@@ -36,12 +38,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services import demo_wire
+from services import demo_wire_responses as responses_wire
 from services.demo_model import bind_socket, demo_reply, server_config
 from services.demo_wire import CHAT_PATH, ToolCall, Usage
+from services.demo_wire_responses import RESPONSES_PATH
 
 __all__ = [
     "CHAT_PATH",
     "DEFAULT_MODEL",
+    "RESPONSES_PATH",
     "BrokenReply",
     "ErrorReply",
     "FakeUpstream",
@@ -104,9 +109,9 @@ class HangReply:
 
 @dataclass(frozen=True)
 class BrokenReply:
-    """A 200 that goes wrong. Non-streaming requests get ``body`` as it is (invalid JSON, a
-    truncated body, an ``{"error": ...}`` object). Streaming requests get the role chunk and
-    ``partial`` (one chunk per word), then ``ending``: ``"error"`` sends
+    """A 200 that goes wrong (Chat Completions). Non-streaming requests get ``body`` as it is
+    (invalid JSON, a truncated body, an ``{"error": ...}`` object). Streaming requests get the
+    role chunk and ``partial`` (one chunk per word), then ``ending``: ``"error"`` sends
     ``data: {"error": {...}}`` with ``message``; ``"eof"`` just closes, with no finish reason
     and no ``[DONE]``."""
 
@@ -148,6 +153,14 @@ class RecordedRequest:
         return []
 
     @property
+    def input(self) -> list[dict[str, Any]]:
+        """A Responses request's input items (a string input as one user message)."""
+        raw = self.body.get("input") if isinstance(self.body, dict) else None
+        if isinstance(raw, str):
+            return [{"role": "user", "content": raw}]
+        return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+
+    @property
     def stream(self) -> bool:
         return isinstance(self.body, dict) and self.body.get("stream") is True
 
@@ -169,7 +182,7 @@ _Outcome = Literal["ok", "disconnected", "stopping"]
 
 
 class FakeUpstream:
-    """Fake Chat Completions server. ``start()`` runs it in a background thread;
+    """Fake Chat Completions and Responses server. ``start()`` runs it in a background thread;
     scripting and inspection methods are thread-safe and meant for the test thread."""
 
     def __init__(
@@ -201,6 +214,7 @@ class FakeUpstream:
         self.app = Starlette(
             routes=[
                 Route(CHAT_PATH, self._chat, methods=["POST"]),
+                Route(RESPONSES_PATH, self._responses, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
                 # Catch-all so unknown URLs get an OpenAI-shaped 404 and are recorded too.
                 Route("/{path:path}", self._not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -310,6 +324,10 @@ class FakeUpstream:
     def chat_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == CHAT_PATH]
 
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == RESPONSES_PATH]
+
     def last_request(self, path: str | None = CHAT_PATH) -> RecordedRequest:
         """Most recent request to `path` (chat completions by default; None = any)."""
         for record in reversed(self.requests):
@@ -395,15 +413,21 @@ class FakeUpstream:
         return self._respond(record, demo_wire.models_response(names, "fake-upstream"))
 
     async def _chat(self, request: Request) -> Response:
+        return await self._serve(request, demo_wire.CHAT_API)
+
+    async def _responses(self, request: Request) -> Response:
+        return await self._serve(request, responses_wire.RESPONSES_API)
+
+    async def _serve(self, request: Request, api: demo_wire.WireApi) -> Response:
         record = await self._begin(request)
         body = record.body
-        error = demo_wire.chat_body_error(record.raw_body, body)
+        error = api.body_error(record.raw_body, body)
         if error is not None:
             return self._respond(record, error)
 
         scripted = self._take(body["model"])
         record.reply = scripted
-        reply = scripted if scripted is not None else demo_reply(body, self.demo_chunk_delay)
+        reply = scripted if scripted is not None else demo_reply(api.chat_view(body), self.demo_chunk_delay)
         stream = body.get("stream") is True
 
         delay = getattr(reply, "delay", 0.0)
@@ -423,13 +447,17 @@ class FakeUpstream:
             return self._respond(record, Response(reply.body, media_type="application/json"))
 
         # A (streamed) hang or break sends its partial text like a text reply that never finishes.
+        hang = isinstance(reply, HangReply)
         unfinished = isinstance(reply, HangReply | BrokenReply)
         wire = demo_wire.TextReply(reply.partial, chunks=len(reply.partial.split())) if isinstance(reply, HangReply | BrokenReply) else reply
-        ctx = demo_wire.Completion.of(body, wire, f"chatcmpl-fake{next(self._ids)}")
+        built = api.build(body, wire, f"{api.id_prefix}fake{next(self._ids)}", not unfinished)
         if stream:
-            broken = reply if isinstance(reply, BrokenReply) else None
-            return demo_wire.sse_response(ctx, self._sse(request, record, ctx, wire, hang=unfinished and broken is None, broken=broken))
-        return self._respond(record, demo_wire.completion_response(ctx, wire))
+            frames = built.frames()
+            if isinstance(reply, BrokenReply) and reply.ending == "error":
+                error = {"error": {"message": reply.message, "type": "server_error", "param": None, "code": None}}
+                frames = [*frames, demo_wire.Frame(demo_wire.sse(error), paced=False)]
+            return demo_wire.sse_response(built.id, self._sse(request, record, frames, wire.chunk_delay, hang=hang))
+        return self._respond(record, built.unary())
 
     def _abandon(self, record: RecordedRequest, outcome: _Outcome) -> Response:
         if outcome == "disconnected":
@@ -454,39 +482,23 @@ class FakeUpstream:
                 return "ok"
             await asyncio.sleep(min(_POLL_SECONDS, remaining))
 
-    async def _sse(
-        self,
-        request: Request,
-        record: RecordedRequest,
-        ctx: demo_wire.Completion,
-        reply: demo_wire.TextReply | demo_wire.ToolCallReply,
-        *,
-        hang: bool,
-        broken: BrokenReply | None = None,
-    ) -> AsyncIterator[str]:
+    async def _sse(self, request: Request, record: RecordedRequest, frames: list[demo_wire.Frame], chunk_delay: float, *, hang: bool) -> AsyncIterator[str]:
         # "cancelled" survives only if the generator is cancelled/closed mid-stream,
         # which is how Starlette reacts to a client disconnect.
         outcome: _Outcome | Literal["cancelled", "done"] = "cancelled"
         try:
-            for index, chunk in enumerate(demo_wire.stream_chunks(ctx, reply, finish=not hang and broken is None)):
-                if index > 0 and reply.chunk_delay > 0:
-                    outcome = await self._pause(request, reply.chunk_delay)
+            for index, frame in enumerate(frames):
+                if index > 0 and frame.paced and chunk_delay > 0:
+                    outcome = await self._pause(request, chunk_delay)
                     if outcome != "ok":
                         return
-                yield demo_wire.sse(chunk)
-            if broken is not None:
-                outcome = "done"
-                self._finish(record, 200)
-                if broken.ending == "error":
-                    yield demo_wire.sse({"error": {"message": broken.message, "type": "server_error", "param": None, "code": None}})
-                return
+                if index == len(frames) - 1 and not hang:
+                    # Finish before the last event for the same reason as `_respond`.
+                    outcome = "done"
+                    self._finish(record, 200)
+                yield frame.text
             if hang:
                 outcome = await self._pause(request, math.inf)
-                return
-            # Finish before the last event for the same reason as `_respond`.
-            outcome = "done"
-            self._finish(record, 200)
-            yield demo_wire.SSE_DONE
         finally:
             if outcome != "done":
                 self._finish(record, 200, disconnected=outcome in ("cancelled", "disconnected"))

@@ -193,6 +193,20 @@ def test_an_enum_takes_the_option_the_user_names(client: OpenAI, said: str, pick
     assert completion.choices[0].message.parsed == Intent(classification=picked)  # type: ignore[arg-type]
 
 
+def test_answers_the_responses_api_too(client: OpenAI) -> None:
+    tools: Any = [
+        {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    ]
+    called = client.responses.create(model="demo", input="get weather in Lyon", tools=tools)
+    [call] = [item for item in called.output if item.type == "function_call"]
+    assert (call.name, json.loads(call.arguments)) == ("get_weather", {"city": "Lyon"})
+    stream = client.responses.create(model="demo", input="hello there friend", stream=True)
+    events = list(stream)
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "You said: hello there friend" and len(deltas) == 5  # one word a delta, as on chat
+    assert events[-1].type == "response.completed" and [e.sequence_number for e in events] == list(range(len(events)))
+
+
 def test_lists_models_and_answers_unknown_urls_like_openai(client: OpenAI, demo: DemoModel) -> None:
     assert [m.id for m in client.models.list()] == ["demo"]
     missing = httpx.get(f"{demo.base_url}/embeddings")

@@ -37,7 +37,7 @@ from openai.types.responses import ResponseStreamEvent
 
 from services.errors import invalid_argument
 from services.executor.events import ChatInput, FinalOutput, ToolCallDelta
-from services.executor.governance import agents_reachable_from
+from services.sdk_agents import agents_reachable_from
 from services.vocabulary import ToolSource
 
 __all__ = ["ClientTools", "StoppedForClientTools", "client_tools_for"]

@@ -16,14 +16,12 @@ from collections.abc import AsyncIterator
 from types import MappingProxyType
 from typing import Any
 
-from agents import Agent, FunctionTool
-
 from services.errors import GatewayError, invalid_argument, model_not_found
 from services.executor.approval_store import ApprovalStore, PendingApproval
 from services.executor.approvals import Resolution, RunApprovals, agent_changed, request_to_resume
 from services.executor.events import ChatInput, Completion, Event, FinalOutput, TextDelta, ToolCallDelta, Usage
 from services.executor.failures import as_gateway_error
-from services.executor.governance import AgentToolGovernor, agents_reachable_from
+from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
 from services.executor.request_info import RequestInfo, request_info, serving
 from services.executor.routing import UpstreamModelProvider, settle_implicit_model_settings
@@ -32,6 +30,7 @@ from services.executor.workflow_run import run_workflow_export
 from services.log import get_logger
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
+from services.sdk_agents import hosted_tool_problem, hosted_tools
 from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.runtime import ToolRuntime
@@ -229,13 +228,12 @@ class Executor:
         assert entry.agent is not None
         if id(entry.agent) in self._first_used:
             return
-        hosted = _hosted_tools(entry.agent)
+        hosted = hosted_tools(entry.agent) if not upstream.config.speaks_responses else ()
         if hosted:  # not remembered: the agent stays refused until a reload changes it
             raise GatewayError(
                 "FAILED_PRECONDITION",
                 "HOSTED_TOOL_UNSUPPORTED",
-                f"agent {entry.id!r} uses the hosted tool(s) {', '.join(map(repr, hosted))}, which need an upstream speaking the Responses API;"
-                f" upstream {upstream.name!r} speaks Chat Completions",
+                hosted_tool_problem(entry.id, hosted, upstream.name),
                 {"tools": ",".join(hosted), "upstream": upstream.name},
             )
         settle_implicit_model_settings(entry.agent, provider)
@@ -260,12 +258,6 @@ async def _completion(events: AsyncIterator[Event]) -> Completion:
 
 def _key_id(call: CallContext) -> str:
     return call.principal.key_id if call.principal is not None else ""
-
-
-def _hosted_tools(root: Agent[Any]) -> tuple[str, ...]:
-    """Tools the model provider runs (web search, file search, code interpreter, hosted MCP...):
-    anything but a FunctionTool. The Chat Completions API has no way to offer them."""
-    return tuple(sorted({getattr(t, "name", type(t).__name__) for a in agents_reachable_from(root) for t in a.tools if not isinstance(t, FunctionTool)}))
 
 
 def _request_info(entry: AgentEntry, request: ChatInput, call: CallContext) -> RequestInfo:

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from agents import Agent, FunctionTool
-from agents.handoffs import Handoff
 from agents.mcp import MCPServer
 from agents.tool_context import ToolContext
 from mcp.types import CallToolResult, TextContent
 
 from services.log import get_logger
 from services.metrics import TOOL_CALLS, TOOL_SECONDS
+from services.sdk_agents import agents_reachable_from
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.governed import governed_source, mark_governed
@@ -33,25 +32,6 @@ from services.vocabulary import ToolSource
 __all__ = ["AgentToolGovernor"]
 
 log = get_logger("executor")
-
-
-def agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        agent = stack.pop()
-        if id(agent) in seen:
-            continue
-        seen.add(id(agent))
-        yield agent
-        for target in agent.handoffs:
-            if isinstance(target, Agent):
-                stack.append(target)
-            elif isinstance(target, Handoff):
-                ref = getattr(target, "_agent_ref", None)
-                resolved = ref() if ref is not None else None
-                if isinstance(resolved, Agent):
-                    stack.append(resolved)
 
 
 class AgentToolGovernor:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any, Unpack, cast
 
 from agents import (
     Agent,
     Model,
     ModelProvider,
-    OpenAIChatCompletionsModel,
     RunConfig,
     RunResult,
     RunResultStreaming,
@@ -35,64 +33,13 @@ from agents.result import RunResultBase
 from agents.run import AgentRunner, set_default_agent_runner
 from agents.run_config import RunOptions
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
-from openai import AsyncStream
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from services.executor.events import TextDelta, Usage
-from services.executor.governance import agents_reachable_from
+from services.executor.upstream_models import ChatModel, ResponsesModel
+from services.sdk_agents import agents_reachable_from
 from services.upstreams import Upstream
 
-__all__ = ["UpstreamModelProvider", "install_routing_runner", "record_finish_reasons", "routed_to", "settle_implicit_model_settings"]
-
-
-# The finish reasons of the model calls of the current run, oldest first (the SDK's
-# ModelResponse does not carry them). A list, so the SDK's own run task, which copies the
-# context, appends to the same one.
-_finish_reasons: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("agentgateway_finish_reasons", default=None)
-
-
-def record_finish_reasons() -> list[str]:
-    """Start collecting the finish reasons of the model calls made from this context on."""
-    reasons: list[str] = []
-    _finish_reasons.set(reasons)
-    return reasons
-
-
-def _record(reason: str | None) -> None:
-    reasons = _finish_reasons.get()
-    if reasons is not None and reason:
-        reasons.append(reason)
-
-
-class _FinishWatchingStream:
-    """The upstream's chunk stream, unchanged, noting choice 0's finish reason on the way."""
-
-    def __init__(self, inner: AsyncStream[ChatCompletionChunk]) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:  # response, close(): the SDK reads and calls them
-        return getattr(self._inner, name)
-
-    async def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self._inner:
-            for choice in chunk.choices:
-                if choice.index == 0 and choice.finish_reason:
-                    _record(choice.finish_reason)
-            yield chunk
-
-
-class _ChatModel(OpenAIChatCompletionsModel):
-    """The SDK's Chat Completions model, keeping each call's ``finish_reason`` (a reply cut at
-    ``length`` must say so to the client). ``_fetch_response`` is the one place the SDK sees
-    the raw completion; tests/test_e2e_dropin.py pins this against SDK changes."""
-
-    async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
-        fetched = await super()._fetch_response(*args, **kwargs)
-        if isinstance(fetched, ChatCompletion):
-            _record(fetched.choices[0].finish_reason if fetched.choices else None)
-            return fetched
-        response, stream = fetched
-        return response, _FinishWatchingStream(stream)
+__all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to", "settle_implicit_model_settings"]
 
 
 class UpstreamModelProvider(ModelProvider):
@@ -109,8 +56,10 @@ class UpstreamModelProvider(ModelProvider):
         name = self.model_name(model_name)
         model = self._models.get(name)
         if model is None:
-            # Stateless and bound to the shared client: one per model name is enough.
-            model = self._models[name] = _ChatModel(model=name, openai_client=self.upstream.client)
+            # Stateless and bound to the shared client: one per model name is enough. The
+            # upstream's `api` decides which of the SDK's two OpenAI models runs the agent.
+            kind = ResponsesModel if self.upstream.config.speaks_responses else ChatModel
+            model = self._models[name] = kind(model=name, openai_client=self.upstream.client)
         return model
 
 

@@ -19,6 +19,7 @@ from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
 from pydantic import BaseModel
 
+from services.errors import invalid_argument
 from services.executor.approvals import RunApprovals, paused_run
 from services.executor.client_tools import StoppedForClientTools, client_tools_for
 from services.executor.conversation import to_sdk_items
@@ -33,11 +34,12 @@ from services.executor.events import (
     Usage,
 )
 from services.executor.output_schema import agent_for_request
-from services.executor.routing import UpstreamModelProvider, record_finish_reasons
+from services.executor.routing import UpstreamModelProvider
+from services.executor.upstream_models import record_finish_reasons
 from services.tools.timings import tool_duration
 from services.vocabulary import FINISH_REASON, FinishReason, ToolSource
 
-__all__ = ["final_finish_reason", "final_text", "model_settings_for", "run_sdk_agent"]
+__all__ = ["final_finish_reason", "final_text", "model_settings_for", "refuse_chat_only_sampling", "run_sdk_agent"]
 
 DEFAULT_MAX_TURNS = 10
 
@@ -60,6 +62,25 @@ def model_settings_for(request: ChatInput) -> ModelSettings:
         include_usage=True,
         extra_args=extra or None,
     )
+
+
+# Chat Completions sampling fields the Responses API has no field for: OpenAI answers each with
+# 400 "Unknown parameter" (and the SDK's Responses model would drop the penalties unsaid).
+_NOT_IN_RESPONSES = ("seed", "stop", "presence_penalty", "frequency_penalty")
+
+
+def refuse_chat_only_sampling(request: ChatInput, provider: UpstreamModelProvider) -> None:
+    """On a Responses upstream, a 400 naming the first parameter it cannot take, rather than
+    an upstream 400 (or a parameter quietly not applied)."""
+    upstream = provider.upstream
+    if not upstream.config.speaks_responses:
+        return
+    for name in _NOT_IN_RESPONSES:
+        if request.sampling.get(name) not in (None, []):
+            raise invalid_argument(
+                f"{name!r} is not supported by model {request.model_id!r}: its upstream {upstream.name!r} speaks the Responses API, which has no such parameter",
+                name,
+            )
 
 
 def _tool_choice(request: ChatInput) -> str | None:
@@ -85,6 +106,7 @@ async def run_sdk_agent(
     hooks: RunHooks[Any] | None = None,
     approvals: RunApprovals | None = None,
 ) -> AsyncIterator[Event]:
+    refuse_chat_only_sampling(request, provider)
     agent = agent_for_request(agent, request)  # the client's response_format, if any
     client = client_tools_for(agent, request, sources)  # None unless the client sent tools
     if client is not None:
@@ -187,12 +209,14 @@ class _ItemTranslator:
         agent = getattr(getattr(item, "agent", None), "name", "")
         if isinstance(item, ToolCallItem):
             raw = _as_dict(item.raw_item)
-            call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or "")
+            # A hosted tool's call (web_search_call...) has no name or arguments: its item type and action stand in.
+            call_id, name = str(raw.get("call_id") or raw.get("id") or ""), str(raw.get("name") or raw.get("type") or "")
+            arguments = raw.get("arguments") or (json.dumps(raw["action"], default=_json_default) if raw.get("action") else "")
             if name in self._client_tools:
                 self._client_calls.add(call_id)
                 return None
             self._pending[call_id] = (name, time.perf_counter())
-            return ToolCalled(call_id, name, str(raw.get("arguments") or ""), agent, _source(raw, name, self._sources))
+            return ToolCalled(call_id, name, str(arguments), agent, _source(raw, name, self._sources))
         if isinstance(item, ToolCallOutputItem):
             raw = _as_dict(item.raw_item)
             call_id = str(raw.get("call_id") or "")

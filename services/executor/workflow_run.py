@@ -25,8 +25,9 @@ from pydantic import BaseModel
 from services.errors import GatewayError
 from services.executor.conversation import earlier_turns, last_user_text
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta
-from services.executor.routing import UpstreamModelProvider, record_finish_reasons, routed_to
+from services.executor.routing import UpstreamModelProvider, routed_to
 from services.executor.sdk_run import final_finish_reason, final_text
+from services.executor.upstream_models import record_finish_reasons
 
 __all__ = ["run_workflow_export"]
 

@@ -36,6 +36,8 @@ from services.registry.discovery import (
     scan_agents_dir,
     unload_modules,
 )
+from services.sdk_agents import hosted_tool_problem, hosted_tools
+from services.upstreams import UpstreamsFile
 
 __all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "AgentSource", "Diagnostic"]
 
@@ -132,6 +134,7 @@ class AgentCatalog:
         agents_config: Path | None,
         exports: Sequence[str] = DEFAULT_EXPORTS,
         module_allowed: Callable[[str], tuple[bool, str]] | None = None,
+        upstreams: UpstreamsFile | None = None,
     ) -> None:
         self._agents_dir = Path(agents_dir).absolute()
         self._agents_config = agents_config
@@ -141,6 +144,8 @@ class AgentCatalog:
         if not self._exports:
             raise ValueError("exports: at least one export name is needed")
         self._module_allowed = module_allowed
+        # Only to warn at load time about agents their upstream cannot run (the executor owns the clients).
+        self._upstreams = upstreams
         self._snapshot = _Snapshot()
         self._refresh_lock = asyncio.Lock()
         self.generation = 0  # bumped by every refresh, so holders of agent objects can notice
@@ -204,8 +209,20 @@ class AgentCatalog:
             entry = None
         if entry is not None and builder.register(entry, where):
             builder.module_names.extend(outcome.module_names)
+            self._check_upstream(entry, builder)
         else:
             unload_modules(outcome.module_names)
+
+    def _check_upstream(self, entry: AgentEntry, builder: _Builder) -> None:
+        """Hosted tools on a Chat Completions upstream: served (each request is a 400 saying
+        why), and listed now so operators see it before a client does."""
+        upstream = self._upstreams.resolve(entry.upstream) if self._upstreams is not None else None
+        if entry.agent is None or upstream is None or upstream.speaks_responses:
+            return
+        hosted = hosted_tools(entry.agent)
+        if hosted:
+            assert entry.path is not None
+            builder.diagnose(entry.path, entry.id, Failure("register", "HostedToolUnsupported", hosted_tool_problem(entry.id, hosted, upstream.name)))
 
     async def _entry_from(self, outcome: LoadOutcome, relative: PurePosixPath, path_id: str, builder: _Builder) -> AgentEntry | None:
         where = relative.as_posix()
