@@ -170,7 +170,7 @@ BROKEN_BODIES = {
 }
 
 
-@pytest.mark.parametrize("model", ["default/helpdesk"])
+@pytest.mark.parametrize("model", ["default/weather", "default/helpdesk"])
 @pytest.mark.parametrize("case", list(BROKEN_BODIES))
 async def test_a_200_that_is_not_a_completion_is_a_502(client: AsyncOpenAI, upstream: FakeUpstream, model: str, case: str) -> None:
     body, code = BROKEN_BODIES[case]
@@ -184,7 +184,7 @@ async def test_a_200_that_is_not_a_completion_is_a_502(client: AsyncOpenAI, upst
         assert "model is overloaded, try later" in error["message"]  # the upstream's own words
 
 
-@pytest.mark.parametrize("model", ["default/helpdesk"])
+@pytest.mark.parametrize("model", ["default/weather", "default/helpdesk"])
 @pytest.mark.parametrize(("ending", "code"), [("error", "upstream_error"), ("eof", "upstream_bad_response")])
 async def test_a_stream_that_breaks_ends_with_an_in_band_error_not_a_clean_finish(
     gateway: GatewayProcess, upstream: FakeUpstream, model: str, ending: str, code: str

@@ -25,7 +25,17 @@ from agents.exceptions import (
 from services.errors import GatewayError
 from services.log import get_logger
 
-__all__ = ["as_gateway_error", "bad_response", "guardrail_error", "upstream_call", "upstream_error", "upstream_reported", "upstream_stream"]
+__all__ = [
+    "as_gateway_error",
+    "bad_response",
+    "cut_stream",
+    "guardrail_error",
+    "no_choices",
+    "upstream_call",
+    "upstream_error",
+    "upstream_reported",
+    "upstream_stream",
+]
 
 T = TypeVar("T")
 
@@ -89,6 +99,21 @@ def upstream_reported(message: str, model_id: str, upstream: str) -> GatewayErro
     event): its own words, shortened, since they are what the client can act on."""
     where = f"upstream {upstream!r}" if upstream else "the upstream"
     return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} failed serving {model_id!r}: {message[:300]}", {"upstream": upstream} if upstream else {})
+
+
+def no_choices(response: object, model_id: str, upstream: str) -> GatewayError:
+    """A 200 completion without choices: an ``{"error": ...}`` body (some servers answer errors
+    so; the openai client keeps the unknown field), or junk."""
+    error = getattr(response, "error", None)
+    if isinstance(error, dict):
+        return upstream_reported(str(error.get("message") or "no message"), model_id, upstream)
+    return bad_response(model_id, upstream, "its response has no choices")
+
+
+def cut_stream(model_id: str, upstream: str) -> GatewayError:
+    """A stream that ended without saying why it stopped (no finish reason, no terminal event):
+    cut short, never to be passed off as a complete answer."""
+    return bad_response(model_id, upstream, "its stream ended before the reply was complete")
 
 
 def bad_response(model_id: str, upstream: str, what: str) -> GatewayError:

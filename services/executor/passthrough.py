@@ -32,7 +32,7 @@ from openai.types.shared_params import FunctionDefinition
 
 from services.errors import GatewayError
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, ToolCalled, ToolOutput, Usage
-from services.executor.failures import bad_response, upstream_call, upstream_reported, upstream_stream
+from services.executor.failures import cut_stream, no_choices, upstream_call, upstream_stream
 from services.registry.catalog import AgentEntry
 from services.tools.runtime import ToolRuntime
 from services.upstreams import Upstream
@@ -85,16 +85,14 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
             finally:
                 await stream.close()
             if turn.finish is None:
-                # No finish reason: the stream was cut (no [DONE] either, or a server that
-                # never says why it stopped). Never passed off as a complete answer.
-                raise bad_response(entry.id, upstream.name, "its stream ended before the reply was complete")
+                raise cut_stream(entry.id, upstream.name)  # no finish reason: cut (or a server that never says why)
         else:
             # Unary callers: one non-streaming upstream call per round (cheaper than a stream).
             response: ChatCompletion = await upstream_call(
                 upstream.client.chat.completions.create(model=model, messages=messages, extra_body=extra_body or None, **params), entry.id, upstream.name
             )
             if not response.choices:
-                raise _no_choices(response, entry.id, upstream.name)
+                raise no_choices(response, entry.id, upstream.name)
             for event in turn.feed_message(response):
                 yield event
         text.append(turn.text)
@@ -126,14 +124,6 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
         for call, result in zip(gateway_calls, results, strict=True):
             yield ToolOutput(call["id"], call["function"]["name"], result.output, entry.agent_name, "gateway", result.duration_s)
             messages.append(ChatCompletionToolMessageParam(role="tool", tool_call_id=call["id"], content=result.output))
-
-
-def _no_choices(response: ChatCompletion, model_id: str, upstream: str) -> GatewayError:
-    """A 200 without choices: an ``{"error": ...}`` body (some servers answer errors so), or junk."""
-    error = getattr(response, "error", None)  # unknown fields are kept by the openai client's models
-    if isinstance(error, dict):
-        return upstream_reported(str(error.get("message") or "no message"), model_id, upstream)
-    return bad_response(model_id, upstream, "its response has no choices")
 
 
 def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[ChatCompletionFunctionToolParam]:

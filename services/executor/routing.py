@@ -59,7 +59,7 @@ class UpstreamModelProvider(ModelProvider):
             # Stateless and bound to the shared client: one per model name is enough. The
             # upstream's `api` decides which of the SDK's two OpenAI models runs the agent.
             kind = ResponsesModel if self.upstream.config.speaks_responses else ChatModel
-            model = self._models[name] = kind(model=name, openai_client=self.upstream.client)
+            model = self._models[name] = kind(model=name, openai_client=self.upstream.client, upstream=self.upstream.name)
         return model
 
 

@@ -5,7 +5,9 @@
 reply cut at the token limit must say ``length`` to the client; both models note the reason of
 every call in a context variable that ``record_finish_reasons()`` starts. Each hooks the one
 place the SDK sees the raw reply, ``_fetch_response``; tests/test_e2e_dropin.py and
-tests/test_e2e_responses.py pin that against SDK changes.
+tests/test_e2e_responses.py pin that against SDK changes. The same place turns a broken
+upstream (a body that is not a completion, an error it reports in a 200, a stream cut short)
+into the gateway's upstream errors, naming the upstream (tests/test_e2e_errors.py).
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
 # The error the SDK raises for a failed or incomplete Response; private, but the one way to
 # fail such a Response exactly as the SDK does (its message names the status and details).
 from agents.models._response_terminal import response_terminal_failure_error
+from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response, ResponseCompletedEvent, ResponseIncompleteEvent, ResponseStreamEvent
+
+from services.executor.failures import cut_stream, no_choices, upstream_call, upstream_stream
+from services.executor.request_info import current_request_info
 
 __all__ = ["ChatModel", "ResponsesModel", "record_finish_reasons"]
 
@@ -43,14 +49,32 @@ def _record(reason: str | None) -> None:
         reasons.append(reason)
 
 
-class _Passthrough:
-    """An upstream event stream, unchanged but for what ``_watch`` does to each event."""
+def _model_id() -> str:
+    info = current_request_info()
+    return info.model_id if info is not None else ""
 
-    def __init__(self, inner: Any) -> None:
+
+class _UpstreamNamed:
+    """What both models add to the SDK's: the configured name of the upstream they call."""
+
+    def __init__(self, *, model: str, openai_client: AsyncOpenAI, upstream: str = "") -> None:
+        super().__init__(model=model, openai_client=openai_client)  # type: ignore[call-arg]
+        self.upstream = upstream
+
+
+class _Passthrough:
+    """An upstream event stream, unchanged but for what the subclass notes on the way. Reading
+    it fails with the gateway's upstream errors; ending it with no terminal event is one."""
+
+    def __init__(self, inner: Any, upstream: str) -> None:
         self._inner = inner
+        self._upstream = upstream
 
     def __getattr__(self, name: str) -> Any:  # response, close(), aclose(): the SDK reads and calls them
         return getattr(self._inner, name)
+
+    def _events(self) -> AsyncIterator[Any]:
+        return upstream_stream(aiter(self._inner), _model_id(), self._upstream)
 
 
 # ------------------------------------------------------------------------ Chat Completions
@@ -60,23 +84,29 @@ class _FinishWatchingChunks(_Passthrough):
     """Chunks as they come, noting choice 0's finish reason on the way."""
 
     async def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        async for chunk in self._inner:
+        finished = False
+        async for chunk in self._events():
             for choice in chunk.choices:
                 if choice.index == 0 and choice.finish_reason:
+                    finished = True
                     _record(choice.finish_reason)
             yield chunk
+        if not finished:
+            raise cut_stream(_model_id(), self._upstream)
 
 
-class ChatModel(OpenAIChatCompletionsModel):
+class ChatModel(_UpstreamNamed, OpenAIChatCompletionsModel):
     """The SDK's Chat Completions model, keeping each call's ``finish_reason``."""
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
-        fetched = await super()._fetch_response(*args, **kwargs)
+        fetched = await upstream_call(super()._fetch_response(*args, **kwargs), _model_id(), self.upstream)
         if isinstance(fetched, ChatCompletion):
-            _record(fetched.choices[0].finish_reason if fetched.choices else None)
+            if not fetched.choices:
+                raise no_choices(fetched, _model_id(), self.upstream)
+            _record(fetched.choices[0].finish_reason)
             return fetched
         response, stream = fetched
-        return response, _FinishWatchingChunks(stream)
+        return response, _FinishWatchingChunks(stream, self.upstream)
 
 
 # ------------------------------------------------------------------------------ Responses
@@ -101,16 +131,24 @@ class _FinishWatchingEvents(_Passthrough):
     token limit (``response.incomplete``) goes on as ``response.completed``: see ResponsesModel."""
 
     async def __aiter__(self) -> AsyncIterator[ResponseStreamEvent]:
-        async for event in self._inner:
+        ended = False
+        async for event in self._events():
+            ended = ended or event.type in _TERMINAL_EVENTS
             if isinstance(event, ResponseCompletedEvent | ResponseIncompleteEvent):
                 finish = _finish_of(event.response)
                 _record(finish)
                 if isinstance(event, ResponseIncompleteEvent) and finish is not None:
                     event = ResponseCompletedEvent(type="response.completed", response=event.response, sequence_number=event.sequence_number)
             yield event
+        if not ended:
+            raise cut_stream(_model_id(), self._upstream)
 
 
-class ResponsesModel(OpenAIResponsesModel):
+# Events that end a Response stream (the SDK raises on the failed and error ones itself).
+_TERMINAL_EVENTS = {"response.completed", "response.incomplete", "response.failed", "error", "response.error"}
+
+
+class ResponsesModel(_UpstreamNamed, OpenAIResponsesModel):
     """The SDK's Responses model, keeping each call's finish reason.
 
     The SDK turns an ``incomplete`` Response into a ``ModelBehaviorError`` (unary and streamed),
@@ -122,11 +160,13 @@ class ResponsesModel(OpenAIResponsesModel):
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("stream"):
-            return _FinishWatchingEvents(await super()._fetch_response(*args, **kwargs))
+            return _FinishWatchingEvents(await upstream_call(super()._fetch_response(*args, **kwargs), _model_id(), self.upstream), self.upstream)
         # The SDK's own unary call, without its raise on `incomplete` (inline in the SDK's
         # _fetch_response, after the call, so the call itself is repeated here). Usage-less
         # Responses are not marked for the SDK's request count: the gateway reports tokens only.
-        response: Response = await self._get_client().responses.create(**self._build_response_create_kwargs(*args, **kwargs))
+        response: Response = await upstream_call(
+            self._get_client().responses.create(**self._build_response_create_kwargs(*args, **kwargs)), _model_id(), self.upstream
+        )
         finish = _finish_of(response)
         if finish is None and response.status in ("failed", "incomplete"):
             raise response_terminal_failure_error(f"response.{response.status}", response)
