@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 import httpx
+import openai
 import pytest
 from openai import AsyncOpenAI
 
@@ -138,3 +139,21 @@ async def test_a_client_leaving_mid_answer_stops_the_workflows_upstream_call(gat
                 if b"send" in received:
                     break  # the answer agent's first words arrived live; now leave
     await upstream.wait_for_async(lambda: len(upstream.chat_requests) == 3 and upstream.chat_requests[-1].disconnected, timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]}, "tools"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}}, "response_format"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+    ],
+    ids=["client-tools", "forced-tool", "json-schema", "json-object"],
+)
+async def test_what_a_workflow_cannot_honour_is_a_400_not_ignored(client: AsyncOpenAI, upstream: FakeUpstream, extra: dict[str, Any], param: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model="support", messages=[{"role": "user", "content": "hi"}], **extra)
+    body: Any = caught.value.body
+    assert body["param"] == param and "Agent Builder workflow" in body["message"]
+    assert upstream.chat_requests == []  # refused before any agent ran

@@ -22,7 +22,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel
 
-from services.errors import GatewayError
+from services.errors import GatewayError, invalid_argument
 from services.executor.conversation import earlier_turns, last_user_text
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta
 from services.executor.routing import UpstreamModelProvider, routed_to
@@ -40,6 +40,7 @@ async def run_workflow_export(
     *,
     streaming: bool = False,
 ) -> AsyncIterator[Event]:
+    _refuse_what_a_workflow_cannot_honour(request, agent_name)
     workflow_input = _workflow_input(workflow, last_user_text(request.messages))
     finishes = record_finish_reasons()
     live: asyncio.Queue[TextDelta] | None = asyncio.Queue() if streaming else None
@@ -61,6 +62,19 @@ async def run_workflow_export(
         yield TextDelta(f"\n\n{reply}" if routing.streamed else reply, agent_name)
     yield routing.usage
     yield FinalOutput(reply, agent_name, final_finish_reason(finishes), structured)
+
+
+def _refuse_what_a_workflow_cannot_honour(request: ChatInput, agent_name: str) -> None:
+    """A workflow runs agents it chose itself, in an order only its code knows: there is no one
+    agent to give the client's tools, a forced tool call or an output schema to. Say so rather
+    than answer as if they had been honoured."""
+    why = f"{agent_name!r} is an Agent Builder workflow (run_workflow), which runs its own agents"
+    if request.tools:
+        raise invalid_argument(f"{why}; it cannot offer client tools", "tools")
+    if request.tool_choice not in (None, "auto", "none"):
+        raise invalid_argument(f"{why}; it cannot force a tool call", "tool_choice")
+    if request.response_format is not None and request.response_format.get("type") != "text":
+        raise invalid_argument(f"{why}; its reply cannot follow a response_format other than text", "response_format")
 
 
 async def _until_done(task: asyncio.Future[Any], live: asyncio.Queue[TextDelta]) -> AsyncIterator[TextDelta]:
