@@ -24,7 +24,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The buf CLI comes from npm (PyPI's "buf" is an unrelated package); exact version in tools/package.json.
+# The buf CLI comes from npm (PyPI's "buf" is an unrelated package), and so does the official Node
+# openai client the end-to-end tests drive the gateway with; exact versions in tools/package.json.
 $(BUF): tools/package.json
 	cd tools && npm install --package-lock=false --no-audit --no-fund --loglevel=error
 	touch $(BUF)
@@ -57,7 +58,7 @@ typecheck: $(STAMP)
 test: $(STAMP) lint
 	@$(MAKE) --no-print-directory -j2 -Otarget typecheck pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(BUF)
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 # Serve the sample agents. With no OPENAI_API_KEY, OPENAI_BASE_URL or config/upstreams.yaml
