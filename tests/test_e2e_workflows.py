@@ -21,7 +21,7 @@ from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
 from tests.conftest import ADMIN_KEY
-from tests.fake_upstream import FakeUpstream, HangReply, TextReply
+from tests.fake_upstream import FakeUpstream, HangReply, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.asyncio
@@ -157,3 +157,17 @@ async def test_what_a_workflow_cannot_honour_is_a_400_not_ignored(client: AsyncO
     body: Any = caught.value.body
     assert body["param"] == param and "Agent Builder workflow" in body["message"]
     assert upstream.chat_requests == []  # refused before any agent ran
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_approval_inside_a_workflow_is_a_clear_501(client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess, stream: bool) -> None:
+    upstream.queue(ToolCallReply([ToolCall("refund", {"order_id": 9})]))
+    with pytest.raises(openai.APIStatusError) as caught:
+        reply = await client.chat.completions.create(model="labs/gatedflow", stream=stream, messages=[{"role": "user", "content": "refund 9"}])
+        if stream:
+            async for _ in reply:  # type: ignore[union-attr]
+                pass
+    body: Any = caught.value.body
+    assert caught.value.status_code == 501 and body["code"] == "approval_in_workflow" and "'refund'" in body["message"]
+    log = gateway.agents_dir.parent / "hooks.log"
+    assert "refunded 9" not in (log.read_text() if log.exists() else "")

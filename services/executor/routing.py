@@ -34,6 +34,7 @@ from agents.run import AgentRunner, set_default_agent_runner
 from agents.run_config import RunOptions
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent
 
+from services.errors import GatewayError
 from services.executor.events import TextDelta, Usage
 from services.executor.upstream_models import ChatModel, ResponsesModel
 from services.sdk_agents import agents_reachable_from
@@ -110,7 +111,18 @@ class routed_to:
         assert self._token is not None
         _current_route.reset(self._token)
 
-    def _finished(self, result: RunResultBase) -> None:
+    def _finished(self, result: RunResult | RunResultStreaming) -> None:
+        if result.interruptions:
+            # A workflow's own run paused for a human approval: the workflow's code would go on
+            # with no output. Approvals are served for agent exports, not inside workflows.
+            tools = sorted({item.tool_name or item.name or "?" for item in result.interruptions})
+            raise GatewayError(
+                "UNIMPLEMENTED",
+                "APPROVAL_IN_WORKFLOW",
+                f"a run inside this workflow stopped to ask for a human approval of {', '.join(map(repr, tools))};"
+                " approvals are served for agent exports, not inside run_workflow exports",
+                {"tools": ",".join(tools)},
+            )
         used = result.context_wrapper.usage
         self.usage = self.usage + Usage(used.input_tokens, used.output_tokens)
         self.last_run = result
@@ -173,7 +185,7 @@ class RoutingAgentRunner(AgentRunner):
         input, kwargs = self._with_history(input), self._routed(starting_agent, kwargs)
         if route is None:
             return await super().run(starting_agent, input, **kwargs)
-        result: RunResultBase
+        result: RunResult | RunResultStreaming
         if route.live is None:
             result = await super().run(starting_agent, input, **kwargs)
         else:
