@@ -171,3 +171,11 @@ async def test_an_approval_inside_a_workflow_is_a_clear_501(client: AsyncOpenAI,
     assert caught.value.status_code == 501 and body["code"] == "approval_in_workflow" and "'refund'" in body["message"]
     log = gateway.agents_dir.parent / "hooks.log"
     assert "refunded 9" not in (log.read_text() if log.exists() else "")
+
+
+async def test_a_hosted_tool_inside_a_workflow_on_a_chat_upstream_is_a_400(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.chat.completions.create(model="labs/searchflow", messages=[{"role": "user", "content": "news?"}])
+    body: Any = caught.value.body
+    assert body["code"] == "hosted_tool_unsupported" and "'web_search'" in body["message"] and "'fake'" in body["message"]
+    assert upstream.chat_requests == []

@@ -24,13 +24,12 @@ from services.executor.failures import as_gateway_error
 from services.executor.governance import AgentToolGovernor
 from services.executor.passthrough import run_passthrough
 from services.executor.request_info import RequestInfo, request_info, serving
-from services.executor.routing import UpstreamModelProvider, settle_implicit_model_settings
+from services.executor.routing import UpstreamModelProvider, refuse_hosted_tools, settle_implicit_model_settings
 from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
 from services.log import get_logger
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
-from services.sdk_agents import hosted_tool_problem, hosted_tools
 from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
 from services.tools.runtime import ToolRuntime
@@ -228,14 +227,7 @@ class Executor:
         assert entry.agent is not None
         if id(entry.agent) in self._first_used:
             return
-        hosted = hosted_tools(entry.agent) if not upstream.config.speaks_responses else ()
-        if hosted:  # not remembered: the agent stays refused until a reload changes it
-            raise GatewayError(
-                "FAILED_PRECONDITION",
-                "HOSTED_TOOL_UNSUPPORTED",
-                hosted_tool_problem(entry.id, hosted, upstream.name),
-                {"tools": ",".join(hosted), "upstream": upstream.name},
-            )
+        refuse_hosted_tools(entry.agent, entry.id, upstream)  # raises before the agent is remembered
         settle_implicit_model_settings(entry.agent, provider)
         self._first_used.add(id(entry.agent))
 

@@ -37,10 +37,10 @@ from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEven
 from services.errors import GatewayError
 from services.executor.events import TextDelta, Usage
 from services.executor.upstream_models import ChatModel, ResponsesModel
-from services.sdk_agents import agents_reachable_from
+from services.sdk_agents import agents_reachable_from, hosted_tool_problem, hosted_tools
 from services.upstreams import Upstream
 
-__all__ = ["UpstreamModelProvider", "install_routing_runner", "routed_to", "settle_implicit_model_settings"]
+__all__ = ["UpstreamModelProvider", "install_routing_runner", "refuse_hosted_tools", "routed_to", "settle_implicit_model_settings"]
 
 
 class UpstreamModelProvider(ModelProvider):
@@ -62,6 +62,19 @@ class UpstreamModelProvider(ModelProvider):
             kind = ResponsesModel if self.upstream.config.speaks_responses else ChatModel
             model = self._models[name] = kind(model=name, openai_client=self.upstream.client, upstream=self.upstream.name)
         return model
+
+
+def refuse_hosted_tools(root: Agent[Any], agent_id: str, upstream: Upstream) -> None:
+    """FAILED_PRECONDITION ``HOSTED_TOOL_UNSUPPORTED`` when ``root`` (or a handoff target) has
+    tools only the Responses API can offer and ``upstream`` speaks Chat Completions."""
+    hosted = hosted_tools(root) if not upstream.config.speaks_responses else ()
+    if hosted:
+        raise GatewayError(
+            "FAILED_PRECONDITION",
+            "HOSTED_TOOL_UNSUPPORTED",
+            hosted_tool_problem(agent_id, hosted, upstream.name),
+            {"tools": ",".join(hosted), "upstream": upstream.name},
+        )
 
 
 def settle_implicit_model_settings(root: Agent[Any], provider: UpstreamModelProvider) -> None:
@@ -159,6 +172,8 @@ class RoutingAgentRunner(AgentRunner):
         if route is None:
             return kwargs
         provider = route.provider
+        # A workflow's agents are built in its code, out of the registry's sight: checked here.
+        refuse_hosted_tools(starting_agent, starting_agent.name, provider.upstream)
         settle_implicit_model_settings(starting_agent, provider)
         config = kwargs.get("run_config")
         if config is None:
