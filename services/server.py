@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import socket
 from collections.abc import Iterator
@@ -221,7 +222,7 @@ class Gateway:
             log_config=None,
             access_log=False,
             lifespan="on",
-            timeout_graceful_shutdown=int(max(1, s.shutdown_grace_s)),
+            timeout_graceful_shutdown=math.ceil(max(1, s.shutdown_grace_s)),
             # h11's 16 KiB default resets the connection on a long header; accept up to 256 KiB
             # of head so an oversized credential gets a proper 401 instead of a reset.
             h11_max_incomplete_event_size=256 * 1024,
@@ -255,13 +256,19 @@ class Gateway:
         log.info("shutting down", extra={"fields": {"grace_s": grace}})
         if self.health is not None:
             await self.health.enter_graceful_shutdown()
+        cut: asyncio.TimerHandle | None = None
         if self.http is not None:
             self._app.state.draining = True
             # uvicorn stops accepting, then waits (up to the grace period) for in-flight responses.
             self.http.should_exit = True
+            # Just before the grace runs out, responses still waiting on a run end with an
+            # in-band `shutting_down` error (or a 503) instead of being cut mid-chunk.
+            cut = asyncio.get_running_loop().call_later(max(0.0, grace - min(0.5, grace / 2)), self._app.state.open_calls.cut_all)
         if self.http is not None and self._http_task is not None:
             with contextlib.suppress(Exception):
                 await self._http_task
+        if cut is not None:
+            cut.cancel()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
         if self.executor is not None:

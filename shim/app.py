@@ -27,6 +27,7 @@ from shim.approvals import get_approval, resolve_approval
 from shim.completions import chat_completions
 from shim.errors import EXCEPTION_HANDLERS
 from shim.middleware import RequestContext
+from shim.shutdown import OpenCalls
 
 __all__ = ["create_app"]
 
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings, grpc_target: str) -> Starlette:
         app.state.health = health_pb2_grpc.HealthStub(channel)
         app.state.security = sec_grpc.SecurityServiceStub(channel)
         app.state.draining = False
+        app.state.open_calls = OpenCalls()
         try:
             yield
         finally:

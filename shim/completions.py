@@ -33,6 +33,7 @@ from shim.approval_json import approval_delta, find_approval
 from shim.errors import error_body
 from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
+from shim.shutdown import SHUTTING_DOWN, OpenCalls
 from shim.translate import chat_request_from_openai
 
 __all__ = ["chat_completions", "read_json", "stream_response", "unary_response"]
@@ -67,8 +68,15 @@ async def chat_completions(request: Request) -> Response:
 async def stream_response(request: Request, call: StreamCall, model: str) -> Response:
     """SSE for a streaming executor call, headers once the first visible event is there."""
     events: AsyncIterator[Event] = aiter(call)
+    open_calls: OpenCalls = request.app.state.open_calls
     try:
-        first, buffered = await _first_visible(request, events)
+        with open_calls.open(call):
+            first, buffered = await _first_visible(request, events)
+    except asyncio.CancelledError:
+        call.cancel()
+        if open_calls.cut:  # the shutdown grace ran out before the first token
+            raise SHUTTING_DOWN from None
+        raise
     except BaseException:
         call.cancel()
         raise
@@ -77,7 +85,7 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
         return Response(status_code=204)
     meta = chunks.CompletionMeta(first.id, first.created, first.model or model)
     return StreamingResponse(
-        _sse(meta, [*buffered, first], events, call, _wants_tool_events(request)),
+        _sse(meta, [*buffered, first], events, call, _wants_tool_events(request), open_calls),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
@@ -85,17 +93,21 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
 
 async def unary_response(request: Request, call: UnaryCall, model: str) -> Response:
     """A ``chat.completion`` for a unary executor call; a client disconnect cancels it."""
+    open_calls: OpenCalls = request.app.state.open_calls
     reply = asyncio.ensure_future(call)
     disconnect = asyncio.ensure_future(_wait_disconnect(request))
     try:
-        await asyncio.wait({reply, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+        with open_calls.open(call):
+            await asyncio.wait({reply, disconnect}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         disconnect.cancel()
     if not reply.done():  # the client went away: cancel the run and its upstream call
         call.cancel()
         reply.cancel()
         return Response(status_code=204)
-    if reply.cancelled():
+    if reply.cancelled() or (open_calls.cut and isinstance(reply.exception(), asyncio.CancelledError | grpc.aio.AioRpcError)):
+        if open_calls.cut:  # the shutdown grace ran out: a 503 the client can retry elsewhere
+            raise SHUTTING_DOWN
         return Response(status_code=204)
     response: Reply = reply.result()  # a failed call raises its AioRpcError here
     meta = chunks.CompletionMeta(response.id, response.created, response.model or model)
@@ -206,47 +218,54 @@ async def _wait_disconnect(request: Request) -> None:
             return
 
 
-async def _sse(meta: chunks.CompletionMeta, pending: list[Event], events: AsyncIterator[Event], call: StreamCall, tool_events: bool) -> AsyncIterator[bytes]:
+async def _sse(
+    meta: chunks.CompletionMeta, pending: list[Event], events: AsyncIterator[Event], call: StreamCall, tool_events: bool, open_calls: OpenCalls
+) -> AsyncIterator[bytes]:
     """The SSE body. Errors here arrive after the headers, so they are sent in-band."""
     usage = None
     finished = False
     approval: pb.ApprovalRequired | None = None
     streamed_text = False
-    try:
-        yield chunks.sse(chunks.chunk(meta, {"role": "assistant", "content": ""}))
-        event: Event | None = pending.pop(0)
-        while event is not None:
-            kind = event.event.WhichOneof("event")
-            if kind == "text_delta":
-                streamed_text = streamed_text or bool(event.event.text_delta.text)
-                yield chunks.sse(chunks.chunk(meta, {"content": event.event.text_delta.text}))
-            elif kind == "tool_call_delta":
-                yield chunks.sse(chunks.chunk(meta, {"tool_calls": [chunks.tool_call_delta_json(event.event.tool_call_delta)]}))
-            elif kind == "usage":
-                usage = event.event.usage
-            elif kind == "approval_required":
-                approval = event.event.approval_required
-            elif kind == "final_output":
-                finished = True
-                final = event.event.final_output
-                # A paused run's last chunk carries the approval, as the unary message does.
-                delta = approval_delta(approval, meta.model, after_text=streamed_text) if approval is not None else {}
-                yield chunks.sse(chunks.chunk(meta, delta, chunks.finish_reason(final.finish_reason)))
-            elif tool_events:
-                payload = chunks.agent_event_json(event.event)
-                if payload is not None:
-                    yield chunks.extension_sse(meta, payload)
-            event = pending.pop(0) if pending else await _next(events)
-        if usage is not None:
-            yield chunks.sse({**chunks.chunk(meta, {}), "choices": [], "usage": chunks.usage_json(usage)})
-        yield chunks.sse("[DONE]")
-    except GatewayError as error:
-        if error.reason == "GUARDRAIL_TRIGGERED" and not finished:
-            # An output guardrail tripped after text went out: OpenAI's way to say "cut".
-            yield chunks.sse(chunks.chunk(meta, {}, "content_filter"))
+    with open_calls.open(call):
+        try:
+            yield chunks.sse(chunks.chunk(meta, {"role": "assistant", "content": ""}))
+            event: Event | None = pending.pop(0)
+            while event is not None:
+                kind = event.event.WhichOneof("event")
+                if kind == "text_delta":
+                    streamed_text = streamed_text or bool(event.event.text_delta.text)
+                    yield chunks.sse(chunks.chunk(meta, {"content": event.event.text_delta.text}))
+                elif kind == "tool_call_delta":
+                    yield chunks.sse(chunks.chunk(meta, {"tool_calls": [chunks.tool_call_delta_json(event.event.tool_call_delta)]}))
+                elif kind == "usage":
+                    usage = event.event.usage
+                elif kind == "approval_required":
+                    approval = event.event.approval_required
+                elif kind == "final_output":
+                    finished = True
+                    final = event.event.final_output
+                    # A paused run's last chunk carries the approval, as the unary message does.
+                    delta = approval_delta(approval, meta.model, after_text=streamed_text) if approval is not None else {}
+                    yield chunks.sse(chunks.chunk(meta, delta, chunks.finish_reason(final.finish_reason)))
+                elif tool_events:
+                    payload = chunks.agent_event_json(event.event)
+                    if payload is not None:
+                        yield chunks.extension_sse(meta, payload)
+                event = pending.pop(0) if pending else await _next(events)
+            if usage is not None:
+                yield chunks.sse({**chunks.chunk(meta, {}), "choices": [], "usage": chunks.usage_json(usage)})
             yield chunks.sse("[DONE]")
-        else:
-            yield chunks.sse(error_body(error))
-    finally:
-        # Runs on normal end and when Starlette cancels us because the client disconnected.
-        call.cancel()
+        except (GatewayError, asyncio.CancelledError) as error:
+            if open_calls.cut:  # the shutdown grace ran out mid-stream
+                yield chunks.sse(error_body(SHUTTING_DOWN))
+            elif isinstance(error, asyncio.CancelledError):
+                raise
+            elif error.reason == "GUARDRAIL_TRIGGERED" and not finished:
+                # An output guardrail tripped after text went out: OpenAI's way to say "cut".
+                yield chunks.sse(chunks.chunk(meta, {}, "content_filter"))
+                yield chunks.sse("[DONE]")
+            else:
+                yield chunks.sse(error_body(error))
+        finally:
+            # Runs on normal end and when Starlette cancels us because the client disconnected.
+            call.cancel()

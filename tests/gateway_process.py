@@ -96,6 +96,8 @@ class GatewayProcess:
     services: str = "registry,executor,tools,security,shim"
     grpc_target: str = ""
     env_extra: dict[str, str] | None = None
+    # False: a shim is ready once /healthz answers at all (its backend may be down on purpose).
+    healthy: bool = True
 
     def __post_init__(self) -> None:
         self.http_port = free_port()
@@ -190,7 +192,8 @@ class GatewayProcess:
             if set(self._ports()) <= listening_ports(self.proc.pid):
                 try:
                     if shim:
-                        if httpx.get(f"{self.http_url}/healthz", timeout=1).status_code == 200:
+                        status = httpx.get(f"{self.http_url}/healthz", timeout=1).status_code
+                        if status == 200 or not self.healthy:
                             return
                     else:
                         with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=1):

@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from openai import AsyncOpenAI
 
 from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, write_config
-from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
+from tests.fake_upstream import FakeUpstream, HangReply, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GATEWAY_BIN, REPO, GatewayProcess, listening_ports, make_agents_dir
 from tests.mcp_http import HttpCalc
 
@@ -46,6 +46,29 @@ async def test_split_deployment_shim_and_backend_in_two_processes(upstream: Fake
             assert shim.terminate() == 0
     finally:
         assert backend.terminate() == 0
+
+
+async def test_a_shim_whose_backend_is_gone_answers_503_with_a_gateway_message(tmp_path: Path) -> None:
+    # The backend address is a port nothing listens on; gRPC's own text would name it.
+    dead = "127.0.0.1:9"
+    shim = GatewayProcess(
+        tmp_path / "no-agents", tmp_path / "no-config", tmp_path / "shim.log", services="shim", grpc_target=dead, env_extra=GATEWAY_ENV, healthy=False
+    ).start()
+    try:
+        async with httpx.AsyncClient(base_url=shim.http_url, headers=ADMIN_HEADERS, timeout=30) as http:
+            body = {"model": "default/weather", "messages": [{"role": "user", "content": "hi"}]}
+            for response in (
+                await http.get("/v1/models"),
+                await http.post("/v1/chat/completions", json=body),
+                await http.post("/v1/chat/completions", json={**body, "stream": True}),
+            ):
+                assert response.status_code == 503
+                error = response.json()["error"]
+                assert error["code"] == "unavailable" and "backend" in error["message"]
+                assert "127.0.0.1" not in response.text and "ipv4" not in response.text
+    finally:
+        assert shim.terminate() == 0
+    assert "backend call failed" in shim.log_text()  # the operator still gets gRPC's own words
 
 
 async def test_sigterm_drains_in_flight_streams_then_exits(upstream: FakeUpstream, tmp_path: Path) -> None:
@@ -80,6 +103,32 @@ async def test_sigterm_drains_in_flight_streams_then_exits(upstream: FakeUpstrea
             rest = [line async for line in lines]
     assert rest[-2:] == ["data: [DONE]", ""] or rest[-1] == "data: [DONE]"
     assert "done" in "".join(rest)
+    assert gateway.proc.wait(15) == 0
+    assert gateway.terminate() == 0
+
+
+async def test_streams_longer_than_the_grace_end_with_an_in_band_shutting_down_error(upstream: FakeUpstream, tmp_path: Path) -> None:
+    env = {**GATEWAY_ENV, "GATEWAY_SHUTDOWN_GRACE_S": "1"}
+    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=env).start()
+    upstream.queue(HangReply(partial="this answer never ends"))
+    upstream.queue(HangReply(before_headers=True))
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http:
+        body = {"model": "default/weather", "messages": [{"role": "user", "content": "hi"}]}
+        async with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+            assert response.status_code == 200
+            lines = response.aiter_lines()
+            async for line in lines:
+                if "never" in line:
+                    break
+            unary = asyncio.ensure_future(http.post("/v1/chat/completions", json=body))
+            await upstream.wait_for_async(lambda: len(upstream.chat_requests) == 2)
+            assert gateway.proc is not None
+            gateway.proc.send_signal(signal.SIGTERM)
+            rest = [line async for line in lines]  # a broken chunked body would raise here
+        waiting = await unary
+    events = [line.removeprefix("data: ") for line in rest if line.startswith("data: ")]
+    assert json.loads(events[-1])["error"]["code"] == "shutting_down" and "[DONE]" not in events
+    assert waiting.status_code == 503 and waiting.json()["error"]["code"] == "shutting_down"
     assert gateway.proc.wait(15) == 0
     assert gateway.terminate() == 0
 

@@ -16,8 +16,11 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.errors import ERROR_DOMAIN, GatewayError, StatusName
+from services.log import get_logger
 
 __all__ = ["error_from_rpc_error", "to_status"]
+
+log = get_logger("rpc")
 
 
 def to_status(error: GatewayError) -> grpc.Status:
@@ -59,7 +62,20 @@ def error_from_rpc_error(exc: grpc.aio.AioRpcError) -> GatewayError:
             retry = error_details_pb2.RetryInfo()
             detail.Unpack(retry)
             retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+    if rich is None or not any(d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) for d in rich.details):  # type: ignore[arg-type]
+        # Not a gateway error but gRPC's own (backend down, deadline, transport): its text
+        # names internal addresses, so the caller gets a gateway message and the log the rest.
+        log.warning("backend call failed", extra={"fields": {"grpc_status": name, "details": exc.details() or ""}})
+        return GatewayError(status, reason, _TRANSPORT_MESSAGES.get(name, f"the gateway's backend failed ({name})"), metadata, retry_after)
     return GatewayError(status, reason, exc.details() or "", metadata, retry_after)
+
+
+_TRANSPORT_MESSAGES = {
+    "UNAVAILABLE": "the gateway's backend (executor or registry) is unavailable; try again shortly",
+    "DEADLINE_EXCEEDED": "the gateway's backend did not answer in time",
+    "CANCELLED": "the call to the gateway's backend was cancelled",
+    "RESOURCE_EXHAUSTED": "a message to or from the gateway's backend is over its size limit",
+}
 
 
 def _pack(message: Message) -> any_pb2.Any:
