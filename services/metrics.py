@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["REQUESTS", "REQUEST_SECONDS", "TOOL_CALLS", "TOOL_SECONDS"]
+__all__ = ["REQUESTS", "REQUEST_SECONDS", "TOOL_CALLS", "TOOL_SECONDS", "UPSTREAM_RETRIES"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -18,3 +18,6 @@ TOOL_CALLS = Counter(
     "agentgateway_tool_calls_total", "Tool invocations by tool, source (sdk, gateway, mcp) and outcome (ok, error, denied).", ["tool", "source", "outcome"]
 )
 TOOL_SECONDS = Histogram("agentgateway_tool_call_seconds", "Tool invocation duration.", ["tool", "source"], buckets=_LATENCY_BUCKETS)
+UPSTREAM_RETRIES = Counter(
+    "agentgateway_upstream_retries_total", "Requests to an upstream sent again by the client's retry policy, by upstream name.", ["upstream"]
+)

@@ -18,10 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.config_files import load_yaml_model
 from services.errors import GatewayError
+from services.log import get_logger
+from services.metrics import UPSTREAM_RETRIES
 
 __all__ = ["Upstream", "UpstreamApi", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "default_api", "load_upstreams"]
 
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
+
+log = get_logger("upstream")
 
 # The API drop-in agents are run with: the SDK's Chat Completions or its Responses model.
 UpstreamApi = Literal["chat_completions", "responses"]
@@ -45,6 +49,10 @@ class UpstreamConfig(BaseModel):
     api: UpstreamApi | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
+    # Connections open to this upstream at once (each stream holds one while it lasts), and how
+    # long a request waits for a free one before failing with 503 upstream_busy.
+    max_connections: int = Field(default=1024, ge=1)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _default_api(self) -> UpstreamConfig:
@@ -124,12 +132,31 @@ class UpstreamPool:
 def _client_for(config: UpstreamConfig) -> AsyncOpenAI:
     # A missing key is fine for local servers (Ollama, vLLM); the client insists on a value.
     api_key = (os.environ.get(config.api_key_env) if config.api_key_env else None) or "not-needed"
+    timeout = httpx2.Timeout(config.timeout_s, pool=config.pool_timeout_s)
     return AsyncOpenAI(
         base_url=config.base_url,
         api_key=api_key,
-        timeout=config.timeout_s,
+        timeout=timeout,
         max_retries=config.max_retries,
         # The openai client's own HTTP client type (openai 3 is built on httpx2), with a pool
         # sized for a gateway rather than a single script.
-        http_client=DefaultAsyncHttpxClient(timeout=config.timeout_s, limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64)),
+        http_client=DefaultAsyncHttpxClient(
+            timeout=timeout,
+            limits=httpx2.Limits(max_connections=config.max_connections, max_keepalive_connections=min(config.max_connections, 64)),
+            event_hooks={"request": [_RetryLog(config.name)]},
+        ),
     )
+
+
+class _RetryLog:
+    """Logs and counts each retry the openai client makes (it numbers its attempts in the
+    ``x-stainless-retry-count`` header), naming the upstream by its configured name only."""
+
+    def __init__(self, upstream: str) -> None:
+        self._upstream = upstream
+
+    async def __call__(self, request: httpx2.Request) -> None:
+        attempt = request.headers.get("x-stainless-retry-count", "0")
+        if attempt != "0":
+            UPSTREAM_RETRIES.labels(self._upstream).inc()
+            log.warning("retrying upstream request", extra={"fields": {"upstream": self._upstream, "retry": attempt, "path": request.url.path}})

@@ -105,6 +105,16 @@ def write_config(
                         "timeout_s": timeout_s,
                         "max_retries": 0,
                     },
+                    # The same fake behind one connection: the "pool exhausted" case.
+                    {
+                        "name": "narrow",
+                        "base_url": upstream.base_url,
+                        "model": "narrow-model",
+                        "timeout_s": timeout_s,
+                        "max_retries": 1,
+                        "max_connections": 1,
+                        "pool_timeout_s": 0.3,
+                    },
                     # Nothing listens here, ever: the "upstream down" case.
                     {"name": "down", "base_url": f"http://127.0.0.1:{refused_port()}/v1", "model": "fake-model", "timeout_s": 2, "max_retries": 0},
                 ],
@@ -138,6 +148,7 @@ def write_config(
                 "agents": [
                     {"id": "default/helpdesk", "instructions": "You answer tickets.", "description": "Ticket helper", "model": "helpdesk-model"},
                     {"id": "default/offline", "upstream": "down", "description": "Routed to an upstream that is down"},
+                    {"id": "default/narrow", "upstream": "narrow", "description": "Routed to an upstream with one connection"},
                     {
                         "id": "default/tooldesk",
                         "model": "tooldesk-model",

@@ -200,3 +200,21 @@ async def test_a_stream_that_breaks_ends_with_an_in_band_error_not_a_clean_finis
     error = assert_openai_error(json.loads(events[-1]), code)
     if ending == "error":
         assert "overloaded mid-stream" in error["message"]
+
+
+async def test_an_upstream_out_of_connections_is_a_503_upstream_busy_not_a_timeout(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    # default/narrow's upstream allows one connection; a hanging stream holds it.
+    upstream.queue(HangReply(partial="holding the only connection"), model="narrow-model")
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        body = {"model": "default/narrow", "messages": [{"role": "user", "content": "hi"}]}
+        async with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as holding:
+            received, parts = b"", holding.aiter_bytes()  # not `break`: leaving the loop would close the stream
+            while b"holding" not in received:
+                received += await anext(parts)
+            busy = await http.post("/v1/chat/completions", json=body)
+    assert busy.status_code == 503 and busy.headers.get("retry-after") == "1"
+    error = assert_openai_error(busy.json(), "upstream_busy")
+    assert "'narrow'" in error["message"]
+    # The client's one retry waited for a connection too, and said so, naming the upstream only.
+    log = gateway.log_text()
+    assert '"msg": "retrying upstream request", "upstream": "narrow", "retry": "1"' in log

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
+import httpx2
 import openai
 import pydantic
 from agents.exceptions import (
@@ -81,6 +82,9 @@ def upstream_error(exc: BaseException, model_id: str, upstream: str, *, mid_stre
     sent, a body that is not a completion) as the gateway's ``UPSTREAM_*`` error."""
     where = f"upstream {upstream!r}" if upstream else "the upstream"
     meta = {"upstream": upstream} if upstream else {}
+    if isinstance(exc, openai.APITimeoutError) and isinstance(exc.__cause__, httpx2.PoolTimeout):
+        # Not the upstream being slow: every connection to it is taken (upstreams.yaml max_connections).
+        return GatewayError("UNAVAILABLE", "UPSTREAM_BUSY", f"{where} has no free connection for {model_id!r} (all its connections are in use)", meta, 1.0)
     if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError):
         return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"{where} timed out serving {model_id!r}", meta)
     if isinstance(exc, openai.APIConnectionError):
