@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bench.idle_streams import IdleStreams
 from bench.measure import Measurement, Stats, Throughput
 from bench.security_cost import SecurityCost
 
@@ -217,7 +218,48 @@ def security_section(cost: SecurityCost) -> list[str]:
     ]
 
 
-def render_markdown(env: Environment, method: Method, results: dict[str, PathResult], security: SecurityCost | None = None) -> str:
+IDLE_STREAMS_TARGET_MB = 200.0
+
+
+def idle_streams_section(idle: IdleStreams | str) -> list[str]:
+    head = ["## Capacity: concurrent idle streams", ""]
+    if isinstance(idle, str):
+        return [*head, f"Not measured: {idle}", ""]
+    met = idle.completed == idle.streams and idle.growth_mb < IDLE_STREAMS_TARGET_MB
+    return [
+        *head,
+        f"Measured by `bench/idle_streams.py`: {idle.streams} streaming requests to `default/weather` opened at once through "
+        "REST; the fake upstream sends each reply one word at a time, slowly enough that all of them are open and idle together "
+        "(each holding a client connection, a gRPC stream, an agent run and an upstream connection). Gateway resident memory "
+        "(VmRSS) sampled every 0.25 s.",
+        "",
+        *_table(
+            ("streams", "completed", "errors", "RSS before MB", "RSS held MB", "RSS peak MB", "RSS after MB", "growth MB", "KB per stream", "all open after s"),
+            [
+                [
+                    str(idle.streams),
+                    str(idle.completed),
+                    str(idle.errors),
+                    f"{idle.rss_before_mb:.0f}",
+                    f"{idle.rss_held_mb:.0f}",
+                    f"{idle.rss_peak_mb:.0f}",
+                    f"{idle.rss_after_mb:.0f}",
+                    f"{idle.growth_mb:.0f}",
+                    f"{idle.kb_per_stream:.0f}",
+                    f"{idle.open_s:.1f}",
+                ]
+            ],
+        ),
+        "",
+        f"Target: every stream completes and peak growth < {IDLE_STREAMS_TARGET_MB:g} MB: **{'met' if met else 'not met'}**."
+        + (f" First error: `{idle.first_error}`" if idle.first_error else ""),
+        "",
+    ]
+
+
+def render_markdown(
+    env: Environment, method: Method, results: dict[str, PathResult], security: SecurityCost | None = None, idle: IdleStreams | str | None = None
+) -> str:
     c = method.concurrency
     out: list[str] = ["# Benchmarks: gateway overhead", ""]
     out += [
@@ -243,6 +285,8 @@ def render_markdown(env: Environment, method: Method, results: dict[str, PathRes
     out += [""]
     if security is not None:
         out += security_section(security)
+    if idle is not None:
+        out += idle_streams_section(idle)
 
     out += ["## Method", ""]
     out += [

@@ -28,6 +28,7 @@ from openai import AsyncOpenAI
 
 import tests.conftest as test_config
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from bench.idle_streams import IdleStreams, measure_idle_streams
 from bench.measure import CpuMeter, Measurement, describe, measure, redact, throughput
 from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path, unavailable_path
 from bench.report import Environment, Method, PathResult, console_summary, render_markdown
@@ -277,6 +278,16 @@ def main(argv: list[str] | None = None) -> int:
                     return await run_all(plan, paths, gateway.proc.pid if gateway and gateway.proc else None)
 
             results = asyncio.run(go())
+            idle: IdleStreams | str = "the gateway did not start"
+            if gateway is not None and gateway.proc is not None:
+                streams = 100 if plan.quick else 1000
+                log(f"capacity: {streams} concurrent idle streams ...")
+                try:
+                    idle = asyncio.run(measure_idle_streams(gateway.openai_base_url, ADMIN_KEY or "none", upstream, gateway.proc.pid, n=streams))
+                    log(f"  {idle.completed}/{idle.streams} completed, RSS growth {idle.growth_mb:.0f} MB ({idle.kb_per_stream:.0f} KB a stream)")
+                except Exception as exc:  # noqa: BLE001 - one failed phase must not stop the run
+                    idle = describe(exc)
+                    log(f"  FAILED: {idle}")
             warnings = _log_summary(gateway)
             log("security layer cost (in-process) ...")
             security = measure_security_cost(2000 if plan.quick else 20000)
@@ -297,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=time.perf_counter() - started,
         gateway_log_warnings=warnings,
     )
-    markdown = render_markdown(environment(load_before), method, results, security)
+    markdown = render_markdown(environment(load_before), method, results, security, idle)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown + "\n")
     print(console_summary(results, plan.concurrency))
