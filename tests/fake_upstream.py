@@ -113,11 +113,11 @@ class BrokenReply:
     (invalid JSON, a truncated body, an ``{"error": ...}`` object). Streaming requests get the
     role chunk and ``partial`` (one chunk per word), then ``ending``: ``"error"`` sends
     ``data: {"error": {...}}`` with ``message``; ``"eof"`` just closes, with no finish reason
-    and no ``[DONE]``."""
+    and no ``[DONE]``; ``"drop"`` breaks the connection mid-body (no end of chunked body)."""
 
     body: bytes = b"{not json"
     partial: str = ""
-    ending: Literal["error", "eof"] = "eof"
+    ending: Literal["error", "eof", "drop"] = "eof"
     message: str = "The fake upstream broke mid-stream."
 
 
@@ -456,7 +456,10 @@ class FakeUpstream:
             if isinstance(reply, BrokenReply) and reply.ending == "error":
                 error = {"error": {"message": reply.message, "type": "server_error", "param": None, "code": None}}
                 frames = [*frames, demo_wire.Frame(demo_wire.sse(error), paced=False)]
-            return demo_wire.sse_response(built.id, self._sse(request, record, frames, wire.chunk_delay, hang=hang))
+            events = self._sse(request, record, frames, wire.chunk_delay, hang=hang)
+            if isinstance(reply, BrokenReply) and reply.ending == "drop":
+                events = _dropped_after(events)
+            return demo_wire.sse_response(built.id, events)
         return self._respond(record, built.unary())
 
     def _abandon(self, record: RecordedRequest, outcome: _Outcome) -> Response:
@@ -502,6 +505,13 @@ class FakeUpstream:
         finally:
             if outcome != "done":
                 self._finish(record, 200, disconnected=outcome in ("cancelled", "disconnected"))
+
+
+async def _dropped_after(events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """``events``, then a failure mid-body: uvicorn drops the connection without ending it."""
+    async for event in events:
+        yield event
+    raise ConnectionAbortedError("the fake upstream drops this connection on purpose")
 
 
 def _holds(predicate: Callable[[], bool]) -> bool:

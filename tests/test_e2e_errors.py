@@ -185,7 +185,7 @@ async def test_a_200_that_is_not_a_completion_is_a_502(client: AsyncOpenAI, upst
 
 
 @pytest.mark.parametrize("model", ["default/weather", "default/helpdesk"])
-@pytest.mark.parametrize(("ending", "code"), [("error", "upstream_error"), ("eof", "upstream_bad_response")])
+@pytest.mark.parametrize(("ending", "code"), [("error", "upstream_error"), ("eof", "upstream_bad_response"), ("drop", "upstream_error")])
 async def test_a_stream_that_breaks_ends_with_an_in_band_error_not_a_clean_finish(
     gateway: GatewayProcess, upstream: FakeUpstream, model: str, ending: str, code: str
 ) -> None:
@@ -200,6 +200,8 @@ async def test_a_stream_that_breaks_ends_with_an_in_band_error_not_a_clean_finis
     error = assert_openai_error(json.loads(events[-1]), code)
     if ending == "error":
         assert "overloaded mid-stream" in error["message"]
+    if ending == "drop":  # it answered, then went away: not "unreachable"
+        assert "closed the connection in the middle of the reply" in error["message"]
 
 
 async def test_an_upstream_out_of_connections_is_a_503_upstream_busy_not_a_timeout(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
