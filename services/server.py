@@ -38,6 +38,7 @@ from services.log import get_logger
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
+from services.rpc.inprocess import InProcessServer, registering_on
 from services.rpc.interceptor import ErrorInterceptor
 from services.security.audit import AuditEvent
 from services.security.gatekeeper import Gatekeeper
@@ -84,6 +85,8 @@ class Gateway:
         self.approvals: SQLiteApprovalStore | None = None
         self.upstreams: UpstreamPool | None = None
         self.grpc_server: grpc.aio.Server | None = None
+        self.inprocess: InProcessServer | None = None
+        self.shim_transport: str | None = None  # how the shim reaches the services, once it runs
         self.health: health.aio.HealthServicer | None = None
         self.http: _Uvicorn | None = None
         self.grpc_port = settings.grpc_port
@@ -135,6 +138,7 @@ class Gateway:
                     "grpc": f"{s.host}:{self.grpc_port}",
                     "http": f"{s.host}:{s.http_port}",
                     "agents": len(self.catalog.list()) if self.catalog else None,
+                    "shim_transport": self.shim_transport,
                 }
             },
         )
@@ -162,15 +166,19 @@ class Gateway:
     async def _start_grpc(self) -> None:
         s = self.settings
         assert self.gatekeeper is not None
-        server = grpc.aio.server(
-            # Outermost first: errors raised anywhere inside (auth included) become rich statuses.
-            interceptors=[ErrorInterceptor(), AuthInterceptor(self.gatekeeper)],
+        # Outermost first: errors raised anywhere inside (auth included) become rich statuses.
+        interceptors = [ErrorInterceptor(), AuthInterceptor(self.gatekeeper)]
+        socket_server = grpc.aio.server(
+            interceptors=interceptors,
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
             ],
         )
+        # The co-located shim's channel: the same servicers behind the same interceptors.
+        self.inprocess = InProcessServer(interceptors)
+        server = registering_on(socket_server, self.inprocess)
         wanted = set(s.grpc_services)
         names = [health.SERVICE_NAME, reflection.SERVICE_NAME]
         if "registry" in wanted:
@@ -197,24 +205,27 @@ class Gateway:
         names += [_SERVICE_NAMES[n] for n in s.grpc_services]
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(names, server)
+        reflection.enable_server_reflection(names, socket_server)  # for grpcurl and other tools: the socket only
         try:
-            port = server.add_insecure_port(f"{s.host}:{s.grpc_port}")
+            port = socket_server.add_insecure_port(f"{s.host}:{s.grpc_port}")
         except RuntimeError:  # grpcio's "Failed to bind to address"
             port = 0
         if port == 0:
-            await server.stop(None)
+            await socket_server.stop(None)
             raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port} (address in use, or not an address of this host)")
         self.grpc_port = port
-        await server.start()
+        await socket_server.start()
         for name in [*names[2:], ""]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.grpc_server = server
+        self.grpc_server = socket_server
 
     async def _start_http(self) -> None:
         s = self.settings
         target = s.grpc_target or f"127.0.0.1:{self.grpc_port}"
-        app = create_app(s, target)
+        # Co-located with the gRPC services: no socket between shim and executor, unless asked.
+        inprocess = self.inprocess if not s.grpc_target and s.shim_transport != "socket" else None
+        self.shim_transport = "inprocess" if inprocess is not None else f"socket {target}"
+        app = create_app(s, target, inprocess)
         config = uvicorn.Config(
             app,
             host=s.host,

@@ -6,7 +6,7 @@ Built once, before the event loop starts, and passed explicitly to every service
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,8 +37,11 @@ class GatewaySettings(BaseSettings):
     log_format: str = "json"
 
     # Where a shim-only process finds the executor and registry (a split deployment).
-    # Empty: this process's own gRPC port.
+    # Empty: this process's own services.
     grpc_target: str = ""
+    # How a co-located shim reaches them: "inprocess" (no socket, the same servicers and
+    # interceptors) or "socket" (its own gRPC port, as a split deployment does).
+    shim_transport: Literal["inprocess", "socket"] = "inprocess"
     # Largest accepted HTTP request body.
     max_body_bytes: int = 4 * 1024 * 1024
     # Largest gRPC message either way (RESOURCE_EXHAUSTED beyond). Above max_body_bytes, since

@@ -22,6 +22,7 @@ from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.errors import GatewayError
+from services.rpc.inprocess import InProcessServer, channel_to
 from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
 from shim.completions import chat_completions
@@ -86,13 +87,23 @@ class _App(Starlette):
         return RequestContext(ExceptionMiddleware(self.router, handlers=self.exception_handlers))
 
 
-def create_app(settings: GatewaySettings, grpc_target: str) -> Starlette:
+def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcessServer | None = None) -> Starlette:
+    """The shim. It reaches the gRPC services at ``grpc_target`` or, co-located, through
+    ``inprocess`` (the same servicers and interceptors, no socket: services/rpc/inprocess.py)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        channel = grpc.aio.insecure_channel(
-            grpc_target,
-            options=[("grpc.max_receive_message_length", settings.grpc_max_message_bytes), ("grpc.max_send_message_length", settings.grpc_max_message_bytes)],
-        )
+        channel: grpc.aio.Channel
+        if inprocess is not None:
+            channel = channel_to(inprocess)
+        else:
+            channel = grpc.aio.insecure_channel(
+                grpc_target,
+                options=[
+                    ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
+                    ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
+                ],
+            )
         app.state.executor = ex_grpc.ExecutorServiceStub(channel)
         app.state.registry = reg_grpc.RegistryServiceStub(channel)
         app.state.health = health_pb2_grpc.HealthStub(channel)

@@ -178,9 +178,16 @@ def mcp_http_url() -> Iterator[str]:
     server.close()
 
 
-@pytest.fixture(scope="session")
-def gateway(upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    root = tmp_path_factory.mktemp("gateway")
+# How the shim reaches the executor in the shared gateway: every end-to-end test runs over both
+# (co-located default: in process, no socket; as a split deployment does: a gRPC socket).
+SHIM_TRANSPORTS = ("inprocess", "socket")
+
+
+@pytest.fixture(scope="session", params=SHIM_TRANSPORTS)
+def gateway(
+    request: pytest.FixtureRequest, upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProcess]:
+    root = tmp_path_factory.mktemp(f"gateway-{request.param}")
     agents_dir = make_agents_dir(root / "agents", [E2E_AGENTS])
     config_dir = write_config(root / "config", upstream, http_tool_base=docs_server.base_url, mcp_http_url=mcp_http_url)
     env = {
@@ -191,6 +198,7 @@ def gateway(upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, 
         "GW_HOOKS_LOG": str(root / "hooks.log"),
         "GW_MCP_HTTP_URL": mcp_http_url,
         "DOCS_TOKEN": "Bearer docs-token-value",
+        "GATEWAY_SHIM_TRANSPORT": request.param,
     }
     process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra=env)
     process.start()

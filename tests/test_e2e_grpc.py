@@ -228,3 +228,10 @@ async def test_a_message_over_the_size_limit_is_resource_exhausted(channel: grpc
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await ex_grpc.ExecutorServiceStub(channel).CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=huge))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_the_shim_reaches_the_services_over_the_transport_asked_for(gateway: GatewayProcess) -> None:
+    asked = (gateway.env_extra or {})["GATEWAY_SHIM_TRANSPORT"]
+    started = next(json.loads(line) for line in gateway.log_text().splitlines() if '"msg": "gateway started"' in line)
+    expected = "inprocess" if asked == "inprocess" else f"socket 127.0.0.1:{gateway.grpc_port}"
+    assert started["shim_transport"] == expected
