@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["REQUESTS", "REQUEST_SECONDS", "TOOL_CALLS", "TOOL_SECONDS", "UPSTREAM_RETRIES"]
+__all__ = ["LOOP_STALLS", "LOOP_STALL_SECONDS", "REQUESTS", "REQUEST_SECONDS", "TOOL_CALLS", "TOOL_SECONDS", "UPSTREAM_RETRIES"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -21,3 +21,7 @@ TOOL_SECONDS = Histogram("agentgateway_tool_call_seconds", "Tool invocation dura
 UPSTREAM_RETRIES = Counter(
     "agentgateway_upstream_retries_total", "Requests to an upstream sent again by the client's retry policy, by upstream name.", ["upstream"]
 )
+# The loop-lag watchdog (services/guest/watchdog.py): `agent` is a served model id, or
+# "gateway" when no drop-in code was on the blocked loop's stack.
+LOOP_STALLS = Counter("agentgateway_loop_stalls_total", "Callbacks that held the event loop past GATEWAY_LOOP_LAG_WARN_S, by the agent running.", ["agent"])
+LOOP_STALL_SECONDS = Histogram("agentgateway_loop_stall_seconds", "How long those callbacks held the event loop.", ["agent"], buckets=_LATENCY_BUCKETS)

@@ -1,8 +1,8 @@
-"""What an SDK agent graph holds: the agents reachable from one through handoffs, and the
-hosted tools among their tools.
+"""What an SDK agent graph holds: the agents reachable from one through handoffs (and agents
+used as tools), and the hosted tools among their tools.
 
-Shared by the registry (a load-time diagnostic) and the executor (governance, model settings,
-the first-use check), so both judge an agent the same way.
+Shared by the registry (a load-time diagnostic, offloading sync callables) and the executor
+(governance, model settings, the first-use check), so both judge an agent the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from agents.handoffs import Handoff
 __all__ = ["agents_reachable_from", "hosted_tool_problem", "hosted_tools"]
 
 
-def agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
+def agents_reachable_from(root: Agent[Any], *, through_agent_tools: bool = False) -> Iterator[Agent[Any]]:
+    """``root`` and the agents its handoffs reach; with ``through_agent_tools``, also the agents
+    it uses as tools (``Agent.as_tool``), whose nested runs execute their code too."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -33,6 +35,8 @@ def agents_reachable_from(root: Agent[Any]) -> Iterator[Agent[Any]]:
                 resolved = ref() if ref is not None else None
                 if isinstance(resolved, Agent):
                     stack.append(resolved)
+        if through_agent_tools:
+            stack.extend(t._agent_instance for t in agent.tools if isinstance(t, FunctionTool) and isinstance(t._agent_instance, Agent))
 
 
 def hosted_tools(root: Agent[Any]) -> tuple[str, ...]:

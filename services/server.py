@@ -34,6 +34,8 @@ from services.executor.approval_store import SQLiteApprovalStore
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
+from services.guest.pools import install_routing_executor
+from services.guest.watchdog import LoopWatchdog
 from services.log import get_logger
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
@@ -93,11 +95,17 @@ class Gateway:
         self._http_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.watchdog: LoopWatchdog | None = None
 
     async def start(self) -> None:
         s = self.settings
         set_tracing_disabled(not s.openai_tracing)
         install_routing_runner()
+        # Agent code is guest code: each run's to_thread goes to its agent's own pool, and
+        # whatever still blocks the loop is logged and counted (services/guest/).
+        install_routing_executor()
+        if s.loop_lag_warn_s > 0:
+            self.watchdog = LoopWatchdog(s.loop_lag_warn_s).start()
         wanted = set(s.services)
         if s.grpc_services:
             self.gatekeeper = Gatekeeper.load(s.config_file("security"))

@@ -56,6 +56,9 @@ class GatewaySettings(BaseSettings):
     default_model: str = Field(default="gpt-4.1-mini")
     # Embedded state (SQLite files: pending approvals), created on first use.
     data_dir: Path = Path("./data")
+    # The loop-lag watchdog: a callback holding the event loop longer than this is logged and
+    # counted, naming the agent (services/guest/watchdog.py). 0 turns it off.
+    loop_lag_warn_s: float = Field(default=0.2, ge=0)
     # How long a run paused for a human approval can be resumed.
     approval_ttl_s: float = Field(default=3600.0, gt=0)
 

@@ -27,6 +27,7 @@ from services.executor.request_info import RequestInfo, request_info, serving
 from services.executor.routing import UpstreamModelProvider, refuse_hosted_tools, settle_implicit_model_settings
 from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
+from services.guest.pools import GuestPool, agent_busy, serving_agent
 from services.log import get_logger
 from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
@@ -66,9 +67,23 @@ class Executor:
         self._trace = trace
         self._approvals = approvals
         self._approval_ttl_s = approval_ttl_s
+        # Drop-ins' own thread pools, by (id, threads, queue): kept across reloads of the agent.
+        self._pools: dict[tuple[str, int, int], GuestPool] = {}
 
     async def close(self) -> None:
         await self._governor.close()
+        for pool in self._pools.values():
+            pool.close()
+
+    def _guest_pool(self, entry: AgentEntry) -> GuestPool | None:
+        """Where the drop-in's sync code runs; None for declarative agents (no agent code)."""
+        if entry.source != "drop_in":
+            return None
+        key = (entry.id, entry.threads, entry.queue)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = GuestPool(entry.id, entry.threads, entry.queue)
+        return pool
 
     def resolve(self, model_id: str) -> AgentEntry:
         entry = self._catalog.get(model_id)
@@ -117,6 +132,10 @@ class Executor:
         call = caller()
         entry = self.resolve(request.model_id)
         await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
+        pool = self._guest_pool(entry)
+        if pool is not None and pool.full:
+            REQUESTS.labels(entry.id, "agent_busy").inc()
+            raise agent_busy(pool)
         estimate = estimate_tokens(request)
         reservation = await self._gatekeeper.reserve(call.principal, estimate)
         used_tokens: int | None = None
@@ -130,6 +149,8 @@ class Executor:
         async def produce() -> None:
             open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
             serving(info)  # agentgateway.request_info() inside the run
+            if pool is not None:
+                serving_agent(pool)  # the run's sync agent code runs in the agent's own threads
             try:
                 async for event in self._run(entry, request, upstream, streaming, self._run_approvals(entry.id, request, call, resolution)):
                     await queue.put(event)

@@ -20,6 +20,9 @@ from typing import Any, Literal
 from agents import Agent, RunHooks
 
 from services.config_files import ConfigError
+from services.guest.offload import is_sync_callable, offload_agent_graph, offloaded
+from services.guest.pools import DEFAULT_QUEUE, DEFAULT_THREADS
+from services.guest.watchdog import set_guest_folders
 from services.log import get_logger
 from services.model_ids import model_id_for
 from services.registry.declarative import DeclarativeAgent, load_agents_config
@@ -47,6 +50,12 @@ DEFAULT_EXPORTS: tuple[str, ...] = ("agent", "build_agent", "create_agent", "get
 
 log = get_logger("registry")
 
+_NO_PROCESS_ISOLATION = (
+    '__gateway__["isolation"] = "process" is not available in this gateway: the agent is not served rather than run in-process'
+    " against its author's wish. Remove the key to run it in-process (sync code in its own thread pool), or serve it from a"
+    ' separate gateway process (docs/agents.md, "Guest code")'
+)
+
 
 @dataclass(frozen=True)
 class AgentEntry:
@@ -68,6 +77,8 @@ class AgentEntry:
     max_tool_hops: int = 4
     context_builder: Callable[..., Any] | None = None  # drop-ins: __gateway__["context"]
     run_hooks: RunHooks[Any] | None = None  # drop-ins: __gateway__["hooks"] or a module-level `hooks`
+    threads: int = DEFAULT_THREADS  # drop-ins: __gateway__["threads"], the agent's own pool for sync code
+    queue: int = DEFAULT_QUEUE  # drop-ins: __gateway__["queue"], calls that may wait for one of those threads
 
 
 @dataclass(frozen=True)
@@ -173,6 +184,8 @@ class AgentCatalog:
                 raise
             old, self._snapshot = self._snapshot, builder.build()
             self.generation += 1
+            # The loop-lag watchdog names the agent whose folder a blocking frame comes from.
+            set_guest_folders({str((self._agents_dir / e.path).parent): e.id for e in self._snapshot.entries if e.source == "drop_in" and e.path})
             unload_modules(old.module_names)  # module names are unique per load
             log.info("agent catalogue refreshed", extra={"fields": {"agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
 
@@ -242,8 +255,18 @@ class AgentCatalog:
             builder.diagnose(where, model_id, outcome.failure)
             return None
         assert overrides is not None and outcome.module is not None and outcome.kind is not None
+        if overrides.isolation == "process":
+            builder.diagnose(where, model_id, Failure("register", "IsolationUnavailable", _NO_PROCESS_ISOLATION))
+            return None
         agent = value if outcome.kind in ("agent", "factory") else None
         workflow = value if outcome.kind == "workflow" else None
+        # Sync user callables the SDK would call on the event loop run in the agent's pool
+        # instead; a workflow's module-level agents are the ones its runs use.
+        for graph in [agent] if agent is not None else [v for v in vars(outcome.module).values() if isinstance(v, Agent)]:
+            offload_agent_graph(graph)
+        context_builder = overrides.context
+        if context_builder is not None and is_sync_callable(context_builder):
+            context_builder = offloaded(context_builder)
         if overrides.description is not None:
             description = overrides.description
         elif agent is not None:
@@ -261,8 +284,10 @@ class AgentCatalog:
             path=where,
             timeout_s=overrides.timeout_s,
             max_turns=overrides.max_turns,
-            context_builder=overrides.context,
+            context_builder=context_builder,
             run_hooks=overrides.hooks,
+            threads=overrides.threads,
+            queue=overrides.queue,
             agent_name=agent.name if agent is not None else model_id,
             agent=agent,
             workflow=workflow,

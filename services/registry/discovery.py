@@ -39,6 +39,7 @@ from agents import Agent, RunHooks
 from agents.lifecycle import RunHooksBase
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.guest.pools import DEFAULT_QUEUE, DEFAULT_THREADS
 from services.model_ids import AGENT_MODULE, model_id_for
 from services.registry.declarative import ModelId
 
@@ -234,6 +235,13 @@ class GatewayOverrides(BaseModel):
     context: Callable[..., Any] | None = None
     # RunHooks for every run of this agent (a module-level `hooks` works too).
     hooks: RunHooks[Any] | None = None
+    # The agent's own thread pool for its sync code, and how many calls may wait for a thread
+    # before new requests are refused with AGENT_BUSY (services/guest/pools.py).
+    threads: int = Field(default=DEFAULT_THREADS, ge=1, le=256)
+    queue: int = Field(default=DEFAULT_QUEUE, ge=0, le=10_000)
+    # "thread": in this process, sync code in the pool above. "process" is refused at load
+    # (a REGISTER diagnostic): see docs/agents.md, "Guest code".
+    isolation: Literal["thread", "process"] = "thread"
 
 
 def _read_overrides(module: types.ModuleType) -> GatewayOverrides | Failure:
