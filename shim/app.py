@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -27,6 +27,7 @@ from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
 from shim.completions import chat_completions
 from shim.errors import EXCEPTION_HANDLERS
+from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
 from shim.shutdown import OpenCalls
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
@@ -14,6 +14,7 @@ from services.errors import invalid_argument
 from services.settings import GatewaySettings
 from shim.approval_json import resource_json
 from shim.completions import read_json, stream_response, unary_response
+from shim.json_response import JSONResponse
 from shim.schemas import StreamOptions, ValidationError, param_of
 
 __all__ = ["get_approval", "resolve_approval"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agentgateway.v1 import messages_pb2 as pb
+from services import json_wire
 from services.vocabulary import FINISH_REASON, TOOL_SOURCE, tool_call_to_openai
 
 __all__ = [
@@ -35,8 +35,8 @@ class CompletionMeta:
 
 
 def sse(payload: dict[str, Any] | str) -> bytes:
-    data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return f"data: {data}\n\n".encode()
+    data = payload.encode() if isinstance(payload, str) else json_wire.dumps(payload)
+    return b"data: " + data + b"\n\n"
 
 
 def chunk(meta: CompletionMeta, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def extension_sse(meta: CompletionMeta, payload: dict[str, Any]) -> bytes:
     on the event name (openai-node) skip it; clients that parse every ``data:`` as a chunk
     (openai-python) see an empty-choices chunk, as with the usage chunk."""
     body = {**chunk(meta, {}), "choices": [], "agentgateway": payload}
-    return f"event: agentgateway.{payload['type']}\ndata: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
+    return f"event: agentgateway.{payload['type']}\ndata: ".encode() + json_wire.dumps(body) + b"\n\n"
 
 
 def completion(meta: CompletionMeta, reply: pb.ChatMessage, finish: int, usage: pb.Usage | None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import grpc
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
@@ -32,6 +32,7 @@ from shim import chunks
 from shim.approval_json import approval_delta, find_approval
 from shim.errors import error_body
 from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
+from shim.json_response import JSONResponse
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import SHUTTING_DOWN, OpenCalls
 from shim.translate import chat_request_from_openai

@@ -9,10 +9,11 @@ from typing import Any
 import grpc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from services.errors import GatewayError
 from services.rpc.status import error_from_rpc_error
+from shim.json_response import JSONResponse
 
 __all__ = ["EXCEPTION_HANDLERS", "error_body", "error_response", "http_status_of"]
 

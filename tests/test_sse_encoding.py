@@ -36,7 +36,8 @@ GOLDEN: list[tuple[str, bytes, bytes]] = [
         chunks.sse(chunks.chunk(META, {"content": 'It\'s 21\u00b0C in "Paris"\n'})),
         b"data: "
         + HEAD.encode()
-        + b'"choices":[{"index":0,"delta":{"content":"It\'s 21\\u00b0C in \\"Paris\\"\\n"},"logprobs":null,"finish_reason":null}]}\n\n',
+        # UTF-8 as it is (RFC 8259), not \u escapes: what orjson writes, and what OpenAI sends.
+        + b'"choices":[{"index":0,"delta":{"content":"It\'s 21\xc2\xb0C in \\"Paris\\"\\n"},"logprobs":null,"finish_reason":null}]}\n\n',
     ),
     (
         "tool-call-first",
