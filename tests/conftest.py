@@ -170,14 +170,6 @@ def docs_server() -> Iterator[DocsServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def mcp_http_url() -> Iterator[str]:
-    """A streamable-HTTP MCP server on loopback (a real subprocess)."""
-    server = HttpCalc().start()
-    yield server.url
-    server.close()
-
-
 # How the shim reaches the executor in the shared gateway: every end-to-end test runs over both
 # (co-located default: in process, no socket; as a split deployment does: a gRPC socket).
 SHIM_TRANSPORTS = ("inprocess", "socket")
@@ -185,9 +177,14 @@ SHIM_TRANSPORTS = ("inprocess", "socket")
 
 @pytest.fixture(scope="session", params=SHIM_TRANSPORTS)
 def gateway(
-    request: pytest.FixtureRequest, upstream: FakeUpstream, docs_server: DocsServer, mcp_http_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, upstream: FakeUpstream, docs_server: DocsServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayProcess]:
     root = tmp_path_factory.mktemp(f"gateway-{request.param}")
+    # A streamable-HTTP MCP server (a real subprocess) of this gateway's own: tests count the
+    # sessions it sees, so it must not be shared with the other transport's gateway.
+    mcp_server = HttpCalc().start()
+    request.addfinalizer(mcp_server.close)
+    mcp_http_url = mcp_server.url
     agents_dir = make_agents_dir(root / "agents", [E2E_AGENTS])
     config_dir = write_config(root / "config", upstream, http_tool_base=docs_server.base_url, mcp_http_url=mcp_http_url)
     env = {
