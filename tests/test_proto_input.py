@@ -72,3 +72,21 @@ def test_any_chat_request_to_the_gateway_gets_a_documented_answer(stub: ex_grpc.
         assert exc.code() in _DOCUMENTED, (exc.code(), exc.details())
         # A gateway error, with its ErrorInfo: not a status gRPC made up on its own.
         assert any(key == "grpc-status-details-bin" for key, _ in exc.trailing_metadata() or ()), (exc.code(), exc.details())
+
+
+@pytest.mark.parametrize(
+    ("part", "param"),
+    [
+        (pb.ContentPart(image_url=pb.ImageUrl(url="")), "messages[0].content[1].image_url.url"),
+        (pb.ContentPart(input_audio=pb.InputAudio(data="", format="wav")), "messages[0].content[1].input_audio.data"),
+        (pb.ContentPart(input_audio=pb.InputAudio(data="AAAA", format="")), "messages[0].content[1].input_audio.format"),
+        (pb.ContentPart(file=pb.FileData(filename="a.pdf")), "messages[0].content[1].file"),
+    ],
+    ids=["image-without-url", "audio-without-data", "audio-without-format", "file-without-content"],
+)
+def test_a_content_part_missing_what_its_kind_needs_is_a_400_naming_it(part: pb.ContentPart, param: str) -> None:
+    # Found by the property test above: the SDK refused such parts mid-run, a 500 agent_error.
+    chat = pb.ChatRequest(model="default/weather", messages=[pb.ChatMessage(role=pb.ROLE_USER, parts=[pb.ContentPart(text="look"), part])])
+    with pytest.raises(GatewayError) as caught:
+        chat_input_from_proto(chat)
+    assert (caught.value.status, caught.value.metadata.get("param")) == ("INVALID_ARGUMENT", param)

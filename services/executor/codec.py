@@ -99,7 +99,7 @@ def _message(m: pb.ChatMessage, index: int) -> dict[str, Any]:
         raise invalid_argument("role is required", f"messages[{index}].role")
     out: dict[str, Any] = {"role": role}
     if m.parts:
-        out["content"] = [_part(p) for p in m.parts]
+        out["content"] = [_part(p, f"messages[{index}].content[{i}]") for i, p in enumerate(m.parts)]
     elif role == "assistant" and not m.content and m.tool_calls:
         out["content"] = None  # OpenAI: assistant content may be null only when it has tool_calls
     else:
@@ -115,16 +115,28 @@ def _message(m: pb.ChatMessage, index: int) -> dict[str, Any]:
     return out
 
 
-def _part(p: pb.ContentPart) -> dict[str, Any]:
+def _part(p: pb.ContentPart, param: str) -> dict[str, Any]:
+    """A content part in OpenAI's shape; the fields each kind needs are required here, where the
+    error can name them (the SDK would refuse the part later, as a failure of the run)."""
     which = p.WhichOneof("part")
     if which == "image_url":
+        _require(p.image_url.url, f"{param}.image_url.url")
         return {"type": "image_url", "image_url": {"url": p.image_url.url, **({"detail": p.image_url.detail} if p.image_url.detail else {})}}
     if which == "input_audio":
+        _require(p.input_audio.data, f"{param}.input_audio.data")
+        _require(p.input_audio.format, f"{param}.input_audio.format")
         return {"type": "input_audio", "input_audio": {"data": p.input_audio.data, "format": p.input_audio.format}}
     if which == "file":
+        if not (p.file.file_id or p.file.file_data):
+            raise invalid_argument("a file part needs file_id or file_data", f"{param}.file")
         # Only the fields the client set (passthrough forwards these messages upstream as they are).
         return {"type": "file", "file": {k: v for k, v in (("file_id", p.file.file_id), ("file_data", p.file.file_data), ("filename", p.file.filename)) if v}}
     return {"type": "text", "text": p.text}
+
+
+def _require(value: str, param: str) -> None:
+    if not value:
+        raise invalid_argument(f"{param} is required", param)
 
 
 def _usage(usage: ev.Usage) -> pb.Usage:
