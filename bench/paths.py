@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx2
 from agents import Agent, RunConfig, Runner
 from agents.stream_events import RawResponsesStreamEvent
 from openai import AsyncOpenAI
@@ -151,7 +152,8 @@ def load_agent(agent_file: Path, module_name: str = "_bench_agent") -> Agent[Any
 def inprocess_provider(base_url: str, client: AsyncOpenAI) -> UpstreamModelProvider:
     """The provider the gateway itself builds for an SDK agent, bound to ``client``."""
     config = UpstreamConfig(name="bench", base_url=base_url, model="fake-model", max_retries=0)
-    return UpstreamModelProvider(Upstream(config, client))
+    # SDK agents use only the openai client; the lean passthrough client is not needed here.
+    return UpstreamModelProvider(Upstream(config, client, httpx2.AsyncClient(), {}))
 
 
 def inprocess_sdk_path(key: str, label: str, agent: Agent[Any], provider: UpstreamModelProvider) -> BenchPath:

@@ -90,7 +90,12 @@ class UpstreamsFile(BaseModel):
 @dataclass(frozen=True)
 class Upstream:
     config: UpstreamConfig
+    # For SDK agents, which need the openai client.
     client: AsyncOpenAI
+    # The same connection pool, for the declarative passthrough's lean HTTP client.
+    http: httpx2.AsyncClient
+    # Sent on every request; never logged.
+    auth_headers: dict[str, str]
 
     @property
     def name(self) -> str:
@@ -115,7 +120,7 @@ class UpstreamPool:
 
     def __init__(self, config: UpstreamsFile) -> None:
         self._config = config
-        self._upstreams = {u.name: Upstream(u, _client_for(u)) for u in config.upstreams}
+        self._upstreams = {u.name: _upstream(u) for u in config.upstreams}
 
     def get(self, name: str | None) -> Upstream:
         resolved = self._config.resolve(name)
@@ -129,23 +134,19 @@ class UpstreamPool:
             await upstream.client.close()
 
 
-def _client_for(config: UpstreamConfig) -> AsyncOpenAI:
-    # A missing key is fine for local servers (Ollama, vLLM); the client insists on a value.
+def _upstream(config: UpstreamConfig) -> Upstream:
+    # A missing key is fine for local servers (Ollama, vLLM); the openai client insists on a value.
     api_key = (os.environ.get(config.api_key_env) if config.api_key_env else None) or "not-needed"
     timeout = httpx2.Timeout(config.timeout_s, pool=config.pool_timeout_s)
-    return AsyncOpenAI(
-        base_url=config.base_url,
-        api_key=api_key,
+    # The openai client's own HTTP client type (openai 3 is built on httpx2), with a pool sized
+    # for a gateway rather than a single script; shared by both clients of the upstream.
+    http = DefaultAsyncHttpxClient(
         timeout=timeout,
-        max_retries=config.max_retries,
-        # The openai client's own HTTP client type (openai 3 is built on httpx2), with a pool
-        # sized for a gateway rather than a single script.
-        http_client=DefaultAsyncHttpxClient(
-            timeout=timeout,
-            limits=httpx2.Limits(max_connections=config.max_connections, max_keepalive_connections=min(config.max_connections, 64)),
-            event_hooks={"request": [_RetryLog(config.name)]},
-        ),
+        limits=httpx2.Limits(max_connections=config.max_connections, max_keepalive_connections=min(config.max_connections, 64)),
+        event_hooks={"request": [_RetryLog(config.name)]},
     )
+    client = AsyncOpenAI(base_url=config.base_url, api_key=api_key, timeout=timeout, max_retries=config.max_retries, http_client=http)
+    return Upstream(config, client, http, {"authorization": f"Bearer {api_key}"})
 
 
 class _RetryLog:

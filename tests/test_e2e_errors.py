@@ -11,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from tests.conftest import ADMIN_HEADERS
-from tests.fake_upstream import BrokenReply, ErrorReply, FakeUpstream, HangReply, ToolCall, ToolCallReply
+from tests.fake_upstream import BrokenReply, ErrorReply, FakeUpstream, HangReply, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.asyncio
@@ -220,3 +220,16 @@ async def test_an_upstream_out_of_connections_is_a_503_upstream_busy_not_a_timeo
     # The client's one retry waited for a connection too, and said so, naming the upstream only.
     log = gateway.log_text()
     assert '"msg": "retrying upstream request", "upstream": "narrow", "retry": "1"' in log
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failed_attempt_is_retried_logged_and_answered(gateway: GatewayProcess, upstream: FakeUpstream, stream: bool) -> None:
+    # default/narrow's upstream allows one retry: the 503 is tried again, and the retry is logged.
+    upstream.queue(ErrorReply(503, "try again"), TextReply("second time lucky"), model="narrow-model")
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        body = {"model": "default/narrow", "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+        response = await http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200 and "lucky" in response.text
+    attempts = [r for r in upstream.chat_requests if r.model == "narrow-model"]
+    assert [r.headers.get("x-stainless-retry-count") for r in attempts] == ["0", "1"]
+    assert '"msg": "retrying upstream request", "upstream": "narrow", "retry": "1"' in gateway.log_text()

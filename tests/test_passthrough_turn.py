@@ -1,5 +1,5 @@
-"""``_Turn``: one upstream response, streamed as ``ChatCompletionChunk``s or whole as a
-``ChatCompletion``, into events. Client-tool calls stream to the client under their own
+"""``_Turn``: one upstream response, streamed as chunks or whole as a completion (parsed JSON,
+as the upstream sends them), into events. Client-tool calls stream to the client under their own
 indexes (0..n); gateway-tool calls are held back for the gateway to run."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from services.executor.events import Event, TextDelta, ToolCallDelta, Usage
 from services.executor.passthrough import _Turn
@@ -17,7 +16,7 @@ AGENT = "support"
 CLIENT_TOOLS = {"get_weather", "get_time"}  # sent by the client; "lookup_ticket" is a gateway tool
 
 
-def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, usage: dict[str, int] | None = None) -> ChatCompletionChunk:
+def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, usage: dict[str, int] | None = None) -> dict[str, Any]:
     """One streamed chunk as an OpenAI-compatible upstream sends it (a usage chunk has no choices)."""
     body: dict[str, Any] = {
         "id": "chatcmpl-up",
@@ -28,7 +27,7 @@ def chunk(delta: dict[str, Any] | None = None, finish: str | None = None, usage:
     }
     if usage is not None:
         body["usage"] = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
-    return ChatCompletionChunk.model_validate(body)
+    return body
 
 
 def call_delta(index: int, arguments: str | None = None, call_id: str | None = None, name: str | None = None) -> dict[str, Any]:
@@ -56,7 +55,7 @@ def call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
 
 # A reply with text and three parallel calls, interleaved the way upstreams stream them:
 # upstream index 0 is a gateway tool, 1 and 2 are client tools (the client sees 0 and 1).
-STREAM: list[tuple[ChatCompletionChunk, list[Event]]] = [
+STREAM: list[tuple[dict[str, Any], list[Event]]] = [
     (chunk({"role": "assistant", "content": ""}), []),
     (chunk({"content": "Let me "}), [TextDelta("Let me ", AGENT)]),
     (chunk({"content": "check."}), [TextDelta("check.", AGENT)]),
@@ -118,7 +117,7 @@ def test_client_sees_consecutive_indexes_and_whole_calls() -> None:
     assert [rebuilt[i] for i in sorted(rebuilt)] == turn.client_calls()
 
 
-def completion(message: dict[str, Any], finish: str, usage: dict[str, int] | None) -> ChatCompletion:
+def completion(message: dict[str, Any], finish: str, usage: dict[str, int] | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "chatcmpl-up",
         "object": "chat.completion",
@@ -128,7 +127,7 @@ def completion(message: dict[str, Any], finish: str, usage: dict[str, int] | Non
     }
     if usage is not None:
         body["usage"] = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
-    return ChatCompletion.model_validate(body)
+    return body
 
 
 def test_whole_completion_gives_the_same_calls() -> None:
@@ -181,10 +180,10 @@ def test_defaults_before_any_chunk() -> None:
 
 
 def test_only_the_first_choice_counts() -> None:
-    body = chunk({"content": "first"}).model_dump()
+    body = chunk({"content": "first"})
     body["choices"].append({"index": 1, "delta": {"content": "second"}, "finish_reason": None})
     turn = _Turn(CLIENT_TOOLS, AGENT)
-    assert turn.feed(ChatCompletionChunk.model_validate(body)) == [TextDelta("first", AGENT)]
+    assert turn.feed(body) == [TextDelta("first", AGENT)]
     assert turn.text == "first"
 
 

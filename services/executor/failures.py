@@ -35,6 +35,7 @@ __all__ = [
     "upstream_call",
     "upstream_error",
     "upstream_reported",
+    "upstream_status",
     "upstream_stream",
 ]
 
@@ -108,7 +109,7 @@ def upstream_reported(message: str, model_id: str, upstream: str) -> GatewayErro
 def no_choices(response: object, model_id: str, upstream: str) -> GatewayError:
     """A 200 completion without choices: an ``{"error": ...}`` body (some servers answer errors
     so; the openai client keeps the unknown field), or junk."""
-    error = getattr(response, "error", None)
+    error = response.get("error") if isinstance(response, dict) else getattr(response, "error", None)
     if isinstance(error, dict):
         return upstream_reported(str(error.get("message") or "no message"), model_id, upstream)
     return bad_response(model_id, upstream, "its response has no choices")
@@ -128,29 +129,46 @@ def bad_response(model_id: str, upstream: str, what: str) -> GatewayError:
 
 
 def _upstream_status_error(exc: openai.APIStatusError, model_id: str, where: str, meta: dict[str, str]) -> GatewayError:
-    status = exc.status_code
+    return upstream_status(exc.status_code, exc.response.headers.get("retry-after"), exc.body, model_id, where, meta)
+
+
+def upstream_status(status: int, retry_after: str | None, body: object, model_id: str, where: str, meta: dict[str, str]) -> GatewayError:
+    """An HTTP error status from ``where`` (``upstream 'name'``), with its body if it had one."""
     meta = {**meta, "upstream_status": str(status)}
     if status == 400:
         # The upstream rejected what the client asked for (e.g. context too long): the
         # client can act on the upstream's own words.
-        return GatewayError("INVALID_ARGUMENT", "UPSTREAM_BAD_REQUEST", f"the upstream rejected the request: {_upstream_message(exc)}", meta)
+        return GatewayError("INVALID_ARGUMENT", "UPSTREAM_BAD_REQUEST", f"the upstream rejected the request: {_message_of(body, status)}", meta)
     if status == 429:
-        retry = exc.response.headers.get("retry-after")
-        retry_s = float(retry) if retry and retry.replace(".", "", 1).isdigit() else None
+        retry_s = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         return GatewayError("UNAVAILABLE", "UPSTREAM_RATE_LIMITED", f"{where} is rate limiting requests for {model_id!r}", meta, retry_s)
     # A 5xx body may carry the upstream's internals: only the status is shown.
     return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} failed serving {model_id!r} (HTTP {status})", meta)
 
 
-def _upstream_message(exc: openai.APIError) -> str:
-    body = exc.body
+def _message_of(body: object, status: int) -> str:
+    return _message_in(body) or f"HTTP {status}"
+
+
+def _message_in(body: object) -> str | None:
+    """The ``message`` of an OpenAI error body (``{"error": {"message": ...}}``, or the inner
+    object the openai client keeps), shortened."""
     if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
+        inner = body.get("error")
+        message = body.get("message") or (inner.get("message") if isinstance(inner, dict) else None)
         if isinstance(message, str):
             return message[:300]
-    if not isinstance(exc, openai.APIStatusError) and exc.message:
-        return exc.message[:300]
-    return f"HTTP {exc.status_code}" if isinstance(exc, openai.APIStatusError) else "no message"
+    return None
+
+
+def _upstream_message(exc: openai.APIError) -> str:
+    """What the upstream said: its error body's message, else the openai client's message."""
+    message = _message_in(exc.body)
+    if message is not None:
+        return message
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return exc.message[:300] if exc.message else "no message"
 
 
 async def upstream_call(call: Awaitable[T], model_id: str, upstream: str) -> T:

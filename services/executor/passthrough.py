@@ -1,5 +1,6 @@
 """Declarative agents: the upstream's chat completions, streamed straight through, with the
-gateway's own tool loop.
+gateway's own tool loop. Requests and chunks travel as JSON dicts over a lean HTTP client
+(chat_http.py), not the openai client's models.
 
 The agent's instructions become a leading system message. Tools the *client* sends are
 forwarded and the upstream's calls of them go back to the client with OpenAI semantics (the
@@ -15,12 +16,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from openai import AsyncStream
-from openai.types import CompletionUsage
 from openai.types.chat import (
-    ChatCompletion,
     ChatCompletionAssistantMessageParam,
-    ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
@@ -31,8 +28,9 @@ from openai.types.chat.chat_completion_message_function_tool_call_param import F
 from openai.types.shared_params import FunctionDefinition
 
 from services.errors import GatewayError
+from services.executor.chat_http import ChatHTTP
 from services.executor.events import ChatInput, Event, FinalOutput, TextDelta, ToolCallDelta, ToolCalled, ToolOutput, Usage
-from services.executor.failures import cut_stream, no_choices, upstream_call, upstream_stream
+from services.executor.failures import cut_stream
 from services.registry.catalog import AgentEntry
 from services.tools.runtime import ToolRuntime
 from services.upstreams import Upstream
@@ -67,33 +65,20 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
     usage: Usage | None = None  # summed over the tool rounds; None if the upstream reported none
     text: list[str] = []
 
+    http = ChatHTTP(upstream, entry.id)
     for hop in range(entry.max_tool_hops + 1):
         turn = _Turn(client_tool_names, entry.agent_name)
+        body = {"model": model, "messages": messages, **extra_body, **params}
         if streaming:
-            # Annotated: with **params the overloads cannot tell a stream from a completion.
-            stream: AsyncStream[ChatCompletionChunk] = await upstream_call(
-                upstream.client.chat.completions.create(
-                    model=model, messages=messages, stream=True, stream_options={"include_usage": True}, extra_body=extra_body or None, **params
-                ),
-                entry.id,
-                upstream.name,
-            )
-            try:
-                async for chunk in upstream_stream(aiter(stream), entry.id, upstream.name):
-                    for event in turn.feed(chunk):
-                        yield event
-            finally:
-                await stream.close()
+            body["stream_options"] = {"include_usage": True}
+            async for chunk in http.chunks(body):
+                for event in turn.feed(chunk):
+                    yield event
             if turn.finish is None:
                 raise cut_stream(entry.id, upstream.name)  # no finish reason: cut (or a server that never says why)
         else:
             # Unary callers: one non-streaming upstream call per round (cheaper than a stream).
-            response: ChatCompletion = await upstream_call(
-                upstream.client.chat.completions.create(model=model, messages=messages, extra_body=extra_body or None, **params), entry.id, upstream.name
-            )
-            if not response.choices:
-                raise no_choices(response, entry.id, upstream.name)
-            for event in turn.feed_message(response):
+            for event in turn.feed_message(await http.complete(body)):
                 yield event
         text.append(turn.text)
         if turn.usage is not None:
@@ -141,6 +126,12 @@ def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[
     return schemas
 
 
+def _part(delta: dict[str, Any]) -> tuple[int, str, str, str]:
+    """A streamed tool-call fragment: (index, id, name piece, arguments piece)."""
+    function = delta.get("function") or {}
+    return int(delta.get("index") or 0), str(delta.get("id") or ""), str(function.get("name") or ""), str(function.get("arguments") or "")
+
+
 class _Turn:
     """One upstream response: forwards text and client-tool deltas, holds gateway-tool calls."""
 
@@ -156,32 +147,33 @@ class _Turn:
         self.text = ""
         self.finish: str | None = None  # None until the upstream says why it stopped
 
-    def feed(self, chunk: ChatCompletionChunk) -> list[Event]:
-        """One streamed chunk."""
-        self._add_usage(chunk.usage)
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
+        """One streamed chunk (parsed JSON, as the upstream sent it)."""
+        self._add_usage(chunk.get("usage"))
         events: list[Event] = []
-        for choice in chunk.choices[:1]:
-            parts = [
-                (p.index, p.id or "", p.function.name or "", p.function.arguments or "") if p.function else (p.index, p.id or "", "", "")
-                for p in choice.delta.tool_calls or ()
-            ]
-            events += self._take(choice.delta.content, parts, choice.finish_reason)
+        for choice in (chunk.get("choices") or ())[:1]:
+            delta = choice.get("delta") or {}
+            parts = [_part(p) for p in delta.get("tool_calls") or ()]
+            events += self._take(delta.get("content"), parts, choice.get("finish_reason"))
         return events
 
-    def feed_message(self, response: ChatCompletion) -> list[Event]:
+    def feed_message(self, response: dict[str, Any]) -> list[Event]:
         """A whole (non-streamed) completion: one big delta, so the same events a stream gives."""
-        self._add_usage(response.usage)
+        self._add_usage(response.get("usage"))
         events: list[Event] = []
-        for choice in response.choices[:1]:
-            message = choice.message
-            calls = [c for c in message.tool_calls or () if c.type == "function"]  # we only offer function tools
-            parts = [(i, c.id, c.function.name, c.function.arguments or "") for i, c in enumerate(calls)]
-            events += self._take(message.content, parts, choice.finish_reason)
+        for choice in (response.get("choices") or ())[:1]:
+            message = choice.get("message") or {}
+            calls = [c for c in message.get("tool_calls") or () if c.get("type", "function") == "function"]  # we only offer function tools
+            parts = [
+                (i, str(c.get("id") or ""), str((c.get("function") or {}).get("name") or ""), str((c.get("function") or {}).get("arguments") or ""))
+                for i, c in enumerate(calls)
+            ]
+            events += self._take(message.get("content"), parts, choice.get("finish_reason"))
         return events
 
-    def _add_usage(self, usage: CompletionUsage | None) -> None:
-        if usage is not None:
-            self.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+    def _add_usage(self, usage: dict[str, Any] | None) -> None:
+        if usage:
+            self.usage = Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
 
     def _take(self, content: str | None, parts: list[tuple[int, str, str, str]], finish_reason: str | None) -> list[Event]:
         events: list[Event] = []
