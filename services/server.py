@@ -254,6 +254,10 @@ class Gateway:
             sock = socket.create_server((s.host, s.http_port), family=socket.AF_INET6 if ":" in s.host else socket.AF_INET, backlog=2048)
         except OSError as exc:
             raise OSError(f"cannot bind HTTP to {s.host}:{s.http_port} ({exc.strerror or exc})") from None
+        # Accepted connections inherit it (Linux): uvicorn writes a response's head and body
+        # separately, and Nagle's algorithm would hold the body for the client's delayed ACK
+        # (~40 ms on every keep-alive request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.http = _Uvicorn(config)
         self._app = app
         self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="uvicorn")
