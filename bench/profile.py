@@ -60,6 +60,8 @@ def _summarise(path: Path, requests: int) -> Profile:
     functions: list[tuple[str, float]] = []
     total = 0.0
     for (filename, line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        if "poll' of 'select." in name:
+            continue  # the event loop waiting for I/O: idle, not work
         own = row[2]  # tottime
         total += own
         areas[_area(filename)] = areas.get(_area(filename), 0.0) + own

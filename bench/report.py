@@ -259,8 +259,8 @@ def _profile_section(profile: Profile | str) -> list[str]:
     text = (
         f"`bench/profile.py`: cProfile of the gateway's main thread (with the in-process transport: the shim, the executor and "
         f"the upstream client) over {profile.requests} requests from `hey`, after warm-up. Profiling inflates Python time "
-        f"(**{profile.total_ms_per_request:.2f} ms per request under the profiler**); read the split, not the absolute values. "
-        "C-core gRPC threads and uvicorn's h11 parsing in C (none here: h11 is pure Python) are outside or inside as noted."
+        f"(**{profile.total_ms_per_request:.2f} ms per request under the profiler**, the loop's idle `epoll` wait left out); read the split, not the absolute values. "
+        "Other threads (gRPC C-core, thread pools) are not in it."
     )
     areas = _table(
         ("area (package or gateway module)", "own ms/request", "share"),
