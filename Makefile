@@ -14,7 +14,7 @@ DEMO_PORT ?= 8100
 # worker take queued tests from a busy one, which evens out the few long gateway-restart tests.
 TEST_WORKERS ?= auto
 
-.PHONY: run test pytest install tools proto proto-check lint typecheck format bench clean
+.PHONY: run test pytest install tools proto proto-check lint typecheck format bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -78,8 +78,16 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: $(STAMP)
+# hey (the HTTP load generator) comes from Debian; LiteLLM, the baseline, is installed by the
+# bench itself into .bench-venvs/litellm on first use. Full run ~5 min, quick ~1 min.
+bench-tools:
+	@command -v hey >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y hey || { $$SUDO apt-get update && $$SUDO apt-get install -y hey; }; }
+
+bench: $(STAMP) bench-tools
 	$(PY) -m bench.run --out docs/benchmarks.md
+
+bench-quick: $(STAMP) bench-tools
+	$(PY) -m bench.run --quick --out /tmp/agent-gateway-bench-quick.md
 
 clean:
 	rm -rf $(VENV) tools/node_modules

@@ -1,28 +1,28 @@
-"""Timing helpers: latency at concurrency 1 (with time to first token), concurrent
-throughput, and the CPU another process spends per call.
+"""What one load window measured, and the statistics over it.
 
-A benchmarked call is ``async () -> float | None``: it performs one request and returns the
-``time.perf_counter()`` at which the first content token arrived (streaming calls) or
-``None`` (non-streaming calls). It raises on any failure or unexpected reply.
+A window is ``concurrency`` clients issuing requests back to back for a fixed time against
+one path, driven by a load generator in its own process (``hey`` or ``bench.loadgen``).
+Besides client-side latency (and time to first token for streams) it carries the CPU the
+serving process tree spent in the window, so CPU per request needs no guessing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import math
-import os
 import re
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
-import grpc
+__all__ = ["Stats", "Window", "describe", "percentile", "redact"]
 
-__all__ = ["Call", "CpuMeter", "Measurement", "Stats", "Throughput", "describe", "measure", "percentile", "redact", "throughput"]
 
-Call = Callable[[], Awaitable[float | None]]
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_values:
+        return math.nan
+    rank = (len(sorted_values) - 1) * pct / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
 
 
 @dataclass(frozen=True)
@@ -38,143 +38,81 @@ class Stats:
     @classmethod
     def of(cls, seconds: list[float]) -> Stats:
         ms = sorted(s * 1000 for s in seconds)
+        if not ms:
+            return cls(0, math.nan, math.nan, math.nan, math.nan)
         return cls(len(ms), percentile(ms, 50), percentile(ms, 99), sum(ms) / len(ms), ms[-1])
 
 
 @dataclass(frozen=True)
-class Measurement:
-    name: str
-    latency: Stats  # whole request, as the client sees it
-    first_token: Stats | None  # streaming calls only
-
-
-@dataclass(frozen=True)
-class Throughput:
-    name: str
+class Window:
+    tool: str  # which load generator: "hey" or "loadgen"
     concurrency: int
-    completed: int
-    errors: int
-    seconds: float
-    latency: Stats | None  # per-request latency under load
+    seconds: float  # length of the timed window
+    latencies: list[float] = field(default_factory=list)  # seconds, one per completed request
+    ttfts: list[float] = field(default_factory=list)  # streams: seconds to the first content delta
+    chunks: int = 0  # streams: content deltas received in total
+    errors: int = 0
     first_error: str = ""
-    warmup_errors: int = 0  # failures in the untimed opening round (not in `errors`)
+    server_cpu_s: float | None = None  # CPU of the serving process tree during the window
+    client_cpu_s: float | None = None  # CPU of the load generator during the window
+
+    @property
+    def completed(self) -> int:
+        return len(self.latencies)
 
     @property
     def rps(self) -> float:
         return self.completed / self.seconds if self.seconds > 0 else 0.0
 
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return math.nan
-    rank = (len(sorted_values) - 1) * pct / 100
-    low = math.floor(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
-
-
-class CpuMeter:
-    """CPU time (user + system, all threads) another process spends inside metered calls,
-    read from ``/proc/<pid>/stat``. Linux accounts CPU in clock ticks (usually 10 ms), so
-    only the average over many calls is meaningful."""
-
-    def __init__(self, pid: int) -> None:
-        self._stat = Path(f"/proc/{pid}/stat")
-        self._tick = os.sysconf("SC_CLK_TCK")
-        self._started = 0.0
-        self.seconds = 0.0
-        self.calls = 0
-
-    def _now(self) -> float:
-        fields = self._stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
-
-    def start(self) -> None:
-        self._started = self._now()
-
-    def stop(self) -> None:
-        self.seconds += self._now() - self._started
-        self.calls += 1
+    @property
+    def latency(self) -> Stats:
+        return Stats.of(self.latencies)
 
     @property
-    def ms_per_call(self) -> float | None:
-        return self.seconds * 1000 / self.calls if self.calls else None
+    def ttft(self) -> Stats | None:
+        return Stats.of(self.ttfts) if self.ttfts else None
 
+    @property
+    def chunks_per_request(self) -> float:
+        return self.chunks / self.completed if self.completed else 0.0
 
-async def measure(calls: Mapping[str, Call], *, iterations: int, warmup: int, meters: Mapping[str, CpuMeter] | None = None) -> dict[str, Measurement | str]:
-    """Time each named call at concurrency 1: ``warmup`` untimed calls each, then
-    ``iterations`` rounds in which every call runs once, in turn. Interleaving spreads any
-    drift in machine load evenly over the paths being compared. A call that raises is
-    dropped; its entry in the result is the error text. Meters run outside the timed part."""
-    results: dict[str, Measurement | str] = {}
-    for name, fn in calls.items():
-        try:
-            for _ in range(warmup):
-                await fn()
-        except Exception as exc:  # noqa: BLE001 - reported per path
-            results[name] = f"warm-up failed: {describe(exc)}"
-    live = {name: fn for name, fn in calls.items() if name not in results}
-    totals: dict[str, list[float]] = {name: [] for name in live}
-    firsts: dict[str, list[float]] = {name: [] for name in live}
-    gc.collect()
-    for _ in range(iterations):
-        for name, fn in list(live.items()):
-            meter = (meters or {}).get(name)
-            if meter:
-                meter.start()
-            started = time.perf_counter()
-            try:
-                first = await fn()
-            except Exception as exc:  # noqa: BLE001 - reported per path
-                results[name] = describe(exc)
-                del live[name]
-                continue
-            totals[name].append(time.perf_counter() - started)
-            if meter:
-                meter.stop()
-            if first is not None:
-                firsts[name].append(first - started)
-    for name in live:
-        results[name] = Measurement(name, Stats.of(totals[name]), Stats.of(firsts[name]) if firsts[name] else None)
-    return results
+    @property
+    def server_cpu_ms(self) -> float | None:
+        """Serving CPU per completed request (ms)."""
+        if self.server_cpu_s is None or not self.completed:
+            return None
+        return self.server_cpu_s * 1000 / self.completed
 
+    @property
+    def client_cpu_pct(self) -> float | None:
+        """Load generator CPU as % of one core: near 100 means the client may be the limit."""
+        return None if self.client_cpu_s is None or self.seconds <= 0 else self.client_cpu_s * 100 / self.seconds
 
-async def throughput(name: str, fn: Call, *, concurrency: int, seconds: float) -> Throughput:
-    """``concurrency`` tasks each issue calls back to back until ``seconds`` have passed
-    (after one untimed round of ``concurrency`` calls to open connections)."""
-    warm = await asyncio.gather(*(fn() for _ in range(concurrency)), return_exceptions=True)
-    warm_errors = [describe(e) for e in warm if isinstance(e, BaseException)]
-    gc.collect()
-    latencies: list[float] = []
-    errors: list[str] = []
-    deadline = time.perf_counter() + seconds
+    def merged(self, other: Window) -> Window:
+        """Two passes over the same path as one window (the c=1 phases interleave paths)."""
 
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                await fn()
-            except Exception as exc:  # noqa: BLE001 - counted and reported, not fatal
-                errors.append(describe(exc))
-                if len(errors) > max(100, len(latencies)):
-                    return  # a path that only fails would otherwise spin for the whole window
-                continue
-            latencies.append(time.perf_counter() - started)
+        def add(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else a + b
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    stats = Stats.of(latencies) if latencies else None
-    first_error = (errors or warm_errors or [""])[0]
-    return Throughput(name, concurrency, len(latencies), len(errors), elapsed, stats, first_error, len(warm_errors))
+        return replace(
+            self,
+            seconds=self.seconds + other.seconds,
+            latencies=self.latencies + other.latencies,
+            ttfts=self.ttfts + other.ttfts,
+            chunks=self.chunks + other.chunks,
+            errors=self.errors + other.errors,
+            first_error=self.first_error or other.first_error,
+            server_cpu_s=add(self.server_cpu_s, other.server_cpu_s),
+            client_cpu_s=add(self.client_cpu_s, other.client_cpu_s),
+        )
 
 
 def describe(exc: BaseException) -> str:
-    """One line for the report: gRPC status and details, or the exception and (for
-    wrappers such as ``openai.APIConnectionError``) its cause."""
-    if isinstance(exc, grpc.aio.AioRpcError):
-        text = f"gRPC {exc.code().name}: {exc.details()}"
+    """One line for the report: the exception, its gRPC status if any, and its cause."""
+    code = getattr(exc, "code", None)
+    details = getattr(exc, "details", None)
+    if callable(code) and callable(details) and hasattr(exc, "trailing_metadata"):
+        text = f"gRPC {getattr(code(), 'name', code())}: {details()}"
     else:
         text = f"{type(exc).__name__}: {exc}"
         cause = exc.__cause__ or exc.__context__

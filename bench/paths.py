@@ -1,19 +1,23 @@
-"""The request paths under test, each as a non-streaming and a streaming call.
+"""The client side of each path, as run inside the load generator (``bench.loadgen``).
 
-Every call sends the same user prompt, checks that the reply is the fake upstream's demo
-echo (so a path that "succeeds" with the wrong answer fails loudly), and for streaming
-returns the ``perf_counter()`` of the first non-empty content delta.
+A call performs one request, checks that the reply is the demo upstream's echo (so a path
+that "succeeds" with the wrong answer fails loudly) and returns ``(first, chunks)``: the
+``perf_counter()`` of the first content delta (``None`` for unary calls) and the number of
+content deltas received.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
+import httpx
 import httpx2
 from agents import Agent, RunConfig, Runner
 from agents.stream_events import RawResponsesStreamEvent
@@ -22,109 +26,102 @@ from openai import AsyncOpenAI
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
-from bench.measure import Call
 from services.executor.routing import UpstreamModelProvider
 from services.upstreams import Upstream, UpstreamConfig
 
-__all__ = [
-    "EXPECTED",
-    "PROMPT",
-    "BenchPath",
-    "grpc_path",
-    "inprocess_provider",
-    "inprocess_sdk_path",
-    "load_agent",
-    "openai_path",
-    "unavailable_path",
-]
+__all__ = ["LONG_PROMPT", "SHORT_PROMPT", "Call", "WrongReply", "expected", "grpc_call", "load_agent", "rest_call", "sdk_call"]
 
-# Must not mention the Weather agent's tool (`get_weather` / "get weather"): the demo
-# upstream would answer with a tool call instead of text.
-PROMPT = "Hello there, this is a short benchmark message, please reply in one line."
-EXPECTED = f"You said: {PROMPT}"
+# The demo upstream answers "You said: <prompt>" one word per chunk: 18 words here make a
+# 20-chunk stream. Neither prompt may mention the Weather agent's tool ("get weather"): the
+# demo upstream would answer with a tool call instead of text.
+LONG_PROMPT = "Hello there, this is a short benchmark message of eighteen words, please reply in one line right away."
+SHORT_PROMPT = "Hi."
+
+Call = Callable[[], Awaitable[tuple[float | None, int]]]
 
 
-@dataclass(frozen=True)
-class BenchPath:
-    key: str  # stable id, e.g. "sdk/rest"
-    label: str  # human name for the report
-    unary: Call
-    stream: Call
-    via_gateway: bool = False  # the gateway process's CPU use is measured for these
-    unavailable: str = ""  # set when the path could not be set up: nothing is measured
-
-
-async def _not_run() -> float | None:
-    raise RuntimeError("path is unavailable")
-
-
-def unavailable_path(key: str, label: str, reason: str) -> BenchPath:
-    return BenchPath(key, label, _not_run, _not_run, unavailable=reason)
+def expected(prompt: str) -> str:
+    return f"You said: {prompt}"
 
 
 class WrongReply(AssertionError):
     pass
 
 
-def _check(text: str | None) -> None:
-    if text != EXPECTED:
+def _check(text: str | None, expect: str) -> None:
+    if text != expect:
         raise WrongReply(f"unexpected reply {text!r}")
 
 
-# ------------------------------------------------------------------ OpenAI REST clients
+# ------------------------------------------------------------------- OpenAI REST (httpx)
 
 
-def openai_path(key: str, label: str, client: AsyncOpenAI, model: str, messages: list[dict[str, Any]], *, via_gateway: bool) -> BenchPath:
-    """The official client against an OpenAI-compatible ``/v1`` (gateway shim or upstream)."""
+def rest_call(http: httpx.AsyncClient, model: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
+    """``POST /chat/completions`` with a lean client (httpx, no pydantic parsing of chunks)."""
+    body = json.dumps({"model": model, "messages": messages, "stream": stream}).encode()
+    headers = {"content-type": "application/json"}
 
-    async def unary() -> float | None:
-        reply = await client.chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
-        _check(reply.choices[0].message.content)
-        return None
+    async def unary() -> tuple[float | None, int]:
+        response = await http.post("/chat/completions", content=body, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+        _check(response.json()["choices"][0]["message"]["content"], expect)
+        return None, 0
 
-    async def stream() -> float | None:
+    async def streamed() -> tuple[float | None, int]:
         first: float | None = None
         parts: list[str] = []
-        chunks = await client.chat.completions.create(model=model, messages=messages, stream=True)  # type: ignore[arg-type]
-        async for chunk in chunks:
-            content = chunk.choices[0].delta.content if chunk.choices else None
-            if content:
-                if first is None:
-                    first = time.perf_counter()
-                parts.append(content)
-        _check("".join(parts))
-        return first
+        async with http.stream("POST", "/chat/completions", content=body, headers=headers) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {(await response.aread())[:200]!r}")
+            async for line in response.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if "error" in chunk:
+                    raise RuntimeError(f"stream error: {chunk['error']}")
+                choices = chunk.get("choices") or ()
+                content = choices[0].get("delta", {}).get("content") if choices else None
+                if content:
+                    if first is None:
+                        first = time.perf_counter()
+                    parts.append(content)
+        _check("".join(parts), expect)
+        return first, len(parts)
 
-    return BenchPath(key, label, unary, stream, via_gateway)
+    return streamed if stream else unary
 
 
-# --------------------------------------------------------------------------- gRPC stub
+# ---------------------------------------------------------------------------- gRPC stub
+
+_ROLES = {"system": pb.ROLE_SYSTEM, "user": pb.ROLE_USER}
 
 
-def grpc_path(key: str, label: str, stub: ex_grpc.ExecutorServiceStub, model: str, api_key: str | None) -> BenchPath:
-    """Typed gRPC; the API key goes in per-call metadata (no client interceptor to pay for)."""
-    chat = pb.ChatRequest(model=model, messages=[pb.ChatMessage(role=pb.ROLE_USER, content=PROMPT)])
+def grpc_call(channel: grpc.aio.Channel, model: str, messages: list[dict[str, Any]], expect: str, key: str, *, stream: bool) -> Call:
+    """Typed gRPC on one shared channel; the key goes in per-call metadata."""
+    stub = ex_grpc.ExecutorServiceStub(channel)
+    chat = pb.ChatRequest(model=model, messages=[pb.ChatMessage(role=_ROLES[m["role"]], content=m["content"]) for m in messages])
     unary_request = ex_pb.CreateChatCompletionRequest(chat=chat)
     stream_request = ex_pb.StreamChatCompletionRequest(chat=chat)
-    metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
+    metadata = (("authorization", f"Bearer {key}"),)
 
-    async def unary() -> float | None:
-        reply = await stub.CreateChatCompletion(unary_request, metadata=metadata, timeout=30)
-        _check(reply.message.content)
-        return None
+    async def unary() -> tuple[float | None, int]:
+        reply = await stub.CreateChatCompletion(unary_request, metadata=metadata, timeout=60)
+        _check(reply.message.content, expect)
+        return None, 0
 
-    async def stream() -> float | None:
+    async def streamed() -> tuple[float | None, int]:
         first: float | None = None
         parts: list[str] = []
-        async for response in stub.StreamChatCompletion(stream_request, metadata=metadata, timeout=30):
+        async for response in stub.StreamChatCompletion(stream_request, metadata=metadata, timeout=60):
             if response.event.WhichOneof("event") == "text_delta" and response.event.text_delta.text:
                 if first is None:
                     first = time.perf_counter()
                 parts.append(response.event.text_delta.text)
-        _check("".join(parts))
-        return first
+        _check("".join(parts), expect)
+        return first, len(parts)
 
-    return BenchPath(key, label, unary, stream, via_gateway=True)
+    return streamed if stream else unary
 
 
 # --------------------------------------------------------------- SDK agent in-process
@@ -149,24 +146,18 @@ def load_agent(agent_file: Path, module_name: str = "_bench_agent") -> Agent[Any
     return agent
 
 
-def inprocess_provider(base_url: str, client: AsyncOpenAI) -> UpstreamModelProvider:
-    """The provider the gateway itself builds for an SDK agent, bound to ``client``."""
+def sdk_call(agent: Agent[Any], client: AsyncOpenAI, base_url: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
+    """``Runner.run`` / ``Runner.run_streamed`` with the provider class the gateway uses."""
     config = UpstreamConfig(name="bench", base_url=base_url, model="fake-model", max_retries=0)
-    # SDK agents use only the openai client; the lean passthrough client is not needed here.
-    return UpstreamModelProvider(Upstream(config, client, httpx2.AsyncClient(), {}))
+    run_config = RunConfig(model_provider=UpstreamModelProvider(Upstream(config, client, httpx2.AsyncClient(), {})), tracing_disabled=True)
+    items: list[Any] = list(messages)  # what the gateway hands the SDK
 
-
-def inprocess_sdk_path(key: str, label: str, agent: Agent[Any], provider: UpstreamModelProvider) -> BenchPath:
-    """``Runner.run`` / ``Runner.run_streamed`` in this process (no gateway)."""
-    run_config = RunConfig(model_provider=provider, tracing_disabled=True)
-    items: list[Any] = [{"role": "user", "content": PROMPT}]  # what the gateway hands the SDK
-
-    async def unary() -> float | None:
+    async def unary() -> tuple[float | None, int]:
         result = await Runner.run(agent, items, run_config=run_config)
-        _check(result.final_output)
-        return None
+        _check(result.final_output, expect)
+        return None, 0
 
-    async def stream() -> float | None:
+    async def streamed() -> tuple[float | None, int]:
         first: float | None = None
         parts: list[str] = []
         result = Runner.run_streamed(agent, items, run_config=run_config)
@@ -175,7 +166,7 @@ def inprocess_sdk_path(key: str, label: str, agent: Agent[Any], provider: Upstre
                 if first is None:
                     first = time.perf_counter()
                 parts.append(event.data.delta)
-        _check("".join(parts))
-        return first
+        _check("".join(parts), expect)
+        return first, len(parts)
 
-    return BenchPath(key, label, unary, stream)
+    return streamed if stream else unary

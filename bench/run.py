@@ -1,8 +1,11 @@
-"""``make bench``: measure what the gateway adds over running an agent (or calling the
-upstream) directly, and write ``docs/benchmarks.md``.
+"""``make bench``: measure what the gateway adds over calling the upstream directly, over
+running the agent in-process and against LiteLLM, and write ``docs/benchmarks.md``.
 
-    .venv/bin/python -m bench.run --out docs/benchmarks.md
-    .venv/bin/python -m bench.run --quick --out /tmp/bench-quick.md   # smoke run, < 1 min
+    .venv/bin/python -m bench.run --out docs/benchmarks.md          # full run, ~5 min
+    .venv/bin/python -m bench.run --quick --out /tmp/bench-quick.md  # smoke run, ~1 min
+
+Every service (fake upstream, gateways, LiteLLM) and every load generator (``hey``,
+``python -m bench.loadgen``) is its own process; this one only orchestrates and reads /proc.
 """
 
 from __future__ import annotations
@@ -10,310 +13,254 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.metadata
-import json
-import os
-import platform
+import functools
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-import grpc
-from agents import set_tracing_disabled
-from openai import AsyncOpenAI
-
-import tests.conftest as test_config
-from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from bench.drivers import Hey, LoadGen
+from bench.environment import environment, loadavg
+from bench.gateway import ADMIN_KEY, SDK_MODEL, start_gateway, start_upstream, workers_supported
 from bench.idle_streams import IdleStreams, measure_idle_streams
-from bench.measure import CpuMeter, Measurement, describe, measure, redact, throughput
-from bench.paths import EXPECTED, PROMPT, BenchPath, grpc_path, inprocess_provider, inprocess_sdk_path, load_agent, openai_path, unavailable_path
-from bench.report import Environment, Method, PathResult, console_summary, render_markdown
+from bench.litellm_proxy import ensure_litellm, start_litellm
+from bench.logs import log_summary
+from bench.matrix import PHASES, BenchPath, Phase, baseline_paths, gateway_paths
+from bench.measure import Window, describe
+from bench.paths import expected
+from bench.procs import Service
+from bench.profile import Profile, profile_rest_passthrough
+from bench.report import Report, console_summary, render_markdown
 from bench.security_cost import measure_security_cost
-from tests.fake_upstream import FakeUpstream
-from tests.gateway_process import GatewayProcess, make_agents_dir
 
 __all__ = ["Plan", "main"]
 
-HELPDESK_INSTRUCTIONS = "You answer tickets."  # what write_config gives default/helpdesk
-# What the test config's files read from the environment (API keys by env var name, tool
-# settings), and its admin key (every model, no rate limit). Looked up leniently: the
-# baselines should still run if tests/conftest.py renames these.
-GATEWAY_ENV: dict[str, str] = test_config.GATEWAY_ENV
-ADMIN_KEY: str | None = getattr(test_config, "ADMIN_KEY", None)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Plan:
     quick: bool
-    warmup: int
-    iterations: int
-    concurrency: int
-    load_seconds: float
-    phase_timeout_s: float
+    c1_pass_s: float  # each concurrency-1 phase runs in two interleaved passes of this length
+    load_s: float  # each concurrency-32 / -256 window
+    idle_streams: int
+    idle_chunk_delay_s: float
+    security_iterations: int
+    profile_requests: int
+    max_concurrency: int  # quick runs leave out c=256
 
     @classmethod
     def for_mode(cls, quick: bool) -> Plan:
         if quick:
-            return cls(quick=True, warmup=3, iterations=20, concurrency=32, load_seconds=2.0, phase_timeout_s=30)
-        return cls(quick=False, warmup=30, iterations=300, concurrency=32, load_seconds=10.0, phase_timeout_s=60)
+            return cls(
+                True, c1_pass_s=0.3, load_s=0.6, idle_streams=200, idle_chunk_delay_s=3.0, security_iterations=2000, profile_requests=200, max_concurrency=32
+            )
+        return cls(
+            False, c1_pass_s=1.0, load_s=2.0, idle_streams=1000, idle_chunk_delay_s=8.0, security_iterations=20000, profile_requests=1500, max_concurrency=256
+        )
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# ------------------------------------------------------------------------ environment
+class Bench:
+    """Runs windows on paths and keeps what each measured (or why it failed)."""
 
+    def __init__(self, plan: Plan, services: dict[str, Service]) -> None:
+        self.plan = plan
+        self.services = services
+        self.hey = Hey.find()
+        self.loadgen = LoadGen()
+        self.results: dict[str, dict[str, Window | str]] = {}
 
-def _loadavg() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def _packages() -> str:
-    names = ("openai-agents", "openai", "grpcio", "httpx", "uvicorn", "starlette")
-    versions = []
-    for name in names:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-    return ", ".join(versions)
-
-
-def environment(load_before: str) -> Environment:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
-    return Environment(
-        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        cpu=_cpu_model(),
-        cores=os.cpu_count() or 0,
-        usable_cores=usable,
-        python=platform.python_version(),
-        platform=platform.platform(terse=True),
-        packages=_packages(),
-        load_before=load_before,
-        load_after=_loadavg(),
-    )
-
-
-# ----------------------------------------------------------------------------- paths
-
-
-@contextlib.asynccontextmanager
-async def bench_paths(upstream: FakeUpstream, gateway: GatewayProcess | None, gateway_error: str, agent_file: Path) -> AsyncIterator[list[BenchPath]]:
-    """The six paths, in report order, with their clients open for the block's duration."""
-    async with contextlib.AsyncExitStack() as stack:
-        direct = await stack.enter_async_context(AsyncOpenAI(base_url=upstream.base_url, api_key="sk-bench", max_retries=0, timeout=30))
+    def window(self, path: BenchPath, phase: Phase, seconds: float) -> Window | str:
+        server = self.services.get(path.server)
+        pids = server.pids() if server else []
+        warmup = 3 if phase.concurrency == 1 else min(phase.concurrency, 32)  # total untimed requests
+        messages = path.messages(phase.prompt)
         try:
-            provider = inprocess_provider(upstream.base_url, direct)
-            inprocess = inprocess_sdk_path("sdk/inprocess", "SDK agent in-process (baseline A)", load_agent(agent_file, "_bench_weather_agent"), provider)
-        except Exception as exc:  # noqa: BLE001 - reported as a failed path
-            inprocess = unavailable_path("sdk/inprocess", "SDK agent in-process (baseline A)", f"cannot load the agent: {describe(exc)}")
-        direct_messages = [{"role": "system", "content": HELPDESK_INSTRUCTIONS}, {"role": "user", "content": PROMPT}]
-        upstream_direct = openai_path("decl/direct", "Upstream direct (baseline B)", direct, "helpdesk-model", direct_messages, via_gateway=False)
-
-        labels = {
-            "sdk/rest": "SDK agent via gateway REST",
-            "sdk/grpc": "SDK agent via gateway gRPC",
-            "decl/rest": "Declarative via gateway REST",
-            "decl/grpc": "Declarative via gateway gRPC",
-        }
-        if gateway is None:
-            via = {key: unavailable_path(key, label, f"gateway did not start: {gateway_error}") for key, label in labels.items()}
-        else:
-            rest = await stack.enter_async_context(AsyncOpenAI(base_url=gateway.openai_base_url, api_key=ADMIN_KEY or "none", max_retries=0, timeout=30))
-            channel = await stack.enter_async_context(grpc.aio.insecure_channel(gateway.grpc_address))
-            stub = ex_grpc.ExecutorServiceStub(channel)
-            user_only = [{"role": "user", "content": PROMPT}]
-            via = {
-                "sdk/rest": openai_path("sdk/rest", labels["sdk/rest"], rest, "default/weather", user_only, via_gateway=True),
-                "sdk/grpc": grpc_path("sdk/grpc", labels["sdk/grpc"], stub, "default/weather", ADMIN_KEY),
-                "decl/rest": openai_path("decl/rest", labels["decl/rest"], rest, "default/helpdesk", user_only, via_gateway=True),
-                "decl/grpc": grpc_path("decl/grpc", labels["decl/grpc"], stub, "default/helpdesk", ADMIN_KEY),
+            if path.transport == "rest" and not phase.stream and self.hey:
+                body = {"model": path.model, "messages": messages}
+                return self.hey.run(path.target, body, path.key_header, concurrency=phase.concurrency, seconds=seconds, warmup=warmup, cpu_pids=pids)
+            job = {
+                "kind": f"{path.transport}_{'stream' if phase.stream else 'unary'}",
+                "target": path.target,
+                "model": path.model,
+                "messages": messages,
+                "expect": expected(phase.prompt),
+                "key": path.key_header,
+                "concurrency": phase.concurrency,
+                "seconds": seconds,
+                "warmup": warmup,
+                "cpu_pids": pids,
+                "agent_file": path.agent_file,
             }
-        yield [inprocess, via["sdk/rest"], via["sdk/grpc"], upstream_direct, via["decl/rest"], via["decl/grpc"]]
+            return self.loadgen.run(job, timeout=seconds + 180)
+        except Exception as exc:  # noqa: BLE001 - a failing path is reported, not fatal
+            return describe(exc)
 
-
-# ------------------------------------------------------------------------------- run
-
-
-def _record(results: dict[str, PathResult], phase: str, outcomes: dict[str, Measurement | str]) -> dict[str, Measurement]:
-    """Errors go on the path's result; the measurements are returned."""
-    measured: dict[str, Measurement] = {}
-    for key, outcome in outcomes.items():
+    def record(self, path: BenchPath, phase: Phase, outcome: Window | str) -> None:
+        slot = self.results.setdefault(path.key, {})
+        earlier = slot.get(phase.key)
+        if isinstance(earlier, Window) and isinstance(outcome, Window):
+            outcome = earlier.merged(outcome)
+        elif isinstance(earlier, str):
+            return  # the first failure stays
+        slot[phase.key] = outcome
         if isinstance(outcome, str):
-            results[key].errors.append(f"{phase}: {outcome}")
-            log(f"  {results[key].label}: FAILED: {outcome}")
+            log(f"  {path.label} {phase.key}: FAILED: {outcome}")
         else:
-            measured[key] = outcome
-    return measured
+            ttft = f", TTFT p50 {outcome.ttft.p50_ms:.2f} ms" if outcome.ttft else ""
+            cpu = f", server CPU {outcome.server_cpu_ms:.2f} ms/req" if outcome.server_cpu_ms is not None else ""
+            log(f"  {path.label} {phase.key}: {outcome.rps:.0f} req/s, p50 {outcome.latency.p50_ms:.2f} ms{ttft}{cpu}, {outcome.errors} errors")
+
+    def run(self, paths: list[BenchPath], phases: tuple[Phase, ...] = PHASES) -> None:
+        phases = tuple(p for p in phases if p.concurrency <= self.plan.max_concurrency)
+        latency = [p for p in phases if p.latency_phase]
+        log(f"concurrency 1 ({', '.join(p.key for p in latency)}), two passes interleaving {len(paths)} paths ...")
+        for _ in range(2):
+            for phase in latency:
+                for path in paths:
+                    self.record(path, phase, self.window(path, phase, self.plan.c1_pass_s))
+        for path in paths:
+            log(f"load: {path.label} ...")
+            for phase in phases:
+                if not phase.latency_phase:
+                    self.record(path, phase, self.window(path, phase, self.plan.load_s))
+
+    def close(self) -> None:
+        self.loadgen.close()
 
 
-async def run_all(plan: Plan, paths: list[BenchPath], gateway_pid: int | None) -> dict[str, PathResult]:
-    """Latency and streaming at concurrency 1 (paths interleaved), then throughput path by
-    path. A failing path gets its error recorded and the run goes on."""
-    results = {p.key: PathResult(p.key, p.label) for p in paths}
-    for path in paths:
-        if path.unavailable:
-            results[path.key].errors.append(f"not run: {path.unavailable}")
-            log(f"skipping {path.label}: {path.unavailable}")
-    live = {p.key: p for p in paths if not p.unavailable}
-    meters = {key: CpuMeter(gateway_pid) for key, p in live.items() if p.via_gateway and gateway_pid is not None}
-
-    log(f"non-streaming latency, concurrency 1, {plan.iterations} interleaved rounds ...")
-    outcomes = await measure({k: p.unary for k, p in live.items()}, iterations=plan.iterations, warmup=plan.warmup, meters=meters)
-    for key, m in _record(results, "non-streaming latency", outcomes).items():
-        r = results[key]
-        r.unary = m
-        r.gateway_cpu_ms = meters[key].ms_per_call if key in meters else None
-        cpu = f", gateway CPU {r.gateway_cpu_ms:.2f} ms/request" if r.gateway_cpu_ms is not None else ""
-        log(f"  {r.label}: p50 {m.latency.p50_ms:.2f} ms, p99 {m.latency.p99_ms:.2f} ms{cpu}")
-
-    log(f"streaming time to first token, concurrency 1, {plan.iterations} interleaved rounds ...")
-    outcomes = await measure({k: p.stream for k, p in live.items()}, iterations=plan.iterations, warmup=plan.warmup)
-    for key, m in _record(results, "streaming", outcomes).items():
-        r = results[key]
-        if m.first_token is None:
-            r.errors.append("streaming: no content delta arrived")
-            continue
-        r.stream = m
-        log(f"  {r.label}: TTFT p50 {m.first_token.p50_ms:.2f} ms, p99 {m.first_token.p99_ms:.2f} ms")
-
-    for key, path in live.items():
-        r = results[key]
-        if r.unary is None:
-            r.errors.append("throughput: skipped because non-streaming requests failed")
-            continue
-        log(f"throughput, concurrency {plan.concurrency}, {plan.load_seconds:g} s: {path.label}")
-        try:
-            r.load = await asyncio.wait_for(
-                throughput(path.label, path.unary, concurrency=plan.concurrency, seconds=plan.load_seconds), plan.load_seconds + plan.phase_timeout_s
-            )
-        except Exception as exc:  # noqa: BLE001 - one failed path must not stop the run
-            message = "timed out" if isinstance(exc, TimeoutError) else describe(exc)
-            r.errors.append(f"throughput: {message}")
-            log(f"  FAILED: {message}")
-            continue
-        log(f"  {r.load.rps:.0f} req/s ({r.load.completed} ok, {r.load.errors} errors)")
-    return results
-
-
-def _start_gateway(root: Path, upstream: FakeUpstream) -> tuple[GatewayProcess | None, str]:
-    process = GatewayProcess(
-        make_agents_dir(root / "agents"),
-        test_config.write_config(root / "config", upstream),
-        root / "gateway.log",
-        env_extra={"GATEWAY_LOG_LEVEL": "WARNING", "FAKE_UPSTREAM_KEY": "sk-bench-upstream", **GATEWAY_ENV},
-    )
+@contextlib.contextmanager
+def _services(root: Path) -> Iterator[dict[str, Service]]:
+    started: dict[str, Service] = {}
     try:
-        return process.start(), ""
-    except Exception as exc:  # noqa: BLE001 - the report says the gateway paths failed
-        with contextlib.suppress(Exception):
-            process.terminate()
-        # The exception carries the log tail; its last lines say why.
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        return None, redact(" | ".join(lines[-3:]))[:600]
+        yield started
+    finally:
+        for service in reversed(list(started.values())):
+            with contextlib.suppress(Exception):
+                service.stop()
 
 
-def _log_summary(gateway: GatewayProcess | None, limit: int = 20) -> tuple[str, ...]:
-    """Distinct gateway log records (the gateway logs at WARNING here), with counts; JSON
-    records shortened to level, logger, message and the last line of any traceback."""
-    if gateway is None:
-        return ()
-    counts: dict[str, int] = {}
-    for line in gateway.log_text().splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if isinstance(record, dict):
-            key = f"{record.get('level', '?')} {record.get('logger', '?')}: {record.get('msg', '')}"
-            exc = str(record.get("exc") or "").strip()
-            if exc:
-                key += f" -- {exc.splitlines()[-1]}"
-        else:
-            key = line.strip()
-        key = redact(key if len(key) <= 300 else key[:297] + "...")
-        counts[key] = counts.get(key, 0) + 1
-    lines = [f"{n:>6} x {key}" for key, n in counts.items()]
-    return tuple(lines[:limit] + ([f"... and {len(lines) - limit} more distinct records"] if len(lines) > limit else []))
+def _try(what: str, errors: dict[str, str], fn: Callable[[], T]) -> T | None:
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - a failing service is reported, not fatal
+        errors[what] = describe(exc)
+        log(f"{what} FAILED: {errors[what]}")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="markdown report to (over)write")
-    parser.add_argument("--quick", action="store_true", help="few iterations: a smoke run, numbers not stable")
+    parser.add_argument("--quick", action="store_true", help="short windows: a smoke run, numbers not stable")
     args = parser.parse_args(argv)
     plan = Plan.for_mode(args.quick)
-    set_tracing_disabled(True)
-
-    load_before = _loadavg()
+    load_before = loadavg()
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="agent-gateway-bench-") as tmp:
+    setup_errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="agent-gateway-bench-") as tmp, _services(Path(tmp)) as services:
         root = Path(tmp)
-        upstream = FakeUpstream(demo_chunk_delay=0.0).start()
-        gateway: GatewayProcess | None = None
+        log("LiteLLM virtualenv (created on first use, ~1 min) ...")
+        litellm_ready = _try("LiteLLM install", setup_errors, lambda: ensure_litellm(root / "litellm-install.log"))
+        upstream = start_upstream("upstream", root)
+        services["upstream"] = upstream
+        upstream_url = f"{upstream.url}/v1"
+        log(f"fake upstream (demo model) at {upstream_url}; starting gateways and LiteLLM ...")
+        gateways = {}
+        for name, transport in (("gw-inprocess", "inprocess"), ("gw-socket", "socket")):
+            gateway = _try(f"gateway {name}", setup_errors, functools.partial(start_gateway, name, root, upstream_url, transport=transport))
+            if gateway is not None:
+                gateways[name] = gateway
+                services[name] = gateway.service
+        litellm = _try("LiteLLM proxy", setup_errors, lambda: start_litellm(root, upstream_url, "helpdesk-model")) if litellm_ready else None
+        if isinstance(litellm, Service):
+            services["litellm"] = litellm
+        agent_file = str(root / "gw-inprocess" / "agents" / "Weather" / "agent.py")
+        paths = baseline_paths(upstream.url, litellm.url if isinstance(litellm, Service) else None, agent_file)
+        for name, label in (("gw-inprocess", "in-process shim transport"), ("gw-socket", "socket shim transport")):
+            if name in gateways:
+                paths += gateway_paths(name, gateways[name], label)
+
+        bench = Bench(plan, services)
         try:
-            log(f"fake upstream at {upstream.base_url}; starting the gateway ...")
-            gateway, gateway_error = _start_gateway(root, upstream)
-            log(f"gateway: {gateway.openai_base_url} / {gateway.grpc_address}" if gateway else f"gateway FAILED to start: {gateway_error}")
-            agent_file = root / "agents" / "Weather" / "agent.py"
+            bench.run(paths)
+            workers: list[BenchPath] | str = "not available: the installed gateway has no --workers (GATEWAY_WORKERS)"
+            if workers_supported():
+                for name in ("gw-inprocess", "gw-socket"):  # free the cores for the two workers
+                    if name in services:
+                        services[name].stop()
+                two = _try("gateway gw-2workers", setup_errors, lambda: start_gateway("gw-2workers", root, upstream_url, workers=2))
+                if two is not None:
+                    services["gw-2workers"] = two.service
+                    workers = [p for p in gateway_paths("gw-2workers", two, "2 workers") if p.transport == "rest"]
+                    log("two workers ...")
+                    bench.run(workers, tuple(p for p in PHASES if p.key in ("unary@32", "unary@256", "stream@32")))
+                else:
+                    workers = f"the 2-worker gateway did not start: {setup_errors.get('gateway gw-2workers', '')}"
+        finally:
+            bench.close()
+        warnings = log_summary([s for n, s in services.items() if n.startswith("gw-")])
+        for name in [n for n in services if n.startswith("gw-") or n == "litellm"]:
+            services[name].stop()
 
-            async def go() -> dict[str, PathResult]:
-                async with bench_paths(upstream, gateway, gateway_error, agent_file) as paths:
-                    return await run_all(plan, paths, gateway.proc.pid if gateway and gateway.proc else None)
-
-            results = asyncio.run(go())
-            idle: IdleStreams | str = "the gateway did not start"
-            if gateway is not None and gateway.proc is not None:
-                streams = 100 if plan.quick else 1000
-                log(f"capacity: {streams} concurrent idle streams ...")
+        log(f"capacity: {plan.idle_streams} idle streams ...")
+        idle: IdleStreams | str = "not run"
+        slow = _try("slow upstream", setup_errors, lambda: start_upstream("slow-upstream", root, chunk_delay=plan.idle_chunk_delay_s))
+        if isinstance(slow, Service):
+            services["slow-upstream"] = slow
+            holder = _try("gateway gw-idle", setup_errors, lambda: start_gateway("gw-idle", root, f"{slow.url}/v1"))
+            if holder is not None:
+                services["gw-idle"] = holder.service
                 try:
-                    idle = asyncio.run(measure_idle_streams(gateway.openai_base_url, ADMIN_KEY or "none", upstream, gateway.proc.pid, n=streams))
-                    log(f"  {idle.completed}/{idle.streams} completed, RSS growth {idle.growth_mb:.0f} MB ({idle.kb_per_stream:.0f} KB a stream)")
+                    idle = asyncio.run(
+                        measure_idle_streams(
+                            holder.openai_base_url,
+                            ADMIN_KEY,
+                            SDK_MODEL,
+                            holder.service.pids(),
+                            n=plan.idle_streams,
+                            chunk_delay_s=plan.idle_chunk_delay_s,
+                        )
+                    )
+                    log(f"  {idle.completed}/{idle.streams} completed, RSS growth {idle.growth_mb:.0f} MB")
                 except Exception as exc:  # noqa: BLE001 - one failed phase must not stop the run
                     idle = describe(exc)
-                    log(f"  FAILED: {idle}")
-            warnings = _log_summary(gateway)
-            log("security layer cost (in-process) ...")
-            security = measure_security_cost(2000 if plan.quick else 20000)
-            log(f"  added p50 {security.added_p50_ms:.3f} ms per request")
-        finally:
-            if gateway is not None:
-                gateway.terminate()
-            upstream.stop()
+                services["gw-idle"].stop()
+        if isinstance(idle, str) and idle == "not run":
+            idle = "; ".join(f"{k}: {v}" for k, v in setup_errors.items() if k in ("slow upstream", "gateway gw-idle")) or idle
 
-    method = Method(
+        log("security layer cost (in-process) ...")
+        security = measure_security_cost(plan.security_iterations)
+        log("profile of the declarative REST passthrough (cProfile, in-process gateway) ...")
+        profile: Profile | str = profile_rest_passthrough(root, upstream_url, plan.profile_requests)
+
+    report = Report(
+        env=environment(load_before, loadavg()),
         quick=plan.quick,
-        warmup=plan.warmup,
-        iterations=plan.iterations,
-        concurrency=plan.concurrency,
-        load_seconds=plan.load_seconds,
-        prompt=PROMPT,
-        reply_words=len(EXPECTED.split()),
+        c1_seconds=2 * plan.c1_pass_s,
+        load_seconds=plan.load_s,
         duration_s=time.perf_counter() - started,
-        gateway_log_warnings=warnings,
+        paths=paths,
+        results=bench.results,
+        workers=workers,
+        idle=idle,
+        security=security,
+        profile=profile,
+        setup_errors=setup_errors,
+        gateway_log=warnings,
+        load_tool="hey" if bench.hey else "bench.loadgen (hey not found)",
     )
-    markdown = render_markdown(environment(load_before), method, results, security, idle)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown + "\n")
-    print(console_summary(results, plan.concurrency))
-    print(f"security layer added p50: {security.added_p50_ms:.3f} ms per request (target < 0.3 ms)")
-    print(f"\nwrote {args.out} in {method.duration_s:.0f} s")
+    args.out.write_text(render_markdown(report) + "\n")
+    print(console_summary(report))
+    print(f"\nwrote {args.out} in {report.duration_s:.0f} s")
     return 0
 
 

@@ -1,0 +1,110 @@
+"""The gateway under test: a real ``agent-gateway serve`` subprocess with the bench's own
+config (one upstream, the declarative passthrough ``default/helpdesk``, the drop-in
+``agents/Weather`` as ``default/weather``, one admin key) on free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from bench.procs import REPO, Service, free_port, spawn
+
+__all__ = ["ADMIN_KEY", "DECLARATIVE_MODEL", "HELPDESK_INSTRUCTIONS", "SDK_MODEL", "Gateway", "start_gateway", "start_upstream", "workers_supported"]
+
+ADMIN_KEY = "agw-bench-admin-3f9a1c7e5b2d"
+HELPDESK_INSTRUCTIONS = "You answer tickets."
+DECLARATIVE_MODEL = "default/helpdesk"
+SDK_MODEL = "default/weather"
+GATEWAY_BIN = Path(sys.executable).with_name("agent-gateway")
+
+
+@cache
+def workers_supported() -> bool:
+    """Whether the installed gateway has ``--workers`` (``GATEWAY_WORKERS``)."""
+    try:
+        out = subprocess.run([str(GATEWAY_BIN), "serve", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--workers" in out
+
+
+@dataclass
+class Gateway:
+    service: Service
+    grpc_port: int
+    transport: str
+    workers: int
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.service.url}/v1"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+
+def _write_config(config_dir: Path, upstream_base_url: str) -> Path:
+    config_dir.mkdir(parents=True, exist_ok=True)
+    upstream = {"name": "fake", "base_url": upstream_base_url, "api_key_env": "BENCH_UPSTREAM_KEY", "model": "fake-model", "timeout_s": 60, "max_retries": 0}
+    (config_dir / "upstreams.yaml").write_text(yaml.safe_dump({"default": "fake", "upstreams": [upstream]}))
+    helpdesk = {"id": DECLARATIVE_MODEL, "model": "helpdesk-model", "instructions": HELPDESK_INSTRUCTIONS, "description": "bench passthrough"}
+    (config_dir / "agents.yaml").write_text(yaml.safe_dump({"agents": [helpdesk]}))
+    admin = {"id": "bench", "env": "GW_BENCH_ADMIN_KEY", "roles": ["admin"], "models": ["*"], "tools": ["*"]}
+    (config_dir / "security.yaml").write_text(yaml.safe_dump({"api_keys": [admin]}))
+    return config_dir
+
+
+def start_gateway(
+    name: str, workdir: Path, upstream_base_url: str, *, transport: str = "inprocess", workers: int = 1, launcher: list[str] | None = None
+) -> Gateway:
+    """Start and wait for ``/healthz``; raises (with the log tail) if it does not come up.
+    ``launcher`` replaces the ``agent-gateway`` executable (the profiler wraps it)."""
+    root = workdir / name
+    agents = root / "agents"
+    shutil.copytree(REPO / "agents" / "Weather", agents / "Weather", ignore=shutil.ignore_patterns("__pycache__"))
+    config = _write_config(root / "config", upstream_base_url)
+    http_port, grpc_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
+    env.update(
+        GATEWAY_LOG_LEVEL="WARNING",
+        GATEWAY_SHIM_TRANSPORT=transport,
+        GATEWAY_DATA_DIR=str(root / "data"),
+        GW_BENCH_ADMIN_KEY=ADMIN_KEY,
+        BENCH_UPSTREAM_KEY="sk-bench-upstream",
+        PYTHONUNBUFFERED="1",
+    )
+    if workers > 1:
+        env["GATEWAY_WORKERS"] = str(workers)
+    cmd = [*(launcher or [str(GATEWAY_BIN)]), "serve", "--host", "127.0.0.1", "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    cmd += ["--agents-dir", str(agents), "--config-dir", str(config)]
+    service = spawn(f"gateway {name}", cmd, env, root / "gateway.log", port=http_port)
+    try:
+        service.wait_http("/healthz", timeout=60)
+    except Exception:
+        service.stop()
+        raise
+    return Gateway(service, grpc_port, transport, workers)
+
+
+def start_upstream(name: str, workdir: Path, *, chunk_delay: float = 0.0) -> Service:
+    """The offline demo model (``agent-gateway demo-model``) as the instant fake upstream, in
+    its own process: the same wire builders as ``tests/fake_upstream.py``, TCP_NODELAY on."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
+    env.update(GATEWAY_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    cmd = [str(GATEWAY_BIN), "demo-model", "--host", "127.0.0.1", "--port", str(port), "--chunk-delay", str(chunk_delay)]
+    service = spawn(name, cmd, env, workdir / f"{name}.log", port=port)
+    try:
+        service.wait_http("/v1/models", timeout=30)
+    except Exception:
+        service.stop()
+        raise
+    return service
