@@ -151,7 +151,10 @@ def _supervise(settings: GatewaySettings) -> int:
 
 def run_worker(settings: GatewaySettings, spec: WorkerSpec, ready: Connection) -> None:
     """A worker process (services/supervisor.py): the whole gateway, sharing the ports."""
+    from services.supervisor import drain_when_orphaned
+
     configure_logging(settings.log_level, settings.log_format, worker=spec.index)
+    drain_when_orphaned()
     sys.exit(_exit_code(lambda: fast_path.run(_serve(settings, spec, ready))))
 
 

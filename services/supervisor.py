@@ -14,6 +14,8 @@ listening with ``SO_REUSEPORT``; the kernel spreads connections over them.
 - SIGTERM/SIGINT are forwarded to every worker, which drains as a single gateway does; the
   parent exits 0 once all have exited 0 (1 otherwise; a worker still running after the grace
   period plus a margin is killed).
+- A parent that dies without stopping them (SIGKILL) is noticed by each worker within a
+  second (``drain_when_orphaned``): it drains and exits rather than serve unsupervised.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,7 +41,7 @@ from services.listen import reserve_port
 from services.log import get_logger
 from services.settings import GatewaySettings
 
-__all__ = ["METRICS_DIR_ENV", "WorkerSpec", "WorkerTarget", "supervise"]
+__all__ = ["METRICS_DIR_ENV", "WorkerSpec", "WorkerTarget", "drain_when_orphaned", "supervise"]
 
 log = get_logger("supervisor")
 
@@ -183,6 +186,19 @@ def supervise(settings: GatewaySettings, target: WorkerTarget, *, generated_admi
             reservation.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
         os.environ.pop(METRICS_DIR_ENV, None)
+
+
+def drain_when_orphaned() -> None:
+    """In a worker: SIGTERM itself (the graceful drain) once its parent is gone."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        log.error("the supervising parent is gone: stopping", extra={"fields": {"parent_pid": parent}})
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="agent-gateway-parent-watch", daemon=True).start()
 
 
 def _reserve(settings: GatewaySettings, reservations: list[socket.socket]) -> GatewaySettings:

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,14 +33,15 @@ async def _served_by(gateway: GatewayProcess, headers: dict[str, str], requests:
     return served
 
 
-async def _replaced(gateway: GatewayProcess, dead: int) -> list[int]:
-    """The worker pids once the supervisor has replaced ``dead`` (or after a minute)."""
-    deadline = time.monotonic() + 60
-    pids = gateway.worker_pids()
-    while time.monotonic() < deadline and (dead in pids or len(pids) < 2):
+async def _wait_until(done: Callable[[], bool], timeout: float = 60) -> None:
+    """Poll another process's state (no event to wait on) until ``done()`` or the timeout."""
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:  # noqa: ASYNC110 - polling /proc
         await asyncio.sleep(0.2)
-        pids = gateway.worker_pids()
-    return pids
+
+
+def _alive(pids: list[int]) -> bool:
+    return any(Path(f"/proc/{pid}").exists() for pid in pids)
 
 
 def _metric(text: str, name: str, labels: str) -> float:
@@ -67,7 +69,8 @@ async def test_two_workers_serve_one_port_aggregate_metrics_survive_a_crash_and_
 
         # A worker that dies is started again; the survivor serves meanwhile; counts are kept.
         os.kill(pids[0], signal.SIGKILL)
-        replaced = await _replaced(gateway, pids[0])
+        await _wait_until(lambda: '"msg": "worker restarted"' in gateway.log_text())
+        replaced = gateway.worker_pids()
         assert len(replaced) == 2 and pids[0] not in replaced and pids[1] in replaced
         assert '"msg": "worker died"' in gateway.log_text() and '"msg": "worker restarted"' in gateway.log_text()
         served = await _served_by(gateway, ADMIN_HEADERS, 12)
@@ -90,12 +93,12 @@ async def test_two_workers_serve_one_port_aggregate_metrics_survive_a_crash_and_
             rest = [line async for line in lines]
         assert "data: [DONE]" in rest and "done" in "".join(rest)
         assert gateway.proc.wait(30) == 0
-        assert not any(Path(f"/proc/{pid}").exists() for pid in replaced)
+        assert not _alive(replaced)
     finally:
         gateway.terminate()
 
 
-async def test_without_security_yaml_all_workers_accept_the_one_generated_key(upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_one_generated_key_for_all_workers_and_none_outlives_a_killed_parent(upstream: FakeUpstream, tmp_path: Path) -> None:
     config_dir = write_config(tmp_path / "config", upstream)
     (config_dir / "security.yaml").unlink()
     gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), config_dir, tmp_path / "gw.log", env_extra={"FAKE_UPSTREAM_KEY": "x"}, workers=2).start(
@@ -104,10 +107,16 @@ async def test_without_security_yaml_all_workers_accept_the_one_generated_key(up
     try:
         keys = re.findall(r"agw_[A-Za-z0-9_-]{20,}", gateway.log_text())
         assert len(keys) == 1, "the key is printed once, by the parent"
+        workers = gateway.worker_pids()
         served = await _served_by(gateway, {"authorization": f"Bearer {keys[0]}"}, 12)
-        assert set(served) == {str(pid) for pid in gateway.worker_pids()}
+        assert set(served) == {str(pid) for pid in workers}
+        # A supervisor killed outright leaves no worker serving behind it.
+        assert gateway.proc is not None
+        gateway.proc.kill()
+        await _wait_until(lambda: not _alive(workers), 30)
+        assert not _alive(workers)
     finally:
-        assert gateway.terminate() == 0
+        gateway.terminate()
 
 
 def _serve(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
