@@ -100,7 +100,8 @@ class _Supervisor:
         self.stopping = True
         for worker in self.workers.values():
             if worker.process.pid is not None and worker.process.exitcode is None:
-                os.kill(worker.process.pid, signum)
+                with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+                    os.kill(worker.process.pid, signum)
 
     def await_start_up(self) -> int | None:
         """Wait until every worker says it serves; the failing worker's exit code otherwise."""
@@ -114,7 +115,8 @@ class _Supervisor:
                         worker.started = True
                 if not worker.started and worker.process.exitcode is not None:
                     log.error("worker failed to start", extra={"fields": {"worker": worker.spec.index, "exit_code": worker.process.exitcode}})
-                    return worker.process.exitcode or 1
+                    code = worker.process.exitcode
+                    return code if code > 0 else 1  # killed by a signal (negative): a plain failure
         return None
 
     def run(self) -> int:

@@ -100,9 +100,13 @@ def _user_content(content: Any, index: int) -> str | ResponseInputMessageContent
             image = part.get("image_url") or {}
             parts.append(ResponseInputImageParam(type="input_image", image_url=image.get("url", ""), detail=image.get("detail") or "auto"))
         elif kind == "input_audio":
-            # The client's audio (data, format) and file fields (file_id, file_data, filename)
-            # are forwarded as they are; the SDK's converter checks them.
-            parts.append(ResponseInputAudioParam(type="input_audio", input_audio=cast(InputAudio, part.get("input_audio") or {})))
+            # The client's audio and file fields (file_id, file_data, filename) are forwarded as
+            # they are; the SDK's converter checks them, but with a UserError (a 500) for audio
+            # without data or format: that one is the client's to fix.
+            audio = part.get("input_audio") or {}
+            if not audio.get("data") or not audio.get("format"):
+                raise invalid_argument("an input_audio part needs both data and format", f"messages[{index}].content")
+            parts.append(ResponseInputAudioParam(type="input_audio", input_audio=cast(InputAudio, audio)))
         elif kind == "file":
             file = {k: v for k, v in (part.get("file") or {}).items() if v}
             parts.append(cast(ResponseInputFileParam, {"type": "input_file", **file}))
