@@ -6,16 +6,19 @@ Also ``agent-gateway keys create`` and ``agent-gateway demo-model`` (the offline
 from __future__ import annotations
 
 import argparse
-import asyncio
+import os
 import sys
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
 from pydantic import ValidationError
 
+from services import fast_path
 from services.config_files import ConfigError
 from services.log import configure_logging, get_logger
 from services.settings import GatewaySettings
+from services.supervisor import WorkerSpec
 
 __all__ = ["main"]
 
@@ -27,6 +30,7 @@ _FLAGS = {
     "config_dir": "config_dir",
     "services": "services",
     "data_dir": "data_dir",
+    "workers": "workers",
 }
 
 
@@ -41,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config-dir", help="YAML config folder (GATEWAY_CONFIG_DIR, default ./config)")
     serve.add_argument("--services", help="comma-separated subset of registry,executor,tools,security,shim (GATEWAY_SERVICES)")
     serve.add_argument("--data-dir", help="embedded state, e.g. pending approvals (GATEWAY_DATA_DIR, default ./data)")
+    serve.add_argument("--workers", help="gateway processes sharing the ports: a number, or auto for one per usable core (GATEWAY_WORKERS, default 1)")
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="print a new key once, and its security.yaml entry (with the SHA-256 digest)")
     create.add_argument("--id", required=True, help="a name for logs and audit (never the key)")
@@ -71,7 +76,7 @@ def _keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(overrides: dict[str, Any], work: Callable[[GatewaySettings], None]) -> int:
+def _run(overrides: dict[str, Any], work: Callable[[GatewaySettings], int | None]) -> int:
     """Settings (`overrides` over the environment), logging as they say, then `work`; failures become exit codes."""
     try:
         settings = GatewaySettings(**overrides)
@@ -80,8 +85,13 @@ def _run(overrides: dict[str, Any], work: Callable[[GatewaySettings], None]) -> 
         print(f"agent-gateway: invalid settings: {problems}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    return _exit_code(lambda: work(settings))
+
+
+def _exit_code(work: Callable[[], int | None]) -> int:
+    """``work``'s own exit code (None: 0); the failures a user can fix become codes and one line."""
     try:
-        work(settings)
+        code = work()
     except ConfigError as exc:
         get_logger("server").error("invalid configuration", extra={"fields": {"error": str(exc)}})
         print(f"agent-gateway: {exc}", file=sys.stderr)
@@ -91,7 +101,7 @@ def _run(overrides: dict[str, Any], work: Callable[[GatewaySettings], None]) -> 
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code or 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         # Only GATEWAY_LOG_LEVEL / GATEWAY_LOG_FORMAT matter to the demo model.
         return _run({}, lambda _: _demo_model(args.host, args.port, args.chunk_delay))
     overrides: dict[str, Any] = {field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag) is not None}
-    return _run(overrides, lambda settings: asyncio.run(_serve(settings)))
+    return _run(overrides, _serve_or_supervise)
 
 
 def _demo_model(host: str, port: int, chunk_delay: float) -> None:
@@ -111,15 +121,55 @@ def _demo_model(host: str, port: int, chunk_delay: float) -> None:
     serve(host, port, chunk_delay)
 
 
-async def _serve(settings: GatewaySettings) -> None:
+def _serve_or_supervise(settings: GatewaySettings) -> int | None:
+    if settings.workers == 1:
+        return fast_path.run(_serve(settings))
+    return _supervise(settings)
+
+
+def _supervise(settings: GatewaySettings) -> int:
+    """``--workers N``: the parent checks what all workers share, then starts them."""
+    from services.security.config import load_security
+    from services.security.first_run import announce_generated_key
+    from services.security.keys import generate_key, hash_key
+    from services.supervisor import supervise
+
+    digest = None
+    if settings.grpc_services:
+        security = load_security(settings.config_file("security"))  # malformed: exit 2 before any worker starts
+        if security is None:
+            key = generate_key()
+            settings = announce_generated_key(settings, key)  # printed once, here, not by each worker
+            digest = hash_key(key)
+        elif any(k.rate_limit is not None and not k.rate_limit.is_unlimited for k in security.api_keys):
+            get_logger("supervisor").warning(
+                "rate limits are per worker: a key may get up to workers x its limit until a shared store (Redis) is configured",
+                extra={"fields": {"workers": settings.workers}},
+            )
+    return supervise(settings, run_worker, generated_admin_digest=digest)
+
+
+def run_worker(settings: GatewaySettings, spec: WorkerSpec, ready: Connection) -> None:
+    """A worker process (services/supervisor.py): the whole gateway, sharing the ports."""
+    from services.supervisor import drain_when_orphaned
+
+    configure_logging(settings.log_level, settings.log_format, worker=spec.index)
+    drain_when_orphaned()
+    sys.exit(_exit_code(lambda: fast_path.run(_serve(settings, spec, ready))))
+
+
+async def _serve(settings: GatewaySettings, worker: WorkerSpec | None = None, ready: Connection | None = None) -> None:
     from services.server import Gateway  # heavy imports after settings are known good
 
-    gateway = Gateway(settings)
+    gateway = Gateway(settings, worker)
     try:
         await gateway.start()
     except BaseException:
         await gateway.stop()
         raise
+    if ready is not None:
+        ready.send(os.getpid())
+        ready.close()
     await gateway.wait()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -20,12 +21,18 @@ _RESERVED = set(vars(logging.makeLogRecord({})))
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, process_fields: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        # With several workers: which one logged (worker index and pid) on every line.
+        self._process_fields = process_fields or {}
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            **self._process_fields,
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
@@ -44,12 +51,14 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "json", *, worker: int | None = None) -> None:
+    """``worker``: this process is worker N of several (services/supervisor.py): every line says so."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(JsonFormatter(None if worker is None else {"worker": worker, "pid": os.getpid()}))
     else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        prefix = "" if worker is None else f"[worker {worker} pid %(process)d] "
+        handler.setFormatter(TextFormatter(f"%(asctime)s %(levelname)s {prefix}%(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,13 +2,30 @@
 
 Labels are bounded: model ids and tool names come from the catalogue, never from requests
 (unknown models are counted under ``model="unknown"``).
+
+With several workers (``--workers``) each one writes its samples to the per-run directory the
+supervisor names in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode,
+chosen when prometheus_client is first imported), and ``exposition()`` sums them: whichever
+worker answers ``/metrics``, it reports the whole gateway.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
 
-__all__ = ["LOOP_STALLS", "LOOP_STALL_SECONDS", "REQUESTS", "REQUEST_SECONDS", "TOOL_CALLS", "TOOL_SECONDS", "UPSTREAM_RETRIES"]
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+__all__ = [
+    "LOOP_STALLS",
+    "LOOP_STALL_SECONDS",
+    "OVERHEAD_SECONDS",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "TOOL_CALLS",
+    "TOOL_SECONDS",
+    "UPSTREAM_RETRIES",
+    "exposition",
+]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -25,3 +42,21 @@ UPSTREAM_RETRIES = Counter(
 # "gateway" when no drop-in code was on the blocked loop's stack.
 LOOP_STALLS = Counter("agentgateway_loop_stalls_total", "Callbacks that held the event loop past GATEWAY_LOOP_LAG_WARN_S, by the agent running.", ["agent"])
 LOOP_STALL_SECONDS = Histogram("agentgateway_loop_stall_seconds", "How long those callbacks held the event loop.", ["agent"], buckets=_LATENCY_BUCKETS)
+# The time a REST request spent in the gateway itself, not waiting on upstream LLM calls (the
+# x-gateway-overhead-ms header; streams: until the response starts). Sub-millisecond buckets:
+# that is where a healthy gateway lives.
+OVERHEAD_SECONDS = Histogram(
+    "agentgateway_overhead_seconds",
+    "Time a REST request spent in the gateway excluding upstream calls, by model (streams: until the first byte).",
+    ["model"],
+    buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+def exposition() -> bytes:
+    """The Prometheus text format of this process or, with several workers, of all of them."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)

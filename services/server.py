@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import signal
-import socket
 from collections.abc import Iterator
 
 import grpc
@@ -34,8 +34,10 @@ from services.executor.approval_store import SQLiteApprovalStore
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
+from services.fast_path import http_parser, loop_name
 from services.guest.pools import install_routing_executor
 from services.guest.watchdog import LoopWatchdog
+from services.listen import bind_http, cannot_bind
 from services.log import get_logger
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
@@ -43,11 +45,13 @@ from services.registry.watch import watch_catalog
 from services.rpc.inprocess import InProcessServer, registering_on
 from services.rpc.interceptor import ErrorInterceptor
 from services.security.audit import AuditEvent
+from services.security.first_run import announce_generated_key
 from services.security.gatekeeper import Gatekeeper
 from services.security.interceptor import AuthInterceptor
 from services.security.policy import Decision
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
+from services.supervisor import WorkerSpec
 from services.tools.catalog import ToolCatalog
 from services.tools.runtime import ToolRuntime
 from services.tools.sdk import bind_runtime
@@ -58,8 +62,6 @@ from shim.app import create_app
 __all__ = ["Gateway"]
 
 log = get_logger("server")
-
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 _SERVICE_NAMES = {
     "registry": registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"].full_name,
@@ -77,8 +79,10 @@ class _Uvicorn(uvicorn.Server):
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, worker: WorkerSpec | None = None) -> None:
         self.settings = settings
+        # One of several workers sharing the ports (services/supervisor.py), or None: alone.
+        self.worker = worker
         self.catalog: AgentCatalog | None = None
         self.gatekeeper: Gatekeeper | None = None
         self.tool_catalog: ToolCatalog | None = None
@@ -108,10 +112,10 @@ class Gateway:
             self.watchdog = LoopWatchdog(s.loop_lag_warn_s).start()
         wanted = set(s.services)
         if s.grpc_services:
-            self.gatekeeper = Gatekeeper.load(s.config_file("security"))
-            if not self.gatekeeper.configured:
-                self._announce_generated_key()
-                s = self.settings
+            digest = self.worker.generated_admin_digest if self.worker is not None else None
+            self.gatekeeper = Gatekeeper.load(s.config_file("security"), generated_admin_digest=digest)
+            if self.gatekeeper.generated_key is not None:
+                self.settings = s = announce_generated_key(s, self.gatekeeper.generated_key)
         if wanted & {"executor", "tools"}:
             # Before drop-ins load: gateway_tool("name") reads schemas from this catalogue.
             config_dir = s.config_file("tools").parent
@@ -147,23 +151,16 @@ class Gateway:
                     "http": f"{s.host}:{s.http_port}",
                     "agents": len(self.catalog.list()) if self.catalog else None,
                     "shim_transport": self.shim_transport,
+                    "loop": loop_name(),
+                    "http_parser": http_parser() if "shim" in wanted else None,
                 }
             },
         )
 
-    def _announce_generated_key(self) -> None:
-        assert self.gatekeeper is not None and self.gatekeeper.generated_key is not None
-        if self.settings.host not in _LOOPBACK:
-            log.warning("no security.yaml: binding to loopback only", extra={"fields": {"requested_host": self.settings.host}})
-            self.settings = self.settings.model_copy(update={"host": "127.0.0.1"})
-        # Shown once, on stdout, never logged: the operator's way in until security.yaml exists.
-        print(
-            f"\nagent-gateway: no {self.settings.config_file('security')} found, so an admin key was generated for this run:\n\n"
-            f"    {self.gatekeeper.generated_key}\n\n"
-            "  Use it as 'Authorization: Bearer <key>' (HTTP) or 'authorization: Bearer <key>' metadata (gRPC).\n"
-            "  The gateway listens on loopback only until a security.yaml exists (see docs/security.md).\n",
-            flush=True,
-        )
+    @property
+    def _shares_ports(self) -> bool:
+        """Several workers listen on the same ports (SO_REUSEPORT)."""
+        return self.worker is not None and self.worker.count > 1
 
     def _module_allowed(self, model_id: str) -> tuple[bool, str]:
         assert self.gatekeeper is not None
@@ -179,7 +176,8 @@ class Gateway:
         socket_server = grpc.aio.server(
             interceptors=interceptors,
             options=[
-                ("grpc.so_reuseport", 0),
+                # Alone, a port in use must be an error, not silently shared; workers share theirs.
+                ("grpc.so_reuseport", 1 if self._shares_ports else 0),
                 ("grpc.max_receive_message_length", s.grpc_max_message_bytes),
                 ("grpc.max_send_message_length", s.grpc_max_message_bytes),
             ],
@@ -220,7 +218,7 @@ class Gateway:
             port = 0
         if port == 0:
             await socket_server.stop(None)
-            raise OSError(f"cannot bind gRPC to {s.host}:{s.grpc_port} (address in use, or not an address of this host)")
+            raise cannot_bind("gRPC", s.host, s.grpc_port, "address in use, or not an address of this host")
         self.grpc_port = port
         await socket_server.start()
         for name in [*names[2:], ""]:
@@ -233,11 +231,13 @@ class Gateway:
         # Co-located with the gRPC services: no socket between shim and executor, unless asked.
         inprocess = self.inprocess if not s.grpc_target and s.shim_transport != "socket" else None
         self.shim_transport = "inprocess" if inprocess is not None else f"socket {target}"
-        app = create_app(s, target, inprocess)
+        # With several workers, every response names the one that served it (x-gateway-worker).
+        app = create_app(s, target, inprocess, worker_pid=os.getpid() if self._shares_ports else None)
         config = uvicorn.Config(
             app,
             host=s.host,
             port=s.http_port,
+            http=http_parser(),
             log_config=None,
             access_log=False,
             lifespan="on",
@@ -250,14 +250,7 @@ class Gateway:
             timeout_keep_alive=75,
         )
         # Bound here, not by uvicorn, whose bind failure is a sys.exit from inside a task.
-        try:
-            sock = socket.create_server((s.host, s.http_port), family=socket.AF_INET6 if ":" in s.host else socket.AF_INET, backlog=2048)
-        except OSError as exc:
-            raise OSError(f"cannot bind HTTP to {s.host}:{s.http_port} ({exc.strerror or exc})") from None
-        # Accepted connections inherit it (Linux): uvicorn writes a response's head and body
-        # separately, and Nagle's algorithm would hold the body for the client's delayed ACK
-        # (~40 ms on every keep-alive request).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = bind_http(s.host, s.http_port, reuse_port=self._shares_ports)
         self.http = _Uvicorn(config)
         self._app = app
         self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="uvicorn")

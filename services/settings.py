@@ -5,13 +5,14 @@ Built once, before the event loop starts, and passed explicitly to every service
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ALL_SERVICES", "GatewaySettings"]
+__all__ = ["ALL_SERVICES", "GatewaySettings", "usable_cores"]
 
 ALL_SERVICES = ("registry", "executor", "tools", "security", "shim")
 
@@ -61,6 +62,15 @@ class GatewaySettings(BaseSettings):
     loop_lag_warn_s: float = Field(default=0.2, ge=0)
     # How long a run paused for a human approval can be resumed.
     approval_ttl_s: float = Field(default=3600.0, gt=0)
+    # Gateway processes sharing the ports (services/supervisor.py); "auto": one per usable core.
+    workers: int = Field(default=1, ge=1)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return usable_cores()
+        return value
 
     @field_validator("services", "agent_exports", mode="before")
     @classmethod
@@ -92,3 +102,12 @@ class GatewaySettings(BaseSettings):
     @property
     def grpc_services(self) -> tuple[str, ...]:
         return tuple(s for s in self.services if s != "shim")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and taskset
+    narrow), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)

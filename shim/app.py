@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
@@ -22,6 +22,7 @@ from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.errors import GatewayError
+from services.metrics import exposition
 from services.rpc.inprocess import InProcessServer, channel_to
 from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
@@ -55,12 +56,13 @@ async def get_model(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus text format for this process. Admin keys only (scrapers send a bearer token)."""
+    """Prometheus text format for this process (with several workers: all of them, summed).
+    Admin keys only (scrapers send a bearer token)."""
     security: sec_grpc.SecurityServiceAsyncStub = request.app.state.security
     me = await security.Authenticate(sec_pb.AuthenticateRequest(), metadata=request.state.grpc_metadata, timeout=5)
     if "admin" not in me.principal.roles:
         raise GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "metrics need an admin key")
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthz(request: Request) -> Response:
@@ -81,16 +83,20 @@ def _model_json(agent: reg_pb.Agent) -> dict[str, Any]:
 
 
 class _App(Starlette):
+    response_headers: tuple[tuple[bytes, bytes], ...] = ()
+
     def build_middleware_stack(self) -> ASGIApp:
         # RequestContext is the outermost error handler, in place of Starlette's
         # ServerErrorMiddleware (whose plain-text 500 would carry neither the request id nor
         # OpenAI's error shape); ExceptionMiddleware runs EXCEPTION_HANDLERS as usual.
-        return RequestContext(ExceptionMiddleware(self.router, handlers=self.exception_handlers))
+        return RequestContext(ExceptionMiddleware(self.router, handlers=self.exception_handlers), self.response_headers)
 
 
-def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcessServer | None = None) -> Starlette:
+def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcessServer | None = None, *, worker_pid: int | None = None) -> Starlette:
     """The shim. It reaches the gRPC services at ``grpc_target`` or, co-located, through
-    ``inprocess`` (the same servicers and interceptors, no socket: services/rpc/inprocess.py)."""
+    ``inprocess`` (the same servicers and interceptors, no socket: services/rpc/inprocess.py).
+    ``worker_pid``: this process is one of several workers; every response says which
+    (``x-gateway-worker``), so a client or a load test can tell them apart."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,5 +135,6 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.response_headers = () if worker_pid is None else ((b"x-gateway-worker", str(worker_pid).encode()),)
     app.state.settings = settings
     return app

@@ -33,6 +33,7 @@ from shim.approval_json import approval_delta, find_approval
 from shim.errors import error_body
 from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
 from shim.json_response import JSONResponse
+from shim.overhead import note_upstream
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import SHUTTING_DOWN, OpenCalls
 from shim.translate import chat_request_from_openai
@@ -85,6 +86,7 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
         call.cancel()
         return Response(status_code=204)
     meta = chunks.CompletionMeta(first.id, first.created, first.model or model)
+    note_upstream(request, first.upstream_duration, meta.model)
     return StreamingResponse(
         _sse(meta, [*buffered, first], events, call, _wants_tool_events(request), open_calls),
         media_type="text/event-stream",
@@ -112,6 +114,7 @@ async def unary_response(request: Request, call: UnaryCall, model: str) -> Respo
         return Response(status_code=204)
     response: Reply = reply.result()  # a failed call raises its AioRpcError here
     meta = chunks.CompletionMeta(response.id, response.created, response.model or model)
+    note_upstream(request, response.upstream_duration, meta.model)
     body = chunks.completion(meta, response.message, response.finish_reason, response.usage if response.HasField("usage") else None)
     approval = find_approval(response.events)
     if approval is not None and response.finish_reason == pb.FINISH_REASON_APPROVAL_REQUIRED:

@@ -1,5 +1,6 @@
 """The outermost layer of the shim: the request id, the credentials to forward, the
-``x-request-id`` header on every response, and the last-resort 500.
+``x-request-id`` and ``x-gateway-overhead-ms`` headers (and ``x-gateway-worker`` with several
+workers) on every response, and the last-resort 500.
 
 It sits outside Starlette's own error middleware on purpose: a handler bug must still answer
 in OpenAI's error shape, with the request id, logged under that id, and never with internals.
@@ -8,7 +9,9 @@ in OpenAI's error shape, with the request id, logged under that id, and never wi
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.errors import GatewayError
 from services.log import get_logger
 from shim.errors import error_response
+from shim.overhead import overhead_header
 
 __all__ = ["RequestContext"]
 
@@ -31,13 +35,15 @@ class RequestContext:
     """Sets ``request.state.request_id`` and ``request.state.grpc_metadata`` (request id and
     credentials, for the executor and registry calls)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.app = app
+        self._headers = list(headers)  # the same on every response of this process
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        arrived = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
@@ -48,7 +54,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 started = True
                 raw = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                message["headers"] = [*raw, (b"x-request-id", request_id.encode())]
+                message["headers"] = [*raw, (b"x-request-id", request_id.encode()), overhead_header(scope, arrived), *self._headers]
             await send(message)
 
         metadata: list[tuple[str, str]] = [("x-request-id", request_id)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -21,8 +22,9 @@ GATEWAY_BIN = Path(sys.executable).with_name("agent-gateway")
 
 __all__ = ["REPO", "GatewayProcess", "free_port", "listening_ports", "make_agents_dir", "refused_port"]
 
-# What the gateway's log says when uvicorn or gRPC cannot bind its port.
-_BIND_FAILED = ("address already in use", "Failed to bind to address")
+# What the gateway's log says when uvicorn or gRPC cannot bind its port (or, with --workers,
+# when the supervisor cannot reserve it).
+_BIND_FAILED = ("address already in use", "Failed to bind to address", "agent-gateway: cannot bind ")
 
 
 def free_port() -> int:
@@ -98,6 +100,8 @@ class GatewayProcess:
     env_extra: dict[str, str] | None = None
     # False: a shim is ready once /healthz answers at all (its backend may be down on purpose).
     healthy: bool = True
+    # --workers: more than one makes proc the supervisor and worker_pids() the servers.
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.http_port = free_port()
@@ -154,6 +158,7 @@ class GatewayProcess:
                 str(GATEWAY_BIN),
                 "serve",
                 *self.start_args,
+                *(["--workers", str(self.workers)] if self.workers != 1 else []),
                 "--http-port",
                 str(self.http_port),
                 "--grpc-port",
@@ -179,6 +184,18 @@ class GatewayProcess:
         services = set(self.services.split(","))
         return ([self.http_port] if "shim" in services else []) + ([self.grpc_port] if services - {"shim"} else [])
 
+    def worker_pids(self) -> list[int]:
+        """The processes serving the ports: the gateway itself or, with several workers, the
+        supervisor's children that listen on them (not, e.g., multiprocessing's resource tracker)."""
+        assert self.proc is not None
+        if self.workers == 1:
+            return [self.proc.pid]
+        children: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                children += [int(pid) for pid in task.read_text().split()]
+        return [pid for pid in children if set(self._ports()) <= listening_ports(pid)]
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         shim = "shim" in self.services
@@ -189,7 +206,7 @@ class GatewayProcess:
                 message = f"gateway exited with {self.proc.returncode}:\n{output[-4000:]}"
                 raise (_PortTaken if any(marker in output for marker in _BIND_FAILED) else RuntimeError)(message)
             # Answers on the ports prove nothing on their own: another process may have taken a port first.
-            if set(self._ports()) <= listening_ports(self.proc.pid):
+            if len(self.worker_pids()) == self.workers and (self.workers > 1 or set(self._ports()) <= listening_ports(self.proc.pid)):
                 try:
                     if shim:
                         status = httpx.get(f"{self.http_url}/healthz", timeout=1).status_code

@@ -1,4 +1,5 @@
-"""A gateway that cannot bind its ports says so in one line and exits 1: no traceback."""
+"""A gateway that cannot bind its ports says so in one line and exits 1: no traceback
+(with --workers, the supervisor says so before any worker starts)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,17 @@ def taken_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("which", ["http", "grpc"])
-def test_a_port_in_use_is_a_clean_exit(taken_port: int, which: str, tmp_path: os.PathLike[str]) -> None:
+def test_a_port_in_use_is_a_clean_exit(taken_port: int, which: str, workers: str, tmp_path: os.PathLike[str]) -> None:
     ports = {"http": free_port(), "grpc": free_port(), which: taken_port}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
     done = subprocess.run(
         [
             str(GATEWAY_BIN),
             "serve",
+            "--workers",
+            workers,
             "--http-port",
             str(ports["http"]),
             "--grpc-port",

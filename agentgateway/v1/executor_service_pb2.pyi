@@ -1,6 +1,7 @@
 import datetime
 
 from agentgateway.v1 import messages_pb2 as _messages_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -17,7 +18,7 @@ class CreateChatCompletionRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_messages_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class CreateChatCompletionResponse(_message.Message):
-    __slots__ = ("id", "model", "created", "message", "finish_reason", "usage", "events")
+    __slots__ = ("id", "model", "created", "message", "finish_reason", "usage", "events", "upstream_duration")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +26,7 @@ class CreateChatCompletionResponse(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DURATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     created: int
@@ -32,7 +34,8 @@ class CreateChatCompletionResponse(_message.Message):
     finish_reason: _messages_pb2.FinishReason
     usage: _messages_pb2.Usage
     events: _containers.RepeatedCompositeFieldContainer[_messages_pb2.AgentEvent]
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., message: _Optional[_Union[_messages_pb2.ChatMessage, _Mapping]] = ..., finish_reason: _Optional[_Union[_messages_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_messages_pb2.Usage, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_messages_pb2.AgentEvent, _Mapping]]] = ...) -> None: ...
+    upstream_duration: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., message: _Optional[_Union[_messages_pb2.ChatMessage, _Mapping]] = ..., finish_reason: _Optional[_Union[_messages_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_messages_pb2.Usage, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_messages_pb2.AgentEvent, _Mapping]]] = ..., upstream_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StreamChatCompletionRequest(_message.Message):
     __slots__ = ("chat",)
@@ -41,16 +44,18 @@ class StreamChatCompletionRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_messages_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class StreamChatCompletionResponse(_message.Message):
-    __slots__ = ("id", "model", "created", "event")
+    __slots__ = ("id", "model", "created", "event", "upstream_duration")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DURATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     created: int
     event: _messages_pb2.AgentEvent
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., event: _Optional[_Union[_messages_pb2.AgentEvent, _Mapping]] = ...) -> None: ...
+    upstream_duration: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., event: _Optional[_Union[_messages_pb2.AgentEvent, _Mapping]] = ..., upstream_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Approval(_message.Message):
     __slots__ = ("name", "approval_id", "model", "calls", "create_time", "expire_time")
@@ -97,7 +102,7 @@ class ResolveApprovalRequest(_message.Message):
     def __init__(self, decision: _Optional[_Union[ApprovalDecision, _Mapping]] = ...) -> None: ...
 
 class ResolveApprovalResponse(_message.Message):
-    __slots__ = ("id", "model", "created", "message", "finish_reason", "usage", "events")
+    __slots__ = ("id", "model", "created", "message", "finish_reason", "usage", "events", "upstream_duration")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +110,7 @@ class ResolveApprovalResponse(_message.Message):
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DURATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     created: int
@@ -112,7 +118,8 @@ class ResolveApprovalResponse(_message.Message):
     finish_reason: _messages_pb2.FinishReason
     usage: _messages_pb2.Usage
     events: _containers.RepeatedCompositeFieldContainer[_messages_pb2.AgentEvent]
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., message: _Optional[_Union[_messages_pb2.ChatMessage, _Mapping]] = ..., finish_reason: _Optional[_Union[_messages_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_messages_pb2.Usage, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_messages_pb2.AgentEvent, _Mapping]]] = ...) -> None: ...
+    upstream_duration: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., message: _Optional[_Union[_messages_pb2.ChatMessage, _Mapping]] = ..., finish_reason: _Optional[_Union[_messages_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_messages_pb2.Usage, _Mapping]] = ..., events: _Optional[_Iterable[_Union[_messages_pb2.AgentEvent, _Mapping]]] = ..., upstream_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class StreamResolveApprovalRequest(_message.Message):
     __slots__ = ("decision", "include_usage")
@@ -123,16 +130,18 @@ class StreamResolveApprovalRequest(_message.Message):
     def __init__(self, decision: _Optional[_Union[ApprovalDecision, _Mapping]] = ..., include_usage: _Optional[bool] = ...) -> None: ...
 
 class StreamResolveApprovalResponse(_message.Message):
-    __slots__ = ("id", "model", "created", "event")
+    __slots__ = ("id", "model", "created", "event", "upstream_duration")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DURATION_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     created: int
     event: _messages_pb2.AgentEvent
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., event: _Optional[_Union[_messages_pb2.AgentEvent, _Mapping]] = ...) -> None: ...
+    upstream_duration: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., created: _Optional[int] = ..., event: _Optional[_Union[_messages_pb2.AgentEvent, _Mapping]] = ..., upstream_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class GetApprovalRequest(_message.Message):
     __slots__ = ("name",)

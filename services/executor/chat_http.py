@@ -6,7 +6,8 @@ models for every call and chunk (~0.6 ms of a ~2 ms request); here the body is o
 encode, the reply one orjson decode into dicts, over the upstream's shared connection pool
 (``Upstream.http``, the one the openai client of SDK agents uses too).
 
-What the openai client did and this keeps: the retry policy (``max_retries`` more attempts on
+Its time counts as upstream time for ``x-gateway-overhead-ms`` (upstream_time.py). What the
+openai client did and this keeps: the retry policy (``max_retries`` more attempts on
 timeouts, connection errors, 408, 409, 429 and 5xx, with its backoff and ``Retry-After``), the
 attempt number in ``x-stainless-retry-count`` (so the one retry hook logs both clients), and
 failures mapped to the gateway's upstream errors (services/executor/failures.py), in-band once
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +27,7 @@ import httpx2
 from services import json_wire
 from services.errors import GatewayError
 from services.executor.failures import bad_response, no_choices, upstream_reported, upstream_status
+from services.executor.upstream_time import current_upstream_clock, timed
 from services.upstreams import Upstream
 
 __all__ = ["ChatHTTP"]
@@ -43,7 +46,7 @@ class ChatHTTP:
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """A non-streamed completion, as a dict with choices."""
-        response = await self._send(body, stream=False)
+        response = await timed(self._send(body, stream=False), current_upstream_clock())
         try:
             completion = json_wire.loads(response.content)
         except json_wire.JSONDecodeError:
@@ -55,10 +58,20 @@ class ChatHTTP:
     async def chunks(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The chunks of a streamed completion, as dicts, until ``[DONE]`` or the end of the
         body (the caller judges whether the reply was complete: it has a finish reason)."""
-        response = await self._send(body, stream=True)
+        clock = current_upstream_clock()
+        response = await timed(self._send(body, stream=True), clock)
         received = False
+        events = _sse_data(response)
         try:
-            async for data in _sse_data(response):
+            while True:
+                started = time.perf_counter()  # waiting for each chunk is upstream time (upstream_time.py)
+                try:
+                    data = await anext(events)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    if clock is not None:
+                        clock.seconds += time.perf_counter() - started
                 if data == "[DONE]":
                     return
                 try:

@@ -100,8 +100,8 @@ def _user_content(content: Any, index: int) -> str | ResponseInputMessageContent
             image = part.get("image_url") or {}
             parts.append(ResponseInputImageParam(type="input_image", image_url=image.get("url", ""), detail=image.get("detail") or "auto"))
         elif kind == "input_audio":
-            # The client's audio (data, format) and file fields (file_id, file_data, filename)
-            # are forwarded as they are; the SDK's converter checks them.
+            # The client's audio (data, format) and file fields (file_id, file_data, filename) are
+            # forwarded as they are; the codec already required what each kind needs.
             parts.append(ResponseInputAudioParam(type="input_audio", input_audio=cast(InputAudio, part.get("input_audio") or {})))
         elif kind == "file":
             file = {k: v for k, v in (part.get("file") or {}).items() if v}

@@ -6,6 +6,7 @@ misbehaviour 500-class. Messages never carry keys, URLs with credentials or trac
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ from agents.exceptions import (
 )
 
 from services.errors import GatewayError
+from services.executor.upstream_time import current_upstream_clock, timed
 from services.log import get_logger
 
 __all__ = [
@@ -173,23 +175,30 @@ def _upstream_message(exc: openai.APIError) -> str:
 
 async def upstream_call(call: Awaitable[T], model_id: str, upstream: str) -> T:
     """Await one upstream call; whatever the openai client raises (HTTP status, connection,
-    timeout, a 200 body that is not JSON or not a completion) becomes ``upstream_error``."""
+    timeout, a 200 body that is not JSON or not a completion) becomes ``upstream_error``.
+    Its time counts as upstream time (services/executor/upstream_time.py)."""
     try:
-        return await call
+        return await timed(call, current_upstream_clock())
     except (openai.APIError, ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
         raise upstream_error(exc, model_id, upstream) from None
 
 
 async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str) -> AsyncIterator[T]:
     """The chunks of an upstream stream; a failure while reading (an ``error`` event, a broken
-    connection, a chunk that does not parse) becomes ``upstream_error``."""
+    connection, a chunk that does not parse) becomes ``upstream_error``. Waiting for each
+    chunk counts as upstream time."""
     received = False
+    clock = current_upstream_clock()
     while True:
+        started = time.perf_counter()  # inline rather than timed(): this runs once per chunk
         try:
             chunk = await anext(stream)
         except StopAsyncIteration:
             return
         except (openai.APIError, ValueError, pydantic.ValidationError) as exc:
             raise upstream_error(exc, model_id, upstream, mid_stream=received) from None
+        finally:
+            if clock is not None:
+                clock.seconds += time.perf_counter() - started
         received = True
         yield chunk

@@ -64,9 +64,12 @@ class Gatekeeper:
         self._policy = Policy(file, self.overrides)
 
     @classmethod
-    def load(cls, path: Path) -> Gatekeeper:
-        """Read ``security.yaml``. With none, generate an admin key (the caller shows it once)."""
+    def load(cls, path: Path, *, generated_admin_digest: str | None = None) -> Gatekeeper:
+        """Read ``security.yaml``. With none, generate an admin key (the caller shows it once),
+        or accept the one already generated whose digest is ``generated_admin_digest``."""
         file = load_security(path)
+        if file is None and generated_admin_digest is not None:
+            return cls(path, None, KeyRing.generated_admin_with(generated_admin_digest))
         if file is None:
             keyring, key = KeyRing.generated_admin()
             return cls(path, None, keyring, generated_key=key)

@@ -117,8 +117,13 @@ class KeyRing:
     def generated_admin(cls) -> tuple[KeyRing, str]:
         """The "no security.yaml" ring: one fresh admin key. The plaintext is returned once, to be printed once."""
         key = generate_key()
+        return cls.generated_admin_with(hash_key(key)), key
+
+    @classmethod
+    def generated_admin_with(cls, digest: str) -> KeyRing:
+        """The same ring for a key generated elsewhere (a worker's parent), known by its digest."""
         principal = Principal(key_id=GENERATED_ADMIN_ID, roles=frozenset({ADMIN_ROLE}), models=("*",), tools=("*",))
-        return cls([(hash_key(key), principal)]), key
+        return cls([(digest, principal)])
 
     def authenticate(self, presented: str | None) -> Principal | None:
         """The principal for a presented key, or None. Never raises for any input."""
