@@ -123,7 +123,7 @@ def _demo_model(host: str, port: int, chunk_delay: float) -> None:
 
 def _serve_or_supervise(settings: GatewaySettings) -> int | None:
     if settings.workers == 1:
-        return fast_path.run(_serve(settings))
+        return fast_path.run(_serve(settings), settings.event_loop)
     return _supervise(settings)
 
 
@@ -155,7 +155,7 @@ def run_worker(settings: GatewaySettings, spec: WorkerSpec, ready: Connection) -
 
     configure_logging(settings.log_level, settings.log_format, worker=spec.index)
     drain_when_orphaned()
-    sys.exit(_exit_code(lambda: fast_path.run(_serve(settings, spec, ready))))
+    sys.exit(_exit_code(lambda: fast_path.run(_serve(settings, spec, ready), settings.event_loop)))
 
 
 async def _serve(settings: GatewaySettings, worker: WorkerSpec | None = None, ready: Connection | None = None) -> None:

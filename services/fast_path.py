@@ -14,7 +14,7 @@ import importlib.util
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
-__all__ = ["HttpParser", "http_parser", "loop_name", "run"]
+__all__ = ["EventLoop", "HttpParser", "http_parser", "loop_name", "run"]
 
 T = TypeVar("T")
 HttpParser = Literal["httptools", "h11"]
@@ -30,14 +30,21 @@ def _import(module: str) -> Any:
         return None
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    uvloop = _import("uvloop")
+EventLoop = Literal["asyncio", "uvloop"]
+
+
+def _loop_factory(wanted: EventLoop) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    uvloop = _import("uvloop") if wanted == "uvloop" else None
     return None if uvloop is None else uvloop.new_event_loop
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop when it is installed."""
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+def run(main: Coroutine[Any, Any, T], loop: EventLoop = "asyncio") -> T:
+    """``asyncio.run``, on uvloop when asked for (``GATEWAY_EVENT_LOOP=uvloop``) and installed.
+
+    asyncio's own loop is the default: under uvloop 0.23 a stdio MCP server restarted by a
+    tools refresh sometimes closed its pipes during start-up (tests/test_e2e_tools.py, about one
+    run in four); until that is understood, uvloop is opt-in."""
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
         return runner.run(main)
 
 

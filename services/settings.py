@@ -43,6 +43,8 @@ class GatewaySettings(BaseSettings):
     # How a co-located shim reaches them: "inprocess" (no socket, the same servicers and
     # interceptors) or "socket" (its own gRPC port, as a split deployment does).
     shim_transport: Literal["inprocess", "socket"] = "inprocess"
+    # The event loop: asyncio's own, or uvloop (the [fast] extra) — opt-in, see fast_path.py.
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
     # Largest accepted HTTP request body.
     max_body_bytes: int = 4 * 1024 * 1024
     # Largest gRPC message either way (RESOURCE_EXHAUSTED beyond). Above max_body_bytes, since

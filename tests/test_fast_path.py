@@ -20,15 +20,16 @@ async def _loop() -> str:
 
 
 def test_installed_it_is_used() -> None:
-    # `make test` installs the extra: the suite runs the path production runs.
-    assert fast_path.run(_loop()) == "uvloop"
+    # `make test` installs the extra: httptools is the parser; uvloop runs when asked for.
+    assert fast_path.run(_loop(), "uvloop") == "uvloop"
+    assert fast_path.run(_loop()) == "asyncio"  # the default (see fast_path.run)
     assert fast_path.http_parser() == "httptools"
 
 
 def test_missing_it_falls_back_to_asyncio_and_h11(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # None in sys.modules: "not installed"
     monkeypatch.setitem(sys.modules, "httptools", None)
-    assert fast_path.run(_loop()) == "asyncio"
+    assert fast_path.run(_loop(), "uvloop") == "asyncio"
     assert fast_path.http_parser() == "h11"
 
 
