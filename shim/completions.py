@@ -35,7 +35,7 @@ from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
 from shim.json_response import JSONResponse
 from shim.overhead import note_upstream
 from shim.schemas import ChatCompletionRequest, ValidationError, param_of
-from shim.shutdown import SHUTTING_DOWN, OpenCalls
+from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
 __all__ = ["chat_completions", "read_json", "stream_response", "unary_response"]
@@ -77,7 +77,7 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
     except asyncio.CancelledError:
         call.cancel()
         if open_calls.cut:  # the shutdown grace ran out before the first token
-            raise SHUTTING_DOWN from None
+            raise shutting_down() from None
         raise
     except BaseException:
         call.cancel()
@@ -110,7 +110,7 @@ async def unary_response(request: Request, call: UnaryCall, model: str) -> Respo
         return Response(status_code=204)
     if reply.cancelled() or (open_calls.cut and isinstance(reply.exception(), asyncio.CancelledError | grpc.aio.AioRpcError)):
         if open_calls.cut:  # the shutdown grace ran out: a 503 the client can retry elsewhere
-            raise SHUTTING_DOWN
+            raise shutting_down()
         return Response(status_code=204)
     response: Reply = reply.result()  # a failed call raises its AioRpcError here
     meta = chunks.CompletionMeta(response.id, response.created, response.model or model)
@@ -261,7 +261,7 @@ async def _sse(
             yield chunks.sse("[DONE]")
         except (GatewayError, asyncio.CancelledError) as error:
             if open_calls.cut:  # the shutdown grace ran out mid-stream
-                yield chunks.sse(error_body(SHUTTING_DOWN))
+                yield chunks.sse(error_body(shutting_down()))
             elif isinstance(error, asyncio.CancelledError):
                 raise
             elif error.reason == "GUARDRAIL_TRIGGERED" and not finished:

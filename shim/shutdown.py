@@ -18,9 +18,13 @@ import grpc
 
 from services.errors import GatewayError
 
-__all__ = ["SHUTTING_DOWN", "OpenCalls"]
+__all__ = ["OpenCalls", "shutting_down"]
 
-SHUTTING_DOWN = GatewayError("UNAVAILABLE", "SHUTTING_DOWN", "the gateway is shutting down; send the request again")
+
+def shutting_down() -> GatewayError:
+    """A new error each time: one exception object raised by many requests would carry the
+    traceback (and the frames) of the last one."""
+    return GatewayError("UNAVAILABLE", "SHUTTING_DOWN", "the gateway is shutting down; send the request again")
 
 
 class OpenCalls:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +25,7 @@ import httpx2
 
 from services import json_wire
 from services.errors import GatewayError
-from services.executor.failures import bad_response, no_choices, upstream_reported, upstream_status
+from services.executor.failures import bad_response, no_choices, upstream_error, upstream_reported, upstream_status, upstream_stream
 from services.executor.upstream_time import current_upstream_clock, timed
 from services.upstreams import Upstream
 
@@ -58,20 +57,10 @@ class ChatHTTP:
     async def chunks(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The chunks of a streamed completion, as dicts, until ``[DONE]`` or the end of the
         body (the caller judges whether the reply was complete: it has a finish reason)."""
-        clock = current_upstream_clock()
-        response = await timed(self._send(body, stream=True), clock)
-        received = False
-        events = _sse_data(response)
+        response = await timed(self._send(body, stream=True), current_upstream_clock())
         try:
-            while True:
-                started = time.perf_counter()  # waiting for each chunk is upstream time (upstream_time.py)
-                try:
-                    data = await anext(events)
-                except StopAsyncIteration:
-                    return
-                finally:
-                    if clock is not None:
-                        clock.seconds += time.perf_counter() - started
+            # upstream_stream times each wait and maps a broken connection to the upstream error.
+            async for data in upstream_stream(_sse_data(response), self._model_id, self._upstream.name):
                 if data == "[DONE]":
                     return
                 try:
@@ -84,10 +73,7 @@ class ChatHTTP:
                 if error is not None and not chunk.get("choices"):  # `data: {"error": ...}` mid-stream
                     message = error.get("message") if isinstance(error, dict) else error
                     raise upstream_reported(str(message or "no message"), self._model_id, self._upstream.name)
-                received = True
                 yield chunk
-        except httpx2.HTTPError as exc:
-            raise self._transport_error(exc, mid_stream=received) from None
         finally:
             await response.aclose()
 
@@ -104,7 +90,7 @@ class ChatHTTP:
                 if attempt < retries and isinstance(exc, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
                     await asyncio.sleep(_backoff(attempt, None))
                     continue
-                raise self._transport_error(exc, mid_stream=False) from None
+                raise upstream_error(exc, self._model_id, self._upstream.name) from None
             if response.status_code < 400:
                 return response
             await response.aread()
@@ -120,20 +106,7 @@ class ChatHTTP:
             body: object = json_wire.loads(response.content) if response.content else None
         except json_wire.JSONDecodeError:
             body = None
-        meta = {"upstream": self._upstream.name}
-        return upstream_status(response.status_code, response.headers.get("retry-after"), body, self._model_id, f"upstream {self._upstream.name!r}", meta)
-
-    def _transport_error(self, exc: httpx2.HTTPError, *, mid_stream: bool) -> GatewayError:
-        where, meta = f"upstream {self._upstream.name!r}", {"upstream": self._upstream.name}
-        if isinstance(exc, httpx2.PoolTimeout):
-            return GatewayError(
-                "UNAVAILABLE", "UPSTREAM_BUSY", f"{where} has no free connection for {self._model_id!r} (all its connections are in use)", meta, 1.0
-            )
-        if isinstance(exc, httpx2.TimeoutException):
-            return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"{where} timed out serving {self._model_id!r}", meta)
-        if mid_stream or isinstance(exc, httpx2.RemoteProtocolError | httpx2.ReadError):
-            return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} closed the connection in the middle of the reply for {self._model_id!r}", meta)
-        return GatewayError("UNAVAILABLE", "UPSTREAM_UNREACHABLE", f"{where} is unreachable (serving {self._model_id!r})", meta)
+        return upstream_status(response.status_code, response.headers.get("retry-after"), body, self._model_id, self._upstream.name)
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:

@@ -80,22 +80,33 @@ def as_gateway_error(exc: BaseException, model_id: str, upstream: str = "") -> G
     return GatewayError("INTERNAL", "AGENT_ERROR", f"agent {model_id!r} failed while running ({type(exc).__name__})")
 
 
+def _where(upstream: str) -> str:
+    return f"upstream {upstream!r}" if upstream else "the upstream"
+
+
+def _meta(upstream: str) -> dict[str, str]:
+    return {"upstream": upstream} if upstream else {}
+
+
 def upstream_error(exc: BaseException, model_id: str, upstream: str, *, mid_stream: bool = False) -> GatewayError:
     """A failed call to ``upstream`` (timeout, connection, HTTP status, an error the upstream
-    sent, a body that is not a completion) as the gateway's ``UPSTREAM_*`` error."""
-    where = f"upstream {upstream!r}" if upstream else "the upstream"
-    meta = {"upstream": upstream} if upstream else {}
-    if isinstance(exc, openai.APITimeoutError) and isinstance(exc.__cause__, httpx2.PoolTimeout):
+    sent, a body that is not a completion) as the gateway's ``UPSTREAM_*`` error. ``exc`` is
+    what the openai client raised, or the httpx2 error of the lean client (chat_http.py)."""
+    where, meta = _where(upstream), _meta(upstream)
+    # The openai client wraps transport failures; look at the httpx2 error underneath.
+    transport = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and isinstance(exc.__cause__, httpx2.HTTPError) else exc
+    if isinstance(transport, httpx2.PoolTimeout):
         # Not the upstream being slow: every connection to it is taken (upstreams.yaml max_connections).
         return GatewayError("UNAVAILABLE", "UPSTREAM_BUSY", f"{where} has no free connection for {model_id!r} (all its connections are in use)", meta, 1.0)
-    if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError):
+    if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError | httpx2.TimeoutException):
         return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"{where} timed out serving {model_id!r}", meta)
-    if isinstance(exc, openai.APIConnectionError):
-        if mid_stream:  # it answered, then the connection dropped: not "unreachable"
+    if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):
+        if mid_stream or isinstance(transport, httpx2.RemoteProtocolError | httpx2.ReadError):
+            # It answered (or accepted the request), then the connection dropped: not "unreachable".
             return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} closed the connection in the middle of the reply for {model_id!r}", meta)
         return GatewayError("UNAVAILABLE", "UPSTREAM_UNREACHABLE", f"{where} is unreachable (serving {model_id!r})", meta)
     if isinstance(exc, openai.APIStatusError):
-        return _upstream_status_error(exc, model_id, where, meta)
+        return upstream_status(exc.status_code, exc.response.headers.get("retry-after"), exc.body, model_id, upstream)
     if isinstance(exc, openai.APIError):  # an error the upstream sent in a 200 (a stream event)
         return upstream_reported(_upstream_message(exc), model_id, upstream)
     return bad_response(model_id, upstream, "its response is not a chat completion")
@@ -104,8 +115,7 @@ def upstream_error(exc: BaseException, model_id: str, upstream: str, *, mid_stre
 def upstream_reported(message: str, model_id: str, upstream: str) -> GatewayError:
     """An error the upstream itself reported in a 200 (an ``{"error": ...}`` body or stream
     event): its own words, shortened, since they are what the client can act on."""
-    where = f"upstream {upstream!r}" if upstream else "the upstream"
-    return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} failed serving {model_id!r}: {message[:300]}", {"upstream": upstream} if upstream else {})
+    return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{_where(upstream)} failed serving {model_id!r}: {message[:300]}", _meta(upstream))
 
 
 def no_choices(response: object, model_id: str, upstream: str) -> GatewayError:
@@ -124,19 +134,12 @@ def cut_stream(model_id: str, upstream: str) -> GatewayError:
 
 
 def bad_response(model_id: str, upstream: str, what: str) -> GatewayError:
-    where = f"upstream {upstream!r}" if upstream else "the upstream"
-    return GatewayError(
-        "UNAVAILABLE", "UPSTREAM_BAD_RESPONSE", f"{where} answered unusably for {model_id!r}: {what}", {"upstream": upstream} if upstream else {}
-    )
+    return GatewayError("UNAVAILABLE", "UPSTREAM_BAD_RESPONSE", f"{_where(upstream)} answered unusably for {model_id!r}: {what}", _meta(upstream))
 
 
-def _upstream_status_error(exc: openai.APIStatusError, model_id: str, where: str, meta: dict[str, str]) -> GatewayError:
-    return upstream_status(exc.status_code, exc.response.headers.get("retry-after"), exc.body, model_id, where, meta)
-
-
-def upstream_status(status: int, retry_after: str | None, body: object, model_id: str, where: str, meta: dict[str, str]) -> GatewayError:
-    """An HTTP error status from ``where`` (``upstream 'name'``), with its body if it had one."""
-    meta = {**meta, "upstream_status": str(status)}
+def upstream_status(status: int, retry_after: str | None, body: object, model_id: str, upstream: str) -> GatewayError:
+    """An HTTP error status from ``upstream``, with its body if it had one."""
+    where, meta = _where(upstream), {**_meta(upstream), "upstream_status": str(status)}
     if status == 400:
         # The upstream rejected what the client asked for (e.g. context too long): the
         # client can act on the upstream's own words.
@@ -184,8 +187,9 @@ async def upstream_call(call: Awaitable[T], model_id: str, upstream: str) -> T:
 
 
 async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str) -> AsyncIterator[T]:
-    """The chunks of an upstream stream; a failure while reading (an ``error`` event, a broken
-    connection, a chunk that does not parse) becomes ``upstream_error``. Waiting for each
+    """The chunks of an upstream stream (the openai client's, or the lean client's SSE data);
+    a failure while reading (an ``error`` event, a broken connection, a chunk that does not
+    parse) becomes ``upstream_error``. Waiting for each
     chunk counts as upstream time."""
     received = False
     clock = current_upstream_clock()
@@ -195,7 +199,7 @@ async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str
             chunk = await anext(stream)
         except StopAsyncIteration:
             return
-        except (openai.APIError, ValueError, pydantic.ValidationError) as exc:
+        except (openai.APIError, httpx2.HTTPError, ValueError, pydantic.ValidationError) as exc:
             raise upstream_error(exc, model_id, upstream, mid_stream=received) from None
         finally:
             if clock is not None:

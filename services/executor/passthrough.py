@@ -127,7 +127,7 @@ def _gateway_tool_schemas(entry: AgentEntry, tools: ToolRuntime | None) -> list[
 
 
 def _part(delta: dict[str, Any]) -> tuple[int, str, str, str]:
-    """A streamed tool-call fragment: (index, id, name piece, arguments piece)."""
+    """A tool call, or a streamed fragment of one: (index, id, name piece, arguments piece)."""
     function = delta.get("function") or {}
     return int(delta.get("index") or 0), str(delta.get("id") or ""), str(function.get("name") or ""), str(function.get("arguments") or "")
 
@@ -164,10 +164,7 @@ class _Turn:
         for choice in (response.get("choices") or ())[:1]:
             message = choice.get("message") or {}
             calls = [c for c in message.get("tool_calls") or () if c.get("type", "function") == "function"]  # we only offer function tools
-            parts = [
-                (i, str(c.get("id") or ""), str((c.get("function") or {}).get("name") or ""), str((c.get("function") or {}).get("arguments") or ""))
-                for i, c in enumerate(calls)
-            ]
+            parts = [_part({**c, "index": i}) for i, c in enumerate(calls)]
             events += self._take(message.get("content"), parts, choice.get("finish_reason"))
         return events
 

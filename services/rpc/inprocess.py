@@ -152,25 +152,18 @@ class _UnaryCall:
         return self._task.done()
 
 
-class _UnaryUnary:
-    def __init__(self, server: InProcessServer, method: str) -> None:
-        self._server, self._method = server, method
-
-    def __call__(self, request: Any, *, timeout: float | None = None, metadata: Metadata | None = None, **_: Any) -> _UnaryCall:
-        return _UnaryCall(self._run(request, timeout, tuple(metadata or ())))
-
-    async def _run(self, request: Any, timeout: float | None, metadata: Metadata) -> Any:
-        deadline = _deadline(timeout)
-        try:
-            async with asyncio.timeout_at(deadline):
-                handler = await self._server.handler(self._method, metadata)
-                behaviour = handler.unary_unary
-                assert behaviour is not None, f"{self._method} is not a unary-unary method"
-                return await behaviour(request, _Context(metadata, deadline))  # type: ignore[arg-type]
-        except _Aborted as aborted:
-            raise _rpc_error(aborted.code, aborted.details, aborted.trailing) from None
-        except TimeoutError:
-            raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+async def _unary(server: InProcessServer, method: str, request: Any, timeout: float | None, metadata: Metadata) -> Any:
+    deadline = _deadline(timeout)
+    try:
+        async with asyncio.timeout_at(deadline):
+            handler = await server.handler(method, metadata)
+            behaviour = handler.unary_unary
+            assert behaviour is not None, f"{method} is not a unary-unary method"
+            return await behaviour(request, _Context(metadata, deadline))  # type: ignore[arg-type]
+    except _Aborted as aborted:
+        raise _rpc_error(aborted.code, aborted.details, aborted.trailing) from None
+    except TimeoutError:
+        raise _rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
 
 
 _END = object()
@@ -229,25 +222,23 @@ class _StreamCall:
         return self._task.done()
 
 
-class _UnaryStream:
-    def __init__(self, server: InProcessServer, method: str) -> None:
-        self._server, self._method = server, method
-
-    def __call__(self, request: Any, *, timeout: float | None = None, metadata: Metadata | None = None, **_: Any) -> _StreamCall:
-        return _StreamCall(self._server, self._method, request, timeout, tuple(metadata or ()))
-
-
 class InProcessChannel:
     """What generated ``*Stub`` classes need of a ``grpc.aio.Channel``."""
 
     def __init__(self, server: InProcessServer) -> None:
         self._server = server
 
-    def unary_unary(self, method: str, *_: Any, **__: Any) -> _UnaryUnary:
-        return _UnaryUnary(self._server, method)
+    def unary_unary(self, method: str, *_: Any, **__: Any) -> Callable[..., _UnaryCall]:
+        def call(request: Any, *, timeout: float | None = None, metadata: Metadata | None = None, **_: Any) -> _UnaryCall:
+            return _UnaryCall(_unary(self._server, method, request, timeout, tuple(metadata or ())))
 
-    def unary_stream(self, method: str, *_: Any, **__: Any) -> _UnaryStream:
-        return _UnaryStream(self._server, method)
+        return call
+
+    def unary_stream(self, method: str, *_: Any, **__: Any) -> Callable[..., _StreamCall]:
+        def call(request: Any, *, timeout: float | None = None, metadata: Metadata | None = None, **_: Any) -> _StreamCall:
+            return _StreamCall(self._server, method, request, timeout, tuple(metadata or ()))
+
+        return call
 
     async def close(self) -> None:
         """Nothing to close: there is no connection."""
