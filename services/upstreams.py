@@ -20,8 +20,9 @@ from services.config_files import load_yaml_model
 from services.errors import GatewayError
 from services.log import get_logger
 from services.metrics import UPSTREAM_RETRIES
+from services.upstream_http import UpstreamHTTP
 
-__all__ = ["Upstream", "UpstreamApi", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "default_api", "load_upstreams"]
+__all__ = ["Upstream", "UpstreamApi", "UpstreamConfig", "UpstreamPool", "UpstreamsFile", "default_api", "load_upstreams", "log_retry"]
 
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 
@@ -92,8 +93,8 @@ class Upstream:
     config: UpstreamConfig
     # For SDK agents, which need the openai client.
     client: AsyncOpenAI
-    # The same connection pool, for the declarative passthrough's lean HTTP client.
-    http: httpx2.AsyncClient
+    # The declarative passthrough's own pool (services/upstream_http.py says why).
+    lean: UpstreamHTTP
     # Sent on every request; never logged.
     auth_headers: dict[str, str]
 
@@ -132,6 +133,7 @@ class UpstreamPool:
     async def aclose(self) -> None:
         for upstream in self._upstreams.values():
             await upstream.client.close()
+            await upstream.lean.aclose()
 
 
 def _upstream(config: UpstreamConfig) -> Upstream:
@@ -139,14 +141,21 @@ def _upstream(config: UpstreamConfig) -> Upstream:
     api_key = (os.environ.get(config.api_key_env) if config.api_key_env else None) or "not-needed"
     timeout = httpx2.Timeout(config.timeout_s, pool=config.pool_timeout_s)
     # The openai client's own HTTP client type (openai 3 is built on httpx2), with a pool sized
-    # for a gateway rather than a single script; shared by both clients of the upstream.
+    # for a gateway rather than a single script.
     http = DefaultAsyncHttpxClient(
         timeout=timeout,
         limits=httpx2.Limits(max_connections=config.max_connections, max_keepalive_connections=min(config.max_connections, 64)),
         event_hooks={"request": [_RetryLog(config.name)]},
     )
     client = AsyncOpenAI(base_url=config.base_url, api_key=api_key, timeout=timeout, max_retries=config.max_retries, http_client=http)
-    return Upstream(config, client, http, {"authorization": f"Bearer {api_key}"})
+    lean = UpstreamHTTP(config.base_url, timeout_s=config.timeout_s, max_connections=config.max_connections, pool_timeout_s=config.pool_timeout_s)
+    return Upstream(config, client, lean, {"authorization": f"Bearer {api_key}"})
+
+
+def log_retry(upstream: str, attempt: int | str, path: str) -> None:
+    """Log and count one retry to ``upstream`` (by its configured name only: never its key)."""
+    UPSTREAM_RETRIES.labels(upstream).inc()
+    log.warning("retrying upstream request", extra={"fields": {"upstream": upstream, "retry": str(attempt), "path": path}})
 
 
 class _RetryLog:
@@ -159,5 +168,4 @@ class _RetryLog:
     async def __call__(self, request: httpx2.Request) -> None:
         attempt = request.headers.get("x-stainless-retry-count", "0")
         if attempt != "0":
-            UPSTREAM_RETRIES.labels(self._upstream).inc()
-            log.warning("retrying upstream request", extra={"fields": {"upstream": self._upstream, "retry": attempt, "path": request.url.path}})
+            log_retry(self._upstream, attempt, request.url.path)

@@ -2,16 +2,16 @@
 
 Declarative agents forward OpenAI chat requests to an OpenAI-compatible upstream and read
 back completions and chunks as JSON. The ``openai`` client builds typed request and response
-models for every call and chunk (~0.6 ms of a ~2 ms request); here the body is one orjson
-encode, the reply one orjson decode into dicts, over the upstream's shared connection pool
-(``Upstream.http``, the one the openai client of SDK agents uses too).
+models for every call and chunk, over httpx2; here the body is one orjson encode and the
+reply one orjson decode into dicts, over the upstream's aiohttp pool (``Upstream.lean``,
+services/upstream_http.py, which says why it is not httpx2).
 
 Its time counts as upstream time for ``x-gateway-overhead-ms`` (upstream_time.py). What the
 openai client did and this keeps: the retry policy (``max_retries`` more attempts on
-timeouts, connection errors, 408, 409, 429 and 5xx, with its backoff and ``Retry-After``), the
-attempt number in ``x-stainless-retry-count`` (so the one retry hook logs both clients), and
-failures mapped to the gateway's upstream errors (services/executor/failures.py), in-band once
-a stream has started.
+timeouts, connection errors, a full pool, 408, 409, 429 and 5xx, with its backoff and
+``Retry-After``), the attempt number in ``x-stainless-retry-count``, each retry logged and
+counted as the other client's are, and failures mapped to the gateway's upstream errors
+(services/executor/failures.py), in-band once a stream has started.
 """
 
 from __future__ import annotations
@@ -19,19 +19,25 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx2
+import aiohttp
 
 from services import json_wire
 from services.errors import GatewayError
 from services.executor.failures import bad_response, no_choices, upstream_error, upstream_reported, upstream_status, upstream_stream
 from services.executor.upstream_time import current_upstream_clock, timed
-from services.upstreams import Upstream
+from services.upstream_http import PoolExhausted
+from services.upstreams import Upstream, log_retry
 
 __all__ = ["ChatHTTP"]
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
+# Worth another attempt: the connection failed or dropped, a timeout, or no free connection.
+_RETRY_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError, PoolExhausted)
+_FAILURES = (aiohttp.ClientError, TimeoutError, PoolExhausted)
 _MAX_BACKOFF_S = 8.0
 
 
@@ -42,26 +48,34 @@ class ChatHTTP:
         self._upstream = upstream
         self._model_id = model_id
         self._url = upstream.config.base_url.rstrip("/") + "/chat/completions"
+        self._path = urlsplit(self._url).path
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """A non-streamed completion, as a dict with choices."""
-        response = await timed(self._send(body, stream=False), current_upstream_clock())
+        raw = await timed(self._read(body), current_upstream_clock())
         try:
-            completion = json_wire.loads(response.content)
+            completion = json_wire.loads(raw)
         except json_wire.JSONDecodeError:
             raise bad_response(self._model_id, self._upstream.name, "its response is not JSON") from None
         if not isinstance(completion, dict) or not completion.get("choices"):
             raise no_choices(completion, self._model_id, self._upstream.name)
         return completion
 
+    async def _read(self, body: dict[str, Any]) -> bytes:
+        async with self._response(body, stream=False) as response:
+            try:
+                return await response.read()
+            except _FAILURES as exc:
+                raise upstream_error(exc, self._model_id, self._upstream.name, mid_stream=True) from None
+
     async def chunks(self, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """The chunks of a streamed completion, as dicts, until ``[DONE]`` or the end of the
         body (the caller judges whether the reply was complete: it has a finish reason)."""
-        response = await timed(self._send(body, stream=True), current_upstream_clock())
-        try:
+        async with AsyncExitStack() as held:
+            response = await timed(held.enter_async_context(self._response(body, stream=True)), current_upstream_clock())
             # upstream_stream times each wait and maps a broken connection to the upstream error.
-            async for data in upstream_stream(_sse_data(response), self._model_id, self._upstream.name):
-                if data == "[DONE]":
+            async for data in upstream_stream(_sse_data(response.content), self._model_id, self._upstream.name):
+                if data == b"[DONE]":
                     return
                 try:
                     chunk = json_wire.loads(data)
@@ -74,39 +88,43 @@ class ChatHTTP:
                     message = error.get("message") if isinstance(error, dict) else error
                     raise upstream_reported(str(message or "no message"), self._model_id, self._upstream.name)
                 yield chunk
-        finally:
-            await response.aclose()
 
-    async def _send(self, body: dict[str, Any], *, stream: bool) -> httpx2.Response:
-        """One request, retried as the openai client would; an error status is raised."""
+    @asynccontextmanager
+    async def _response(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One successful response, retried as the openai client would; an error status or a
+        failure on the last attempt is raised as the gateway's upstream error."""
         content = json_wire.dumps({**body, "stream": True} if stream else body)
         retries = self._upstream.config.max_retries
         for attempt in range(retries + 1):
+            if attempt:
+                log_retry(self._upstream.name, attempt, self._path)
             headers = {**self._upstream.auth_headers, "content-type": "application/json", "x-stainless-retry-count": str(attempt)}
-            request = self._upstream.http.build_request("POST", self._url, content=content, headers=headers)
-            try:
-                response = await self._upstream.http.send(request, stream=stream)
-            except httpx2.HTTPError as exc:
-                if attempt < retries and isinstance(exc, httpx2.TimeoutException | httpx2.NetworkError | httpx2.RemoteProtocolError):
-                    await asyncio.sleep(_backoff(attempt, None))
-                    continue
-                raise upstream_error(exc, self._model_id, self._upstream.name) from None
-            if response.status_code < 400:
-                return response
-            await response.aread()
-            await response.aclose()
-            if attempt < retries and (response.status_code in _RETRY_STATUSES or response.status_code >= 500):
-                await asyncio.sleep(_backoff(attempt, response.headers.get("retry-after")))
-                continue
-            raise self._status_error(response)
+            async with AsyncExitStack() as held:
+                try:
+                    response = await held.enter_async_context(self._upstream.lean.post(self._url, content, headers))
+                    error_body = await response.read() if response.status >= 400 else b""
+                except _FAILURES as exc:
+                    if attempt == retries or not isinstance(exc, _RETRY_ERRORS):
+                        raise upstream_error(exc, self._model_id, self._upstream.name) from None
+                    wait = _backoff(attempt, None)
+                else:
+                    if response.status < 400:
+                        # Outside the try: a failure while the caller reads is not retried here.
+                        yield response
+                        return
+                    retry_after = response.headers.get("retry-after")
+                    if attempt == retries or not (response.status in _RETRY_STATUSES or response.status >= 500):
+                        raise self._status_error(response.status, retry_after, error_body)
+                    wait = _backoff(attempt, retry_after)
+            await asyncio.sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _status_error(self, response: httpx2.Response) -> GatewayError:
+    def _status_error(self, status: int, retry_after: str | None, raw: bytes) -> GatewayError:
         try:
-            body: object = json_wire.loads(response.content) if response.content else None
+            body: object = json_wire.loads(raw) if raw else None
         except json_wire.JSONDecodeError:
             body = None
-        return upstream_status(response.status_code, response.headers.get("retry-after"), body, self._model_id, self._upstream.name)
+        return upstream_status(status, retry_after, body, self._model_id, self._upstream.name)
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:
@@ -123,15 +141,32 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     return backoff * (1 - 0.25 * random.random())  # jitter, not security
 
 
-async def _sse_data(response: httpx2.Response) -> AsyncIterator[str]:
+async def _sse_data(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """The ``data`` of each server-sent event (several ``data:`` lines of one event joined by
-    newlines, as the SSE spec says); comments, ``event:`` and ``id:`` lines are skipped."""
-    pending: list[str] = []
-    async for line in response.aiter_lines():
-        if line.startswith("data:"):
-            pending.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif not line and pending:
-            yield "\n".join(pending)
-            pending = []
+    newlines, as the SSE spec says); comments, ``event:`` and ``id:`` lines are skipped.
+    Lines end in LF, CRLF or CR; a line cut between two reads waits for the rest (so does one
+    ending in CR, which may be half a CRLF)."""
+    pending: list[bytes] = []
+    partial = b""
+    async for piece in body.iter_any():
+        lines = (partial + piece).splitlines(keepends=True)
+        partial = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+        for line in lines:
+            if (event := _sse_line(line.rstrip(b"\r\n"), pending)) is not None:
+                yield event
+    for line in partial.splitlines():
+        if (event := _sse_line(line, pending)) is not None:
+            yield event
     if pending:
-        yield "\n".join(pending)
+        yield b"\n".join(pending)
+
+
+def _sse_line(line: bytes, pending: list[bytes]) -> bytes | None:
+    """Take one line: a ``data:`` line joins ``pending``; a blank line ends the event."""
+    if line.startswith(b"data:"):
+        pending.append(line[6:] if line.startswith(b"data: ") else line[5:])
+    elif not line and pending:
+        event = b"\n".join(pending)
+        pending.clear()
+        return event
+    return None

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
+import aiohttp
 import httpx2
 import openai
 import pydantic
@@ -27,6 +28,7 @@ from agents.exceptions import (
 from services.errors import GatewayError
 from services.executor.upstream_time import current_upstream_clock, timed
 from services.log import get_logger
+from services.upstream_http import PoolExhausted
 
 __all__ = [
     "as_gateway_error",
@@ -91,17 +93,17 @@ def _meta(upstream: str) -> dict[str, str]:
 def upstream_error(exc: BaseException, model_id: str, upstream: str, *, mid_stream: bool = False) -> GatewayError:
     """A failed call to ``upstream`` (timeout, connection, HTTP status, an error the upstream
     sent, a body that is not a completion) as the gateway's ``UPSTREAM_*`` error. ``exc`` is
-    what the openai client raised, or the httpx2 error of the lean client (chat_http.py)."""
+    what the openai client raised, or the aiohttp error of the passthrough's pool (chat_http.py)."""
     where, meta = _where(upstream), _meta(upstream)
     # The openai client wraps transport failures; look at the httpx2 error underneath.
     transport = exc.__cause__ if isinstance(exc, openai.APIConnectionError) and isinstance(exc.__cause__, httpx2.HTTPError) else exc
-    if isinstance(transport, httpx2.PoolTimeout):
+    if isinstance(transport, httpx2.PoolTimeout | PoolExhausted):
         # Not the upstream being slow: every connection to it is taken (upstreams.yaml max_connections).
         return GatewayError("UNAVAILABLE", "UPSTREAM_BUSY", f"{where} has no free connection for {model_id!r} (all its connections are in use)", meta, 1.0)
     if isinstance(exc, TimeoutError | openai.APITimeoutError | ModelTimeoutError | httpx2.TimeoutException):
         return GatewayError("DEADLINE_EXCEEDED", "UPSTREAM_TIMEOUT", f"{where} timed out serving {model_id!r}", meta)
-    if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError):
-        if mid_stream or isinstance(transport, httpx2.RemoteProtocolError | httpx2.ReadError):
+    if isinstance(exc, openai.APIConnectionError | httpx2.HTTPError | aiohttp.ClientError):
+        if mid_stream or _dropped(transport):
             # It answered (or accepted the request), then the connection dropped: not "unreachable".
             return GatewayError("UNAVAILABLE", "UPSTREAM_ERROR", f"{where} closed the connection in the middle of the reply for {model_id!r}", meta)
         return GatewayError("UNAVAILABLE", "UPSTREAM_UNREACHABLE", f"{where} is unreachable (serving {model_id!r})", meta)
@@ -110,6 +112,15 @@ def upstream_error(exc: BaseException, model_id: str, upstream: str, *, mid_stre
     if isinstance(exc, openai.APIError):  # an error the upstream sent in a 200 (a stream event)
         return upstream_reported(_upstream_message(exc), model_id, upstream)
     return bad_response(model_id, upstream, "its response is not a chat completion")
+
+
+def _dropped(transport: BaseException) -> bool:
+    """The upstream accepted the connection (or answered), then it broke."""
+    if isinstance(transport, aiohttp.ClientConnectorError):  # never connected
+        return False
+    return isinstance(
+        transport, httpx2.RemoteProtocolError | httpx2.ReadError | aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    )
 
 
 def upstream_reported(message: str, model_id: str, upstream: str) -> GatewayError:
@@ -199,7 +210,7 @@ async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str
             chunk = await anext(stream)
         except StopAsyncIteration:
             return
-        except (openai.APIError, httpx2.HTTPError, ValueError, pydantic.ValidationError) as exc:
+        except (openai.APIError, httpx2.HTTPError, aiohttp.ClientError, ValueError, pydantic.ValidationError) as exc:
             raise upstream_error(exc, model_id, upstream, mid_stream=received) from None
         finally:
             if clock is not None:
