@@ -13,6 +13,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -33,6 +34,7 @@ from services.metrics import REQUEST_SECONDS, REQUESTS
 from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
+from services.security.ratelimit import Reservation
 from services.tools.runtime import ToolRuntime
 from services.tools.timings import open_timings
 from services.upstreams import Upstream, UpstreamPool
@@ -41,6 +43,24 @@ __all__ = ["Executor"]
 
 log = get_logger("executor")
 _DONE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Admitted:
+    """A run past its checks: what it runs, for whom, and the budget it reserved."""
+
+    entry: AgentEntry
+    call: CallContext
+    upstream: Upstream
+    pool: GuestPool | None
+    info: RequestInfo
+    reservation: Reservation | None
+    estimate: int
+    started: float
+
+
+def _agent_timeout(entry: AgentEntry) -> GatewayError:
+    return GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", f"agent {entry.id!r} did not finish within {entry.timeout_s:g}s")
 
 
 class Executor:
@@ -97,7 +117,7 @@ class Executor:
 
     async def complete(self, request: ChatInput) -> Completion:
         """Run to the end; the result has the tool and handoff events but no deltas."""
-        return await _completion(self._events(request, streaming=False))
+        return await self._completed(request)
 
     async def get_approval(self, approval_id: str) -> PendingApproval:
         """The caller's pending approval (another key's is "not found")."""
@@ -108,9 +128,15 @@ class Executor:
         return self._resumed(pending, resolution, streaming=True)
 
     async def complete_resumed(self, pending: PendingApproval, resolution: Resolution) -> Completion:
-        return await _completion(self._resumed(pending, resolution, streaming=False))
+        self._check_resumable(pending, resolution)
+        return await self._completed(request_to_resume(pending), resolution)
 
     async def _resumed(self, pending: PendingApproval, resolution: Resolution, *, streaming: bool) -> AsyncIterator[Event]:
+        self._check_resumable(pending, resolution)
+        async for event in self._events(request_to_resume(pending), streaming=streaming, resolution=resolution):
+            yield event
+
+    def _check_resumable(self, pending: PendingApproval, resolution: Resolution) -> None:
         # Checked up front, for a clear error that leaves the approval pending; the run itself
         # claims it (atomically: a concurrent resolve may still win).
         unknown = sorted(set(resolution.calls) - {c.call_id for c in pending.calls})
@@ -118,15 +144,15 @@ class Executor:
             raise invalid_argument(f"approval {pending.approval_id!r} has no call(s) {', '.join(map(repr, unknown))}", "decision.calls")
         if self.resolve(pending.model_id).agent is None:
             raise agent_changed(pending.model_id, pending.approval_id)
-        async for event in self._events(request_to_resume(pending), streaming=streaming, resolution=resolution):
-            yield event
 
     def _approval_store(self) -> ApprovalStore:
         if self._approvals is None:
             raise GatewayError("UNIMPLEMENTED", "APPROVALS_UNAVAILABLE", "this executor keeps no approvals")
         return self._approvals
 
-    async def _events(self, request: ChatInput, *, streaming: bool, resolution: Resolution | None = None) -> AsyncIterator[Event]:
+    async def _admit(self, request: ChatInput, resolution: Resolution | None) -> _Admitted:
+        """Checks before a run: the model exists, the caller may use it, the agent has room,
+        and the rate limit has budget (reserved here, settled by ``_finish``)."""
         if not request.messages and resolution is None:
             raise invalid_argument("messages must contain at least one message", "messages")
         call = caller()
@@ -138,40 +164,89 @@ class Executor:
             raise agent_busy(pool)
         estimate = estimate_tokens(request)
         reservation = await self._gatekeeper.reserve(call.principal, estimate)
-        used_tokens: int | None = None
         upstream = self._upstreams.get(entry.upstream)
-        timeout = entry.timeout_s
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
         started = time.perf_counter()
+        return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
 
-        info = _request_info(entry, request, call)
+    def _governed(self, run: _Admitted, request: ChatInput, streaming: bool, resolution: Resolution | None) -> AsyncIterator[Event]:
+        """The run's events, with the run's context set in the calling task's context."""
+        open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
+        serving(run.info)  # agentgateway.request_info() inside the run
+        if run.pool is not None:
+            serving_agent(run.pool)  # the run's sync agent code runs in the agent's own threads
+        return self._run(run.entry, request, run.upstream, streaming, self._run_approvals(run.entry.id, request, run.call, resolution))
+
+    async def _finish(self, run: _Admitted, outcome: str, used_tokens: int | None) -> None:
+        elapsed = time.perf_counter() - run.started
+        REQUESTS.labels(run.entry.id, outcome).inc()
+        REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
+        # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
+        await self._gatekeeper.settle(run.reservation, used_tokens if used_tokens is not None else run.estimate)
+        log.info(
+            "run finished",
+            extra={"fields": {"model": run.entry.id, "request_id": run.call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
+        )
+
+    async def _completed(self, request: ChatInput, resolution: Resolution | None = None) -> Completion:
+        """A unary run, in the calling task: no producer task, no queue (the streaming path
+        needs them to bound the deadline per event; here one timeout covers the whole run)."""
+        run = await self._admit(request, resolution)
+        outcome, used_tokens = "cancelled", None
+        deadline = asyncio.timeout(run.entry.timeout_s)
+        try:
+            try:
+                async with deadline:
+                    completion = await _completion(self._governed(run, request, False, resolution))
+            except TimeoutError as exc:
+                if deadline.expired():
+                    raise _agent_timeout(run.entry) from None
+                raise as_gateway_error(exc, run.entry.id, run.upstream.name) from None
+            except (GatewayError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
+                raise as_gateway_error(exc, run.entry.id, run.upstream.name) from None
+            outcome = "ok"
+            used_tokens = completion.usage.total_tokens if completion.usage is not None else None
+            return completion
+        except GatewayError as error:
+            outcome = error.reason.lower()
+            raise
+        finally:
+            await self._finish(run, outcome, used_tokens)
+
+    async def _events(self, request: ChatInput, *, streaming: bool, resolution: Resolution | None = None) -> AsyncIterator[Event]:
+        run = await self._admit(request, resolution)
+        used_tokens: int | None = None
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
 
         async def produce() -> None:
-            open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
-            serving(info)  # agentgateway.request_info() inside the run
-            if pool is not None:
-                serving_agent(pool)  # the run's sync agent code runs in the agent's own threads
             try:
-                async for event in self._run(entry, request, upstream, streaming, self._run_approvals(entry.id, request, call, resolution)):
+                async for event in self._governed(run, request, streaming, resolution):
                     await queue.put(event)
                 await queue.put(_DONE)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # noqa: BLE001 - every failure becomes a typed error
-                await queue.put(as_gateway_error(exc, entry.id, upstream.name))
+                await queue.put(as_gateway_error(exc, run.entry.id, run.upstream.name))
 
-        task = asyncio.create_task(produce(), name=f"run {entry.id} {call.request_id}")
-        deadline = None if timeout is None else started + timeout
+        task = asyncio.create_task(produce(), name=f"run {run.entry.id} {run.call.request_id}")
+        timeout = run.entry.timeout_s
+        deadline = None if timeout is None else run.started + timeout
         outcome = "cancelled"
         try:
             while True:
                 remaining = None if deadline is None else deadline - time.perf_counter()
                 if remaining is not None and remaining <= 0:
-                    raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", f"agent {entry.id!r} did not finish within {timeout:g}s")
+                    raise _agent_timeout(run.entry)
                 try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
+                    if queue.empty():
+                        # A timer, not wait_for's task per item: this loop runs for every event.
+                        async with asyncio.timeout(remaining):
+                            item = await queue.get()
+                    else:
+                        item = queue.get_nowait()
                 except TimeoutError:
-                    raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", f"agent {entry.id!r} did not finish within {timeout:g}s") from None
+                    raise _agent_timeout(run.entry) from None
                 if item is _DONE:
                     outcome = "ok"
                     break
@@ -187,15 +262,7 @@ class Executor:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            elapsed = time.perf_counter() - started
-            REQUESTS.labels(entry.id, outcome).inc()
-            REQUEST_SECONDS.labels(entry.id).observe(elapsed)
-            # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
-            await self._gatekeeper.settle(reservation, used_tokens if used_tokens is not None else estimate)
-            log.info(
-                "run finished",
-                extra={"fields": {"model": entry.id, "request_id": call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
-            )
+            await self._finish(run, outcome, used_tokens)
 
     def _provider(self, upstream: Upstream, model: str | None) -> UpstreamModelProvider:
         # Long-lived, so per-request caches keyed on it (run configs) stay warm.

@@ -53,7 +53,8 @@ def is_acceptable_key(value: object) -> bool:
     return (
         isinstance(value, str)
         and 0 < len(value) <= MAX_KEY_LENGTH
-        and all(" " <= ch <= "~" for ch in value)  # 0x20..0x7E: no NUL, no control chars, no non-ASCII
+        and value.isascii()
+        and value.isprintable()  # with isascii: 0x20..0x7E only, no NUL, no control chars
     )
 
 
