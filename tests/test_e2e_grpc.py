@@ -136,6 +136,18 @@ async def test_structured_output_flag_over_grpc(channel: grpc.aio.Channel, upstr
     assert final.structured is True and json.loads(final.text)["email"] == "bo@example.org"
 
 
+async def test_a_reply_that_breaks_the_output_type_is_unavailable_like_every_bad_upstream_reply(channel: grpc.aio.Channel, upstream: FakeUpstream) -> None:
+    # Found by test_proto_input's property test: the SDK's ModelBehaviorError was INTERNAL,
+    # where every other unusable upstream reply is UNAVAILABLE (HTTP 502).
+    upstream.queue(TextReply("not the JSON the agent's output type needs"))
+    stub = ex_grpc.ExecutorServiceStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/extractor", messages=[user("Bo")])))
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info(caught.value)
+    assert info.reason == "UPSTREAM_BAD_RESPONSE" and info.metadata["upstream"]
+
+
 async def test_errors_carry_error_info(channel: grpc.aio.Channel) -> None:
     stub = ex_grpc.ExecutorServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as caught:

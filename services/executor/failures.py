@@ -77,7 +77,8 @@ def as_gateway_error(exc: BaseException, model_id: str, upstream: str = "") -> G
     if isinstance(exc, TimeoutError | ModelTimeoutError | openai.APIError):
         return upstream_error(exc, model_id, upstream)
     if isinstance(exc, ModelBehaviorError):
-        return GatewayError("INTERNAL", "UPSTREAM_BAD_RESPONSE", f"the upstream model for {model_id!r} returned an unusable response")
+        # As every other unusable reply (bad_response): the upstream's fault, 502 / UNAVAILABLE.
+        return bad_response(model_id, upstream, "its reply does not fit the agent (output that breaks its output type, or a call to a tool it does not have)")
     log.error("agent run failed", exc_info=exc, extra={"fields": {"model": model_id, "error_type": type(exc).__name__}})
     return GatewayError("INTERNAL", "AGENT_ERROR", f"agent {model_id!r} failed while running ({type(exc).__name__})")
 
