@@ -65,7 +65,7 @@ class UpstreamHTTP:
         return self._session
 
     @asynccontextmanager
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> AsyncIterator[aiohttp.ClientResponse]:
+    async def post(self, url: URL, body: bytes, headers: dict[str, str]) -> AsyncIterator[aiohttp.ClientResponse]:
         """``POST url`` holding one of the pool's slots until the response is released."""
         if self._slots.locked():  # all in use: wait, but not for ever (no timer otherwise)
             try:

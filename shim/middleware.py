@@ -8,9 +8,9 @@ in OpenAI's error shape, with the request id, logged under that id, and never wi
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +46,7 @@ class RequestContext:
         arrived = time.perf_counter()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()  # uuid4().hex's format, without the UUID object
         started = False
 
         async def send_with_id(message: Message) -> None:

@@ -9,13 +9,7 @@ import pytest
 
 from services.executor.chat_http import _sse_data
 
-STREAM = (
-    b": keep-alive comment\n\n"
-    b'data: {"a": 1}\n\n'
-    b"event: ignored\nid: 7\n"
-    b'data: {"b":\ndata: 2}\n\n'
-    b"data:[DONE]\n\n"
-)
+STREAM = b': keep-alive comment\n\ndata: {"a": 1}\n\nevent: ignored\nid: 7\ndata: {"b":\ndata: 2}\n\ndata:[DONE]\n\n'
 EVENTS = [b'{"a": 1}', b'{"b":\n2}', b"[DONE]"]
 
 

@@ -21,9 +21,9 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from services import json_wire
 from services.errors import GatewayError
@@ -47,8 +47,9 @@ class ChatHTTP:
     def __init__(self, upstream: Upstream, model_id: str) -> None:
         self._upstream = upstream
         self._model_id = model_id
-        self._url = upstream.config.base_url.rstrip("/") + "/chat/completions"
-        self._path = urlsplit(self._url).path
+        # Parsed once here, not by aiohttp on every request.
+        self._url = URL(upstream.config.base_url.rstrip("/") + "/chat/completions")
+        self._path = self._url.path
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """A non-streamed completion, as a dict with choices."""
