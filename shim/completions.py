@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
@@ -31,6 +31,7 @@ from services.settings import GatewaySettings
 from shim import chunks
 from shim.approval_json import approval_delta, find_approval
 from shim.errors import error_body
+from shim.event_stream import EventStream
 from shim.json_limits import MAX_JSON_DEPTH, field_nested_too_deep
 from shim.json_response import JSONResponse
 from shim.overhead import note_upstream
@@ -87,9 +88,8 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
         return Response(status_code=204)
     meta = chunks.CompletionMeta(first.id, first.created, first.model or model)
     note_upstream(request, first.upstream_duration, meta.model)
-    return StreamingResponse(
+    return EventStream(
         _sse(meta, [*buffered, first], events, call, _wants_tool_events(request), open_calls),
-        media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
 
@@ -224,7 +224,7 @@ async def _wait_disconnect(request: Request) -> None:
 
 async def _sse(
     meta: chunks.CompletionMeta, pending: list[Event], events: AsyncIterator[Event], call: StreamCall, tool_events: bool, open_calls: OpenCalls
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The SSE body. Errors here arrive after the headers, so they are sent in-band."""
     usage = None
     finished = False
@@ -271,5 +271,5 @@ async def _sse(
             else:
                 yield chunks.sse(error_body(error))
         finally:
-            # Runs on normal end and when Starlette cancels us because the client disconnected.
+            # Runs on normal end and when EventStream cancels us because the client disconnected.
             call.cancel()
