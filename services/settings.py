@@ -43,8 +43,10 @@ class GatewaySettings(BaseSettings):
     # How a co-located shim reaches them: "inprocess" (no socket, the same servicers and
     # interceptors) or "socket" (its own gRPC port, as a split deployment does).
     shim_transport: Literal["inprocess", "socket"] = "inprocess"
-    # The event loop: asyncio's own, or uvloop (the [fast] extra) — opt-in, see fast_path.py.
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # The event loop: "auto" runs uvloop (the [fast] extra) when it is installed, else asyncio's
+    # own loop; "asyncio" never uses uvloop; "uvloop" asks for it (asyncio if it is missing).
+    # See fast_path.py (on uvloop, gRPC's fork support is turned off).
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
     # Largest accepted HTTP request body.
     max_body_bytes: int = 4 * 1024 * 1024
     # Largest gRPC message either way (RESOURCE_EXHAUSTED beyond). Above max_body_bytes, since
