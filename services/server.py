@@ -1,5 +1,5 @@
-"""One process, any subset of services: the gRPC server (registry, executor, tools,
-security, health, reflection) and the HTTP shim over uvicorn.
+"""One process, any subset of services: the gRPC server (registry, executor and its
+conversations, tools, security, health, reflection) and the HTTP shim over uvicorn.
 
 A split deployment runs the same code with a different ``--services``: a shim-only
 process reaches the executor and registry through ``GATEWAY_GRPC_TARGET``.
@@ -21,6 +21,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from agentgateway.v1 import (
+    conversation_service_pb2,
+    conversation_service_pb2_grpc,
     executor_service_pb2,
     executor_service_pb2_grpc,
     registry_service_pb2,
@@ -30,6 +32,8 @@ from agentgateway.v1 import (
     tool_service_pb2,
     tool_service_pb2_grpc,
 )
+from services.conversations.servicer import ConversationServicer
+from services.conversations.sqlite_store import SQLiteConversationStore
 from services.executor.approval_store import SQLiteApprovalStore
 from services.executor.executor import Executor
 from services.executor.routing import install_routing_runner
@@ -69,6 +73,8 @@ _SERVICE_NAMES = {
     "tools": tool_service_pb2.DESCRIPTOR.services_by_name["ToolService"].full_name,
     "security": security_service_pb2.DESCRIPTOR.services_by_name["SecurityService"].full_name,
 }
+# Served wherever the executor is: Responses-API runs read and write the same conversations.
+_CONVERSATION_SERVICE = conversation_service_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name
 
 
 class _Uvicorn(uvicorn.Server):
@@ -89,6 +95,7 @@ class Gateway:
         self.tool_runtime: ToolRuntime | None = None
         self.executor: Executor | None = None
         self.approvals: SQLiteApprovalStore | None = None
+        self.conversations: SQLiteConversationStore | None = None
         self.upstreams: UpstreamPool | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.inprocess: InProcessServer | None = None
@@ -193,6 +200,12 @@ class Gateway:
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
             self.approvals = SQLiteApprovalStore(s.data_dir / "approvals.sqlite3")
+            self.conversations = SQLiteConversationStore(
+                s.data_dir / "conversations.sqlite3",
+                ttl_s=s.conversation_ttl_s,
+                max_items=s.conversation_max_items,
+                max_bytes=s.conversation_max_bytes,
+            )
             self.executor = Executor(
                 self.catalog,
                 self.upstreams,
@@ -203,12 +216,15 @@ class Gateway:
                 approval_ttl_s=s.approval_ttl_s,
             )
             executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(self.executor), server)
+            conversation_service_pb2_grpc.add_ConversationServiceServicer_to_server(ConversationServicer(self.conversations, self.gatekeeper), server)
         if "tools" in wanted:
             assert self.tool_runtime is not None
             tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolServicer(self.tool_runtime, self.gatekeeper), server)
         if "security" in wanted:
             security_service_pb2_grpc.add_SecurityServiceServicer_to_server(SecurityServicer(self.gatekeeper), server)
         names += [_SERVICE_NAMES[n] for n in s.grpc_services]
+        if "executor" in wanted:
+            names.append(_CONVERSATION_SERVICE)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(names, socket_server)  # for grpcurl and other tools: the socket only
@@ -291,6 +307,8 @@ class Gateway:
             await self.executor.close()  # MCP servers attached to agents
         if self.approvals is not None:
             await self.approvals.close()
+        if self.conversations is not None:
+            await self.conversations.close()
         if self.tool_catalog is not None:
             bind_runtime(None)
             await self.tool_catalog.close()  # MCP sessions, HTTP clients

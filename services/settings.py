@@ -59,13 +59,19 @@ class GatewaySettings(BaseSettings):
     # The SDK's own trace export to OpenAI; off unless an operator turns it on.
     openai_tracing: bool = False
     default_model: str = Field(default="gpt-4.1-mini")
-    # Embedded state (SQLite files: pending approvals), created on first use.
+    # Embedded state (SQLite files: pending approvals, conversations), created on first use.
     data_dir: Path = Path("./data")
     # The loop-lag watchdog: a callback holding the event loop longer than this is logged and
     # counted, naming the agent (services/guest/watchdog.py). 0 turns it off.
     loop_lag_warn_s: float = Field(default=0.2, ge=0)
     # How long a run paused for a human approval can be resumed.
     approval_ttl_s: float = Field(default=3600.0, gt=0)
+    # Conversations and stored responses (services/conversations/): a conversation is kept this
+    # long after its last change, a response this long after it was stored (OpenAI keeps
+    # responses 30 days); one conversation holds at most this many items and bytes of item JSON.
+    conversation_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
+    conversation_max_items: int = Field(default=1000, gt=0)
+    conversation_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # Gateway processes sharing the ports (services/supervisor.py); "auto": one per usable core.
     workers: int = Field(default=1, ge=1)
 

@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # Lowest first: a package may import only from packages before it (and from top-level modules).
-LAYERS = ["services.rpc", "services.security", "services.tools", "services.registry", "services.executor", "shim"]
+LAYERS = ["services.rpc", "services.security", "services.conversations", "services.tools", "services.registry", "services.executor", "shim"]
 
 
 def _modules() -> dict[str, Path]:
