@@ -36,6 +36,7 @@ from services.conversations.servicer import ConversationServicer
 from services.conversations.sqlite_store import SQLiteConversationStore
 from services.executor.approval_store import SQLiteApprovalStore
 from services.executor.executor import Executor
+from services.executor.responses_run import ResponseRunner
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
 from services.fast_path import http_parser, loop_name
@@ -215,7 +216,9 @@ class Gateway:
                 approvals=self.approvals,
                 approval_ttl_s=s.approval_ttl_s,
             )
-            executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(ExecutorServicer(self.executor), server)
+            executor_service_pb2_grpc.add_ExecutorServiceServicer_to_server(
+                ExecutorServicer(self.executor, ResponseRunner(self.executor, self.conversations)), server
+            )
             conversation_service_pb2_grpc.add_ConversationServiceServicer_to_server(ConversationServicer(self.conversations, self.gatekeeper), server)
         if "tools" in wanted:
             assert self.tool_runtime is not None

@@ -30,6 +30,7 @@ from shim.completions import chat_completions
 from shim.errors import EXCEPTION_HANDLERS
 from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
+from shim.responses import create_response, delete_response, get_response, list_input_items
 from shim.shutdown import OpenCalls
 
 __all__ = ["create_app"]
@@ -125,6 +126,10 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
     app = _App(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", create_response, methods=["POST"]),
+            Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+            Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+            Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
             Route("/v1/approvals/{approval_id}", resolve_approval, methods=["POST"]),
             Route("/v1/approvals/{approval_id}", get_approval, methods=["GET"]),
             Route("/v1/models", list_models, methods=["GET"]),

@@ -39,7 +39,7 @@ from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
-__all__ = ["chat_completions", "read_json", "stream_response", "unary_response"]
+__all__ = ["await_reply", "chat_completions", "read_json", "stream_response", "unary_response"]
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
 # A chat completion and a resumed run (approvals) answer with messages of the same fields.
@@ -94,8 +94,9 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
     )
 
 
-async def unary_response(request: Request, call: UnaryCall, model: str) -> Response:
-    """A ``chat.completion`` for a unary executor call; a client disconnect cancels it."""
+async def await_reply(request: Request, call: UnaryCall) -> Any | None:
+    """The reply of a unary executor call, or None if the client went away first (the call
+    is cancelled: the run and its upstream request stop). A failed call raises its error."""
     open_calls: OpenCalls = request.app.state.open_calls
     reply = asyncio.ensure_future(call)
     disconnect = asyncio.ensure_future(_wait_disconnect(request))
@@ -107,12 +108,19 @@ async def unary_response(request: Request, call: UnaryCall, model: str) -> Respo
     if not reply.done():  # the client went away: cancel the run and its upstream call
         call.cancel()
         reply.cancel()
-        return Response(status_code=204)
+        return None
     if reply.cancelled() or (open_calls.cut and isinstance(reply.exception(), asyncio.CancelledError | grpc.aio.AioRpcError)):
         if open_calls.cut:  # the shutdown grace ran out: a 503 the client can retry elsewhere
             raise shutting_down()
+        return None
+    return reply.result()  # a failed call raises its AioRpcError here
+
+
+async def unary_response(request: Request, call: UnaryCall, model: str) -> Response:
+    """A ``chat.completion`` for a unary executor call; a client disconnect cancels it."""
+    response: Reply | None = await await_reply(request, call)
+    if response is None:
         return Response(status_code=204)
-    response: Reply = reply.result()  # a failed call raises its AioRpcError here
     meta = chunks.CompletionMeta(response.id, response.created, response.model or model)
     note_upstream(request, response.upstream_duration, meta.model)
     body = chunks.completion(meta, response.message, response.finish_reason, response.usage if response.HasField("usage") else None)

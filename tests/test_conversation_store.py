@@ -76,6 +76,12 @@ async def test_items_are_expanded_and_given_ids_as_openai_lists_them(store: SQLi
     assert await store.conversation_history(conversation.id, "alice") == [i.item for i in items]
 
 
+async def test_an_item_with_a_null_id_is_given_one(store: SQLiteConversationStore) -> None:
+    # Found by test_conversation_input's property test: the null id overwrote the new one (500).
+    _, items = await store.create_conversation("alice", items=[{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}", "id": None}])
+    assert items[0].id.startswith("fc_") and items[0].item["id"] == items[0].id
+
+
 @pytest.mark.parametrize(
     ("item", "param"),
     [

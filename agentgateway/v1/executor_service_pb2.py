@@ -23,43 +23,64 @@ _sym_db = _symbol_database.Default()
 
 
 from agentgateway.v1 import messages_pb2 as agentgateway_dot_v1_dot_messages__pb2
+from agentgateway.v1 import responses_pb2 as agentgateway_dot_v1_dot_responses__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/executor_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1e\x61gentgateway/v1/messages.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n\x1b\x43reateChatCompletionRequest\x12*\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x1c.agentgateway.v1.ChatRequest\"\xb9\x02\n\x1c\x43reateChatCompletionResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12-\n\x07message\x18\x04 \x01(\x0b\x32\x1c.agentgateway.v1.ChatMessage\x12\x34\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1d.agentgateway.v1.FinishReason\x12%\n\x05usage\x18\x06 \x01(\x0b\x32\x16.agentgateway.v1.Usage\x12+\n\x06\x65vents\x18\x07 \x03(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"I\n\x1bStreamChatCompletionRequest\x12*\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x1c.agentgateway.v1.ChatRequest\"\xac\x01\n\x1cStreamChatCompletionResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12*\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xcc\x01\n\x08\x41pproval\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12,\n\x05\x63\x61lls\x18\x04 \x03(\x0b\x32\x1d.agentgateway.v1.ApprovalCall\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x10\x41pprovalDecision\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x05\x63\x61lls\x18\x04 \x03(\x0b\x32!.agentgateway.v1.ToolCallDecision\"D\n\x10ToolCallDecision\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"M\n\x16ResolveApprovalRequest\x12\x33\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32!.agentgateway.v1.ApprovalDecision\"\xb4\x02\n\x17ResolveApprovalResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12-\n\x07message\x18\x04 \x01(\x0b\x32\x1c.agentgateway.v1.ChatMessage\x12\x34\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1d.agentgateway.v1.FinishReason\x12%\n\x05usage\x18\x06 \x01(\x0b\x32\x16.agentgateway.v1.Usage\x12+\n\x06\x65vents\x18\x07 \x03(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\x1cStreamResolveApprovalRequest\x12\x33\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32!.agentgateway.v1.ApprovalDecision\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"\xad\x01\n\x1dStreamResolveApprovalResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12*\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\"\n\x12GetApprovalRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x13GetApprovalResponse\x12+\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Approval2\xb7\x04\n\x0f\x45xecutorService\x12s\n\x14\x43reateChatCompletion\x12,.agentgateway.v1.CreateChatCompletionRequest\x1a-.agentgateway.v1.CreateChatCompletionResponse\x12u\n\x14StreamChatCompletion\x12,.agentgateway.v1.StreamChatCompletionRequest\x1a-.agentgateway.v1.StreamChatCompletionResponse0\x01\x12\x64\n\x0fResolveApproval\x12\'.agentgateway.v1.ResolveApprovalRequest\x1a(.agentgateway.v1.ResolveApprovalResponse\x12x\n\x15StreamResolveApproval\x12-.agentgateway.v1.StreamResolveApprovalRequest\x1a..agentgateway.v1.StreamResolveApprovalResponse0\x01\x12X\n\x0bGetApproval\x12#.agentgateway.v1.GetApprovalRequest\x1a$.agentgateway.v1.GetApprovalResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/executor_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1e\x61gentgateway/v1/messages.proto\x1a\x1f\x61gentgateway/v1/responses.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"I\n\x1b\x43reateChatCompletionRequest\x12*\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x1c.agentgateway.v1.ChatRequest\"\xb9\x02\n\x1c\x43reateChatCompletionResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12-\n\x07message\x18\x04 \x01(\x0b\x32\x1c.agentgateway.v1.ChatMessage\x12\x34\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1d.agentgateway.v1.FinishReason\x12%\n\x05usage\x18\x06 \x01(\x0b\x32\x16.agentgateway.v1.Usage\x12+\n\x06\x65vents\x18\x07 \x03(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"I\n\x1bStreamChatCompletionRequest\x12*\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x1c.agentgateway.v1.ChatRequest\"\xac\x01\n\x1cStreamChatCompletionResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12*\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xcc\x01\n\x08\x41pproval\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61pproval_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12,\n\x05\x63\x61lls\x18\x04 \x03(\x0b\x32\x1d.agentgateway.v1.ApprovalCall\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"s\n\x10\x41pprovalDecision\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x05\x63\x61lls\x18\x04 \x03(\x0b\x32!.agentgateway.v1.ToolCallDecision\"D\n\x10ToolCallDecision\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"M\n\x16ResolveApprovalRequest\x12\x33\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32!.agentgateway.v1.ApprovalDecision\"\xb4\x02\n\x17ResolveApprovalResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12-\n\x07message\x18\x04 \x01(\x0b\x32\x1c.agentgateway.v1.ChatMessage\x12\x34\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1d.agentgateway.v1.FinishReason\x12%\n\x05usage\x18\x06 \x01(\x0b\x32\x16.agentgateway.v1.Usage\x12+\n\x06\x65vents\x18\x07 \x03(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\"j\n\x1cStreamResolveApprovalRequest\x12\x33\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32!.agentgateway.v1.ApprovalDecision\x12\x15\n\rinclude_usage\x18\x02 \x01(\x08\"\xad\x01\n\x1dStreamResolveApprovalResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12*\n\x05\x65vent\x18\x04 \x01(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x12\x34\n\x11upstream_duration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"\"\n\x12GetApprovalRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x13GetApprovalResponse\x12+\n\x08\x61pproval\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Approval\"J\n\x15\x43reateResponseRequest\x12\x31\n\x07request\x18\x01 \x01(\x0b\x32 .agentgateway.v1.ResponseRequest\"{\n\x16\x43reateResponseResponse\x12+\n\x08response\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Response\x12\x34\n\x11upstream_duration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"J\n\x15StreamResponseRequest\x12\x31\n\x07request\x18\x01 \x01(\x0b\x32 .agentgateway.v1.ResponseRequest\"\xe1\x01\n\x16StreamResponseResponse\x12,\n\x07started\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.ResponseH\x00\x12,\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1b.agentgateway.v1.AgentEventH\x00\x12-\n\x08\x66inished\x18\x03 \x01(\x0b\x32\x19.agentgateway.v1.ResponseH\x00\x12\x34\n\x11upstream_duration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x06\n\x04part\"\"\n\x12GetResponseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x13GetResponseResponse\x12+\n\x08response\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Response\"%\n\x15\x44\x65leteResponseRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteResponseResponse\"V\n\x1dListResponseInputItemsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x1eListResponseInputItemsResponse\x12,\n\x05items\x18\x01 \x03(\x0b\x32\x1d.agentgateway.v1.ResponseItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb7\x08\n\x0f\x45xecutorService\x12s\n\x14\x43reateChatCompletion\x12,.agentgateway.v1.CreateChatCompletionRequest\x1a-.agentgateway.v1.CreateChatCompletionResponse\x12u\n\x14StreamChatCompletion\x12,.agentgateway.v1.StreamChatCompletionRequest\x1a-.agentgateway.v1.StreamChatCompletionResponse0\x01\x12\x64\n\x0fResolveApproval\x12\'.agentgateway.v1.ResolveApprovalRequest\x1a(.agentgateway.v1.ResolveApprovalResponse\x12x\n\x15StreamResolveApproval\x12-.agentgateway.v1.StreamResolveApprovalRequest\x1a..agentgateway.v1.StreamResolveApprovalResponse0\x01\x12X\n\x0bGetApproval\x12#.agentgateway.v1.GetApprovalRequest\x1a$.agentgateway.v1.GetApprovalResponse\x12\x61\n\x0e\x43reateResponse\x12&.agentgateway.v1.CreateResponseRequest\x1a\'.agentgateway.v1.CreateResponseResponse\x12\x63\n\x0eStreamResponse\x12&.agentgateway.v1.StreamResponseRequest\x1a\'.agentgateway.v1.StreamResponseResponse0\x01\x12X\n\x0bGetResponse\x12#.agentgateway.v1.GetResponseRequest\x1a$.agentgateway.v1.GetResponseResponse\x12\x61\n\x0e\x44\x65leteResponse\x12&.agentgateway.v1.DeleteResponseRequest\x1a\'.agentgateway.v1.DeleteResponseResponse\x12y\n\x16ListResponseInputItems\x12..agentgateway.v1.ListResponseInputItemsRequest\x1a/.agentgateway.v1.ListResponseInputItemsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentgateway.v1.executor_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=156
-  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=229
-  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_start=232
-  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_end=545
-  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_start=547
-  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_end=620
-  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_start=623
-  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_end=795
-  _globals['_APPROVAL']._serialized_start=798
-  _globals['_APPROVAL']._serialized_end=1002
-  _globals['_APPROVALDECISION']._serialized_start=1004
-  _globals['_APPROVALDECISION']._serialized_end=1119
-  _globals['_TOOLCALLDECISION']._serialized_start=1121
-  _globals['_TOOLCALLDECISION']._serialized_end=1189
-  _globals['_RESOLVEAPPROVALREQUEST']._serialized_start=1191
-  _globals['_RESOLVEAPPROVALREQUEST']._serialized_end=1268
-  _globals['_RESOLVEAPPROVALRESPONSE']._serialized_start=1271
-  _globals['_RESOLVEAPPROVALRESPONSE']._serialized_end=1579
-  _globals['_STREAMRESOLVEAPPROVALREQUEST']._serialized_start=1581
-  _globals['_STREAMRESOLVEAPPROVALREQUEST']._serialized_end=1687
-  _globals['_STREAMRESOLVEAPPROVALRESPONSE']._serialized_start=1690
-  _globals['_STREAMRESOLVEAPPROVALRESPONSE']._serialized_end=1863
-  _globals['_GETAPPROVALREQUEST']._serialized_start=1865
-  _globals['_GETAPPROVALREQUEST']._serialized_end=1899
-  _globals['_GETAPPROVALRESPONSE']._serialized_start=1901
-  _globals['_GETAPPROVALRESPONSE']._serialized_end=1967
-  _globals['_EXECUTORSERVICE']._serialized_start=1970
-  _globals['_EXECUTORSERVICE']._serialized_end=2537
+  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_start=189
+  _globals['_CREATECHATCOMPLETIONREQUEST']._serialized_end=262
+  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_start=265
+  _globals['_CREATECHATCOMPLETIONRESPONSE']._serialized_end=578
+  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_start=580
+  _globals['_STREAMCHATCOMPLETIONREQUEST']._serialized_end=653
+  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_start=656
+  _globals['_STREAMCHATCOMPLETIONRESPONSE']._serialized_end=828
+  _globals['_APPROVAL']._serialized_start=831
+  _globals['_APPROVAL']._serialized_end=1035
+  _globals['_APPROVALDECISION']._serialized_start=1037
+  _globals['_APPROVALDECISION']._serialized_end=1152
+  _globals['_TOOLCALLDECISION']._serialized_start=1154
+  _globals['_TOOLCALLDECISION']._serialized_end=1222
+  _globals['_RESOLVEAPPROVALREQUEST']._serialized_start=1224
+  _globals['_RESOLVEAPPROVALREQUEST']._serialized_end=1301
+  _globals['_RESOLVEAPPROVALRESPONSE']._serialized_start=1304
+  _globals['_RESOLVEAPPROVALRESPONSE']._serialized_end=1612
+  _globals['_STREAMRESOLVEAPPROVALREQUEST']._serialized_start=1614
+  _globals['_STREAMRESOLVEAPPROVALREQUEST']._serialized_end=1720
+  _globals['_STREAMRESOLVEAPPROVALRESPONSE']._serialized_start=1723
+  _globals['_STREAMRESOLVEAPPROVALRESPONSE']._serialized_end=1896
+  _globals['_GETAPPROVALREQUEST']._serialized_start=1898
+  _globals['_GETAPPROVALREQUEST']._serialized_end=1932
+  _globals['_GETAPPROVALRESPONSE']._serialized_start=1934
+  _globals['_GETAPPROVALRESPONSE']._serialized_end=2000
+  _globals['_CREATERESPONSEREQUEST']._serialized_start=2002
+  _globals['_CREATERESPONSEREQUEST']._serialized_end=2076
+  _globals['_CREATERESPONSERESPONSE']._serialized_start=2078
+  _globals['_CREATERESPONSERESPONSE']._serialized_end=2201
+  _globals['_STREAMRESPONSEREQUEST']._serialized_start=2203
+  _globals['_STREAMRESPONSEREQUEST']._serialized_end=2277
+  _globals['_STREAMRESPONSERESPONSE']._serialized_start=2280
+  _globals['_STREAMRESPONSERESPONSE']._serialized_end=2505
+  _globals['_GETRESPONSEREQUEST']._serialized_start=2507
+  _globals['_GETRESPONSEREQUEST']._serialized_end=2541
+  _globals['_GETRESPONSERESPONSE']._serialized_start=2543
+  _globals['_GETRESPONSERESPONSE']._serialized_end=2609
+  _globals['_DELETERESPONSEREQUEST']._serialized_start=2611
+  _globals['_DELETERESPONSEREQUEST']._serialized_end=2648
+  _globals['_DELETERESPONSERESPONSE']._serialized_start=2650
+  _globals['_DELETERESPONSERESPONSE']._serialized_end=2674
+  _globals['_LISTRESPONSEINPUTITEMSREQUEST']._serialized_start=2676
+  _globals['_LISTRESPONSEINPUTITEMSREQUEST']._serialized_end=2762
+  _globals['_LISTRESPONSEINPUTITEMSRESPONSE']._serialized_start=2764
+  _globals['_LISTRESPONSEINPUTITEMSRESPONSE']._serialized_end=2867
+  _globals['_EXECUTORSERVICE']._serialized_start=2870
+  _globals['_EXECUTORSERVICE']._serialized_end=3949
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from agentgateway.v1 import messages_pb2 as _messages_pb2
+from agentgateway.v1 import responses_pb2 as _responses_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -154,3 +155,75 @@ class GetApprovalResponse(_message.Message):
     APPROVAL_FIELD_NUMBER: _ClassVar[int]
     approval: Approval
     def __init__(self, approval: _Optional[_Union[Approval, _Mapping]] = ...) -> None: ...
+
+class CreateResponseRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: _responses_pb2.ResponseRequest
+    def __init__(self, request: _Optional[_Union[_responses_pb2.ResponseRequest, _Mapping]] = ...) -> None: ...
+
+class CreateResponseResponse(_message.Message):
+    __slots__ = ("response", "upstream_duration")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DURATION_FIELD_NUMBER: _ClassVar[int]
+    response: _responses_pb2.Response
+    upstream_duration: _duration_pb2.Duration
+    def __init__(self, response: _Optional[_Union[_responses_pb2.Response, _Mapping]] = ..., upstream_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class StreamResponseRequest(_message.Message):
+    __slots__ = ("request",)
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    request: _responses_pb2.ResponseRequest
+    def __init__(self, request: _Optional[_Union[_responses_pb2.ResponseRequest, _Mapping]] = ...) -> None: ...
+
+class StreamResponseResponse(_message.Message):
+    __slots__ = ("started", "event", "finished", "upstream_duration")
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_DURATION_FIELD_NUMBER: _ClassVar[int]
+    started: _responses_pb2.Response
+    event: _messages_pb2.AgentEvent
+    finished: _responses_pb2.Response
+    upstream_duration: _duration_pb2.Duration
+    def __init__(self, started: _Optional[_Union[_responses_pb2.Response, _Mapping]] = ..., event: _Optional[_Union[_messages_pb2.AgentEvent, _Mapping]] = ..., finished: _Optional[_Union[_responses_pb2.Response, _Mapping]] = ..., upstream_duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class GetResponseRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetResponseResponse(_message.Message):
+    __slots__ = ("response",)
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    response: _responses_pb2.Response
+    def __init__(self, response: _Optional[_Union[_responses_pb2.Response, _Mapping]] = ...) -> None: ...
+
+class DeleteResponseRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteResponseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListResponseInputItemsRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListResponseInputItemsResponse(_message.Message):
+    __slots__ = ("items", "next_page_token")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[_responses_pb2.ResponseItem]
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[_responses_pb2.ResponseItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

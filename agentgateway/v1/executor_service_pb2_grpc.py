@@ -61,6 +61,31 @@ class ExecutorServiceStub:
                 request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalRequest.SerializeToString,
                 response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalResponse.FromString,
                 _registered_method=True)
+        self.CreateResponse = channel.unary_unary(
+                '/agentgateway.v1.ExecutorService/CreateResponse',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.CreateResponseRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.CreateResponseResponse.FromString,
+                _registered_method=True)
+        self.StreamResponse = channel.unary_stream(
+                '/agentgateway.v1.ExecutorService/StreamResponse',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResponseRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResponseResponse.FromString,
+                _registered_method=True)
+        self.GetResponse = channel.unary_unary(
+                '/agentgateway.v1.ExecutorService/GetResponse',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.GetResponseRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.GetResponseResponse.FromString,
+                _registered_method=True)
+        self.DeleteResponse = channel.unary_unary(
+                '/agentgateway.v1.ExecutorService/DeleteResponse',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.DeleteResponseRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.DeleteResponseResponse.FromString,
+                _registered_method=True)
+        self.ListResponseInputItems = channel.unary_unary(
+                '/agentgateway.v1.ExecutorService/ListResponseInputItems',
+                request_serializer=agentgateway_dot_v1_dot_executor__service__pb2.ListResponseInputItemsRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.ListResponseInputItemsResponse.FromString,
+                _registered_method=True)
 
 
 class ExecutorServiceServicer:
@@ -104,6 +129,42 @@ class ExecutorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateResponse(self, request, context):
+        """Runs an agent on a Responses API request and returns the response (kept
+        unless `store` is false).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamResponse(self, request, context):
+        """The same, streaming the run's events; the last message has the response.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResponse(self, request, context):
+        """Gets a stored response of the caller's key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteResponse(self, request, context):
+        """Deletes a stored response of the caller's key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResponseInputItems(self, request, context):
+        """Lists the input items of a stored response, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -131,6 +192,31 @@ def add_ExecutorServiceServicer_to_server(servicer, server):
                     servicer.GetApproval,
                     request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalRequest.FromString,
                     response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalResponse.SerializeToString,
+            ),
+            'CreateResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateResponse,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.CreateResponseRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.CreateResponseResponse.SerializeToString,
+            ),
+            'StreamResponse': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamResponse,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResponseRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.StreamResponseResponse.SerializeToString,
+            ),
+            'GetResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResponse,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.GetResponseRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.GetResponseResponse.SerializeToString,
+            ),
+            'DeleteResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResponse,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.DeleteResponseRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.DeleteResponseResponse.SerializeToString,
+            ),
+            'ListResponseInputItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResponseInputItems,
+                    request_deserializer=agentgateway_dot_v1_dot_executor__service__pb2.ListResponseInputItemsRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_executor__service__pb2.ListResponseInputItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -270,6 +356,141 @@ class ExecutorService:
             '/agentgateway.v1.ExecutorService/GetApproval',
             agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalRequest.SerializeToString,
             agentgateway_dot_v1_dot_executor__service__pb2.GetApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/CreateResponse',
+            agentgateway_dot_v1_dot_executor__service__pb2.CreateResponseRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.CreateResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/StreamResponse',
+            agentgateway_dot_v1_dot_executor__service__pb2.StreamResponseRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.StreamResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/GetResponse',
+            agentgateway_dot_v1_dot_executor__service__pb2.GetResponseRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.GetResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/DeleteResponse',
+            agentgateway_dot_v1_dot_executor__service__pb2.DeleteResponseRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.DeleteResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResponseInputItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ExecutorService/ListResponseInputItems',
+            agentgateway_dot_v1_dot_executor__service__pb2.ListResponseInputItemsRequest.SerializeToString,
+            agentgateway_dot_v1_dot_executor__service__pb2.ListResponseInputItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

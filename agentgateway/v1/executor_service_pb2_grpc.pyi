@@ -47,6 +47,18 @@ class ExecutorServiceStub:
     """The same, streaming the resumed run's events."""
     GetApproval: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.GetApprovalRequest, _executor_service_pb2.GetApprovalResponse]
     """Gets a pending approval of the caller's key."""
+    CreateResponse: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.CreateResponseRequest, _executor_service_pb2.CreateResponseResponse]
+    """Runs an agent on a Responses API request and returns the response (kept
+    unless `store` is false).
+    """
+    StreamResponse: _grpc.UnaryStreamMultiCallable[_executor_service_pb2.StreamResponseRequest, _executor_service_pb2.StreamResponseResponse]
+    """The same, streaming the run's events; the last message has the response."""
+    GetResponse: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.GetResponseRequest, _executor_service_pb2.GetResponseResponse]
+    """Gets a stored response of the caller's key."""
+    DeleteResponse: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.DeleteResponseRequest, _executor_service_pb2.DeleteResponseResponse]
+    """Deletes a stored response of the caller's key."""
+    ListResponseInputItems: _grpc.UnaryUnaryMultiCallable[_executor_service_pb2.ListResponseInputItemsRequest, _executor_service_pb2.ListResponseInputItemsResponse]
+    """Lists the input items of a stored response, oldest first."""
 
 @_typing.type_check_only
 class ExecutorServiceAsyncStub(ExecutorServiceStub):
@@ -67,6 +79,18 @@ class ExecutorServiceAsyncStub(ExecutorServiceStub):
     """The same, streaming the resumed run's events."""
     GetApproval: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.GetApprovalRequest, _executor_service_pb2.GetApprovalResponse]  # type: ignore[assignment]
     """Gets a pending approval of the caller's key."""
+    CreateResponse: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.CreateResponseRequest, _executor_service_pb2.CreateResponseResponse]  # type: ignore[assignment]
+    """Runs an agent on a Responses API request and returns the response (kept
+    unless `store` is false).
+    """
+    StreamResponse: _aio.UnaryStreamMultiCallable[_executor_service_pb2.StreamResponseRequest, _executor_service_pb2.StreamResponseResponse]  # type: ignore[assignment]
+    """The same, streaming the run's events; the last message has the response."""
+    GetResponse: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.GetResponseRequest, _executor_service_pb2.GetResponseResponse]  # type: ignore[assignment]
+    """Gets a stored response of the caller's key."""
+    DeleteResponse: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.DeleteResponseRequest, _executor_service_pb2.DeleteResponseResponse]  # type: ignore[assignment]
+    """Deletes a stored response of the caller's key."""
+    ListResponseInputItems: _aio.UnaryUnaryMultiCallable[_executor_service_pb2.ListResponseInputItemsRequest, _executor_service_pb2.ListResponseInputItemsResponse]  # type: ignore[assignment]
+    """Lists the input items of a stored response, oldest first."""
 
 class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
     """Runs agents. Both RPCs run the same agent loop; the streaming one yields
@@ -114,5 +138,47 @@ class ExecutorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_executor_service_pb2.GetApprovalResponse, _abc.Awaitable[_executor_service_pb2.GetApprovalResponse]]:
         """Gets a pending approval of the caller's key."""
+
+    @_abc_1.abstractmethod
+    def CreateResponse(
+        self,
+        request: _executor_service_pb2.CreateResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_executor_service_pb2.CreateResponseResponse, _abc.Awaitable[_executor_service_pb2.CreateResponseResponse]]:
+        """Runs an agent on a Responses API request and returns the response (kept
+        unless `store` is false).
+        """
+
+    @_abc_1.abstractmethod
+    def StreamResponse(
+        self,
+        request: _executor_service_pb2.StreamResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_executor_service_pb2.StreamResponseResponse], _abc.AsyncIterator[_executor_service_pb2.StreamResponseResponse]]:
+        """The same, streaming the run's events; the last message has the response."""
+
+    @_abc_1.abstractmethod
+    def GetResponse(
+        self,
+        request: _executor_service_pb2.GetResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_executor_service_pb2.GetResponseResponse, _abc.Awaitable[_executor_service_pb2.GetResponseResponse]]:
+        """Gets a stored response of the caller's key."""
+
+    @_abc_1.abstractmethod
+    def DeleteResponse(
+        self,
+        request: _executor_service_pb2.DeleteResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_executor_service_pb2.DeleteResponseResponse, _abc.Awaitable[_executor_service_pb2.DeleteResponseResponse]]:
+        """Deletes a stored response of the caller's key."""
+
+    @_abc_1.abstractmethod
+    def ListResponseInputItems(
+        self,
+        request: _executor_service_pb2.ListResponseInputItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_executor_service_pb2.ListResponseInputItemsResponse, _abc.Awaitable[_executor_service_pb2.ListResponseInputItemsResponse]]:
+        """Lists the input items of a stored response, oldest first."""
 
 def add_ExecutorServiceServicer_to_server(servicer: ExecutorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

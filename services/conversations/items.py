@@ -101,7 +101,8 @@ def prepare_items(items: Sequence[Mapping[str, Any]], param: str = "items") -> l
         item_type = item["type"]
         item_id = item.get("id")
         if item_id is None or item_id == "":
-            item = {"id": new_item_id(item_type), **item}
+            # Id first, as OpenAI shows items; the null id the client sent must not win.
+            item = {"id": new_item_id(item_type), **{k: v for k, v in item.items() if k != "id"}}
         elif not isinstance(item_id, str) or len(item_id) > MAX_ID_LENGTH or not item_id.isprintable():
             raise invalid_argument(f"{where}.id must be a string of at most {MAX_ID_LENGTH} printable characters", f"{where}.id")
         if item["id"] in seen:

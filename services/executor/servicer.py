@@ -15,6 +15,7 @@ import grpc
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from services.errors import invalid_argument
 from services.executor import events as ev
 from services.executor.codec import (
     approval_id_from_name,
@@ -26,6 +27,7 @@ from services.executor.codec import (
     resumed_completion_to_proto,
 )
 from services.executor.executor import Executor
+from services.executor.responses_run import ResponseRunner
 from services.executor.upstream_time import UpstreamClock, start_upstream_clock
 
 __all__ = ["ExecutorServicer"]
@@ -58,8 +60,9 @@ async def _chunks(kind: type[_Chunk], events: AsyncIterator[ev.Event], model_id:
 
 
 class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, executor: Executor, responses: ResponseRunner | None = None) -> None:
         self._executor = executor
+        self._responses = responses or ResponseRunner(executor, None)
 
     async def StreamChatCompletion(
         self,
@@ -113,3 +116,58 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     ) -> ex_pb.GetApprovalResponse:
         pending = await self._executor.get_approval(approval_id_from_name(request.name))
         return ex_pb.GetApprovalResponse(approval=approval_to_proto(pending))
+
+    async def StreamResponse(
+        self, request: ex_pb.StreamResponseRequest, context: grpc.aio.ServicerContext[ex_pb.StreamResponseRequest, ex_pb.StreamResponseResponse]
+    ) -> AsyncIterator[ex_pb.StreamResponseResponse]:
+        clock = start_upstream_clock()
+        timed_first = False
+        async for part in self._responses.run(request.request, streaming=True):
+            which = part.WhichOneof("part")
+            first_output = which == "event" and part.event.WhichOneof("event") in ("text_delta", "tool_call_delta", "final_output")
+            if which == "finished" or (first_output and not timed_first):
+                timed_first = True
+                part.upstream_duration.FromNanoseconds(clock.nanoseconds)
+            yield part
+
+    async def CreateResponse(
+        self, request: ex_pb.CreateResponseRequest, context: grpc.aio.ServicerContext[ex_pb.CreateResponseRequest, ex_pb.CreateResponseResponse]
+    ) -> ex_pb.CreateResponseResponse:
+        clock = start_upstream_clock()
+        finished = None
+        async for part in self._responses.run(request.request, streaming=False):
+            if part.WhichOneof("part") == "finished":
+                finished = part.finished
+        assert finished is not None  # run() ends with the finished response or raises
+        reply = ex_pb.CreateResponseResponse(response=finished)
+        reply.upstream_duration.FromNanoseconds(clock.nanoseconds)
+        return reply
+
+    async def GetResponse(
+        self, request: ex_pb.GetResponseRequest, context: grpc.aio.ServicerContext[ex_pb.GetResponseRequest, ex_pb.GetResponseResponse]
+    ) -> ex_pb.GetResponseResponse:
+        return ex_pb.GetResponseResponse(response=await self._responses.get(response_id_from_name(request.name, "name")))
+
+    async def DeleteResponse(
+        self, request: ex_pb.DeleteResponseRequest, context: grpc.aio.ServicerContext[ex_pb.DeleteResponseRequest, ex_pb.DeleteResponseResponse]
+    ) -> ex_pb.DeleteResponseResponse:
+        await self._responses.delete(response_id_from_name(request.name, "name"))
+        return ex_pb.DeleteResponseResponse()
+
+    async def ListResponseInputItems(
+        self,
+        request: ex_pb.ListResponseInputItemsRequest,
+        context: grpc.aio.ServicerContext[ex_pb.ListResponseInputItemsRequest, ex_pb.ListResponseInputItemsResponse],
+    ) -> ex_pb.ListResponseInputItemsResponse:
+        if request.page_size < 0:
+            raise invalid_argument("page_size must not be negative", "page_size")
+        items, token = await self._responses.input_items(response_id_from_name(request.parent, "parent"), min(request.page_size, 100), request.page_token)
+        return ex_pb.ListResponseInputItemsResponse(items=items, next_page_token=token)
+
+
+def response_id_from_name(name: str, param: str) -> str:
+    """``responses/{id}`` (or a bare id) -> the id."""
+    response_id = name.removeprefix("responses/")
+    if not response_id or "/" in response_id:
+        raise invalid_argument(f"{param} must be 'responses/{{response_id}}'", param)
+    return response_id

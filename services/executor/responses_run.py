@@ -1,0 +1,174 @@
+"""Runs for the Responses API: history from the conversation store, the run itself as any chat
+run, the output as items, and the response kept (unless ``store`` is false).
+
+A Responses request is a chat run with state around it. Its history is the chain of a
+``previous_response_id`` (each ancestor's input then output) or the items of a
+``conversation``; with the new input items and the ``instructions`` (a system message of this
+response only, as OpenAI's are not carried into the next) it becomes the run's messages. The
+run goes through ``Executor`` like every other (authentication, ``use_model``, rate limits,
+deadlines, cancellation). Its text and client-tool deltas are assembled into output items by
+``OutputAssembler`` — the shim assembles the same events the same way for the stream — and the
+finished response, its input and output items go into the store in one write (appended to the
+conversation, if any, in the same transaction).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from agentgateway.v1 import executor_service_pb2 as ex_pb
+from agentgateway.v1 import messages_pb2 as pb
+from agentgateway.v1 import responses_pb2 as rpb
+from services.conversations.items import new_item_id, new_response_id
+from services.errors import GatewayError, invalid_argument
+from services.executor import events as ev
+from services.executor.codec import chat_input_from_proto, event_to_proto
+from services.responses.items import chat_messages, output_items
+from services.responses.output import OutputAssembler
+from services.responses.wire import item_from_json, item_to_json, response_from_json, response_to_json
+from services.security.context import caller
+
+if TYPE_CHECKING:
+    from services.conversations.store import ConversationStore
+    from services.executor.executor import Executor  # imports this module's users, not this one
+
+__all__ = ["ResponseRunner"]
+
+# Why a response stopped early, by the run's finish reason.
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def _new_item_id(item: rpb.ResponseItem) -> str:
+    return new_item_id(item.WhichOneof("item") or "item")
+
+
+class ResponseRunner:
+    def __init__(self, executor: Executor, store: ConversationStore | None) -> None:
+        self._executor = executor
+        self._store = store
+
+    def _require_store(self) -> ConversationStore:
+        if self._store is None:
+            raise GatewayError("UNIMPLEMENTED", "RESPONSES_STORE_UNAVAILABLE", "this executor keeps no responses or conversations")
+        return self._store
+
+    async def _history(self, request: rpb.ResponseRequest, owner: str) -> list[rpb.ResponseItem]:
+        if request.previous_response_id and request.conversation:
+            raise invalid_argument("previous_response_id and conversation cannot be used together", "previous_response_id")
+        if request.previous_response_id:
+            chain = await self._require_store().response_chain(request.previous_response_id, owner)
+            items = [i for stored in chain for i in (*stored.input_items, *stored.output_items)]
+        elif request.conversation:
+            items = await self._require_store().conversation_history(request.conversation, owner)
+        else:
+            return []
+        return [item_from_json(item, f"history[{n}]") for n, item in enumerate(items)]
+
+    async def run(self, request: rpb.ResponseRequest, *, streaming: bool) -> AsyncIterator[ex_pb.StreamResponseResponse]:
+        """``started``, then (streaming) the run's events, then ``finished``."""
+        if not request.input:
+            raise invalid_argument("input must contain at least one item", "input")
+        owner = _owner()
+        store = request.store if request.HasField("store") else True
+        if store or request.previous_response_id or request.conversation:
+            self._require_store()
+        history = await self._history(request, owner)
+        new_input = []  # as sent, with ids for the items that came without one
+        for sent in request.input:
+            item = rpb.ResponseItem()
+            item.CopyFrom(sent)
+            item.id = item.id or _new_item_id(sent)
+            new_input.append(item)
+        messages = chat_messages(history, param="history") + chat_messages(request.input)
+        if request.instructions:
+            messages.insert(0, pb.ChatMessage(role=pb.ROLE_SYSTEM, content=request.instructions))
+        chat = pb.ChatRequest(
+            model=request.model,
+            messages=messages,
+            sampling=request.sampling,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            response_format=request.text_format,
+            user=request.user,
+            include_usage=True,
+        )
+        if request.HasField("extra"):
+            chat.extra.CopyFrom(request.extra)
+        chat_input = chat_input_from_proto(chat)
+
+        response = rpb.Response(
+            id=new_response_id(),
+            model=request.model,
+            status=rpb.RESPONSE_STATUS_IN_PROGRESS,
+            previous_response_id=request.previous_response_id,
+            conversation=request.conversation,
+            metadata=request.metadata,
+            instructions=request.instructions,
+            store=store,
+        )
+        response.create_time.FromSeconds(int(time.time()))
+        yield ex_pb.StreamResponseResponse(started=response)
+
+        assembler = OutputAssembler(response.id)
+        final: ev.FinalOutput | None = None
+        if streaming:
+            async for event in self._executor.stream(chat_input):
+                if isinstance(event, ev.TextDelta):
+                    assembler.text(event.text)
+                elif isinstance(event, ev.ToolCallDelta):
+                    assembler.tool_call(event.index, event.id, event.name, event.arguments_delta)
+                elif isinstance(event, ev.Usage):
+                    response.usage.CopyFrom(
+                        pb.Usage(prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens, total_tokens=event.total_tokens)
+                    )
+                elif isinstance(event, ev.FinalOutput):
+                    final = event
+                if not isinstance(event, ev.TextDelta | ev.ToolCallDelta | ev.Usage | ev.FinalOutput):
+                    response.events.append(event_to_proto(event))
+                yield ex_pb.StreamResponseResponse(event=event_to_proto(event))
+        else:
+            done = await self._executor.complete(chat_input)
+            final = done.final
+            assembler.text(final.text)
+            for index, call in enumerate(final.tool_calls):
+                function = call.get("function") or {}
+                assembler.tool_call(index, call.get("id", ""), function.get("name", ""), function.get("arguments", ""))
+            if done.usage is not None:
+                usage = done.usage
+                response.usage.CopyFrom(pb.Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens))
+            response.events.extend(event_to_proto(e) for e in done.events)
+        assembler.finish()
+        if final is None:
+            raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")
+        response.output.extend(output_items(assembler.items))
+        reason = _INCOMPLETE.get(final.finish_reason)
+        response.status = rpb.RESPONSE_STATUS_INCOMPLETE if reason else rpb.RESPONSE_STATUS_COMPLETED
+        response.incomplete_reason = reason or ""
+        if store:
+            await self._require_store().put_response(
+                owner,
+                response_to_json(response),
+                input_items=[item_to_json(i) for i in new_input],
+                previous_response_id=request.previous_response_id or None,
+                conversation_id=request.conversation or None,
+                append_to_conversation=bool(request.conversation),
+            )
+        yield ex_pb.StreamResponseResponse(finished=response)
+
+    async def get(self, response_id: str) -> rpb.Response:
+        stored = await self._require_store().get_response(response_id, _owner())
+        return response_from_json(stored.response)
+
+    async def delete(self, response_id: str) -> None:
+        await self._require_store().delete_response(response_id, _owner())
+
+    async def input_items(self, response_id: str, page_size: int, page_token: str) -> tuple[list[rpb.ResponseItem], str]:
+        page = await self._require_store().list_response_input_items(response_id, _owner(), page_size=page_size or 20, page_token=page_token)
+        return [item_from_json(i.item, f"items[{n}]") for n, i in enumerate(page.items)], page.next_page_token
+
+
+def _owner() -> str:
+    principal = caller().principal
+    return principal.key_id if principal is not None else ""

@@ -1,0 +1,158 @@
+"""``/v1/responses`` end to end: the official ``openai`` client against the real gateway (both
+shim transports), a real fake upstream behind it. Responses are created (unary and streamed),
+chained with ``previous_response_id``, retrieved, listed and deleted; every streamed event and
+every response parses strictly as the ``openai`` package's own types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pydantic
+import pytest
+from openai import AsyncOpenAI
+from openai.types.responses import Response, ResponseStreamEvent
+
+from tests.conftest import ADMIN_HEADERS, KEYS
+from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
+from tests.gateway_process import GatewayProcess
+
+pytestmark = pytest.mark.asyncio
+
+EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
+
+
+def strict_response(data: dict[str, Any]) -> Response:
+    return Response.model_validate(data, strict=False)
+
+
+async def test_a_response_for_a_drop_in_agent(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("It is sunny in Oslo."))
+    response = await client.responses.create(model="default/weather", input="Weather in Oslo?")
+    assert response.status == "completed" and response.output_text == "It is sunny in Oslo."
+    assert response.id.startswith("resp_") and response.model == "default/weather"
+    assert response.usage is not None and response.usage.total_tokens > 0
+    assert upstream.chat_requests[-1].body["messages"][-1]["content"] == "Weather in Oslo?"
+
+
+async def test_a_streamed_response_follows_the_open_responses_sequence(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("one two three", chunks=3))
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        async with http.stream("POST", "/v1/responses", json={"model": "default/helpdesk", "input": "count", "stream": True}) as reply:
+            assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+            frames = (await reply.aread()).decode().strip().split("\n\n")
+    events = []
+    for frame in frames:
+        event_line, data_line = frame.split("\n")
+        event = EVENTS.validate_json(data_line.removeprefix("data: "))  # unknown types are rejected
+        assert event_line == f"event: {event.type}"
+        events.append(event)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    kinds = [e.type.removeprefix("response.") for e in events]
+    assert kinds[:4] == ["created", "in_progress", "output_item.added", "content_part.added"]
+    assert kinds[-4:] == ["output_text.done", "content_part.done", "output_item.done", "completed"]
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "one two three"
+    done = events[-1].response  # type: ignore[union-attr]
+    assert done.status == "completed" and done.output_text == "one two three"
+    # What the stream announced is what is kept.
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        kept = (await http.get(f"/v1/responses/{done.id}")).json()
+    assert strict_response(kept).output[0].id == done.output[0].id == events[2].item.id  # type: ignore[union-attr]
+
+
+async def test_the_openai_clients_stream_helper_gets_the_final_response(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("streamed by the helper", chunks=3))
+    async with client.responses.stream(model="default/helpdesk", input="hello") as stream:
+        deltas = [e.delta async for e in stream if e.type == "response.output_text.delta"]
+        final = await stream.get_final_response()
+    assert "".join(deltas) == final.output_text == "streamed by the helper"
+
+
+async def test_previous_response_id_continues_the_conversation(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("Hello Bo."), TextReply("Your name is Bo."))
+    first = await client.responses.create(model="default/helpdesk", input="My name is Bo.")
+    second = await client.responses.create(model="default/helpdesk", input="What is my name?", previous_response_id=first.id)
+    assert second.previous_response_id == first.id and second.output_text == "Your name is Bo."
+    sent = upstream.chat_requests[-1].body["messages"]
+    assert [(m["role"], m["content"]) for m in sent if m["role"] != "system"] == [
+        ("user", "My name is Bo."),
+        ("assistant", "Hello Bo."),
+        ("user", "What is my name?"),
+    ]
+    items = await client.responses.input_items.list(second.id)
+    assert [i.type for i in items.data] == ["message"] and items.data[0].content[0].text == "What is my name?"  # type: ignore[union-attr]
+
+
+async def test_instructions_apply_to_one_response_only(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("Ahoy."), TextReply("Hello."))
+    first = await client.responses.create(model="default/helpdesk", input="Hi", instructions="Talk like a pirate.")
+    await client.responses.create(model="default/helpdesk", input="Hi again", previous_response_id=first.id)
+    first_sent, second_sent = (r.body["messages"] for r in upstream.chat_requests[-2:])
+    assert {"role": "system", "content": "Talk like a pirate."} in first_sent
+    assert all(m.get("content") != "Talk like a pirate." for m in second_sent)
+
+
+async def test_retrieve_and_delete_are_the_keys_own(gateway: GatewayProcess, client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("kept"))
+    created = await client.responses.create(model="default/helpdesk", input="keep this")
+    assert (await client.responses.retrieve(created.id)).output_text == "kept"
+    other = AsyncOpenAI(base_url=f"{gateway.http_url}/v1", api_key=KEYS["user"], max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        await other.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await other.responses.delete(created.id)
+    await client.responses.delete(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(created.id)
+
+
+async def test_store_false_keeps_nothing(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("gone"))
+    created = await client.responses.create(model="default/helpdesk", input="forget this", store=False)
+    assert created.output_text == "gone" and created.store is False
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.create(model="default/helpdesk", input="and?", previous_response_id=created.id)
+
+
+async def test_client_tools_come_back_as_function_call_items(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    upstream.queue(ToolCallReply([ToolCall("get_time", '{"zone":"UTC"}', id="call_t1")]), TextReply("It is noon."))
+    tool = {"type": "function", "name": "get_time", "description": "the time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}
+    asked = await client.responses.create(model="default/helpdesk", input="What time is it?", tools=[tool])  # type: ignore[list-item]
+    calls = [o for o in asked.output if o.type == "function_call"]
+    assert [(c.name, c.arguments, c.call_id) for c in calls] == [("get_time", '{"zone":"UTC"}', "call_t1")]  # type: ignore[union-attr]
+    answered = await client.responses.create(
+        model="default/helpdesk",
+        previous_response_id=asked.id,
+        input=[{"type": "function_call_output", "call_id": "call_t1", "output": "12:00"}],
+        tools=[tool],  # type: ignore[list-item]
+    )
+    assert answered.output_text == "It is noon."
+    sent = upstream.chat_requests[-1].body["messages"]
+    assert sent[-2]["tool_calls"][0]["id"] == "call_t1" and sent[-1] == {"role": "tool", "tool_call_id": "call_t1", "content": "12:00"}
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "default/helpdesk"}, "input"),
+        ({"model": "default/helpdesk", "input": []}, "input"),
+        ({"model": "default/helpdesk", "input": [{"type": "image_generation_call"}]}, "input[0].type"),
+        ({"model": "default/helpdesk", "input": "hi", "background": True}, "background"),
+        ({"model": "default/helpdesk", "input": "hi", "frobnicate": 1}, "frobnicate"),
+        ({"model": "default/helpdesk", "input": "hi", "previous_response_id": "resp_x", "conversation": "conv_y"}, "previous_response_id"),
+    ],
+)
+async def test_bad_requests_are_400s_naming_the_field(gateway: GatewayProcess, body: dict[str, Any], param: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        reply = await http.post("/v1/responses", json=body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == param
+
+
+async def test_an_unknown_model_is_a_404_before_any_stream_starts(gateway: GatewayProcess) -> None:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        reply = await http.post("/v1/responses", json={"model": "default/nope", "input": "hi", "stream": True})
+    assert reply.status_code == 404 and reply.json()["error"]["code"] == "model_not_found"
