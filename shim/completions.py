@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from starlette.requests import Request
@@ -39,7 +39,9 @@ from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
-__all__ = ["await_reply", "chat_completions", "read_json", "stream_response", "unary_response"]
+__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response"]
+
+T = TypeVar("T")
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
 # A chat completion and a resumed run (approvals) answer with messages of the same fields.
@@ -193,7 +195,8 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-async def _next(events: AsyncIterator[Event]) -> Event | None:
+async def next_or_none(events: AsyncIterator[T]) -> T | None:
+    """The next message of a streaming call, None at its end; its failure as a GatewayError."""
     try:
         return await anext(events)
     except StopAsyncIteration:
@@ -208,7 +211,7 @@ async def _first_visible(request: Request, events: AsyncIterator[Event]) -> tupl
     disconnect = asyncio.ensure_future(_wait_disconnect(request))
     try:
         while True:
-            step = asyncio.ensure_future(_next(events))
+            step = asyncio.ensure_future(next_or_none(events))
             done, _ = await asyncio.wait({step, disconnect}, return_when=asyncio.FIRST_COMPLETED)
             if step not in done:
                 step.cancel()
@@ -263,7 +266,7 @@ async def _sse(
                     payload = chunks.agent_event_json(event.event)
                     if payload is not None:
                         yield chunks.extension_sse(meta, payload)
-                event = pending.pop(0) if pending else await _next(events)
+                event = pending.pop(0) if pending else await next_or_none(events)
             if usage is not None:
                 yield chunks.sse({**chunks.chunk(meta, {}), "choices": [], "usage": chunks.usage_json(usage)})
             yield chunks.sse("[DONE]")

@@ -15,7 +15,6 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Literal
 
-import grpc
 from google.protobuf.json_format import MessageToDict
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -28,11 +27,10 @@ from agentgateway.v1 import responses_pb2 as rpb
 from services.errors import GatewayError, invalid_argument
 from services.responses.output import OutputAssembler
 from services.responses.wire import item_from_json, item_to_json, response_to_json
-from services.rpc.status import error_from_rpc_error
 from services.rpc.structs import struct_from_json
 from services.settings import GatewaySettings
 from services.vocabulary import RESPONSE_FORMAT_TYPE, TOOL_CHOICE_MODE
-from shim.completions import await_reply, read_json
+from shim.completions import await_reply, next_or_none, read_json
 from shim.errors import error_body
 from shim.event_stream import EventStream
 from shim.json_response import JSONResponse
@@ -216,8 +214,8 @@ async def create_response(request: Request) -> Response:
     # still an ordinary error reply: read that far before the headers go out.
     try:
         with open_calls.open(call):
-            started = await _next(parts)
-            first = await _next(parts)
+            started = await next_or_none(parts)
+            first = await next_or_none(parts)
     except BaseException:
         call.cancel()
         raise
@@ -225,15 +223,6 @@ async def create_response(request: Request) -> Response:
         call.cancel()
         raise GatewayError("INTERNAL", "NO_RESPONSE", "the run ended before it started")
     return EventStream(_stream(started.started, first, parts, call, wanted, open_calls), headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
-
-
-async def _next(parts: AsyncIterator[ex_pb.StreamResponseResponse]) -> ex_pb.StreamResponseResponse | None:
-    try:
-        return await anext(parts)
-    except StopAsyncIteration:
-        return None
-    except grpc.aio.AioRpcError as exc:
-        raise error_from_rpc_error(exc) from None
 
 
 async def _stream(
@@ -267,7 +256,7 @@ async def _stream(
                     incomplete = part.finished.status == rpb.RESPONSE_STATUS_INCOMPLETE
                     yield sse(events.ending("incomplete" if incomplete else "completed", _json(part.finished, wanted)))
                     return
-                part = await _next(parts)
+                part = await next_or_none(parts)
             raise GatewayError("UNAVAILABLE", "UPSTREAM_BAD_RESPONSE", "the run ended before its response was finished")
         except (GatewayError, asyncio.CancelledError) as error:
             if isinstance(error, asyncio.CancelledError) and not open_calls.cut:

@@ -42,3 +42,20 @@ async def test_sdk_client_side_tools_round_trip(client: AsyncOpenAI, upstream: F
     assert stream.final_output == "Your order A7 has shipped."
     tool_message = upstream.last_request().messages[-1]
     assert tool_message["role"] == "tool" and tool_message["content"] == "order A7: shipped"
+
+
+# The SDK's default model class speaks the Responses API: pointed at the gateway, a namespaced
+# id reaches it with MultiProvider(unknown_prefix_mode="model_id") (docs/api.md).
+async def test_sdk_default_responses_model_runs_and_continues_with_previous_response_id(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    from agents import MultiProvider
+
+    upstream.queue(TextReply("Hello Ada."), TextReply("You are Ada."))
+    config = RunConfig(model_provider=MultiProvider(openai_client=client, unknown_prefix_mode="model_id"), tracing_disabled=True)
+    outer = Agent(name="Caller", model="default/helpdesk")
+    first = await Runner.run(outer, "I am Ada.", run_config=config)
+    assert first.final_output == "Hello Ada." and first.last_response_id and first.last_response_id.startswith("resp_")
+    second = Runner.run_streamed(outer, "Who am I?", run_config=config, previous_response_id=first.last_response_id)
+    deltas = [e.data.delta async for e in second.stream_events() if e.type == "raw_response_event" and e.data.type == "response.output_text.delta"]
+    assert "".join(deltas) == second.final_output == "You are Ada."
+    history = [(m["role"], m["content"]) for m in upstream.last_request().messages if m["role"] != "system"]
+    assert history == [("user", "I am Ada."), ("assistant", "Hello Ada."), ("user", "Who am I?")]

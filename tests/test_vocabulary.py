@@ -9,12 +9,14 @@ import pytest
 
 from agentgateway.v1 import messages_pb2 as pb
 from agentgateway.v1 import registry_service_pb2 as reg_pb
+from agentgateway.v1 import responses_pb2 as rpb
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import tool_service_pb2 as tool_pb
 from services import vocabulary
 from services.registry import servicer as registry_servicer
 from services.registry.catalog import AgentSource
 from services.registry.discovery import ExportKind, Stage
+from services.responses import wire as responses_wire
 from services.rpc.enums import ProtoEnum
 from services.security import servicer as security_servicer
 from services.security.audit import AuditAction
@@ -35,11 +37,12 @@ TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
     "EXPORT_KIND": (registry_servicer.EXPORT_KIND, reg_pb.ExportKind, ExportKind),
     "STAGE": (registry_servicer.STAGE, reg_pb.DiagnosticStage, Stage),
     "KIND": (tools_servicer.KIND, tool_pb.ToolKind, ToolKind),
+    "STATUS": (responses_wire.STATUS, rpb.ResponseStatus, responses_wire.ResponseStatus),
 }
 IDS = list(TABLES)
 PARAMS = list(TABLES.values())
 REPO = Path(__file__).resolve().parents[1]
-ENUM_MODULES = [vocabulary, security_servicer, registry_servicer, tools_servicer]
+ENUM_MODULES = [vocabulary, security_servicer, registry_servicer, tools_servicer, responses_wire]
 
 
 def _cases() -> list[tuple[str, ProtoEnum[Any, Any], str, int]]:

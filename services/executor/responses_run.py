@@ -136,8 +136,7 @@ class ResponseRunner:
                 function = call.get("function") or {}
                 assembler.tool_call(index, call.get("id", ""), function.get("name", ""), function.get("arguments", ""))
             if done.usage is not None:
-                usage = done.usage
-                response.usage.CopyFrom(pb.Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens))
+                response.usage.CopyFrom(_usage(done.usage))
             response.events.extend(event_to_proto(e) for e in done.events)
         assembler.finish()
         if final is None:
@@ -167,6 +166,10 @@ class ResponseRunner:
     async def input_items(self, response_id: str, page_size: int, page_token: str) -> tuple[list[rpb.ResponseItem], str]:
         page = await self._require_store().list_response_input_items(response_id, _owner(), page_size=page_size or 20, page_token=page_token)
         return [item_from_json(i.item, f"items[{n}]") for n, i in enumerate(page.items)], page.next_page_token
+
+
+def _usage(usage: ev.Usage) -> pb.Usage:
+    return pb.Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens)
 
 
 def _owner() -> str:
