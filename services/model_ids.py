@@ -14,6 +14,7 @@ __all__ = [
     "AGENT_MODULE",
     "DEFAULT_NAMESPACE",
     "MODEL_ID_PATTERN",
+    "bare_name",
     "model_id_for",
     "namespace_of",
     "sanitise_segment",
@@ -52,3 +53,10 @@ def namespace_of(model_id: str) -> str:
     """Everything before the last ``/``; ids without one are in the default namespace."""
     namespace, sep, _ = model_id.rpartition("/")
     return namespace if sep else DEFAULT_NAMESPACE
+
+
+def bare_name(model_id: str) -> str | None:
+    """The name an agent of the default namespace also answers to (``default/weather`` ->
+    ``weather``): clients such as the Agents SDK read ``default/`` as a provider prefix."""
+    namespace, sep, rest = model_id.partition("/")
+    return rest if sep and namespace == DEFAULT_NAMESPACE and "/" not in rest else None

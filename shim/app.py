@@ -80,7 +80,8 @@ async def healthz(request: Request) -> Response:
 
 
 def _model_json(agent: reg_pb.Agent) -> dict[str, Any]:
-    return {"id": agent.id, "object": "model", "created": 0, "owned_by": "agent-gateway", "description": agent.description}
+    # `aliases`: the other names the agent answers to (a gateway extension field).
+    return {"id": agent.id, "object": "model", "created": 0, "owned_by": "agent-gateway", "description": agent.description, "aliases": list(agent.aliases)}
 
 
 class _App(Starlette):

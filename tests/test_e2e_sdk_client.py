@@ -59,3 +59,29 @@ async def test_sdk_default_responses_model_runs_and_continues_with_previous_resp
     assert "".join(deltas) == second.final_output == "You are Ada."
     history = [(m["role"], m["content"]) for m in upstream.last_request().messages if m["role"] != "system"]
     assert history == [("user", "I am Ada."), ("assistant", "Hello Ada."), ("user", "Who am I?")]
+
+
+# The plain form: the SDK reads "default/weather" as a provider prefix ("Unknown prefix"), so
+# agents of the default namespace answer to their bare name too. MultiProvider with the
+# gateway's client is what set_default_openai_client gives the default provider.
+async def test_sdk_agent_names_a_default_namespace_agent_by_its_bare_name(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    from agents import MultiProvider
+
+    upstream.queue(TextReply("Bare names work."), TextReply("Streamed too."))
+    config = RunConfig(model_provider=MultiProvider(openai_client=client), tracing_disabled=True)
+    result = await Runner.run(Agent(name="Caller", model="helpdesk"), "hi", run_config=config)
+    assert result.final_output == "Bare names work."
+    streamed = Runner.run_streamed(Agent(name="Caller", model="helpdesk"), "again", run_config=config)
+    async for _ in streamed.stream_events():
+        pass
+    assert streamed.final_output == "Streamed too."
+    assert upstream.last_request().body["model"] == "helpdesk-model"  # routed as default/helpdesk
+
+
+async def test_models_list_the_bare_name_as_an_alias(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    models = {m.id: m for m in (await client.models.list()).data}
+    assert "weather" in models["default/weather"].aliases  # type: ignore[attr-defined]
+    assert "weather" not in models  # one entry per agent: the alias is not a second model
+    upstream.queue(TextReply("chat by bare name"))
+    reply = await client.chat.completions.create(model="weather", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content == "chat by bare name"

@@ -12,7 +12,7 @@ import asyncio
 import builtins
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -24,7 +24,7 @@ from services.guest.offload import is_sync_callable, offload_agent_graph, offloa
 from services.guest.pools import DEFAULT_QUEUE, DEFAULT_THREADS
 from services.guest.watchdog import set_guest_folders
 from services.log import get_logger
-from services.model_ids import model_id_for
+from services.model_ids import bare_name, model_id_for
 from services.registry.declarative import DeclarativeAgent, load_agents_config
 from services.registry.discovery import (
     ExportKind,
@@ -131,7 +131,13 @@ class _Builder:
         return True
 
     def build(self) -> _Snapshot:
-        entries = tuple(sorted(self.entries, key=lambda e: e.id))
+        # Agents of the default namespace answer to their bare name too, unless another
+        # agent's id or declared alias has it (declared names always win).
+        def with_bare_name(entry: AgentEntry) -> AgentEntry:
+            name = bare_name(entry.id)
+            return replace(entry, aliases=(*entry.aliases, name)) if name is not None and name not in self.owners else entry
+
+        entries = tuple(sorted(map(with_bare_name, self.entries), key=lambda e: e.id))
         lookup = {name: e for e in entries for name in (e.id, *e.aliases)}
         return _Snapshot(entries, lookup, tuple(self.diagnostics), tuple(self.module_names))
 
