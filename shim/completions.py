@@ -39,7 +39,7 @@ from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
-__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response"]
+__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response", "wants_tool_events"]
 
 T = TypeVar("T")
 
@@ -91,7 +91,7 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
     meta = chunks.CompletionMeta(first.id, first.created, first.model or model)
     note_upstream(request, first.upstream_duration, meta.model)
     return EventStream(
-        _sse(meta, [*buffered, first], events, call, _wants_tool_events(request), open_calls),
+        _sse(meta, [*buffered, first], events, call, wants_tool_events(request), open_calls),
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
 
@@ -131,7 +131,7 @@ async def unary_response(request: Request, call: UnaryCall, model: str) -> Respo
         message = body["choices"][0]["message"]
         delta = approval_delta(approval, meta.model, after_text=bool(message["content"]))
         message.update(content=(message["content"] or "") + delta["content"], agentgateway=delta["agentgateway"])
-    if _wants_tool_events(request):
+    if wants_tool_events(request):
         body["agentgateway"] = {"events": [e for e in map(chunks.agent_event_json, response.events) if e is not None]}
     return JSONResponse(body)
 
@@ -151,7 +151,7 @@ def chat_request_from_json(body: dict[str, Any]) -> tuple[ChatCompletionRequest,
         raise invalid_argument("the request contains a string that is not valid Unicode (an unpaired surrogate escape)", None, "INVALID_JSON") from None
 
 
-def _wants_tool_events(request: Request) -> bool:
+def wants_tool_events(request: Request) -> bool:
     """Opt-in extension: ``x-agentgateway-events: tools``. Default output stays pure OpenAI."""
     return "tools" in {v.strip() for v in request.headers.get("x-agentgateway-events", "").lower().split(",")}
 

@@ -30,7 +30,8 @@ from services.responses.wire import item_from_json, item_to_json, response_to_js
 from services.rpc.structs import struct_from_json
 from services.settings import GatewaySettings
 from services.vocabulary import RESPONSE_FORMAT_TYPE, TOOL_CHOICE_MODE
-from shim.completions import await_reply, next_or_none, read_json
+from shim import chunks
+from shim.completions import await_reply, next_or_none, read_json, wants_tool_events
 from shim.errors import error_body
 from shim.event_stream import EventStream
 from shim.json_response import JSONResponse
@@ -206,7 +207,10 @@ async def create_response(request: Request) -> Response:
         reply = await await_reply(request, executor.CreateResponse(ex_pb.CreateResponseRequest(request=wanted), **options))
         if reply is None:
             return Response(status_code=204)
-        return JSONResponse(_json(reply.response, wanted))
+        body = _json(reply.response, wanted)
+        if wants_tool_events(request):
+            body["agentgateway"] = {"events": [e for e in map(chunks.agent_event_json, reply.response.events) if e is not None]}
+        return JSONResponse(body)
     call = executor.StreamResponse(ex_pb.StreamResponseRequest(request=wanted), **options)
     parts: AsyncIterator[ex_pb.StreamResponseResponse] = aiter(call)
     open_calls: OpenCalls = request.app.state.open_calls
@@ -222,7 +226,8 @@ async def create_response(request: Request) -> Response:
     if started is None or started.WhichOneof("part") != "started":
         call.cancel()
         raise GatewayError("INTERNAL", "NO_RESPONSE", "the run ended before it started")
-    return EventStream(_stream(started.started, first, parts, call, wanted, open_calls), headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+    events = _stream(started.started, first, parts, call, wanted, open_calls, wants_tool_events(request))
+    return EventStream(events, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
 
 async def _stream(
@@ -232,6 +237,7 @@ async def _stream(
     call: Any,
     wanted: rpb.ResponseRequest,
     open_calls: OpenCalls,
+    tool_events: bool,
 ) -> AsyncGenerator[bytes, None]:
     events, assembler = ResponseEvents(), OutputAssembler(started.id)
     with open_calls.open(call):
@@ -250,6 +256,8 @@ async def _stream(
                         delta = part.event.tool_call_delta
                         for event in events.steps(assembler.tool_call(delta.index, delta.id, delta.name, delta.arguments_delta)):
                             yield sse(event)
+                    elif tool_events and (payload := chunks.agent_event_json(part.event)) is not None:
+                        yield sse(events.extension(payload))
                 elif which == "finished":
                     for event in events.steps(assembler.finish()):
                         yield sse(event)

@@ -78,6 +78,13 @@ class ResponseEvents:
                 events.append(self._event("output_item.done", output_index=item.output_index, item=item_json(item)))
         return events
 
+    def extension(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """An opt-in gateway event (``x-agentgateway-events: tools``): a tool the gateway ran,
+        its output, a handoff. Numbered in the sequence; no specification type has them."""
+        event = {"type": f"agentgateway.{payload['type']}", "sequence_number": self._sequence, "agentgateway": payload}
+        self._sequence += 1
+        return event
+
     def ending(self, ending: Ending, response: dict[str, Any]) -> dict[str, Any]:
         """The last event, with the whole response (its output, usage, and error if it failed)."""
         return self._event(ending, response=response)

@@ -5,6 +5,7 @@ every response parses strictly as the ``openai`` package's own types."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -156,3 +157,26 @@ async def test_an_unknown_model_is_a_404_before_any_stream_starts(gateway: Gatew
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
         reply = await http.post("/v1/responses", json={"model": "default/nope", "input": "hi", "stream": True})
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "model_not_found"
+
+
+async def test_tools_the_gateway_runs_are_opt_in_extension_events(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    body = {"model": "default/weather", "input": "Weather in Oslo?", "stream": True}
+    frames: dict[bool, list[dict[str, Any]]] = {}
+    for opted_in in (False, True):
+        upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"})]), TextReply("Sunny."))
+        headers = {**ADMIN_HEADERS, **({"x-agentgateway-events": "tools"} if opted_in else {})}
+        async with httpx.AsyncClient(base_url=gateway.http_url, headers=headers, timeout=10) as http:
+            text = (await http.post("/v1/responses", json=body)).text
+        frames[opted_in] = [json.loads(f.split("\ndata: ", 1)[1]) for f in text.strip().split("\n\n")]
+    plain, extended = frames[False], frames[True]
+    for event in plain:
+        EVENTS.validate_python(event)  # nothing a strict client would refuse
+    ours = [e for e in extended if e["type"].startswith("agentgateway.")]
+    assert [e["type"] for e in ours] == ["agentgateway.tool_called", "agentgateway.tool_output"]
+    assert ours[0]["agentgateway"]["name"] == "get_weather" and json.loads(ours[0]["agentgateway"]["arguments"]) == {"city": "Oslo"}
+    assert [e["sequence_number"] for e in extended] == list(range(len(extended)))
+    assert [e["type"] for e in extended if not e["type"].startswith("agentgateway.")] == [e["type"] for e in plain]
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"})]), TextReply("Sunny."))
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers={**ADMIN_HEADERS, "x-agentgateway-events": "tools"}, timeout=10) as http:
+        unary = (await http.post("/v1/responses", json={**body, "stream": False})).json()
+    assert [e["type"] for e in unary["agentgateway"]["events"]] == ["tool_called", "tool_output"]
