@@ -39,7 +39,7 @@ from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
-__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response", "wants_tool_events"]
+__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response", "wait_disconnect", "wants_tool_events"]
 
 T = TypeVar("T")
 
@@ -101,7 +101,7 @@ async def await_reply(request: Request, call: UnaryCall) -> Any | None:
     is cancelled: the run and its upstream request stop). A failed call raises its error."""
     open_calls: OpenCalls = request.app.state.open_calls
     reply = asyncio.ensure_future(call)
-    disconnect = asyncio.ensure_future(_wait_disconnect(request))
+    disconnect = asyncio.ensure_future(wait_disconnect(request))
     try:
         with open_calls.open(call):
             await asyncio.wait({reply, disconnect}, return_when=asyncio.FIRST_COMPLETED)
@@ -208,7 +208,7 @@ async def next_or_none(events: AsyncIterator[T]) -> T | None:
 async def _first_visible(request: Request, events: AsyncIterator[Event]) -> tuple[Event | None, list[Event]]:
     """Read events until one produces output, watching for the client leaving meanwhile."""
     buffered: list[Event] = []
-    disconnect = asyncio.ensure_future(_wait_disconnect(request))
+    disconnect = asyncio.ensure_future(wait_disconnect(request))
     try:
         while True:
             step = asyncio.ensure_future(next_or_none(events))
@@ -226,7 +226,7 @@ async def _first_visible(request: Request, events: AsyncIterator[Event]) -> tupl
         disconnect.cancel()
 
 
-async def _wait_disconnect(request: Request) -> None:
+async def wait_disconnect(request: Request) -> None:
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":

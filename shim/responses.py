@@ -31,7 +31,7 @@ from services.rpc.structs import struct_from_json
 from services.settings import GatewaySettings
 from services.vocabulary import RESPONSE_FORMAT_TYPE, TOOL_CHOICE_MODE
 from shim import chunks
-from shim.completions import await_reply, next_or_none, read_json, wants_tool_events
+from shim.completions import await_reply, next_or_none, read_json, wait_disconnect, wants_tool_events
 from shim.errors import error_body
 from shim.event_stream import EventStream
 from shim.json_response import JSONResponse
@@ -215,19 +215,33 @@ async def create_response(request: Request) -> Response:
     parts: AsyncIterator[ex_pb.StreamResponseResponse] = aiter(call)
     open_calls: OpenCalls = request.app.state.open_calls
     # Until the run's first event, a failure (unknown model, no permission, rate limit) is
-    # still an ordinary error reply: read that far before the headers go out.
+    # still an ordinary error reply: read that far before the headers go out, watching for
+    # the client leaving meanwhile (a run may call tools for a while before it says anything).
+    reading = asyncio.ensure_future(_opening(parts))
+    gone = asyncio.ensure_future(wait_disconnect(request))
     try:
         with open_calls.open(call):
-            started = await next_or_none(parts)
-            first = await next_or_none(parts)
+            await asyncio.wait({reading, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not reading.done():
+            reading.cancel()
+            call.cancel()
+            return Response(status_code=204)
+        started, first = reading.result()
     except BaseException:
+        reading.cancel()
         call.cancel()
         raise
+    finally:
+        gone.cancel()
     if started is None or started.WhichOneof("part") != "started":
         call.cancel()
         raise GatewayError("INTERNAL", "NO_RESPONSE", "the run ended before it started")
     events = _stream(started.started, first, parts, call, wanted, open_calls, wants_tool_events(request))
     return EventStream(events, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+async def _opening(parts: AsyncIterator[ex_pb.StreamResponseResponse]) -> tuple[ex_pb.StreamResponseResponse | None, ex_pb.StreamResponseResponse | None]:
+    return await next_or_none(parts), await next_or_none(parts)
 
 
 async def _stream(

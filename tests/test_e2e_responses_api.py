@@ -5,6 +5,7 @@ every response parses strictly as the ``openai`` package's own types."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,7 +17,7 @@ from openai import AsyncOpenAI
 from openai.types.responses import Response, ResponseStreamEvent
 
 from tests.conftest import ADMIN_HEADERS, KEYS
-from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
+from tests.fake_upstream import FakeUpstream, HangReply, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.asyncio
@@ -180,3 +181,15 @@ async def test_tools_the_gateway_runs_are_opt_in_extension_events(gateway: Gatew
     async with httpx.AsyncClient(base_url=gateway.http_url, headers={**ADMIN_HEADERS, "x-agentgateway-events": "tools"}, timeout=10) as http:
         unary = (await http.post("/v1/responses", json={**body, "stream": False})).json()
     assert [e["type"] for e in unary["agentgateway"]["events"]] == ["tool_called", "tool_output"]
+
+
+@pytest.mark.parametrize(("model", "stream"), [("default/weather", True), ("default/helpdesk", True), ("default/weather", False)])
+async def test_a_client_that_leaves_before_the_first_token_cancels_the_run(gateway: GatewayProcess, upstream: FakeUpstream, model: str, stream: bool) -> None:
+    upstream.queue(HangReply(before_headers=True))
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        request = asyncio.ensure_future(http.post("/v1/responses", json={"model": model, "input": "hi", "stream": stream}))
+        await upstream.wait_for_async(lambda: bool(upstream.chat_requests), timeout=5)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    await upstream.wait_for_async(lambda: upstream.chat_requests[-1].disconnected, timeout=5)
