@@ -39,7 +39,7 @@ from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
-__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response"]
+__all__ = ["await_reply", "chat_completions", "next_or_none", "parse_json_body", "read_body", "read_json", "stream_response", "unary_response"]
 
 T = TypeVar("T")
 
@@ -157,6 +157,11 @@ def _wants_tool_events(request: Request) -> bool:
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    return parse_json_body(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytearray:
+    """The request body, or 413 ``REQUEST_TOO_LARGE`` as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     too_large = GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -166,7 +171,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         data += part
         if len(data) > limit:
             raise too_large
-    return parse_json_body(data)
+    return data
 
 
 def parse_json_body(data: bytes | bytearray) -> dict[str, Any]:
