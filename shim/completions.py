@@ -44,6 +44,8 @@ __all__ = ["await_reply", "chat_completions", "next_or_none", "parse_json_body",
 T = TypeVar("T")
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
+# Opt-in server-side memory: run on this conversation and add the turn to it (docs/api.md).
+CONVERSATION_HEADER = "x-agentgateway-conversation"
 # A chat completion and a resumed run (approvals) answer with messages of the same fields.
 Event = ex_pb.StreamChatCompletionResponse | ex_pb.StreamResolveApprovalResponse
 Reply = ex_pb.CreateChatCompletionResponse | ex_pb.ResolveApprovalResponse
@@ -54,6 +56,7 @@ UnaryCall = grpc.aio.UnaryUnaryCall[Any, Any]
 async def chat_completions(request: Request) -> Response:
     settings: GatewaySettings = request.app.state.settings
     parsed, chat = chat_request_from_json(await read_json(request, settings.max_body_bytes))
+    chat.conversation = request.headers.get(CONVERSATION_HEADER, "").strip()
     executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
     if not parsed.stream:
         unary = executor.CreateChatCompletion(

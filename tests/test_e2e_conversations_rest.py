@@ -241,15 +241,20 @@ async def test_an_unknown_conversation_and_a_missing_key(gateway: GatewayProcess
     assert anonymous.status_code == 401 and anonymous.json()["error"]["type"] == "authentication_error"
 
 
-def docs_block(language: str) -> str:
-    """The ``language`` code block of docs/api.md's ``/v1/conversations`` section."""
-    section = (REPO / "docs" / "api.md").read_text().split("### `/v1/conversations`", 1)[1].split("\n### ", 1)[0]
+def docs_block(language: str, heading: str = "### `/v1/conversations`") -> str:
+    """The ``language`` code block of the docs/api.md section under ``heading``."""
+    section = (REPO / "docs" / "api.md").read_text().split(f"\n{heading}\n", 1)[1].split("\n### ", 1)[0]
     block = re.search(rf"```{language}\n(.*?)```", section, re.S)
     assert block is not None
     return block.group(1)
 
 
-def run_curl(command: str, gateway: GatewayProcess, conversation_id: str = "conv_8f2e") -> Any:
+def docs_commands(heading: str = "### `/v1/conversations`") -> list[str]:
+    """The shell commands of a section's ``sh`` block, continuation lines joined."""
+    return [c for c in docs_block("sh", heading).replace("\\\n", " ").splitlines() if c.strip()]
+
+
+def run_curl(command: str, gateway: GatewayProcess, conversation_id: str = "conv_8f2e", *, as_json: bool = True) -> Any:
     curl = shutil.which("curl")
     assert curl is not None, "curl is required (the machine image has it)"
     text = command.replace("$AGW_KEY", ADMIN_KEY).replace("localhost:8000", gateway.http_url.removeprefix("http://")).replace("conv_8f2e", conversation_id)
@@ -257,11 +262,11 @@ def run_curl(command: str, gateway: GatewayProcess, conversation_id: str = "conv
     assert argv[0] == "curl"
     out = subprocess.run([curl, *argv[1:]], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return json.loads(out.stdout) if as_json else out.stdout
 
 
 async def test_the_curl_example_in_the_docs_works(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
-    create, respond, list_items, delete = [c for c in docs_block("sh").replace("\\\n", " ").splitlines() if c.strip()]
+    create, respond, list_items, delete = docs_commands()
     upstream.queue(TextReply("Sunny in Oslo today."))
     conversation = strict(Conversation, run_curl(create, gateway))
     assert conversation.metadata == {"topic": "demo"}
