@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from agentgateway.v1 import conversation_service_pb2_grpc as conv_grpc
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
@@ -27,6 +28,7 @@ from services.rpc.inprocess import InProcessServer, channel_to
 from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
 from shim.completions import chat_completions
+from shim.conversations import append_items, create_conversation, delete_conversation, get_conversation, list_items
 from shim.errors import EXCEPTION_HANDLERS
 from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
@@ -114,6 +116,7 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
                 ],
             )
         app.state.executor = ex_grpc.ExecutorServiceStub(channel)
+        app.state.conversations = conv_grpc.ConversationServiceStub(channel)
         app.state.registry = reg_grpc.RegistryServiceStub(channel)
         app.state.health = health_pb2_grpc.HealthStub(channel)
         app.state.security = sec_grpc.SecurityServiceStub(channel)
@@ -131,6 +134,11 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
             Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
             Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
             Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+            Route("/v1/conversations", create_conversation, methods=["POST"]),
+            Route("/v1/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+            Route("/v1/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
+            Route("/v1/conversations/{conversation_id}/items", append_items, methods=["POST"]),
+            Route("/v1/conversations/{conversation_id}/items", list_items, methods=["GET"]),
             Route("/v1/approvals/{approval_id}", resolve_approval, methods=["POST"]),
             Route("/v1/approvals/{approval_id}", get_approval, methods=["GET"]),
             Route("/v1/models", list_models, methods=["GET"]),

@@ -39,11 +39,24 @@ from shim.schemas import ChatCompletionRequest, ValidationError, param_of
 from shim.shutdown import OpenCalls, shutting_down
 from shim.translate import chat_request_from_openai
 
-__all__ = ["await_reply", "chat_completions", "next_or_none", "read_json", "stream_response", "unary_response", "wait_disconnect", "wants_tool_events"]
+__all__ = [
+    "await_reply",
+    "chat_completions",
+    "next_or_none",
+    "parse_json_body",
+    "read_body",
+    "read_json",
+    "stream_response",
+    "unary_response",
+    "wait_disconnect",
+    "wants_tool_events",
+]
 
 T = TypeVar("T")
 
 _VISIBLE = {"text_delta", "tool_call_delta", "final_output"}
+# Opt-in server-side memory: run on this conversation and add the turn to it (docs/api.md).
+CONVERSATION_HEADER = "x-agentgateway-conversation"
 # A chat completion and a resumed run (approvals) answer with messages of the same fields.
 Event = ex_pb.StreamChatCompletionResponse | ex_pb.StreamResolveApprovalResponse
 Reply = ex_pb.CreateChatCompletionResponse | ex_pb.ResolveApprovalResponse
@@ -54,6 +67,7 @@ UnaryCall = grpc.aio.UnaryUnaryCall[Any, Any]
 async def chat_completions(request: Request) -> Response:
     settings: GatewaySettings = request.app.state.settings
     parsed, chat = chat_request_from_json(await read_json(request, settings.max_body_bytes))
+    chat.conversation = request.headers.get(CONVERSATION_HEADER, "").strip()
     executor: ex_grpc.ExecutorServiceAsyncStub = request.app.state.executor
     if not parsed.stream:
         unary = executor.CreateChatCompletion(
@@ -157,6 +171,11 @@ def wants_tool_events(request: Request) -> bool:
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    return parse_json_body(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytearray:
+    """The request body, or 413 ``REQUEST_TOO_LARGE`` as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     too_large = GatewayError("INVALID_ARGUMENT", "REQUEST_TOO_LARGE", f"request body is larger than {limit} bytes")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -166,7 +185,7 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         data += part
         if len(data) > limit:
             raise too_large
-    return parse_json_body(data)
+    return data
 
 
 def parse_json_body(data: bytes | bytearray) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The official Node ``openai`` client (npm, installed by ``make`` into tools/node_modules)
 against the real gateway and the fake upstream: what a TypeScript app sees, drop-ins, client
-tools, approvals, a streamed workflow and errors included."""
+tools, approvals, a streamed workflow, a streamed Responses-API response, conversations and
+errors included."""
 
 from __future__ import annotations
 
@@ -75,3 +76,40 @@ async def test_a_workflow_export_streams(gateway: GatewayProcess, upstream: Fake
 async def test_errors_are_the_clients_own_error_classes(gateway: GatewayProcess) -> None:
     result = await node(gateway, "not_found")
     assert result == {"raised": True, "status": 404, "code": "model_not_found", "is_not_found": True}
+
+
+async def test_a_streamed_response(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("one two three four", chunks=4))
+    result = await node(gateway, "responses_stream")
+    events = result["events"]
+    # The Open Responses sequence, numbered from 0 without a gap, as the Node client hands it over.
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    kinds = [e["type"] for e in events]
+    deltas = kinds.count("response.output_text.delta")
+    assert deltas >= 2
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * deltas,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    item_id = events[2]["item_id"]
+    assert item_id and all(e["item_id"] == item_id and e["output_index"] == 0 for e in events[2:-1])
+    assert result["text"] == result["final_text"] == result["kept_text"] == "one two three four"
+    assert result["status"] == "completed" and result["kept_item_ids"] == [item_id]
+
+
+async def test_a_conversation(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    upstream.queue(TextReply("Sunny in Oslo."))
+    result = await node(gateway, "conversation")
+    assert result["id"].startswith("conv_") and (result["object"], result["metadata"]) == ("conversation", {"from": "node"})
+    assert result["reply"] == "Sunny in Oslo."
+    assert result["items"] == [["message", "user", "I live in Oslo."], ["message", "user", "Weather where I live?"], ["message", "assistant", "Sunny in Oslo."]]
+    assert result["deleted"] == {"id": result["id"], "object": "conversation.deleted", "deleted": True}
+    sent = [m["content"] for m in upstream.chat_requests[-1].body["messages"] if m["role"] == "user"]
+    assert sent == ["I live in Oslo.", "Weather where I live?"]

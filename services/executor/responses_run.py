@@ -49,6 +49,11 @@ class ResponseRunner:
         self._executor = executor
         self._store = store
 
+    @property
+    def store(self) -> ConversationStore | None:
+        """Where responses and conversations are kept (None: this executor keeps none)."""
+        return self._store
+
     def _require_store(self) -> ConversationStore:
         if self._store is None:
             raise GatewayError("UNIMPLEMENTED", "RESPONSES_STORE_UNAVAILABLE", "this executor keeps no responses or conversations")

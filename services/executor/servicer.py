@@ -17,6 +17,7 @@ from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from services.errors import invalid_argument
 from services.executor import events as ev
+from services.executor.chat_conversations import ChatConversations
 from services.executor.codec import (
     approval_id_from_name,
     approval_to_proto,
@@ -63,6 +64,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     def __init__(self, executor: Executor, responses: ResponseRunner | None = None) -> None:
         self._executor = executor
         self._responses = responses or ResponseRunner(executor, None)
+        self._conversations = ChatConversations(self._responses.store)
 
     async def StreamChatCompletion(
         self,
@@ -70,8 +72,12 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[ex_pb.StreamChatCompletionRequest, ex_pb.StreamChatCompletionResponse],
     ) -> AsyncIterator[ex_pb.StreamChatCompletionResponse]:
         clock = start_upstream_clock()
-        chat = chat_input_from_proto(request.chat)
-        async for chunk in _chunks(ex_pb.StreamChatCompletionResponse, self._executor.stream(chat), chat.model_id, request.chat.include_usage, clock):
+        turn = await self._conversations.open(request.chat)
+        chat = chat_input_from_proto(request.chat if turn is None else turn.chat)
+        events = self._executor.stream(chat)
+        if turn is not None:
+            events = turn.streamed(events)
+        async for chunk in _chunks(ex_pb.StreamChatCompletionResponse, events, chat.model_id, request.chat.include_usage, clock):
             yield chunk
 
     async def CreateChatCompletion(
@@ -80,8 +86,11 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
         context: grpc.aio.ServicerContext[ex_pb.CreateChatCompletionRequest, ex_pb.CreateChatCompletionResponse],
     ) -> ex_pb.CreateChatCompletionResponse:
         clock = start_upstream_clock()
-        chat = chat_input_from_proto(request.chat)
+        turn = await self._conversations.open(request.chat)
+        chat = chat_input_from_proto(request.chat if turn is None else turn.chat)
         done = await self._executor.complete(chat)
+        if turn is not None:
+            await turn.completed(done.final)
         response = completion_to_proto(done, *_completion_id(), chat.model_id)
         response.upstream_duration.FromNanoseconds(clock.nanoseconds)
         return response

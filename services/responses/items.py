@@ -7,6 +7,10 @@ messages: a ``message`` item keeps its role and parts, a ``function_call`` joins
 message before it as a tool call (parallel calls share one), a ``function_call_output``
 becomes the tool message answering it. Reasoning items stay out: chat history has no place
 for them.
+
+The other way, ``input_items`` makes a chat request's messages items, for a chat turn kept in
+a conversation: ``chat_messages(input_items(m)) == m`` for every message a conversation can
+keep (a message's ``name`` is not kept: items have no place for it).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from agentgateway.v1 import responses_pb2 as rpb
 from services.errors import invalid_argument
 from services.responses.output import OutputItem
 
-__all__ = ["chat_messages", "output_items"]
+__all__ = ["chat_messages", "input_items", "output_items"]
 
 
 def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input") -> list[pb.ChatMessage]:
@@ -62,3 +66,37 @@ def output_items(items: Iterable[OutputItem]) -> list[rpb.ResponseItem]:
             call = rpb.FunctionCallItem(call_id=item.call_id, name=item.name, arguments=item.arguments, status="completed")
             out.append(rpb.ResponseItem(id=item.id, function_call=call))
     return out
+
+
+def input_items(messages: Iterable[pb.ChatMessage], *, param: str = "messages") -> list[rpb.ResponseItem]:
+    """Chat messages as Responses input items, without ids (the store gives them): a message
+    item per message with content, a ``function_call`` per assistant tool call (after the
+    message's text), a ``function_call_output`` per tool message. INVALID_ARGUMENT naming
+    ``param[i]`` for what a conversation cannot keep and give back: audio parts, files by id."""
+    items: list[rpb.ResponseItem] = []
+    for index, message in enumerate(messages):
+        where = f"{param}[{index}]"
+        if message.role == pb.ROLE_TOOL:
+            output = message.content if not message.parts else "".join(p.text for p in message.parts if p.WhichOneof("part") == "text")
+            items.append(rpb.ResponseItem(function_call_output=rpb.FunctionCallOutputItem(call_id=message.tool_call_id, output=output)))
+            continue
+        if message.role == pb.ROLE_UNSPECIFIED:
+            raise invalid_argument(f"{where}.role is required", f"{where}.role")
+        for number, part in enumerate(message.parts):
+            kind = part.WhichOneof("part")
+            if kind == "input_audio":
+                raise invalid_argument(f"{where}: audio parts cannot be kept in a conversation", f"{where}.content[{number}]")
+            if kind == "file" and not part.file.file_data:
+                raise invalid_argument(f"{where}: a conversation keeps files given inline (file_data), not by id", f"{where}.content[{number}]")
+        if message.parts:
+            parts = list(message.parts)
+        elif message.content or message.refusal or not (message.role == pb.ROLE_ASSISTANT and message.tool_calls):
+            parts = [pb.ContentPart(text=message.content or message.refusal)]
+        else:
+            parts = []  # an assistant message of tool calls only
+        if parts:
+            items.append(rpb.ResponseItem(message=rpb.MessageItem(role=message.role, content=parts)))
+        for call in message.tool_calls:
+            function_call = rpb.FunctionCallItem(call_id=call.id, name=call.function.name, arguments=call.function.arguments)
+            items.append(rpb.ResponseItem(function_call=function_call))
+    return items

@@ -55,6 +55,29 @@ const scenarios = {
   async workflow_stream() {
     return collect(await client.chat.completions.create({ model: "labs/support", messages: user("I want to return my phone"), stream: true }));
   },
+  async responses_stream() {
+    const stream = await client.responses.create({ model: "default/weather", input: "Count to four", stream: true });
+    const events = [];
+    let text = "";
+    let final = null;
+    for await (const event of stream) {
+      events.push({ type: event.type, sequence_number: event.sequence_number, output_index: event.output_index ?? null, item_id: event.item_id ?? (event.item && event.item.id) ?? null });
+      if (event.type === "response.output_text.delta") text += event.delta;
+      if (event.type === "response.completed") final = event.response;
+    }
+    const kept = await client.responses.retrieve(final.id);
+    const messageText = (response) =>
+      response.output.filter((o) => o.type === "message").flatMap((o) => o.content).map((p) => p.text).join("");
+    return { events, text, final_text: messageText(final), status: final.status, kept_text: kept.output_text, kept_item_ids: kept.output.map((o) => o.id) };
+  },
+  async conversation() {
+    const conversation = await client.conversations.create({ metadata: { from: "node" }, items: [{ role: "user", content: "I live in Oslo." }] });
+    const reply = await client.responses.create({ model: "default/weather", input: "Weather where I live?", conversation: conversation.id });
+    const items = [];
+    for await (const item of client.conversations.items.list(conversation.id, { order: "asc", limit: 1 })) items.push([item.type, item.role, item.content[0].text]);
+    const deleted = await client.conversations.delete(conversation.id);
+    return { id: conversation.id, object: conversation.object, metadata: conversation.metadata, reply: reply.output_text, items, deleted };
+  },
   async not_found() {
     try {
       await client.chat.completions.create({ model: "default/nope", messages: user("hi") });
