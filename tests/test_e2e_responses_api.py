@@ -193,3 +193,17 @@ async def test_a_client_that_leaves_before_the_first_token_cancels_the_run(gatew
         with pytest.raises(asyncio.CancelledError):
             await request
     await upstream.wait_for_async(lambda: upstream.chat_requests[-1].disconnected, timeout=5)
+
+
+async def test_an_item_type_chat_history_cannot_hold_does_not_break_the_conversation(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    # A conversation takes any item type; its history leaves out those a chat run has no place for.
+    conversation = await client.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "earlier"}, {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "x"}}]  # type: ignore[list-item]
+    )
+    upstream.queue(TextReply("still fine"))
+    response = await client.responses.create(model="default/helpdesk", input="now", conversation=conversation.id)
+    assert response.output_text == "still fine"
+    sent = [(m["role"], m["content"]) for m in upstream.chat_requests[-1].body["messages"] if m["role"] != "system"]
+    assert sent == [("user", "earlier"), ("user", "now")]
+    items = await client.conversations.items.list(conversation.id, order="asc")
+    assert [i.type for i in items.data][:2] == ["message", "web_search_call"]

@@ -22,7 +22,7 @@ from services.errors import GatewayError, invalid_argument
 from services.executor import events as ev
 from services.responses.items import chat_messages, input_items, output_items
 from services.responses.output import OutputAssembler
-from services.responses.wire import item_from_json, item_to_json
+from services.responses.wire import item_to_json, stored_item
 from services.security.context import caller
 
 __all__ = ["ChatConversations", "ChatTurn"]
@@ -91,7 +91,7 @@ class ChatConversations:
         with_history = pb.ChatRequest()
         with_history.CopyFrom(chat)
         del with_history.messages[:]
-        with_history.messages.extend(chat_messages((item_from_json(item, f"history[{n}]") for n, item in enumerate(history)), param="history"))
+        with_history.messages.extend(chat_messages((stored_item(item) for item in history), param="history", history=True))
         with_history.messages.extend(chat.messages)
         return ChatTurn(self._store, chat.conversation, owner, with_history, new_input)
 

@@ -27,7 +27,7 @@ from services.executor import events as ev
 from services.executor.codec import chat_input_from_proto, event_to_proto
 from services.responses.items import chat_messages, output_items
 from services.responses.output import OutputAssembler
-from services.responses.wire import item_from_json, item_to_json, response_from_json, response_to_json
+from services.responses.wire import item_to_json, response_from_json, response_to_json, stored_item
 from services.security.context import caller
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class ResponseRunner:
             items = await self._require_store().conversation_history(request.conversation, owner)
         else:
             return []
-        return [item_from_json(item, f"history[{n}]") for n, item in enumerate(items)]
+        return [stored_item(item) for item in items]
 
     async def run(self, request: rpb.ResponseRequest, *, streaming: bool) -> AsyncIterator[ex_pb.StreamResponseResponse]:
         """``started``, then (streaming) the run's events, then ``finished``."""
@@ -86,7 +86,7 @@ class ResponseRunner:
             item.CopyFrom(sent)
             item.id = item.id or _new_item_id(sent)
             new_input.append(item)
-        messages = chat_messages(history, param="history") + chat_messages(request.input)
+        messages = chat_messages(history, param="history", history=True) + chat_messages(request.input)
         if request.instructions:
             messages.insert(0, pb.ChatMessage(role=pb.ROLE_SYSTEM, content=request.instructions))
         chat = pb.ChatRequest(
@@ -170,7 +170,7 @@ class ResponseRunner:
 
     async def input_items(self, response_id: str, page_size: int, page_token: str) -> tuple[list[rpb.ResponseItem], str]:
         page = await self._require_store().list_response_input_items(response_id, _owner(), page_size=page_size or 20, page_token=page_token)
-        return [item_from_json(i.item, f"items[{n}]") for n, i in enumerate(page.items)], page.next_page_token
+        return [stored_item(i.item) for i in page.items], page.next_page_token
 
 
 def _usage(usage: ev.Usage) -> pb.Usage:

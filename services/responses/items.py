@@ -25,7 +25,9 @@ from services.responses.output import OutputItem
 __all__ = ["chat_messages", "input_items", "output_items"]
 
 
-def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input") -> list[pb.ChatMessage]:
+def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input", history: bool = False) -> list[pb.ChatMessage]:
+    """``history``: items kept earlier, where any type may stand (a conversation takes every
+    item type); those chat history has no place for are left out, as reasoning is."""
     messages: list[pb.ChatMessage] = []
     for index, item in enumerate(items):
         kind = item.WhichOneof("item")
@@ -48,7 +50,7 @@ def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input") ->
         elif kind == "function_call_output":
             output = item.function_call_output
             messages.append(pb.ChatMessage(role=pb.ROLE_TOOL, tool_call_id=output.call_id, content=output.output))
-        elif kind == "reasoning":
+        elif kind == "reasoning" or (history and kind == "other"):
             continue
         else:
             raise invalid_argument(f"{param}[{index}]: this item type is not supported as input", f"{param}[{index}]")

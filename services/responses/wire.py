@@ -19,7 +19,7 @@ from services.errors import invalid_argument
 from services.rpc.enums import ProtoEnum
 from services.vocabulary import ROLE
 
-__all__ = ["STATUS", "item_from_json", "item_to_json", "other_item", "response_from_json", "response_to_json"]
+__all__ = ["STATUS", "item_from_json", "item_to_json", "other_item", "response_from_json", "response_to_json", "stored_item"]
 
 ResponseStatus = Literal["in_progress", "completed", "incomplete", "failed"]
 STATUS: ProtoEnum[ResponseStatus, rpb.ResponseStatus] = ProtoEnum(rpb.ResponseStatus, ResponseStatus)
@@ -171,7 +171,7 @@ def response_from_json(data: Mapping[str, Any]) -> rpb.Response:
         id=str(data.get("id", "")),
         model=str(data.get("model", "")),
         status=STATUS.to_proto(data["status"]) if data.get("status") in ("in_progress", "completed", "incomplete", "failed") else rpb.RESPONSE_STATUS_COMPLETED,
-        output=[item_from_json(i, f"output[{n}]") for n, i in enumerate(data.get("output") or ())],
+        output=[stored_item(i) for i in data.get("output") or ()],
         previous_response_id=str(data.get("previous_response_id") or ""),
         conversation=str((data.get("conversation") or {}).get("id", "")),
         metadata={str(k): str(v) for k, v in (data.get("metadata") or {}).items()},
@@ -199,3 +199,12 @@ def other_item(data: Mapping[str, Any]) -> rpb.ResponseItem:
     struct = Struct()
     ParseDict(dict(data), struct)
     return rpb.ResponseItem(id=str(data.get("id") or ""), other=struct)
+
+
+_TYPED = frozenset({"message", "function_call", "function_call_output", "reasoning"})
+
+
+def stored_item(data: Mapping[str, Any]) -> rpb.ResponseItem:
+    """An item read back from the store: typed when this API has a message for its type, else
+    kept whole as ``other`` (a conversation takes any item type; reading it must not fail)."""
+    return item_from_json(data, "item") if data.get("type", "message") in _TYPED else other_item(data)
