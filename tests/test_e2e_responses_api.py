@@ -16,7 +16,7 @@ import pytest
 from openai import AsyncOpenAI
 from openai.types.responses import Response, ResponseStreamEvent
 
-from tests.conftest import ADMIN_HEADERS, KEYS
+from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, KEYS
 from tests.fake_upstream import FakeUpstream, HangReply, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 
@@ -198,7 +198,10 @@ async def test_a_client_that_leaves_before_the_first_token_cancels_the_run(gatew
 async def test_an_item_type_chat_history_cannot_hold_does_not_break_the_conversation(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
     # A conversation takes any item type; its history leaves out those a chat run has no place for.
     conversation = await client.conversations.create(
-        items=[{"type": "message", "role": "user", "content": "earlier"}, {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "x"}}]  # type: ignore[list-item]
+        items=[
+            {"type": "message", "role": "user", "content": "earlier"},
+            {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "x"}},
+        ]  # type: ignore[list-item]
     )
     upstream.queue(TextReply("still fine"))
     response = await client.responses.create(model="default/helpdesk", input="now", conversation=conversation.id)
@@ -207,3 +210,19 @@ async def test_an_item_type_chat_history_cannot_hold_does_not_break_the_conversa
     assert sent == [("user", "earlier"), ("user", "now")]
     items = await client.conversations.items.list(conversation.id, order="asc")
     assert [i.type for i in items.data][:2] == ["message", "web_search_call"]
+
+
+async def test_the_docs_examples_work(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    from tests.test_e2e_conversations_rest import docs_block, docs_commands, run_curl
+
+    unary, streamed = docs_commands("### Responses API")
+    upstream.queue(TextReply("Sunny in Oslo."), TextReply("Rain in Paris."))
+    assert strict_response(run_curl(unary, gateway)).output_text == "Sunny in Oslo."
+    frames = run_curl(streamed, gateway, as_json=False).strip().split("\n\n")
+    assert frames[-1].startswith("event: response.completed\n") and "Rain in Paris." in frames[-1]
+    code = docs_block("python", "### Responses API").replace('"http://127.0.0.1:8000/v1"', repr(gateway.openai_base_url))
+    printed: list[tuple[object, ...]] = []
+    upstream.queue(TextReply("Sunny."), TextReply("Sunny tomorrow too."))
+    await asyncio.to_thread(exec, code, {"KEY": ADMIN_KEY, "print": lambda *args: printed.append(args)})
+    assert printed == [("Sunny tomorrow too.",)]
+    assert [m["content"] for m in upstream.chat_requests[-1].body["messages"] if m["role"] != "system"] == ["Weather in Oslo?", "Sunny.", "And tomorrow?"]
