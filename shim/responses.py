@@ -270,6 +270,11 @@ async def _stream(
                         delta = part.event.tool_call_delta
                         for event in events.steps(assembler.tool_call(delta.index, delta.id, delta.name, delta.arguments_delta)):
                             yield sse(event)
+                    elif kind == "approval_required":
+                        paused = part.event.approval_required
+                        for index, asked in enumerate(paused.calls):
+                            for event in events.steps(assembler.approval_request(paused.approval_id, index, asked.tool_name, asked.arguments, asked.agent)):
+                                yield sse(event)
                     elif tool_events and (payload := chunks.agent_event_json(part.event)) is not None:
                         yield sse(events.extension(payload))
                 elif which == "finished":

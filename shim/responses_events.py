@@ -25,6 +25,8 @@ Ending = Literal["completed", "incomplete", "failed"]
 def item_json(item: OutputItem) -> dict[str, Any]:
     """An output item as the Responses API shows it, open (in progress) or done."""
     status = "completed" if item.done else "in_progress"
+    if item.kind == "approval_request":
+        return {"id": item.id, "type": "mcp_approval_request", "name": item.name, "arguments": item.arguments, "server_label": item.label}
     if item.kind == "message":
         content = [_text_part(item.text)] if item.done else []
         return {"id": item.id, "type": "message", "status": status, "role": "assistant", "content": content}
@@ -73,7 +75,7 @@ class ResponseEvents:
                 if item.kind == "message":
                     events.append(self._event("output_text.done", **where, content_index=0, text=item.text, logprobs=[]))
                     events.append(self._event("content_part.done", **where, content_index=0, part=_text_part(item.text)))
-                else:
+                elif item.kind == "function_call":
                     events.append(self._event("function_call_arguments.done", **where, name=item.name, arguments=item.arguments))
                 events.append(self._event("output_item.done", output_index=item.output_index, item=item_json(item)))
         return events

@@ -226,3 +226,45 @@ async def test_the_docs_examples_work(gateway: GatewayProcess, upstream: FakeUps
     await asyncio.to_thread(exec, code, {"KEY": ADMIN_KEY, "print": lambda *args: printed.append(args)})
     assert printed == [("Sunny tomorrow too.",)]
     assert [m["content"] for m in upstream.chat_requests[-1].body["messages"] if m["role"] != "system"] == ["Weather in Oslo?", "Sunny.", "And tomorrow?"]
+
+
+# Approvals through the specification's approval items: a paused run answers with an
+# mcp_approval_request per call; mcp_approval_response items resume it.
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "streamed"])
+async def test_an_approval_pause_and_resume_with_the_specifications_items(
+    client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess, stream: bool
+) -> None:
+    from tests.test_e2e_approvals import tool_log
+
+    ticket = 301 if stream else 302
+    upstream.queue(ToolCallReply([ToolCall("close_ticket", {"ticket_id": ticket}, id=f"call_{ticket}")]))
+    if stream:
+        async with client.responses.stream(model="default/approver", input=f"close {ticket}") as events:
+            added = [e.item for e in [e async for e in events] if e.type == "response.output_item.added"]
+            paused = await events.get_final_response()
+        assert [i.type for i in added] == ["mcp_approval_request"]
+    else:
+        paused = await client.responses.create(model="default/approver", input=f"close {ticket}")
+    requests = [o for o in paused.output if o.type == "mcp_approval_request"]
+    assert [(r.name, json.loads(r.arguments), r.server_label) for r in requests] == [("close_ticket", {"ticket_id": ticket}, "Approver")]  # type: ignore[union-attr]
+    assert f"closed {ticket}" not in tool_log(gateway)
+    upstream.queue(TextReply(f"Ticket {ticket} is closed."))
+    decision = [{"type": "mcp_approval_response", "approval_request_id": requests[0].id, "approve": True}]
+    resumed = await client.responses.create(model="default/approver", input=decision, previous_response_id=paused.id)  # type: ignore[arg-type]
+    assert resumed.output_text == f"Ticket {ticket} is closed." and f"closed {ticket}" in tool_log(gateway)
+    with pytest.raises(openai.ConflictError):  # resolved once only
+        await client.responses.create(model="default/approver", input=decision, previous_response_id=paused.id)  # type: ignore[arg-type]
+
+
+async def test_a_rejected_approval_keeps_the_tool_from_running(client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess) -> None:
+    from tests.test_e2e_approvals import tool_log
+
+    upstream.queue(ToolCallReply([ToolCall("close_ticket", {"ticket_id": 303}, id="call_303")]))
+    paused = await client.responses.create(model="default/approver", input="close 303")
+    request_id = next(o.id for o in paused.output if o.type == "mcp_approval_request")
+    upstream.queue(TextReply("I did not close it."))
+    decision = [{"type": "mcp_approval_response", "approval_request_id": request_id, "approve": False, "reason": "not today"}]
+    resumed = await client.responses.create(model="default/approver", input=decision)  # type: ignore[arg-type]
+    assert resumed.output_text == "I did not close it." and "closed 303" not in tool_log(gateway)
+    told = next(m for m in upstream.last_request().messages if m["role"] == "tool")
+    assert "not today" in told["content"]

@@ -10,7 +10,7 @@ import pydantic
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 
-from services.responses.output import OutputAssembler, item_id
+from services.responses.output import OutputAssembler, approval_call, item_id
 from shim.responses_events import ResponseEvents, item_json, sse
 
 EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
@@ -96,3 +96,23 @@ def test_an_unknown_event_type_is_rejected_by_the_clients_model(bad: dict[str, A
     # Why gateway-only events (tools the gateway ran) must stay opt-in: strict clients refuse them.
     with pytest.raises(pydantic.ValidationError):
         EVENTS.validate_python(bad)
+
+
+def test_an_approval_request_is_one_whole_item_after_the_text_and_names_its_call() -> None:
+    assembler, events = OutputAssembler(RESPONSE_ID), ResponseEvents()
+    out = events.steps(assembler.text("I will close it."))
+    out += events.steps(assembler.approval_request("apr_ab12", 0, "close_ticket", '{"ticket_id": 1}', "Approver"))
+    out += events.steps(assembler.finish())
+    for event in out:
+        EVENTS.validate_python({**event, "sequence_number": 0})
+    kinds = [(e["type"], e.get("item", {}).get("type")) for e in out if e["type"].startswith("response.output_item")]
+    assert kinds == [
+        ("response.output_item.added", "message"),
+        ("response.output_item.done", "message"),
+        ("response.output_item.added", "mcp_approval_request"),
+        ("response.output_item.done", "mcp_approval_request"),
+    ]
+    request = assembler.items[1]
+    assert approval_call(request.id) == ("apr_ab12", 0) and approval_call("msg_x_0") is None
+    parsed = Response.model_validate(response("completed", [item_json(i) for i in assembler.items]))
+    assert parsed.output[1].type == "mcp_approval_request" and parsed.output[1].server_label == "Approver"  # type: ignore[union-attr]

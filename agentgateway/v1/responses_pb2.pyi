@@ -26,20 +26,24 @@ RESPONSE_STATUS_INCOMPLETE: ResponseStatus
 RESPONSE_STATUS_FAILED: ResponseStatus
 
 class ResponseItem(_message.Message):
-    __slots__ = ("id", "message", "function_call", "function_call_output", "reasoning", "other")
+    __slots__ = ("id", "message", "function_call", "function_call_output", "reasoning", "approval_request", "approval_response", "other")
     ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_CALL_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_CALL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     REASONING_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_RESPONSE_FIELD_NUMBER: _ClassVar[int]
     OTHER_FIELD_NUMBER: _ClassVar[int]
     id: str
     message: MessageItem
     function_call: FunctionCallItem
     function_call_output: FunctionCallOutputItem
     reasoning: ReasoningItem
+    approval_request: ApprovalRequestItem
+    approval_response: ApprovalResponseItem
     other: _struct_pb2.Struct
-    def __init__(self, id: _Optional[str] = ..., message: _Optional[_Union[MessageItem, _Mapping]] = ..., function_call: _Optional[_Union[FunctionCallItem, _Mapping]] = ..., function_call_output: _Optional[_Union[FunctionCallOutputItem, _Mapping]] = ..., reasoning: _Optional[_Union[ReasoningItem, _Mapping]] = ..., other: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., message: _Optional[_Union[MessageItem, _Mapping]] = ..., function_call: _Optional[_Union[FunctionCallItem, _Mapping]] = ..., function_call_output: _Optional[_Union[FunctionCallOutputItem, _Mapping]] = ..., reasoning: _Optional[_Union[ReasoningItem, _Mapping]] = ..., approval_request: _Optional[_Union[ApprovalRequestItem, _Mapping]] = ..., approval_response: _Optional[_Union[ApprovalResponseItem, _Mapping]] = ..., other: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class MessageItem(_message.Message):
     __slots__ = ("role", "content", "status")
@@ -76,6 +80,26 @@ class ReasoningItem(_message.Message):
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     summary: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, summary: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ApprovalRequestItem(_message.Message):
+    __slots__ = ("name", "arguments", "server_label")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_LABEL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    arguments: str
+    server_label: str
+    def __init__(self, name: _Optional[str] = ..., arguments: _Optional[str] = ..., server_label: _Optional[str] = ...) -> None: ...
+
+class ApprovalResponseItem(_message.Message):
+    __slots__ = ("approval_request_id", "approve", "reason")
+    APPROVAL_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    approval_request_id: str
+    approve: bool
+    reason: str
+    def __init__(self, approval_request_id: _Optional[str] = ..., approve: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ResponseRequest(_message.Message):
     __slots__ = ("model", "input", "instructions", "tools", "tool_choice", "text_format", "sampling", "metadata", "user", "store", "previous_response_id", "conversation", "extra")

@@ -24,9 +24,11 @@ from agentgateway.v1 import responses_pb2 as rpb
 from services.conversations.items import new_item_id, new_response_id
 from services.errors import GatewayError, invalid_argument
 from services.executor import events as ev
+from services.executor.approval_store import PendingApproval
+from services.executor.approvals import CallDecision, Resolution
 from services.executor.codec import chat_input_from_proto, event_to_proto
 from services.responses.items import chat_messages, output_items
-from services.responses.output import OutputAssembler
+from services.responses.output import OutputAssembler, approval_call, approval_item_id
 from services.responses.wire import item_to_json, response_from_json, response_to_json, stored_item
 from services.security.context import caller
 
@@ -79,14 +81,16 @@ class ResponseRunner:
         store = request.store if request.HasField("store") else True
         if store or request.previous_response_id or request.conversation:
             self._require_store()
-        history = await self._history(request, owner)
+        resume = await self._resumption(request)
+        history = await self._history(request, owner) if resume is None else []
         new_input = []  # as sent, with ids for the items that came without one
         for sent in request.input:
             item = rpb.ResponseItem()
             item.CopyFrom(sent)
             item.id = item.id or _new_item_id(sent)
             new_input.append(item)
-        messages = chat_messages(history, param="history", history=True) + chat_messages(request.input)
+        # A resumed run continues from the state it paused in: its input is the decisions only.
+        messages = chat_messages(history, param="history", history=True) + (chat_messages(request.input) if resume is None else [])
         if request.instructions:
             messages.insert(0, pb.ChatMessage(role=pb.ROLE_SYSTEM, content=request.instructions))
         chat = pb.ChatRequest(
@@ -119,7 +123,11 @@ class ResponseRunner:
         assembler = OutputAssembler(response.id)
         final: ev.FinalOutput | None = None
         if streaming:
-            async for event in self._executor.stream(chat_input):
+            events = self._executor.stream(chat_input) if resume is None else self._executor.stream_resumed(*resume)
+            async for event in events:
+                if isinstance(event, ev.ApprovalRequired):
+                    for index, asked in enumerate(event.calls):
+                        assembler.approval_request(event.approval_id, index, asked.tool_name, asked.arguments, asked.agent)
                 if isinstance(event, ev.TextDelta):
                     assembler.text(event.text)
                 elif isinstance(event, ev.ToolCallDelta):
@@ -134,9 +142,12 @@ class ResponseRunner:
                     response.events.append(event_to_proto(event))
                 yield ex_pb.StreamResponseResponse(event=event_to_proto(event))
         else:
-            done = await self._executor.complete(chat_input)
+            done = await (self._executor.complete(chat_input) if resume is None else self._executor.complete_resumed(*resume))
             final = done.final
             assembler.text(final.text)
+            for paused in (e for e in done.events if isinstance(e, ev.ApprovalRequired)):
+                for index, asked in enumerate(paused.calls):
+                    assembler.approval_request(paused.approval_id, index, asked.tool_name, asked.arguments, asked.agent)
             for index, call in enumerate(final.tool_calls):
                 function = call.get("function") or {}
                 assembler.tool_call(index, call.get("id", ""), function.get("name", ""), function.get("arguments", ""))
@@ -160,6 +171,30 @@ class ResponseRunner:
                 append_to_conversation=bool(request.conversation),
             )
         yield ex_pb.StreamResponseResponse(finished=response)
+
+    async def _resumption(self, request: rpb.ResponseRequest) -> tuple[PendingApproval, Resolution] | None:
+        """The paused run the input's approval responses decide on, and the decision; None
+        when the input has none. A paused run resumes only whole: every call decided."""
+        decisions = [item.approval_response for item in request.input if item.WhichOneof("item") == "approval_response"]
+        if not decisions:
+            return None
+        if len(decisions) != len(request.input):
+            raise invalid_argument("approval responses resume a paused run: send them without other input items", "input")
+        named = [approval_call(d.approval_request_id) for d in decisions]
+        approvals = {n[0] for n in named if n is not None}
+        if None in named or len(approvals) != 1:
+            raise invalid_argument("approval_request_id must name the approval requests of one paused run", "input[0].approval_request_id")
+        pending = await self._executor.get_approval(approvals.pop())
+        calls: dict[str, CallDecision] = {}
+        for decision, found in zip(decisions, named, strict=True):
+            assert found is not None
+            if found[1] >= len(pending.calls):
+                raise invalid_argument(f"no approval request {decision.approval_request_id!r}", "input[0].approval_request_id")
+            calls[pending.calls[found[1]].call_id] = CallDecision(decision.approve, decision.reason)
+        missing = [approval_item_id(pending.approval_id, i) for i, c in enumerate(pending.calls) if c.call_id not in calls]
+        if missing:
+            raise invalid_argument(f"every approval request of the paused run needs a response; missing: {', '.join(missing)}", "input")
+        return pending, Resolution(pending.approval_id, approve=all(d.approve for d in calls.values()), calls=calls)
 
     async def get(self, response_id: str) -> rpb.Response:
         stored = await self._require_store().get_response(response_id, _owner())

@@ -50,7 +50,7 @@ def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input", hi
         elif kind == "function_call_output":
             output = item.function_call_output
             messages.append(pb.ChatMessage(role=pb.ROLE_TOOL, tool_call_id=output.call_id, content=output.output))
-        elif kind == "reasoning" or (history and kind == "other"):
+        elif kind == "reasoning" or (history and kind in ("other", "approval_request", "approval_response")):
             continue
         else:
             raise invalid_argument(f"{param}[{index}]: this item type is not supported as input", f"{param}[{index}]")
@@ -64,6 +64,9 @@ def output_items(items: Iterable[OutputItem]) -> list[rpb.ResponseItem]:
         if item.kind == "message":
             message = rpb.MessageItem(role=pb.ROLE_ASSISTANT, content=[pb.ContentPart(text=item.text)], status="completed")
             out.append(rpb.ResponseItem(id=item.id, message=message))
+        elif item.kind == "approval_request":
+            request = rpb.ApprovalRequestItem(name=item.name, arguments=item.arguments, server_label=item.label)
+            out.append(rpb.ResponseItem(id=item.id, approval_request=request))
         else:
             call = rpb.FunctionCallItem(call_id=item.call_id, name=item.name, arguments=item.arguments, status="completed")
             out.append(rpb.ResponseItem(id=item.id, function_call=call))

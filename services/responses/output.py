@@ -16,16 +16,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["OutputAssembler", "OutputItem", "Step", "item_id"]
+__all__ = ["OutputAssembler", "OutputItem", "Step", "approval_call", "approval_item_id", "item_id"]
 
-ItemKind = Literal["message", "function_call"]
+ItemKind = Literal["message", "function_call", "approval_request"]
 # What happened to an item: opened, more text or arguments, or closed (with all of it).
 StepKind = Literal["added", "delta", "done"]
 
 
 def item_id(response_id: str, kind: ItemKind, output_index: int) -> str:
-    prefix = "msg" if kind == "message" else "fc"
+    prefix = {"message": "msg", "function_call": "fc", "approval_request": "mcpr"}[kind]
     return f"{prefix}_{response_id.removeprefix('resp_')}_{output_index}"
+
+
+def approval_item_id(approval_id: str, call_index: int) -> str:
+    """An approval request's item id: the paused run's approval and the call's place in it,
+    so a decision names both (``approval_call``)."""
+    return f"mcpr_{approval_id}_{call_index}"
+
+
+def approval_call(item_id: str) -> tuple[str, int] | None:
+    """(approval id, call index) of an approval request's item id; None if it is not one."""
+    body, _, index = item_id.removeprefix("mcpr_").rpartition("_")
+    return (body, int(index)) if item_id.startswith("mcpr_") and body and index.isdigit() else None
 
 
 @dataclass
@@ -37,6 +49,7 @@ class OutputItem:
     call_id: str = ""  # a function call's
     name: str = ""
     arguments: str = ""
+    label: str = ""  # an approval request's server_label: the agent that made the call
     done: bool = False
 
 
@@ -84,6 +97,13 @@ class OutputAssembler:
             call.arguments += arguments_delta
             steps.append(Step("delta", call, arguments_delta))
         return steps
+
+    def approval_request(self, approval_id: str, index: int, name: str, arguments: str, agent: str) -> list[Step]:
+        """A call the run paused on: one whole item (opened and closed), after what came before."""
+        steps = [self._close(item) for item in self.items if not item.done]
+        item = OutputItem("approval_request", approval_item_id(approval_id, index), len(self.items), name=name, arguments=arguments, label=agent)
+        self.items.append(item)
+        return [*steps, Step("added", item), self._close(item)]
 
     def finish(self) -> list[Step]:
         """Close every item still open, in output order."""

@@ -92,6 +92,18 @@ def item_from_json(item: object, param: str) -> rpb.ResponseItem:
     if kind == "reasoning":
         summary = [str(s.get("text", "")) for s in item.get("summary") or () if isinstance(s, Mapping)]
         return rpb.ResponseItem(id=item_id, reasoning=rpb.ReasoningItem(summary=summary))
+    if kind == "mcp_approval_response":
+        approve = item.get("approve")
+        if not isinstance(approve, bool):
+            raise invalid_argument(f"{param}.approve must be true or false", f"{param}.approve")
+        decision = rpb.ApprovalResponseItem(approval_request_id=_str(item.get("approval_request_id"), f"{param}.approval_request_id"), approve=approve)
+        decision.reason = str(item.get("reason") or "")
+        return rpb.ResponseItem(id=item_id, approval_response=decision)
+    if kind == "mcp_approval_request":
+        request = rpb.ApprovalRequestItem(
+            name=str(item.get("name", "")), arguments=str(item.get("arguments", "")), server_label=str(item.get("server_label", ""))
+        )
+        return rpb.ResponseItem(id=item_id, approval_request=request)
     raise invalid_argument(f"{param}.type {kind!r} is not a supported input item", f"{param}.type")
 
 
@@ -124,6 +136,12 @@ def item_to_json(item: rpb.ResponseItem) -> dict[str, Any]:
         out.update(type="function_call_output", call_id=item.function_call_output.call_id, output=item.function_call_output.output)
     elif kind == "reasoning":
         out.update(type="reasoning", summary=[{"type": "summary_text", "text": s} for s in item.reasoning.summary])
+    elif kind == "approval_request":
+        request = item.approval_request
+        out.update(type="mcp_approval_request", name=request.name, arguments=request.arguments, server_label=request.server_label)
+    elif kind == "approval_response":
+        decision = item.approval_response
+        out.update(type="mcp_approval_response", approval_request_id=decision.approval_request_id, approve=decision.approve, reason=decision.reason or None)
     elif kind == "other":
         out.update(MessageToDict(item.other))
     return out
@@ -201,7 +219,7 @@ def other_item(data: Mapping[str, Any]) -> rpb.ResponseItem:
     return rpb.ResponseItem(id=str(data.get("id") or ""), other=struct)
 
 
-_TYPED = frozenset({"message", "function_call", "function_call_output", "reasoning"})
+_TYPED = frozenset({"message", "function_call", "function_call_output", "reasoning", "mcp_approval_request", "mcp_approval_response"})
 
 
 def stored_item(data: Mapping[str, Any]) -> rpb.ResponseItem:
