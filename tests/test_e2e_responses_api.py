@@ -236,7 +236,7 @@ async def test_an_approval_pause_and_resume_with_the_specifications_items(
 ) -> None:
     from tests.test_e2e_approvals import tool_log
 
-    ticket = 301 if stream else 302
+    ticket = 7301 if stream else 7302
     upstream.queue(ToolCallReply([ToolCall("close_ticket", {"ticket_id": ticket}, id=f"call_{ticket}")]))
     if stream:
         async with client.responses.stream(model="default/approver", input=f"close {ticket}") as events:
@@ -259,12 +259,12 @@ async def test_an_approval_pause_and_resume_with_the_specifications_items(
 async def test_a_rejected_approval_keeps_the_tool_from_running(client: AsyncOpenAI, upstream: FakeUpstream, gateway: GatewayProcess) -> None:
     from tests.test_e2e_approvals import tool_log
 
-    upstream.queue(ToolCallReply([ToolCall("close_ticket", {"ticket_id": 303}, id="call_303")]))
-    paused = await client.responses.create(model="default/approver", input="close 303")
+    upstream.queue(ToolCallReply([ToolCall("close_ticket", {"ticket_id": 7303}, id="call_7303")]))
+    paused = await client.responses.create(model="default/approver", input="close 7303")
     request_id = next(o.id for o in paused.output if o.type == "mcp_approval_request")
     upstream.queue(TextReply("I did not close it."))
     decision = [{"type": "mcp_approval_response", "approval_request_id": request_id, "approve": False, "reason": "not today"}]
     resumed = await client.responses.create(model="default/approver", input=decision)  # type: ignore[arg-type]
-    assert resumed.output_text == "I did not close it." and "closed 303" not in tool_log(gateway)
+    assert resumed.output_text == "I did not close it." and "closed 7303" not in tool_log(gateway)
     told = next(m for m in upstream.last_request().messages if m["role"] == "tool")
     assert "not today" in told["content"]
