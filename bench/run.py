@@ -89,8 +89,8 @@ class Plan:
             load_s=2.0,
             idle_streams=1000,
             idle_hold_s=3.0,
-            security_iterations=20000,
-            profile_requests=1500,
+            security_iterations=10000,
+            profile_requests=1000,
             drain_s=5.0,
             max_concurrency=256,
             workers=True,
@@ -364,9 +364,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         warnings = log_summary([s for n, s in services.items() if n.startswith("gw-")])
         with clock.phase("shutdown (all services in parallel)"):
-            slow = {n: t for n, t in stop_all(list(services.values()), timeout=5.0).items() if t > 1.0}
+            # Nothing is measured any more and the gateways' graceful drain has nothing to drain:
+            # whatever has not exited a second after SIGTERM (interpreter teardown) is killed.
+            slow = {n: t for n, t in stop_all(list(services.values()), timeout=1.0).items() if t > 0.5}
             if slow:
-                clock.log("  slow to exit: " + ", ".join(f"{n} {t:.1f} s" if t != math.inf else f"{n} killed after 5 s" for n, t in slow.items()))
+                clock.log("  slow to exit: " + ", ".join(f"{n} {t:.1f} s" if t != math.inf else f"{n} killed after 1 s" for n, t in slow.items()))
     clock.log(f"phases: {clock.summary()}")
 
     report = Report(
