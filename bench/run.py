@@ -72,13 +72,13 @@ class Plan:
             return cls(
                 True,
                 c1_passes=1,
-                c1_pass_s=0.25,
-                load_s=0.4,
+                c1_pass_s=0.2,
+                load_s=0.3,
                 idle_streams=200,
                 idle_hold_s=1.0,
                 security_iterations=2000,
                 profile_requests=200,
-                drain_s=0.4,
+                drain_s=0.3,
                 max_concurrency=32,
                 workers=False,
             )
