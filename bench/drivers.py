@@ -87,31 +87,47 @@ class Hey:
 
 
 class LoadGen:
-    """One ``python -m bench.loadgen`` process for the whole run, restarted if it dies."""
+    """One ``python -m bench.loadgen`` process for the whole run, restarted if it dies.
+    ``start()`` spawns it early (its imports take seconds) and sends a ping; the first job
+    reads the ping's answer first."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
+        self._pinged = False  # a ping's answer is still to be read
 
-    def _start(self) -> subprocess.Popen[str]:
+    def start(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.loadgen"], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
             )
+            self._send({"kind": "ping"})
+            self._pinged = True
         return self._proc
 
-    def run(self, job: dict[str, Any], timeout: float) -> Window:
-        """Raises RuntimeError with the loadgen's reason when the job failed as a whole."""
-        proc = self._start()
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps(job) + "\n")
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline() if ready else ""
+    def _send(self, job: dict[str, Any]) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(job) + "\n")
+        self._proc.stdin.flush()
+
+    def _answer(self, timeout: float) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        line = self._proc.stdout.readline() if ready else ""
         if not line:
             self.close()
             raise RuntimeError("load generator timed out" if not ready else "load generator exited")
-        answer = json.loads(line)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run(self, job: dict[str, Any], timeout: float) -> Window:
+        """Raises RuntimeError with the loadgen's reason when the job failed as a whole."""
+        self.start()
+        if self._pinged:
+            self._pinged = False
+            self._answer(120)
+        self._send(job)
+        answer = self._answer(timeout)
         if not answer["ok"]:
             raise RuntimeError(answer["error"])
         return Window(**answer["window"])

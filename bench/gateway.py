@@ -11,12 +11,24 @@ import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bench.procs import REPO, Service, free_port, spawn
 
-__all__ = ["ADMIN_KEY", "DECLARATIVE_MODEL", "HELPDESK_INSTRUCTIONS", "SDK_MODEL", "Gateway", "start_gateway", "start_upstream", "workers_supported"]
+__all__ = [
+    "ADMIN_KEY",
+    "DECLARATIVE_MODEL",
+    "HELPDESK_INSTRUCTIONS",
+    "SDK_MODEL",
+    "Gateway",
+    "launch_gateway",
+    "launch_upstream",
+    "start_gateway",
+    "start_upstream",
+    "workers_supported",
+]
 
 ADMIN_KEY = "agw-bench-admin-3f9a1c7e5b2d"
 HELPDESK_INSTRUCTIONS = "You answer tickets."
@@ -62,11 +74,12 @@ def _write_config(config_dir: Path, upstream_base_url: str) -> Path:
     return config_dir
 
 
-def start_gateway(
+def launch_gateway(
     name: str, workdir: Path, upstream_base_url: str, *, transport: str = "inprocess", workers: int = 1, launcher: list[str] | None = None
 ) -> Gateway:
-    """Start and wait for ``/healthz``; raises (with the log tail) if it does not come up.
-    ``launcher`` replaces the ``agent-gateway`` executable (the profiler wraps it)."""
+    """Spawn it and return at once (``gateway.service.wait_ready()`` waits for ``/healthz``,
+    so several start in parallel). ``launcher`` replaces the ``agent-gateway`` executable
+    (the profiler wraps it)."""
     root = workdir / name
     agents = root / "agents"
     shutil.copytree(REPO / "agents" / "Weather", agents / "Weather", ignore=shutil.ignore_patterns("__pycache__"))
@@ -85,26 +98,33 @@ def start_gateway(
         env["GATEWAY_WORKERS"] = str(workers)
     cmd = [*(launcher or [str(GATEWAY_BIN)]), "serve", "--host", "127.0.0.1", "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     cmd += ["--agents-dir", str(agents), "--config-dir", str(config)]
-    service = spawn(f"gateway {name}", cmd, env, root / "gateway.log", port=http_port)
-    try:
-        service.wait_http("/healthz", timeout=60)
-    except Exception:
-        service.stop()
-        raise
+    service = spawn(f"gateway {name}", cmd, env, root / "gateway.log", port=http_port, ready_path="/healthz", ready_timeout=90)
     return Gateway(service, grpc_port, transport, workers)
 
 
-def start_upstream(name: str, workdir: Path, *, chunk_delay: float = 0.0) -> Service:
-    """The offline demo model (``agent-gateway demo-model``) as the instant fake upstream, in
-    its own process: the same wire builders as ``tests/fake_upstream.py``, TCP_NODELAY on."""
+def start_gateway(name: str, workdir: Path, upstream_base_url: str, **options: Any) -> Gateway:
+    """``launch_gateway`` and wait for ``/healthz``; raises (with the log tail) if it does not come up."""
+    gateway = launch_gateway(name, workdir, upstream_base_url, **options)
+    gateway.service.wait_ready()
+    return gateway
+
+
+def launch_upstream(name: str, workdir: Path, *, hold: bool = False) -> Service:
+    """The offline demo model (``agent-gateway demo-model --chunk-delay 0``) as the instant fake
+    upstream, in its own process: the same wire builders as ``tests/fake_upstream.py``,
+    TCP_NODELAY on. ``hold``: ``bench.hold_upstream`` instead, whose streams wait after their
+    first content chunk until released (the idle-streams phase). Returns at once."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
     env.update(GATEWAY_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
-    cmd = [str(GATEWAY_BIN), "demo-model", "--host", "127.0.0.1", "--port", str(port), "--chunk-delay", str(chunk_delay)]
-    service = spawn(name, cmd, env, workdir / f"{name}.log", port=port)
-    try:
-        service.wait_http("/v1/models", timeout=30)
-    except Exception:
-        service.stop()
-        raise
+    if hold:
+        cmd = [sys.executable, "-m", "bench.hold_upstream", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        cmd = [str(GATEWAY_BIN), "demo-model", "--host", "127.0.0.1", "--port", str(port), "--chunk-delay", "0"]
+    return spawn(name, cmd, env, workdir / f"{name}.log", port=port, ready_path="/v1/models", ready_timeout=60)
+
+
+def start_upstream(name: str, workdir: Path, *, hold: bool = False) -> Service:
+    service = launch_upstream(name, workdir, hold=hold)
+    service.wait_ready()
     return service

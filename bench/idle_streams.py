@@ -1,22 +1,26 @@
 """Capacity: many slow streams held open at once, and what they cost the gateway in memory.
 
 ``n`` streaming chat requests to the drop-in SDK agent are opened together against a gateway
-whose upstream is a demo model with a long pause between chunks: once each stream has its
-first content delta, it is open and idle — holding a client connection, the shim's call into
-the executor, an agent run and an upstream connection — until the next chunk. Resident memory
-of the gateway's process tree is sampled every 0.25 s: before, once all are open, through the
-hold (to see whether it stays flat) and after they completed. Every stream must complete.
+whose upstream (``bench.hold_upstream``: the demo model's replies) holds every stream after
+its first content chunk: once a stream has its first content delta it is open and idle —
+holding a client connection, the shim's call into the executor, an agent run and an upstream
+connection — until the bench releases them all. Resident memory of the gateway's process
+tree is sampled every 0.25 s: before, once all are open, through a hold of ``hold_s`` (to see
+whether it stays flat), and after they completed. Every stream must complete with the whole
+reply. The client is ``bench.rawhttp`` (one connection per stream), cheap enough that the
+gateway, not the client, sets how fast the streams open.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from dataclasses import dataclass
 
-import httpx
-
 from bench.procs import rss_mb
+from bench.rawhttp import Pool, StreamReply, UnaryReply
 
 __all__ = ["IDLE_PROMPT", "IdleStreams", "measure_idle_streams"]
 
@@ -32,11 +36,12 @@ class IdleStreams:
     first_error: str
     rss_before_mb: float
     rss_open_mb: float  # when every stream had its first delta
-    rss_end_of_hold_mb: float  # just before the streams' next chunk
+    rss_end_of_hold_mb: float  # at the end of the hold, just before the release
     rss_peak_mb: float
     rss_after_mb: float
     open_s: float  # until every stream had its first delta
     total_s: float
+    hold_s: float = 0.0  # how long all streams were held open and idle
 
     @property
     def growth_mb(self) -> float:
@@ -52,60 +57,81 @@ class IdleStreams:
         return self.growth_mb * 1024 / self.streams if self.streams else 0.0
 
 
-async def measure_idle_streams(base_url: str, key: str, model: str, pids: list[int], *, n: int, chunk_delay_s: float) -> IdleStreams:
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
-    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": IDLE_PROMPT}]}
+async def measure_idle_streams(
+    base_url: str, key: str, model: str, pids: list[int], *, n: int, hold_s: float, upstream_url: str, open_timeout_s: float = 60.0, settle_s: float = 1.0
+) -> IdleStreams:
+    """``upstream_url``: the ``bench.hold_upstream`` the gateway's upstream points at;
+    ``settle_s``: the wait after the streams completed before the *after* sample."""
+    gateway = Pool(base_url, {"authorization": f"Bearer {key}"}, timeout=open_timeout_s + hold_s + 120)
+    body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": IDLE_PROMPT}]}).encode()
+    request = gateway.request("/chat/completions", body, {"content-type": "application/json", "accept": "text/event-stream"})
+    control = Pool(upstream_url, timeout=30)
     before = rss_mb(pids)
     started = time.perf_counter()
-    opened = 0
-    first_open = 0.0
-    all_open = asyncio.Event()
+    opened = lost = 0  # lost: failed before it opened
+    all_open = asyncio.Event()  # every stream opened or lost
 
-    async def one(http: httpx.AsyncClient) -> None:
-        nonlocal opened, first_open
-        text = ""
-        async with http.stream("POST", "/chat/completions", json=body) as response:
-            if response.status_code != 200:
-                raise RuntimeError(f"HTTP {response.status_code}: {(await response.aread())[:200]!r}")
-            async for line in response.aiter_lines():
-                if line.startswith('data: {"error"'):
-                    raise RuntimeError(f"stream error after {text!r}: {line[6:300]}")
-                if line.startswith("data: {") and '"content":"' in line:
-                    if not text:
-                        opened += 1
-                        first_open = first_open or time.perf_counter()
-                        if opened == n:
-                            all_open.set()
-                    text += line.split('"content":"', 1)[1].split('"', 1)[0]
-        if text != _REPLY:
-            raise RuntimeError(f"incomplete reply {text!r}")
+    def one_open() -> None:
+        nonlocal opened
+        opened += 1
+        if opened + lost == n:
+            all_open.set()
+
+    async def one() -> None:
+        nonlocal lost
+        replies: list[StreamReply] = []
+
+        def new_reply() -> StreamReply:
+            replies.append(StreamReply(one_open))
+            return replies[-1]
+
+        try:
+            reply = await gateway.send(request, new_reply)
+        except BaseException:
+            if not any(r.first for r in replies):
+                lost += 1
+                if opened + lost == n:
+                    all_open.set()
+            raise
+        assert isinstance(reply, StreamReply)
+        if reply.status != 200 or not reply.streaming:
+            raise RuntimeError(f"HTTP {reply.status}: {bytes(reply.body[:200])!r}")
+        if reply.error:
+            raise RuntimeError(f"{reply.error} after {reply.text!r}")
+        if reply.text != _REPLY:
+            raise RuntimeError(f"incomplete reply {reply.text!r}")
 
     peak = before
-    async with httpx.AsyncClient(base_url=base_url, headers={"authorization": f"Bearer {key}"}, limits=limits, timeout=chunk_delay_s * 4 + 120) as http:
-        tasks = [asyncio.ensure_future(one(http)) for _ in range(n)]
 
-        async def sample() -> None:
-            nonlocal peak
-            while True:
-                peak = max(peak, rss_mb(pids))
-                await asyncio.sleep(0.25)
+    async def sample() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, rss_mb(pids))
+            await asyncio.sleep(0.25)
 
-        sampler = asyncio.ensure_future(sample())
-        gathered = asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            # The demo upstream sends the role chunk at once and each word after a pause.
-            await asyncio.wait_for(all_open.wait(), timeout=chunk_delay_s * 2.5)
-        except TimeoutError:
-            pass  # not all opened: the report says how many completed
+    tasks = [asyncio.ensure_future(one()) for _ in range(n)]
+    sampler = asyncio.ensure_future(sample())
+    gathered = asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        with contextlib.suppress(TimeoutError):  # not all opened: the report says how many completed
+            await asyncio.wait_for(all_open.wait(), timeout=open_timeout_s)
         open_s = time.perf_counter() - started
         at_open = rss_mb(pids)
-        # Sample again just before the first-opened stream gets its next chunk.
-        await asyncio.sleep(max(0.0, first_open + chunk_delay_s * 0.9 - time.perf_counter()))
+        await asyncio.sleep(hold_s)
         end_of_hold = rss_mb(pids)
+        held = time.perf_counter() - started - open_s
+    finally:
+        try:
+            await control.send(control.request("/bench/release", b"", {"content-type": "application/json"}), UnaryReply)
+        finally:
+            control.close()
+    try:
         outcomes = await gathered
+    finally:
         sampler.cancel()
+        gateway.close()
     errors = [o for o in outcomes if isinstance(o, BaseException)]
-    await asyncio.sleep(1.0)  # let the gateway release what the streams held
+    await asyncio.sleep(settle_s)  # let the gateway release what the streams held
     return IdleStreams(
         streams=n,
         completed=n - len(errors),
@@ -118,4 +144,5 @@ async def measure_idle_streams(base_url: str, key: str, model: str, pids: list[i
         rss_after_mb=rss_mb(pids),
         open_s=open_s,
         total_s=time.perf_counter() - started,
+        hold_s=held,
     )

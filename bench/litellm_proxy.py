@@ -13,7 +13,7 @@ import yaml
 
 from bench.procs import REPO, Service, free_port, spawn
 
-__all__ = ["LITELLM_PIN", "ensure_litellm", "litellm_version", "start_litellm"]
+__all__ = ["LITELLM_PIN", "ensure_litellm", "launch_litellm", "litellm_version"]
 
 LITELLM_PIN = "litellm[proxy]==1.83.0"
 VENV = REPO / ".bench-venvs" / "litellm"
@@ -69,8 +69,9 @@ def _config(path: Path, upstream_base_url: str, model: str) -> Path:
     return path
 
 
-def start_litellm(workdir: Path, upstream_base_url: str, model: str) -> Service:
-    """``litellm --config ... --num_workers 1``; ready when ``/health/liveliness`` answers."""
+def launch_litellm(workdir: Path, upstream_base_url: str, model: str) -> Service:
+    """``litellm --config ... --num_workers 1``, spawned; ready (``wait_ready()``) when
+    ``/health/liveliness`` answers."""
     port = free_port()
     config = _config(workdir / "litellm.yaml", upstream_base_url, model)
     env = {
@@ -81,6 +82,4 @@ def start_litellm(workdir: Path, upstream_base_url: str, model: str) -> Service:
         "PYTHONUNBUFFERED": "1",
     }
     cmd = [str(_BIN / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1", "--telemetry", "False"]
-    service = spawn("litellm", cmd, env, workdir / "litellm.log", port=port, cwd=workdir)
-    service.wait_http("/health/liveliness", timeout=120)
-    return service
+    return spawn("litellm", cmd, env, workdir / "litellm.log", port=port, cwd=workdir, ready_path="/health/liveliness", ready_timeout=120)

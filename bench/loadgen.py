@@ -1,16 +1,23 @@
 """The async load generator, in its own process: ``python -m bench.loadgen``.
 
 ``bench.run`` starts it once and sends it one JSON job per line on stdin; it answers each with
-one JSON line on stdout (a ``bench.measure.Window`` as a dict). Clients (httpx pools, gRPC
-channels, the in-process SDK agent) are kept between jobs. It drives what ``hey`` cannot: SSE
-streams, gRPC, and the SDK agent run in-process. A job::
+one JSON line on stdout (a ``bench.measure.Window`` as a dict). Clients (``bench.rawhttp``
+connection pools, gRPC channels, the in-process SDK agent) are kept between jobs. It drives
+what ``hey`` cannot: SSE streams, gRPC, and the SDK agent run in-process. A job::
 
     {"kind": "rest_stream", "target": "http://127.0.0.1:8000/v1", "model": "default/helpdesk",
      "messages": [...], "expect": "You said: ...", "key": "...", "concurrency": 32,
      "seconds": 2.0, "warmup": 2, "cpu_pids": [1234]}
 
 ``kind`` is ``rest_unary``, ``rest_stream``, ``grpc_unary``, ``grpc_stream``, ``sdk_unary`` or
-``sdk_stream`` (``target``: the upstream base URL, ``agent_file``: the drop-in to load).
+``sdk_stream`` (``target``: the upstream base URL, ``agent_file``: the drop-in to load);
+``"http_client": "httpx"`` runs REST jobs over httpx instead of ``bench.rawhttp``. A job of
+kind ``ping`` only answers (once the imports are done: the orchestrator starts this process
+early and waits for it later).
+
+Everything imported and built before the first window is frozen out of the garbage collector
+(``gc.freeze``), so the collection before each window takes microseconds, not the ~0.5 s a
+full pass over the Agents SDK's, openai's and grpc's objects takes.
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ from agents import set_tracing_disabled
 from openai import AsyncOpenAI
 
 from bench.measure import Window, describe
-from bench.paths import Call, grpc_call, load_agent, rest_call, sdk_call
+from bench.paths import Call, grpc_call, load_agent, rest_call, rest_call_httpx, sdk_call
 from bench.procs import cpu_seconds
+from bench.rawhttp import Pool
 
 __all__ = ["main", "run_window"]
 
@@ -43,6 +51,7 @@ class Clients:
     def __init__(self) -> None:
         self._stack = contextlib.AsyncExitStack()
         self._http: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self._raw: dict[tuple[str, str], Pool] = {}
         self._grpc: dict[str, grpc.aio.Channel] = {}
         self._openai: dict[str, AsyncOpenAI] = {}
         self._agents: dict[str, Any] = {}
@@ -54,6 +63,14 @@ class Clients:
             client = httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=60)
             self._http[(base_url, key or "")] = await self._stack.enter_async_context(client)
         return self._http[(base_url, key or "")]
+
+    def raw(self, base_url: str, key: str | None) -> Pool:
+        if (base_url, key or "") not in self._raw:
+            headers = {"authorization": f"Bearer {key}"} if key else {}
+            pool = Pool(base_url, headers, timeout=60)
+            self._stack.callback(pool.close)
+            self._raw[(base_url, key or "")] = pool
+        return self._raw[(base_url, key or "")]
 
     async def channel(self, address: str) -> grpc.aio.Channel:
         if address not in self._grpc:
@@ -76,8 +93,10 @@ class Clients:
         transport, _, mode = kind.partition("_")
         stream = mode == "stream"
         messages, expect = job["messages"], job["expect"]
+        if transport == "rest" and job.get("http_client") == "httpx":
+            return rest_call_httpx(await self.http(job["target"], job.get("key")), job["model"], messages, expect, stream=stream)
         if transport == "rest":
-            return rest_call(await self.http(job["target"], job.get("key")), job["model"], messages, expect, stream=stream)
+            return rest_call(self.raw(job["target"], job.get("key")), job["model"], messages, expect, stream=stream)
         if transport == "grpc":
             return grpc_call(await self.channel(job["target"]), job["model"], messages, expect, job["key"], stream=stream)
         if transport == "sdk":
@@ -89,10 +108,11 @@ class Clients:
         await self._stack.aclose()
 
 
-async def run_window(call: Call, *, concurrency: int, seconds: float, warmup: int, cpu_pids: list[int]) -> Window:
+async def run_window(call: Call, *, concurrency: int, seconds: float, warmup: int, cpu_pids: list[int], drain_s: float | None = None) -> Window:
     """Untimed warm-up (``warmup`` calls, at most 32 at once), then ``concurrency`` clients
-    back to back for ``seconds``. CPU of ``cpu_pids`` and of this process is read at
-    the edges of the timed window."""
+    back to back for ``seconds``; requests still running ``drain_s`` (default: ``min(1,
+    seconds)``) after that are cancelled and not counted. CPU of ``cpu_pids`` and of this
+    process is read at the edges of the timed window."""
     gate = asyncio.Semaphore(32)
 
     async def warm() -> None:
@@ -129,7 +149,7 @@ async def run_window(call: Call, *, concurrency: int, seconds: float, warmup: in
     # Requests still running a moment after the window are cancelled, not awaited: a slow
     # path at c=256 would otherwise stretch every window to the length of its longest queue.
     tasks = [asyncio.ensure_future(client()) for _ in range(concurrency)]
-    _, pending = await asyncio.wait(tasks, timeout=seconds + min(1.0, seconds))
+    _, pending = await asyncio.wait(tasks, timeout=seconds + (min(1.0, seconds) if drain_s is None else drain_s))
     for task in pending:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -150,9 +170,20 @@ async def run_window(call: Call, *, concurrency: int, seconds: float, warmup: in
 
 
 async def _job(clients: Clients, job: dict[str, Any]) -> dict[str, Any]:
+    if job.get("kind") == "ping":
+        return {"ok": True}
     try:
         call = await clients.call(job)
-        window = await run_window(call, concurrency=job["concurrency"], seconds=job["seconds"], warmup=job.get("warmup", 1), cpu_pids=job.get("cpu_pids", []))
+        gc.collect()
+        gc.freeze()  # clients, agents and imports are here to stay: later collections skip them
+        window = await run_window(
+            call,
+            concurrency=job["concurrency"],
+            seconds=job["seconds"],
+            warmup=job.get("warmup", 1),
+            cpu_pids=job.get("cpu_pids", []),
+            drain_s=job.get("drain_s"),
+        )
         return {"ok": True, "window": asdict(window)}
     except Exception as exc:  # noqa: BLE001 - the job's failure is the answer
         return {"ok": False, "error": describe(exc)}

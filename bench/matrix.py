@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.gateway import ADMIN_KEY, DECLARATIVE_MODEL, HELPDESK_INSTRUCTIONS, SDK_MODEL, Gateway
-from bench.paths import LONG_PROMPT, SHORT_PROMPT
+from bench.prompts import LONG_PROMPT, SHORT_PROMPT
 
 __all__ = ["CONCURRENCY", "PHASES", "BenchPath", "Phase", "baseline_paths", "gateway_paths"]
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import grpc
 import httpx
-import httpx2
 from agents import Agent, RunConfig, Runner
 from agents.stream_events import RawResponsesStreamEvent
 from openai import AsyncOpenAI
@@ -26,22 +25,15 @@ from openai import AsyncOpenAI
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
+from bench.prompts import LONG_PROMPT, SHORT_PROMPT, expected
+from bench.rawhttp import Pool, Reply, StreamReply, UnaryReply
 from services.executor.routing import UpstreamModelProvider
+from services.upstream_http import UpstreamHTTP
 from services.upstreams import Upstream, UpstreamConfig
 
-__all__ = ["LONG_PROMPT", "SHORT_PROMPT", "Call", "WrongReply", "expected", "grpc_call", "load_agent", "rest_call", "sdk_call"]
-
-# The demo upstream answers "You said: <prompt>" one word per chunk: 18 words here make a
-# 20-chunk stream. Neither prompt may mention the Weather agent's tool ("get weather"): the
-# demo upstream would answer with a tool call instead of text.
-LONG_PROMPT = "Hello there, this is a short benchmark message of eighteen words, please reply in one line right away."
-SHORT_PROMPT = "Hi."
+__all__ = ["LONG_PROMPT", "SHORT_PROMPT", "Call", "WrongReply", "expected", "grpc_call", "load_agent", "rest_call", "rest_call_httpx", "sdk_call"]
 
 Call = Callable[[], Awaitable[tuple[float | None, int]]]
-
-
-def expected(prompt: str) -> str:
-    return f"You said: {prompt}"
 
 
 class WrongReply(AssertionError):
@@ -53,11 +45,45 @@ def _check(text: str | None, expect: str) -> None:
         raise WrongReply(f"unexpected reply {text!r}")
 
 
-# ------------------------------------------------------------------- OpenAI REST (httpx)
+# ----------------------------------------------------------------- OpenAI REST (raw HTTP)
 
 
-def rest_call(http: httpx.AsyncClient, model: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
-    """``POST /chat/completions`` with a lean client (httpx, no pydantic parsing of chunks)."""
+def rest_call(pool: Pool, model: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
+    """``POST /chat/completions`` over ``bench.rawhttp``: raw HTTP/1.1 on kept-alive
+    connections, the SSE stream parsed as it arrives (the default client)."""
+    body = json.dumps({"model": model, "messages": messages, "stream": stream}).encode()
+    headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
+    request = pool.request("/chat/completions", body, headers)
+
+    def failed(reply: Reply) -> RuntimeError:
+        return RuntimeError(f"HTTP {reply.status}: {bytes(reply.body[:200])!r}")
+
+    async def unary() -> tuple[float | None, int]:
+        reply = await pool.send(request, UnaryReply)
+        if reply.status != 200:
+            raise failed(reply)
+        assert isinstance(reply, UnaryReply)
+        _check(reply.json()["choices"][0]["message"]["content"], expect)
+        return None, 0
+
+    async def streamed() -> tuple[float | None, int]:
+        reply = await pool.send(request, StreamReply)
+        assert isinstance(reply, StreamReply)
+        if reply.status != 200:
+            raise failed(reply)
+        if not reply.streaming:
+            raise RuntimeError(f"not an event stream ({reply.headers.get('content-type')!r}): {bytes(reply.body[:200])!r}")
+        if reply.error:
+            raise RuntimeError(reply.error)
+        _check(reply.text, expect)
+        return reply.first, len(reply.parts)
+
+    return streamed if stream else unary
+
+
+def rest_call_httpx(http: httpx.AsyncClient, model: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
+    """The same over httpx (``bench.run --sse-client httpx``): for comparison, since httpx's own
+    CPU per chunk is in every TTFT it measures."""
     body = json.dumps({"model": model, "messages": messages, "stream": stream}).encode()
     headers = {"content-type": "application/json"}
 
@@ -149,7 +175,10 @@ def load_agent(agent_file: Path, module_name: str = "_bench_agent") -> Agent[Any
 def sdk_call(agent: Agent[Any], client: AsyncOpenAI, base_url: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
     """``Runner.run`` / ``Runner.run_streamed`` with the provider class the gateway uses."""
     config = UpstreamConfig(name="bench", base_url=base_url, model="fake-model", max_retries=0)
-    run_config = RunConfig(model_provider=UpstreamModelProvider(Upstream(config, client, httpx2.AsyncClient(), {})), tracing_disabled=True)
+    run_config = RunConfig(
+        model_provider=UpstreamModelProvider(Upstream(config, client, UpstreamHTTP(base_url, timeout_s=60, max_connections=1, pool_timeout_s=1), {})),
+        tracing_disabled=True,
+    )
     items: list[Any] = list(messages)  # what the gateway hands the SDK
 
     async def unary() -> tuple[float | None, int]:
