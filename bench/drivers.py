@@ -46,8 +46,19 @@ class Hey:
         args = [self.binary, "-c", str(concurrency), "-m", "POST", "-T", "application/json", "-d", json.dumps(body), "-t", "60"]
         return args + (["-H", f"Authorization: Bearer {key}"] if key else [])
 
-    def run(self, url: str, body: dict[str, Any], key: str | None, *, concurrency: int, seconds: float, warmup: int, cpu_pids: list[int]) -> Window:
-        url = url.rstrip("/") + "/chat/completions"
+    def run(
+        self,
+        url: str,
+        body: dict[str, Any],
+        key: str | None,
+        *,
+        concurrency: int,
+        seconds: float,
+        warmup: int,
+        cpu_pids: list[int],
+        route: str = "/chat/completions",
+    ) -> Window:
+        url = url.rstrip("/") + route
         base = self._args(url, body, key, concurrency)
         if warmup:
             warm = [*self._args(url, body, key, min(concurrency, 32)), "-n", str(max(warmup, min(concurrency, 32))), url]

@@ -38,7 +38,7 @@ from agents import set_tracing_disabled
 from openai import AsyncOpenAI
 
 from bench.measure import Window, describe
-from bench.paths import Call, grpc_call, load_agent, rest_call, rest_call_httpx, sdk_call
+from bench.paths import Call, grpc_call, load_agent, responses_call, rest_call, rest_call_httpx, sdk_call
 from bench.procs import cpu_seconds
 from bench.rawhttp import Pool
 
@@ -97,6 +97,8 @@ class Clients:
             return rest_call_httpx(await self.http(job["target"], job.get("key")), job["model"], messages, expect, stream=stream)
         if transport == "rest":
             return rest_call(self.raw(job["target"], job.get("key")), job["model"], messages, expect, stream=stream)
+        if transport == "responses":
+            return responses_call(self.raw(job["target"], job.get("key")), job["model"], messages, expect, stream=stream)
         if transport == "grpc":
             return grpc_call(await self.channel(job["target"]), job["model"], messages, expect, job["key"], stream=stream)
         if transport == "sdk":

@@ -14,7 +14,7 @@ from typing import Any
 from bench.gateway import ADMIN_KEY, DECLARATIVE_MODEL, HELPDESK_INSTRUCTIONS, SDK_MODEL, Gateway
 from bench.prompts import LONG_PROMPT, SHORT_PROMPT
 
-__all__ = ["CONCURRENCY", "PHASES", "BenchPath", "Phase", "baseline_paths", "gateway_paths"]
+__all__ = ["CONCURRENCY", "PHASES", "BenchPath", "Phase", "baseline_paths", "gateway_paths", "responses_body"]
 
 CONCURRENCY = (1, 32, 256)
 
@@ -64,16 +64,26 @@ def baseline_paths(upstream_url: str, litellm_url: str | None, agent_file: str) 
     return paths
 
 
-def gateway_paths(name: str, gateway: Gateway, label: str) -> list[BenchPath]:
-    """The four gateway paths of one running gateway."""
+def responses_body(model: str, messages: list[dict[str, Any]], *, stream: bool) -> dict[str, Any]:
+    """A ``/v1/responses`` request with the same turn as the chat paths send. ``store: false``:
+    the same work as a chat completion, so the two APIs compare like for like."""
+    return {"model": model, "input": messages, "stream": stream, "store": False}
+
+
+def gateway_paths(name: str, gateway: Gateway, label: str, *, responses: bool = False) -> list[BenchPath]:
+    """The four gateway paths of one running gateway (six with the Responses API)."""
     out = []
+    transports = [("rest", gateway.openai_base_url), ("grpc", gateway.grpc_address)]
+    if responses:
+        transports.append(("responses", gateway.openai_base_url))
+    names = {"rest": "REST", "grpc": "gRPC", "responses": "REST /v1/responses"}
     for agent, model in (("decl", DECLARATIVE_MODEL), ("sdk", SDK_MODEL)):
-        for transport, target in (("rest", gateway.openai_base_url), ("grpc", gateway.grpc_address)):
+        for transport, target in transports:
             kind = "declarative" if agent == "decl" else "SDK agent"
             out.append(
                 BenchPath(
                     f"{name}/{agent}/{transport}",
-                    f"{kind}, {transport.upper() if transport == 'rest' else 'gRPC'}, {label}",
+                    f"{kind}, {names[transport]}, {label}",
                     transport,
                     target,
                     model,

@@ -25,13 +25,26 @@ from openai import AsyncOpenAI
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
 from agentgateway.v1 import messages_pb2 as pb
+from bench.matrix import responses_body
 from bench.prompts import LONG_PROMPT, SHORT_PROMPT, expected
-from bench.rawhttp import Pool, Reply, StreamReply, UnaryReply
+from bench.rawhttp import Pool, Reply, ResponsesStreamReply, StreamReply, UnaryReply
 from services.executor.routing import UpstreamModelProvider
 from services.upstream_http import UpstreamHTTP
 from services.upstreams import Upstream, UpstreamConfig
 
-__all__ = ["LONG_PROMPT", "SHORT_PROMPT", "Call", "WrongReply", "expected", "grpc_call", "load_agent", "rest_call", "rest_call_httpx", "sdk_call"]
+__all__ = [
+    "LONG_PROMPT",
+    "SHORT_PROMPT",
+    "Call",
+    "WrongReply",
+    "expected",
+    "grpc_call",
+    "load_agent",
+    "responses_call",
+    "rest_call",
+    "rest_call_httpx",
+    "sdk_call",
+]
 
 Call = Callable[[], Awaitable[tuple[float | None, int]]]
 
@@ -75,6 +88,35 @@ def rest_call(pool: Pool, model: str, messages: list[dict[str, Any]], expect: st
             raise RuntimeError(f"not an event stream ({reply.headers.get('content-type')!r}): {bytes(reply.body[:200])!r}")
         if reply.error:
             raise RuntimeError(reply.error)
+        _check(reply.text, expect)
+        return reply.first, len(reply.parts)
+
+    return streamed if stream else unary
+
+
+def responses_call(pool: Pool, model: str, messages: list[dict[str, Any]], expect: str, *, stream: bool) -> Call:
+    """``POST /responses`` over ``bench.rawhttp``: the same turn as ``rest_call``; the stream's
+    first content is its first ``response.output_text.delta``."""
+    body = json.dumps(responses_body(model, messages, stream=stream)).encode()
+    headers = {"content-type": "application/json", "accept": "text/event-stream" if stream else "application/json"}
+    request = pool.request("/responses", body, headers)
+
+    async def unary() -> tuple[float | None, int]:
+        reply = await pool.send(request, UnaryReply)
+        if reply.status != 200:
+            raise RuntimeError(f"HTTP {reply.status}: {bytes(reply.body[:200])!r}")
+        assert isinstance(reply, UnaryReply)
+        output = reply.json()["output"]
+        _check("".join(p["text"] for item in output if item["type"] == "message" for p in item["content"]), expect)
+        return None, 0
+
+    async def streamed() -> tuple[float | None, int]:
+        reply = await pool.send(request, ResponsesStreamReply)
+        assert isinstance(reply, ResponsesStreamReply)
+        if reply.status != 200 or not reply.streaming:
+            raise RuntimeError(f"HTTP {reply.status}: {bytes(reply.body[:200])!r}")
+        if reply.error or not reply.done:
+            raise RuntimeError(reply.error or "the stream ended without response.completed")
         _check(reply.text, expect)
         return reply.first, len(reply.parts)
 

@@ -29,7 +29,7 @@ try:
 except ImportError:  # pragma: no cover - orjson comes with the gateway's dependencies
     from json import loads as _loads  # type: ignore[assignment]
 
-__all__ = ["HTTPError", "Pool", "Reply", "StreamReply", "UnaryReply"]
+__all__ = ["HTTPError", "Pool", "Reply", "ResponsesStreamReply", "StreamReply", "UnaryReply"]
 
 _MAX_HEAD = 64 * 1024
 
@@ -133,6 +133,29 @@ class StreamReply(Reply):
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+class ResponsesStreamReply(StreamReply):
+    """An Open Responses event stream: content from ``response.output_text.delta`` events;
+    ``done`` once ``response.completed`` arrived."""
+
+    def _event(self, data: bytes) -> None:
+        try:
+            event = _loads(data)
+        except ValueError:
+            self.error = self.error or f"not JSON: {data[:200]!r}"
+            return
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "response.output_text.delta":
+            if self.first is None:
+                self.first = time.perf_counter()
+                if self.on_first is not None:
+                    self.on_first()
+            self.parts.append(event["delta"])
+        elif kind == "response.completed":
+            self.done = True
+        elif kind in ("response.failed", "error"):
+            self.error = self.error or f"stream error: {str(event)[:200]}"
 
 
 class UnaryReply(Reply):

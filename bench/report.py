@@ -194,6 +194,30 @@ def _added_section(report: Report) -> list[str]:
     return ["## Every gateway path against its baseline", "", *_table(header, rows), ""]
 
 
+def _responses_section(report: Report) -> list[str]:
+    """The Responses API against chat completions: the same agent on the same gateway."""
+    rows = []
+    for path in report.paths:
+        if path.transport != "responses":
+            continue
+        chat_key = path.key.removesuffix("/responses") + "/rest"
+        cells = []
+        for phase, attr in (("unary@1", "p50"), ("stream@1", "ttft")):
+            a, b = window(report.results, path.key, phase), window(report.results, chat_key, phase)
+            if a is None or b is None:
+                cells += ["—", "—", "—"]
+                continue
+            ours = a.ttft.p50_ms if attr == "ttft" and a.ttft else a.latency.p50_ms
+            theirs = b.ttft.p50_ms if attr == "ttft" and b.ttft else b.latency.p50_ms
+            cells += [_f(theirs), _f(ours), _f(ours - theirs, signed=True)]
+        rows.append([path.label.split(",")[0], *cells])
+    if not rows:
+        return []
+    header = ("agent", "chat p50 ms @1", "responses p50 ms @1", "difference", "chat TTFT ms @1", "responses TTFT ms @1", "difference")
+    note = "Both over REST on the in-process gateway, in the same run; the Responses requests send `store: false` (the same work as a chat completion: no state written)."
+    return ["## The Responses API against chat completions", "", note, "", *_table(header, rows), ""]
+
+
 def _all_paths(report: Report) -> list[BenchPath]:
     return report.paths + (report.workers if isinstance(report.workers, list) else [])
 
@@ -319,6 +343,7 @@ def render_markdown(report: Report) -> str:
     ]
     out += _headline(report, targets)
     out += _added_section(report)
+    out += _responses_section(report)
     out += _unary_section(report)
     out += _stream_section(report)
     out += _idle_section(report.idle, report.idle_hold_s)

@@ -33,7 +33,7 @@ from bench.gateway import ADMIN_KEY, SDK_MODEL, Gateway, launch_gateway, launch_
 from bench.idle_streams import IdleStreams, measure_idle_streams
 from bench.litellm_proxy import ensure_litellm, launch_litellm
 from bench.logs import log_summary
-from bench.matrix import PHASES, BenchPath, Phase, baseline_paths, gateway_paths
+from bench.matrix import PHASES, BenchPath, Phase, baseline_paths, gateway_paths, responses_body
 from bench.measure import Window, describe
 from bench.procs import Service, cpu_seconds, stop_all, wait_all_ready
 from bench.profile import Profile, profile_rest_passthrough, profiling_launcher
@@ -145,6 +145,12 @@ class Bench:
             if path.transport == "rest" and not phase.stream and self.hey:
                 body = {"model": path.model, "messages": messages}
                 return self.hey.run(path.target, body, path.key_header, concurrency=phase.concurrency, seconds=seconds, warmup=warmup, cpu_pids=pids)
+            if path.transport == "responses" and not phase.stream and self.hey:
+                body = responses_body(path.model, messages, stream=False)
+                hey = self.hey
+                return hey.run(
+                    path.target, body, path.key_header, concurrency=phase.concurrency, seconds=seconds, warmup=warmup, cpu_pids=pids, route="/responses"
+                )
             job = {
                 "kind": f"{path.transport}_{'stream' if phase.stream else 'unary'}",
                 "target": path.target,
@@ -311,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             paths = baseline_paths(up.upstream.url, up.litellm.url if up.litellm else None, agent_file)
             for name, label in (("gw-inprocess", "in-process shim transport"), ("gw-socket", "socket shim transport")):
                 if name in up.gateways:
-                    paths += gateway_paths(name, up.gateways[name], label)
+                    # The Responses API on the default deployment only: the same runs as chat completions.
+                    paths += gateway_paths(name, up.gateways[name], label, responses=name == "gw-inprocess")
 
             notes: list[str] = []
             with clock.phase("matrix"), _idle_cpu(services, ("gw-2workers", "gw-idle", "hold-upstream"), "the matrix", notes):
