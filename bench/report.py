@@ -104,6 +104,26 @@ def _diagnosis(report: Report, targets: list[Target]) -> list[str]:
                 "the client's delayed ACK: the shim's accepted sockets may lack `TCP_NODELAY` (asyncio sets it only on sockets created "
                 "with `IPPROTO_TCP`). Throughput at c=32 is not bound by it, since the waits overlap."
             )
+    stream = window(report.results, "gw-inprocess/decl/rest", "stream@1")
+    direct_stream = window(report.results, "direct", "stream@1")
+    ttft_missed = any(t.met is False and "TTFT" in t.name for t in targets)
+    if ttft_missed and unary and direct and stream and direct_stream and stream.ttft and direct_stream.ttft:
+        ttft_added = stream.ttft.p50_ms - direct_stream.ttft.p50_ms
+        unary_added = unary.latency.p50_ms - direct.latency.p50_ms
+        notes.append(
+            f"- The first token of a declarative REST stream comes {ttft_added:.2f} ms after the upstream's own, where a whole unary "
+            f"request adds {unary_added:.2f} ms: the gateway's fixed cost per request (below) is all in front of the first token, and "
+            f"the stream's extra {ttft_added - unary_added:.2f} ms is the first event's way through two more task hand-offs (the run's "
+            "producer task and queue in the executor, the in-process stream's task and queue, kept so that a stream's deadline and "
+            "cancellation behave as over gRPC) and the SSE response's start (headers, then the role chunk)."
+        )
+    sdk, sdk_base = window(report.results, "gw-inprocess/sdk/rest", "unary@1"), window(report.results, "sdk-inprocess", "unary@1")
+    if any(t.met is False and "SDK agent" in t.name for t in targets) and sdk and sdk_base and unary and direct:
+        notes.append(
+            f"- An SDK agent through REST adds {sdk.latency.p50_ms - sdk_base.latency.p50_ms:.2f} ms to the same agent run in-process: "
+            f"the same fixed cost as the declarative passthrough's {unary.latency.p50_ms - direct.latency.p50_ms:.2f} ms (shim, "
+            "in-process channel, executor, security); the agent's own run is the same code."
+        )
     if isinstance(report.profile, Profile) and any(t.met is False for t in targets):
         top = ", ".join(f"{area} {ms:.2f}" for area, ms in report.profile.by_area[:6])
         notes.append(f"- Profile (below) of the declarative REST passthrough, ms per request under cProfile: {top}.")
