@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -182,10 +183,9 @@ class Executor:
         REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
         # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
         await self._gatekeeper.settle(run.reservation, used_tokens if used_tokens is not None else run.estimate)
-        log.info(
-            "run finished",
-            extra={"fields": {"model": run.entry.id, "request_id": run.call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}},
-        )
+        if log.isEnabledFor(logging.INFO):  # the fields are built for every run otherwise
+            fields = {"model": run.entry.id, "request_id": run.call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}
+            log.info("run finished", extra={"fields": fields})
 
     async def _completed(self, request: ChatInput, resolution: Resolution | None = None) -> Completion:
         """A unary run, in the calling task: no producer task, no queue (the streaming path

@@ -24,20 +24,20 @@ def find_forbidden_field(value: Any, path: str = "", depth: int = 0) -> str | No
     """The path of the first forbidden key in ``value`` (e.g. ``extra_body.base_url``), or None."""
     if depth > _MAX_DEPTH:
         return path or "<root>"  # absurd nesting is refused rather than walked
+    # Paths are spelled out only for a hit or a container to descend into: this runs on every
+    # request body, whose leaves (message texts) are most of it.
     if isinstance(value, dict):
         for key, child in value.items():
-            child_path = f"{path}.{key}" if path else str(key)
             if isinstance(key, str) and key.lower() in FORBIDDEN_FIELDS:
-                return child_path
-            if key in _SCHEMA_KEYS and isinstance(child, dict):
+                return f"{path}.{key}" if path else str(key)
+            if not isinstance(child, dict | list) or (key in _SCHEMA_KEYS and isinstance(child, dict)):
                 continue
-            found = find_forbidden_field(child, child_path, depth + 1)
+            found = find_forbidden_field(child, f"{path}.{key}" if path else str(key), depth + 1)
             if found:
                 return found
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            found = find_forbidden_field(child, f"{path}[{index}]", depth + 1)
-            if found:
+            if isinstance(child, dict | list) and (found := find_forbidden_field(child, f"{path}[{index}]", depth + 1)):
                 return found
     return None
 
