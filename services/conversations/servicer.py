@@ -18,6 +18,7 @@ from agentgateway.v1 import conversation_service_pb2 as pb
 from agentgateway.v1 import conversation_service_pb2_grpc as pb_grpc
 from services.conversations.store import Conversation, ConversationStore, Item, Order
 from services.errors import GatewayError, invalid_argument
+from services.rpc.names import resource_id
 from services.rpc.paging import DEFAULT_PAGE_SIZE
 from services.rpc.structs import json_from_struct
 from services.security.audit import AuditEvent
@@ -66,13 +67,7 @@ def item_to_proto(conversation_id: str, item: Item) -> pb.ConversationItem:
 
 
 def _conversation_id(name: str, param: str) -> str:
-    """The id in ``conversations/{id}``; a bare id is accepted too."""
-    if not name:
-        raise invalid_argument(f"{param} is required, e.g. conversations/conv_...", param)
-    conversation_id = name.removeprefix(_PREFIX)
-    if not conversation_id or "/" in conversation_id:
-        raise invalid_argument(f"{param} must be conversations/{{conversation_id}}", param)
-    return conversation_id
+    return resource_id(name, "conversations", param)
 
 
 def _items(structs: Any) -> list[dict[str, Any]]:

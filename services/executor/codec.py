@@ -15,6 +15,7 @@ from services.errors import invalid_argument
 from services.executor import events as ev
 from services.executor.approval_store import PendingApproval
 from services.executor.approvals import CallDecision, Resolution
+from services.rpc.names import resource_id
 from services.rpc.structs import json_from_struct
 from services.security.hardening import reject_forbidden_fields
 from services.vocabulary import FINISH_REASON, RESPONSE_FORMAT_TYPE, ROLE, TOOL_CHOICE_MODE, TOOL_SOURCE, tool_call_from_openai, tool_call_to_openai
@@ -27,6 +28,7 @@ __all__ = [
     "event_to_proto",
     "resolution_from_proto",
     "resumed_completion_to_proto",
+    "usage_to_proto",
 ]
 
 
@@ -139,7 +141,7 @@ def _require(value: str, param: str) -> None:
         raise invalid_argument(f"{param} is required", param)
 
 
-def _usage(usage: ev.Usage) -> pb.Usage:
+def usage_to_proto(usage: ev.Usage) -> pb.Usage:
     return pb.Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens)
 
 
@@ -171,7 +173,7 @@ def event_to_proto(event: ev.Event) -> pb.AgentEvent:
             )
             return pb.AgentEvent(final_output=final)
         case ev.Usage():
-            return pb.AgentEvent(usage=_usage(event))
+            return pb.AgentEvent(usage=usage_to_proto(event))
     raise TypeError(f"unknown event {event!r}")
 
 
@@ -197,16 +199,13 @@ def _completion(kind: type[_Completion], done: ev.Completion, completion_id: str
         events=[event_to_proto(e) for e in done.events],
     )
     if done.usage is not None:
-        response.usage.CopyFrom(_usage(done.usage))
+        response.usage.CopyFrom(usage_to_proto(done.usage))
     return response
 
 
 def approval_id_from_name(name: str) -> str:
     """``approvals/{id}`` (or a bare id) -> the id."""
-    approval_id = name.removeprefix("approvals/")
-    if not approval_id or "/" in approval_id:
-        raise invalid_argument("name must be 'approvals/{approval_id}'", "name")
-    return approval_id
+    return resource_id(name, "approvals")
 
 
 def resolution_from_proto(decision: ex_pb.ApprovalDecision) -> Resolution:

@@ -22,11 +22,12 @@ from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
 from agentgateway.v1 import responses_pb2 as rpb
 from services.conversations.items import new_item_id, new_response_id
+from services.conversations.store import history_of
 from services.errors import GatewayError, invalid_argument
 from services.executor import events as ev
 from services.executor.approval_store import PendingApproval
 from services.executor.approvals import CallDecision, Resolution
-from services.executor.codec import chat_input_from_proto, event_to_proto
+from services.executor.codec import chat_input_from_proto, event_to_proto, usage_to_proto
 from services.responses.items import chat_messages, output_items
 from services.responses.output import OutputAssembler, approval_call, approval_item_id
 from services.responses.wire import item_to_json, response_from_json, response_to_json, stored_item
@@ -65,8 +66,7 @@ class ResponseRunner:
         if request.previous_response_id and request.conversation:
             raise invalid_argument("previous_response_id and conversation cannot be used together", "previous_response_id")
         if request.previous_response_id:
-            chain = await self._require_store().response_chain(request.previous_response_id, owner)
-            items = [i for stored in chain for i in (*stored.input_items, *stored.output_items)]
+            items = history_of(await self._require_store().response_chain(request.previous_response_id, owner))
         elif request.conversation:
             items = await self._require_store().conversation_history(request.conversation, owner)
         else:
@@ -133,9 +133,7 @@ class ResponseRunner:
                 elif isinstance(event, ev.ToolCallDelta):
                     assembler.tool_call(event.index, event.id, event.name, event.arguments_delta)
                 elif isinstance(event, ev.Usage):
-                    response.usage.CopyFrom(
-                        pb.Usage(prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens, total_tokens=event.total_tokens)
-                    )
+                    response.usage.CopyFrom(usage_to_proto(event))
                 elif isinstance(event, ev.FinalOutput):
                     final = event
                 if not isinstance(event, ev.TextDelta | ev.ToolCallDelta | ev.Usage | ev.FinalOutput):
@@ -152,7 +150,7 @@ class ResponseRunner:
                 function = call.get("function") or {}
                 assembler.tool_call(index, call.get("id", ""), function.get("name", ""), function.get("arguments", ""))
             if done.usage is not None:
-                response.usage.CopyFrom(_usage(done.usage))
+                response.usage.CopyFrom(usage_to_proto(done.usage))
             response.events.extend(event_to_proto(e) for e in done.events)
         assembler.finish()
         if final is None:
@@ -206,10 +204,6 @@ class ResponseRunner:
     async def input_items(self, response_id: str, page_size: int, page_token: str) -> tuple[list[rpb.ResponseItem], str]:
         page = await self._require_store().list_response_input_items(response_id, _owner(), page_size=page_size or 20, page_token=page_token)
         return [stored_item(i.item) for i in page.items], page.next_page_token
-
-
-def _usage(usage: ev.Usage) -> pb.Usage:
-    return pb.Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, total_tokens=usage.total_tokens)
 
 
 def _owner() -> str:

@@ -30,6 +30,7 @@ from services.executor.codec import (
 from services.executor.executor import Executor
 from services.executor.responses_run import ResponseRunner
 from services.executor.upstream_time import UpstreamClock, start_upstream_clock
+from services.rpc.names import resource_id
 
 __all__ = ["ExecutorServicer"]
 
@@ -155,12 +156,12 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     async def GetResponse(
         self, request: ex_pb.GetResponseRequest, context: grpc.aio.ServicerContext[ex_pb.GetResponseRequest, ex_pb.GetResponseResponse]
     ) -> ex_pb.GetResponseResponse:
-        return ex_pb.GetResponseResponse(response=await self._responses.get(response_id_from_name(request.name, "name")))
+        return ex_pb.GetResponseResponse(response=await self._responses.get(resource_id(request.name, "responses")))
 
     async def DeleteResponse(
         self, request: ex_pb.DeleteResponseRequest, context: grpc.aio.ServicerContext[ex_pb.DeleteResponseRequest, ex_pb.DeleteResponseResponse]
     ) -> ex_pb.DeleteResponseResponse:
-        await self._responses.delete(response_id_from_name(request.name, "name"))
+        await self._responses.delete(resource_id(request.name, "responses"))
         return ex_pb.DeleteResponseResponse()
 
     async def ListResponseInputItems(
@@ -170,13 +171,5 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     ) -> ex_pb.ListResponseInputItemsResponse:
         if request.page_size < 0:
             raise invalid_argument("page_size must not be negative", "page_size")
-        items, token = await self._responses.input_items(response_id_from_name(request.parent, "parent"), min(request.page_size, 100), request.page_token)
+        items, token = await self._responses.input_items(resource_id(request.parent, "responses", "parent"), min(request.page_size, 100), request.page_token)
         return ex_pb.ListResponseInputItemsResponse(items=items, next_page_token=token)
-
-
-def response_id_from_name(name: str, param: str) -> str:
-    """``responses/{id}`` (or a bare id) -> the id."""
-    response_id = name.removeprefix("responses/")
-    if not response_id or "/" in response_id:
-        raise invalid_argument(f"{param} must be 'responses/{{response_id}}'", param)
-    return response_id
