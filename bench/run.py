@@ -3,6 +3,7 @@ running the agent in-process and against LiteLLM, and write ``docs/benchmarks.md
 
     .venv/bin/python -m bench.run --out docs/benchmarks.md          # full run, ~4-5 min
     .venv/bin/python -m bench.run --quick --out /tmp/bench-quick.md  # smoke run, ~1 min
+    .venv/bin/python -m bench.run --only idle                        # the idle-streams phase alone, printed
 
 Every service (fake upstreams, gateways, LiteLLM) and every load generator (``hey``,
 ``python -m bench.loadgen``) is its own process; this one only orchestrates and reads /proc.
@@ -292,6 +293,54 @@ def _start_all(root: Path, plan: Plan, services: dict[str, Service], errors: dic
     return Started(upstream, gateways, litellm, hold if ready_hold else None)
 
 
+def _idle_streams(plan: Plan, hold: Service, holder: Gateway, clock: Clock) -> IdleStreams | str:
+    """The capacity phase on ``holder`` (a gateway nothing else has used) and its hold upstream."""
+    try:
+        idle = asyncio.run(
+            measure_idle_streams(
+                holder.openai_base_url,
+                ADMIN_KEY,
+                SDK_MODEL,
+                holder.service.pids(),
+                n=plan.idle_streams,
+                hold_s=plan.idle_hold_s,
+                upstream_url=hold.url,
+                settle_s=0.5 if plan.quick else 1.0,
+            )
+        )
+    except Exception as exc:  # noqa: BLE001 - one failed phase must not stop the run
+        return describe(exc)
+    clock.log(f"  {idle.completed}/{idle.streams} completed, all open after {idle.open_s:.1f} s, RSS growth {idle.growth_mb:.0f} MB")
+    return idle
+
+
+def _only_idle(plan: Plan) -> int:
+    """``--only idle``: the hold upstream and a fresh gateway, as a full run starts them, and
+    the capacity phase alone, printed; the report file is left alone."""
+    clock = Clock()
+    with tempfile.TemporaryDirectory(prefix="agent-gateway-bench-") as tmp, _services() as services:
+        root = Path(tmp)
+        hold = services["hold-upstream"] = launch_upstream("hold-upstream", root, hold=True)
+        holder = launch_gateway("gw-idle", root, f"{hold.url}/v1")
+        services["gw-idle"] = holder.service
+        failed = wait_all_ready(services, lambda name, seconds: clock.log(f"  {name} ready after {seconds:.1f} s"))
+        if failed:
+            print(f"idle streams: not measured: {'; '.join(f'{k}: {v}' for k, v in failed.items())}")
+            return 1
+        with clock.phase(f"idle streams ({plan.idle_streams})"):
+            idle = _idle_streams(plan, hold, holder, clock)
+    if isinstance(idle, str):
+        print(f"idle streams: not measured: {idle}")
+        return 1
+    print(
+        f"idle streams: {idle.completed}/{idle.streams} completed, {idle.errors} errors{f' ({idle.first_error})' if idle.errors else ''}; "
+        f"RSS MB before {idle.rss_before_mb:.0f}, all open {idle.rss_open_mb:.0f}, end of hold {idle.rss_end_of_hold_mb:.0f}, "
+        f"peak {idle.rss_peak_mb:.0f}, after {idle.rss_after_mb:.0f}; growth {idle.growth_mb:.0f} MB = {idle.kb_per_stream:.0f} KB/stream, "
+        f"drift {idle.drift_mb:+.1f} MB, all open after {idle.open_s:.1f} s, held {idle.hold_s:.1f} s"
+    )
+    return 0 if idle.errors == 0 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="markdown report to (over)write")
@@ -302,8 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         default="raw",
         help="the loadgen's REST client: bench.rawhttp (default) or httpx, to compare what the client adds to TTFT",
     )
+    parser.add_argument("--only", choices=["idle"], help="one phase alone, printed; --out is not written (idle: concurrent idle streams)")
     args = parser.parse_args(argv)
     plan = Plan.for_mode(args.quick)
+    if args.only == "idle":
+        return _only_idle(plan)
     load_before = loadavg()
     clock = Clock()
     setup_errors: dict[str, str] = {}
@@ -341,24 +393,8 @@ def main(argv: list[str] | None = None) -> int:
 
         idle: IdleStreams | str = "; ".join(f"{k}: {v}" for k, v in setup_errors.items() if k in ("hold upstream", "gateway gw-idle")) or "not run"
         if up.hold is not None and "gw-idle" in up.gateways:
-            holder = up.gateways["gw-idle"]
             with clock.phase(f"idle streams ({plan.idle_streams})"):
-                try:
-                    idle = asyncio.run(
-                        measure_idle_streams(
-                            holder.openai_base_url,
-                            ADMIN_KEY,
-                            SDK_MODEL,
-                            holder.service.pids(),
-                            n=plan.idle_streams,
-                            hold_s=plan.idle_hold_s,
-                            upstream_url=up.hold.url,
-                            settle_s=0.5 if plan.quick else 1.0,
-                        )
-                    )
-                    clock.log(f"  {idle.completed}/{idle.streams} completed, all open after {idle.open_s:.1f} s, RSS growth {idle.growth_mb:.0f} MB")
-                except Exception as exc:  # noqa: BLE001 - one failed phase must not stop the run
-                    idle = describe(exc)
+                idle = _idle_streams(plan, up.hold, up.gateways["gw-idle"], clock)
 
         with clock.phase("security layer (in-process)"):
             security = measure_security_cost(plan.security_iterations)
