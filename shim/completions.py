@@ -65,6 +65,25 @@ UnaryCall = grpc.aio.UnaryUnaryCall[Any, Any]
 
 
 async def chat_completions(request: Request) -> Response:
+    call, model = await _call_executor(request)
+    if isinstance(call, _Unary):
+        return await unary_response(request, call.call, model)
+    return await stream_response(request, call, model)
+
+
+class _Unary:
+    """A unary call, told apart from a streaming one (both are just calls to the type checker)."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: UnaryCall) -> None:
+        self.call = call
+
+
+async def _call_executor(request: Request) -> tuple[_Unary | StreamCall, str]:
+    """The executor call for the request body, and the model asked for. The body, its parsed
+    form and its proto are this function's alone: the response, which may wait on the run for
+    minutes, holds none of them (the executor has its own copy)."""
     settings: GatewaySettings = request.app.state.settings
     parsed, chat = chat_request_from_json(await read_json(request, settings.max_body_bytes))
     chat.conversation = request.headers.get(CONVERSATION_HEADER, "").strip()
@@ -75,13 +94,13 @@ async def chat_completions(request: Request) -> Response:
             metadata=request.state.grpc_metadata,
             timeout=settings.request_timeout_s,
         )
-        return await unary_response(request, unary, parsed.model)
+        return _Unary(unary), parsed.model
     call = executor.StreamChatCompletion(
         ex_pb.StreamChatCompletionRequest(chat=chat),
         metadata=request.state.grpc_metadata,
         timeout=settings.request_timeout_s,
     )
-    return await stream_response(request, call, parsed.model)
+    return call, parsed.model
 
 
 async def stream_response(request: Request, call: StreamCall, model: str) -> Response:
@@ -90,7 +109,7 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
     open_calls: OpenCalls = request.app.state.open_calls
     try:
         with open_calls.open(call):
-            first, buffered = await _first_visible(request, events)
+            first, buffered = await _first_visible(request, call, events)
     except asyncio.CancelledError:
         call.cancel()
         if open_calls.cut:  # the shutdown grace ran out before the first token
@@ -224,18 +243,22 @@ async def next_or_none(events: AsyncIterator[T]) -> T | None:
         raise error_from_rpc_error(exc) from None
 
 
-async def _first_visible(request: Request, events: AsyncIterator[Event]) -> tuple[Event | None, list[Event]]:
-    """Read events until one produces output, watching for the client leaving meanwhile."""
+async def _first_visible(request: Request, call: StreamCall, events: AsyncIterator[Event]) -> tuple[Event | None, list[Event]]:
+    """Read events until one produces output. A client that leaves meanwhile cancels the call,
+    which wakes the pending read with ``CancelledError``: the reads are this task's own, with
+    no task per event."""
     buffered: list[Event] = []
     disconnect = asyncio.ensure_future(wait_disconnect(request))
+    disconnect.add_done_callback(lambda watcher: None if watcher.cancelled() else call.cancel())
     try:
         while True:
-            step = asyncio.ensure_future(next_or_none(events))
-            done, _ = await asyncio.wait({step, disconnect}, return_when=asyncio.FIRST_COMPLETED)
-            if step not in done:
-                step.cancel()
-                return None, buffered
-            event = step.result()
+            try:
+                event = await next_or_none(events)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if disconnect.done() and not disconnect.cancelled() and (task is None or task.cancelling() == 0):
+                    return None, buffered  # the client left; a cancellation of this task propagates
+                raise
             if event is None:
                 raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without output")
             if event.event.WhichOneof("event") in _VISIBLE:

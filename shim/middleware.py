@@ -27,6 +27,7 @@ log = get_logger("shim")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _FORWARDED_AUTH = ("authorization", "x-api-key")
 _PUBLIC_PATHS = frozenset({"/healthz"})
+_WANTED = frozenset({"x-request-id", *_FORWARDED_AUTH})
 _INTERNAL = GatewayError("INTERNAL", "INTERNAL", "the gateway failed to handle this request")
 _UNAUTHENTICATED = GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key> or x-api-key)")
 
@@ -44,7 +45,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         arrived = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only the headers read here are decoded (this frame lives as long as the response).
+        headers = _wanted_headers(scope["headers"])
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()  # uuid4().hex's format, without the UUID object
         started = False
@@ -78,3 +80,13 @@ class RequestContext:
             if started:
                 raise  # headers are out: the server closes the connection
             await error_response(_INTERNAL)(scope, receive, send_with_id)
+
+
+def _wanted_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request id and credential headers, decoded (the last of repeated ones, as before)."""
+    wanted: dict[str, str] = {}
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        if name in _WANTED:
+            wanted[name] = value.decode("latin-1")
+    return wanted

@@ -34,6 +34,7 @@ class Recorder(grpc.aio.ServerInterceptor):
 class Handlers:
     def __init__(self) -> None:
         self.cancelled = asyncio.Event()
+        self.produced = 0
 
     async def echo(self, request: str, context: Any) -> str:
         return f"echo {request}"
@@ -55,6 +56,11 @@ class Handlers:
         if request == "then fail":
             raise GatewayError("DEADLINE_EXCEEDED", "AGENT_TIMEOUT", "too slow")
 
+    async def many(self, request: str, context: Any) -> AsyncIterator[int]:
+        for i in range(1000):
+            self.produced += 1
+            yield i
+
     async def forever(self, request: str, context: Any) -> AsyncIterator[str]:
         try:
             yield "first"
@@ -75,6 +81,7 @@ def served() -> tuple[grpc.aio.Channel, Handlers, Recorder]:
         "Slow": grpc.unary_unary_rpc_method_handler(handlers.slow),
         "Count": grpc.unary_stream_rpc_method_handler(handlers.count),
         "Forever": grpc.unary_stream_rpc_method_handler(handlers.forever),
+        "Many": grpc.unary_stream_rpc_method_handler(handlers.many),
     }
     server.add_registered_method_handlers("test.Svc", methods)
     return channel_to(server), handlers, recorder
@@ -135,6 +142,16 @@ async def test_cancelling_a_stream_wakes_the_reader_and_cancels_the_handler(serv
     with pytest.raises(asyncio.CancelledError):
         await reading
     await asyncio.wait_for(handlers.cancelled.wait(), 1)
+
+
+async def test_a_stream_the_reader_does_not_keep_up_with_holds_the_handler_back(served: tuple[grpc.aio.Channel, Handlers, Recorder]) -> None:
+    channel, handlers, _ = served
+    messages = aiter(channel.unary_stream("/test.Svc/Many")("x"))
+    assert await anext(messages) == 0
+    await asyncio.sleep(0.05)
+    assert handlers.produced <= 66  # a bounded buffer (64) ahead of the reader, not the whole stream
+    assert [m async for m in messages] == list(range(1, 1000))  # then everything, in order
+    assert handlers.produced == 1000
 
 
 async def test_an_unknown_method_is_unimplemented(served: tuple[grpc.aio.Channel, Handlers, Recorder]) -> None:

@@ -1,19 +1,23 @@
 """The executor: pick the agent, route it to its upstream, run it, bound it in time.
 
 ``stream()`` serves callers that want deltas as they happen; ``complete()`` serves unary
-callers, whose runs skip streaming (plain SDK runs, non-streaming upstream calls). The run
-happens in its own task feeding a bounded queue. The consumer reads events with the run's
-deadline; if the consumer is cancelled (client disconnect, gRPC deadline) the run task is
-cancelled too, which cancels the upstream request.
+callers, whose runs skip streaming (plain SDK runs, non-streaming upstream calls). Either way
+the run is driven by the caller's own task (the RPC's: one per call on either transport),
+bounded by the run's deadline — for a stream, each wait for the next event, never a yield to
+the caller. If the caller is cancelled (client disconnect, gRPC deadline) or stops reading,
+the run is cancelled or closed, which cancels the upstream request. No task or queue of the
+executor's sits between the run and the caller: an idle stream holds only what its run needs
+(the SDK runs its agent loop in a task of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -43,7 +47,6 @@ from services.upstreams import Upstream, UpstreamPool
 __all__ = ["Executor"]
 
 log = get_logger("executor")
-_DONE = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +172,7 @@ class Executor:
         started = time.perf_counter()
         return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
 
-    def _governed(self, run: _Admitted, request: ChatInput, streaming: bool, resolution: Resolution | None) -> AsyncIterator[Event]:
+    def _governed(self, run: _Admitted, request: ChatInput, streaming: bool, resolution: Resolution | None) -> AsyncGenerator[Event, None]:
         """The run's events, with the run's context set in the calling task's context."""
         open_timings()  # this run's tool durations (inherited by the SDK's tool tasks)
         serving(run.info)  # agentgateway.request_info() inside the run
@@ -188,8 +191,7 @@ class Executor:
             log.info("run finished", extra={"fields": fields})
 
     async def _completed(self, request: ChatInput, resolution: Resolution | None = None) -> Completion:
-        """A unary run, in the calling task: no producer task, no queue (the streaming path
-        needs them to bound the deadline per event; here one timeout covers the whole run)."""
+        """A unary run, in the calling task; one timeout covers the whole run."""
         run = await self._admit(request, resolution)
         outcome, used_tokens = "cancelled", None
         deadline = asyncio.timeout(run.entry.timeout_s)
@@ -215,43 +217,33 @@ class Executor:
             await self._finish(run, outcome, used_tokens)
 
     async def _events(self, request: ChatInput, *, streaming: bool, resolution: Resolution | None = None) -> AsyncIterator[Event]:
+        """A streamed run, in the calling task: the deadline bounds each wait for the next
+        event (never a yield to the caller, which may take its time)."""
         run = await self._admit(request, resolution)
         used_tokens: int | None = None
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
-
-        async def produce() -> None:
-            try:
-                async for event in self._governed(run, request, streaming, resolution):
-                    await queue.put(event)
-                await queue.put(_DONE)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - every failure becomes a typed error
-                await queue.put(as_gateway_error(exc, run.entry.id, run.upstream.name))
-
-        task = asyncio.create_task(produce(), name=f"run {run.entry.id} {run.call.request_id}")
         timeout = run.entry.timeout_s
         deadline = None if timeout is None else run.started + timeout
+        events = self._governed(run, request, streaming, resolution)
         outcome = "cancelled"
         try:
             while True:
                 remaining = None if deadline is None else deadline - time.perf_counter()
                 if remaining is not None and remaining <= 0:
                     raise _agent_timeout(run.entry)
+                failure: GatewayError | None = None
                 try:
-                    if queue.empty():
-                        # A timer, not wait_for's task per item: this loop runs for every event.
-                        async with asyncio.timeout(remaining):
-                            item = await queue.get()
-                    else:
-                        item = queue.get_nowait()
-                except TimeoutError:
-                    raise _agent_timeout(run.entry) from None
-                if item is _DONE:
+                    async with asyncio.timeout(remaining) as step:
+                        item = await anext(events)
+                except StopAsyncIteration:
                     outcome = "ok"
                     break
-                if isinstance(item, GatewayError):
-                    raise item
+                except asyncio.CancelledError:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - every failure becomes a typed error
+                    expired = isinstance(exc, TimeoutError) and step.expired()
+                    failure = _agent_timeout(run.entry) if expired else as_gateway_error(exc, run.entry.id, run.upstream.name)
+                if failure is not None:
+                    raise failure  # outside the except: the error does not hold on to the run's frames
                 if isinstance(item, Usage):
                     used_tokens = item.total_tokens
                 yield item
@@ -259,9 +251,10 @@ class Executor:
             outcome = error.reason.lower()
             raise
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            # A run left early (cancelled, timed out, its caller gone) is closed here: its own
+            # finally blocks stop the SDK run and its upstream call.
+            with contextlib.suppress(Exception):
+                await events.aclose()
             await self._finish(run, outcome, used_tokens)
 
     def _provider(self, upstream: Upstream, model: str | None) -> UpstreamModelProvider:
@@ -277,7 +270,9 @@ class Executor:
             return None
         return RunApprovals(self._approvals, self._gatekeeper.audit, _key_id(call), call.request_id, model_id, request, self._approval_ttl_s, resolution)
 
-    async def _run(self, entry: AgentEntry, request: ChatInput, upstream: Upstream, streaming: bool, approvals: RunApprovals | None) -> AsyncIterator[Event]:
+    async def _run(
+        self, entry: AgentEntry, request: ChatInput, upstream: Upstream, streaming: bool, approvals: RunApprovals | None
+    ) -> AsyncGenerator[Event, None]:
         provider = self._provider(upstream, entry.upstream_model)
         if approvals is not None and approvals.resolution is not None and entry.agent is None:
             raise agent_changed(entry.id, approvals.resolution.approval_id)  # reloaded since the check
