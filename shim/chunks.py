@@ -73,6 +73,8 @@ def agent_event_json(event: pb.AgentEvent) -> dict[str, Any] | None:
     if kind in ("tool_called", "tool_output"):
         e = event.tool_called if kind == "tool_called" else event.tool_output
         out: dict[str, Any] = {"type": kind, "call_id": e.call_id, "name": e.name, "agent": e.agent, "source": TOOL_SOURCE.from_proto(e.source) or "sdk"}
+        if e.server:
+            out["server"] = e.server
         if isinstance(e, pb.ToolCalled):
             out["arguments"] = e.arguments
         else:

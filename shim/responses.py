@@ -262,20 +262,10 @@ async def _stream(
             while part is not None:
                 which = part.WhichOneof("part")
                 if which == "event":
-                    kind = part.event.WhichOneof("event")
-                    if kind == "text_delta":
-                        for event in events.steps(assembler.text(part.event.text_delta.text)):
-                            yield sse(event)
-                    elif kind == "tool_call_delta":
-                        delta = part.event.tool_call_delta
-                        for event in events.steps(assembler.tool_call(delta.index, delta.id, delta.name, delta.arguments_delta)):
-                            yield sse(event)
-                    elif kind == "approval_required":
-                        paused = part.event.approval_required
-                        for index, asked in enumerate(paused.calls):
-                            for event in events.steps(assembler.approval_request(paused.approval_id, index, asked.tool_name, asked.arguments, asked.agent)):
-                                yield sse(event)
-                    elif tool_events and (payload := chunks.agent_event_json(part.event)) is not None:
+                    for event in events.steps(assembler.event(part.event)):
+                        yield sse(event)
+                    # Every gateway tool and handoff, MCP calls too (their items are above): opt-in.
+                    if tool_events and (payload := chunks.agent_event_json(part.event)) is not None:
                         yield sse(events.extension(payload))
                 elif which == "finished":
                     for event in events.steps(assembler.finish()):

@@ -5,6 +5,9 @@ The sequence (the Open Responses specification, and what the ``openai`` clients 
 then for a message ``response.content_part.added`` → ``response.output_text.delta``* →
 ``response.output_text.done`` → ``response.content_part.done``, for a function call
 ``response.function_call_arguments.delta``* → ``response.function_call_arguments.done``;
+for an MCP call the gateway made ``response.mcp_call.in_progress`` →
+``response.mcp_call_arguments.delta`` → ``response.mcp_call_arguments.done`` (its arguments
+come whole) → ``response.mcp_call.completed`` when the tool returned;
 ``response.output_item.done``; and last ``response.completed``, ``response.incomplete`` or
 ``response.failed`` with the whole response. ``sequence_number`` counts from 0 with no gaps;
 each event goes out as SSE with ``event:`` equal to its ``type``.
@@ -27,6 +30,17 @@ def item_json(item: OutputItem) -> dict[str, Any]:
     status = "completed" if item.done else "in_progress"
     if item.kind == "approval_request":
         return {"id": item.id, "type": "mcp_approval_request", "name": item.name, "arguments": item.arguments, "server_label": item.label}
+    if item.kind == "mcp_call":
+        # Arguments shown once complete, as a function call's; the output once the tool returned.
+        return {
+            "id": item.id,
+            "type": "mcp_call",
+            "status": status,
+            "server_label": item.label,
+            "name": item.name,
+            "arguments": item.arguments if item.done else "",
+            "output": item.output if item.done else None,
+        }
     if item.kind == "message":
         content = [_text_part(item.text)] if item.done else []
         return {"id": item.id, "type": "message", "status": status, "role": "assistant", "content": content}
@@ -67,6 +81,12 @@ class ResponseEvents:
                 events.append(self._event("output_item.added", output_index=item.output_index, item=item_json(item)))
                 if item.kind == "message":
                     events.append(self._event("content_part.added", **where, content_index=0, part=_text_part("")))
+                elif item.kind == "mcp_call":
+                    events.append(self._event("mcp_call.in_progress", **where))
+            elif step.kind == "delta" and item.kind == "mcp_call":
+                if step.delta:
+                    events.append(self._event("mcp_call_arguments.delta", **where, delta=step.delta))
+                events.append(self._event("mcp_call_arguments.done", **where, arguments=item.arguments))
             elif step.kind == "delta" and item.kind == "message":
                 events.append(self._event("output_text.delta", **where, content_index=0, delta=step.delta, logprobs=[]))
             elif step.kind == "delta":
@@ -77,6 +97,8 @@ class ResponseEvents:
                     events.append(self._event("content_part.done", **where, content_index=0, part=_text_part(item.text)))
                 elif item.kind == "function_call":
                     events.append(self._event("function_call_arguments.done", **where, name=item.name, arguments=item.arguments))
+                elif item.kind == "mcp_call":
+                    events.append(self._event("mcp_call.completed", **where))
                 events.append(self._event("output_item.done", output_index=item.output_index, item=item_json(item)))
         return events
 

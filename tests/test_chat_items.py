@@ -83,3 +83,14 @@ def test_what_a_conversation_cannot_give_back_is_refused(message: pb.ChatMessage
     with pytest.raises(GatewayError) as caught:
         input_items([pb.ChatMessage(role=pb.ROLE_USER, content="ok"), message])
     assert (caught.value.status, caught.value.metadata["param"]) == ("INVALID_ARGUMENT", param)
+
+
+def test_an_mcp_call_item_round_trips_and_is_the_call_and_its_result_in_chat_history() -> None:
+    item = {"id": "mcp_1", "type": "mcp_call", "server_label": "calc", "name": "add", "arguments": '{"a": 1}', "output": "2", "status": "completed"}
+    parsed = item_from_json(item, "input[0]")
+    assert item_to_json(parsed) == item
+    question = item_from_json({"role": "user", "content": "1+1?"}, "input[1]")
+    history = chat_messages([question, parsed], history=True)
+    assert [m.role for m in history] == [pb.ROLE_USER, pb.ROLE_ASSISTANT, pb.ROLE_TOOL]
+    assert history[1].tool_calls[0].id == history[2].tool_call_id == "mcp_1"
+    assert (history[1].tool_calls[0].function.name, history[2].content) == ("add", "2")

@@ -268,3 +268,49 @@ async def test_a_rejected_approval_keeps_the_tool_from_running(client: AsyncOpen
     assert resumed.output_text == "I did not close it." and "closed 7303" not in tool_log(gateway)
     told = next(m for m in upstream.last_request().messages if m["role"] == "tool")
     assert "not today" in told["content"]
+
+
+async def test_mcp_tools_the_gateway_runs_are_mcp_call_items(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    # An SDK agent's own MCP server ("arith"), streamed: the specification's mcp_call events, in order.
+    upstream.queue(ToolCallReply([ToolCall("subtract", {"a": 10, "b": 4})]), TextReply("10 - 4 = 6"))
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        text = (await http.post("/v1/responses", json={"model": "default/calculator", "input": "10-4?", "stream": True})).text
+    events = [EVENTS.validate_json(frame.split("\ndata: ", 1)[1]) for frame in text.strip().split("\n\n")]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    kinds = [e.type.removeprefix("response.") for e in events]
+    assert kinds[2:8] == [
+        "output_item.added",
+        "mcp_call.in_progress",
+        "mcp_call_arguments.delta",
+        "mcp_call_arguments.done",
+        "mcp_call.completed",
+        "output_item.done",
+    ]
+    assert kinds[8] == "output_item.added" and kinds[-1] == "completed"
+    opened, closed = events[2].item, events[7].item  # type: ignore[union-attr]
+    assert opened.type == "mcp_call" and opened.status == "in_progress" and opened.output is None
+    assert json.loads(events[5].arguments) == {"a": 10, "b": 4}  # type: ignore[union-attr]
+    assert (closed.server_label, closed.name, closed.status, float(closed.output)) == ("arith", "subtract", "completed", 6)
+    done = events[-1].response  # type: ignore[union-attr]
+    assert [item.type for item in done.output] == ["mcp_call", "message"] and done.output_text == "10 - 4 = 6"
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
+        kept = strict_response((await http.get(f"/v1/responses/{done.id}")).json())
+    assert kept.output[0].model_dump() == done.output[0].model_dump()
+
+    # A declarative agent's catalogue tool on the gateway's MCP server "calc", unary through the
+    # openai client; a local Python tool has no specification type and stays out of the output.
+    client = AsyncOpenAI(base_url=f"{gateway.http_url}/v1", api_key=ADMIN_KEY)
+    upstream.queue(ToolCallReply([ToolCall("calc_add", {"a": 2, "b": 3}, id="c1"), ToolCall("lookup_ticket", {"ticket_id": 7}, id="t1")]), TextReply("5"))
+    unary = await client.responses.create(model="default/tooldesk", input="2+3, and ticket 7?")
+    assert [item.type for item in unary.output] == ["mcp_call", "message"]
+    call = unary.output[0]
+    assert call.type == "mcp_call" and (call.server_label, call.name, float(call.output or "nan")) == ("calc", "calc_add", 5)
+
+    # The next turn's model sees the call and its result, as chat history.
+    upstream.queue(TextReply("Still 5."))
+    await client.responses.create(model="default/tooldesk", input="Sure?", previous_response_id=unary.id)
+    history = upstream.chat_requests[-1].messages
+    asked = next(m for m in history if m.get("tool_calls"))
+    assert [c["function"]["name"] for c in asked["tool_calls"]] == ["calc_add"]
+    answered = next(m for m in history if m["role"] == "tool")
+    assert answered["tool_call_id"] == asked["tool_calls"][0]["id"] and float(answered["content"]) == 5

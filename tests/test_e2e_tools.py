@@ -189,7 +189,7 @@ async def test_gateway_tool_in_a_drop_in_agent(channel: grpc.aio.Channel, upstre
     )
     assert reply.message.content == "Ticket 42 is open."
     called = next(e.tool_called for e in reply.events if e.WhichOneof("event") == "tool_called")
-    assert (called.name, called.source) == ("lookup_ticket", pb.TOOL_SOURCE_GATEWAY)
+    assert (called.name, called.source, called.server) == ("lookup_ticket", pb.TOOL_SOURCE_GATEWAY, "")  # not an MCP tool
     tool_message = next(m for m in upstream.chat_requests[-1].messages if m["role"] == "tool")
     assert json.loads(tool_message["content"])["id"] == 42
 
@@ -201,7 +201,7 @@ async def test_gateway_tool_backed_by_a_streamable_http_mcp_server(channel: grpc
         ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/remotecalc", messages=[pb.ChatMessage(role=pb.ROLE_USER, content="20+22")]))
     )
     output = next(e.tool_output for e in reply.events if e.WhichOneof("event") == "tool_output")
-    assert float(output.output) == 42 and output.source == pb.TOOL_SOURCE_GATEWAY
+    assert float(output.output) == 42 and (output.source, output.server) == (pb.TOOL_SOURCE_GATEWAY, "remote")
     stats = json.loads((await invoke(channel, "remote_stats")).output)
     assert stats["handshakes"] == 1  # still the one session opened at start-up
 
@@ -214,7 +214,7 @@ async def test_sdk_agent_with_its_own_mcp_server(gateway: GatewayProcess, channe
             ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model="default/calculator", messages=[pb.ChatMessage(role=pb.ROLE_USER, content=f"{a}-{b}")]))
         )
         output = next(e.tool_output for e in reply.events if e.WhichOneof("event") == "tool_output")
-        assert float(output.output) == a - b and output.source == pb.TOOL_SOURCE_MCP
+        assert float(output.output) == a - b and (output.source, output.server) == (pb.TOOL_SOURCE_MCP, "arith")
     assert gateway.log_text().count('"msg": "MCP server connected", "server": "arith"') == 1  # connected once, reused
 
 

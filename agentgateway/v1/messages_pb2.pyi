@@ -309,34 +309,38 @@ class ToolCallDelta(_message.Message):
     def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., arguments_delta: _Optional[str] = ...) -> None: ...
 
 class ToolCalled(_message.Message):
-    __slots__ = ("call_id", "name", "arguments", "agent", "source")
+    __slots__ = ("call_id", "name", "arguments", "agent", "source", "server")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     name: str
     arguments: str
     agent: str
     source: ToolSource
-    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ..., agent: _Optional[str] = ..., source: _Optional[_Union[ToolSource, str]] = ...) -> None: ...
+    server: str
+    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ..., agent: _Optional[str] = ..., source: _Optional[_Union[ToolSource, str]] = ..., server: _Optional[str] = ...) -> None: ...
 
 class ToolOutput(_message.Message):
-    __slots__ = ("call_id", "name", "output", "agent", "source", "duration")
+    __slots__ = ("call_id", "name", "output", "agent", "source", "duration", "server")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     name: str
     output: str
     agent: str
     source: ToolSource
     duration: _duration_pb2.Duration
-    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., output: _Optional[str] = ..., agent: _Optional[str] = ..., source: _Optional[_Union[ToolSource, str]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    server: str
+    def __init__(self, call_id: _Optional[str] = ..., name: _Optional[str] = ..., output: _Optional[str] = ..., agent: _Optional[str] = ..., source: _Optional[_Union[ToolSource, str]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., server: _Optional[str] = ...) -> None: ...
 
 class Handoff(_message.Message):
     __slots__ = ("from_agent", "to_agent")

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61gentgateway/v1/responses.proto\x12\x0f\x61gentgateway.v1\x1a\x1e\x61gentgateway/v1/messages.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x03\n\x0cResponseItem\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1c.agentgateway.v1.MessageItemH\x00\x12:\n\rfunction_call\x18\x03 \x01(\x0b\x32!.agentgateway.v1.FunctionCallItemH\x00\x12G\n\x14\x66unction_call_output\x18\x04 \x01(\x0b\x32\'.agentgateway.v1.FunctionCallOutputItemH\x00\x12\x33\n\treasoning\x18\x05 \x01(\x0b\x32\x1e.agentgateway.v1.ReasoningItemH\x00\x12@\n\x10\x61pproval_request\x18\x06 \x01(\x0b\x32$.agentgateway.v1.ApprovalRequestItemH\x00\x12\x42\n\x11\x61pproval_response\x18\x07 \x01(\x0b\x32%.agentgateway.v1.ApprovalResponseItemH\x00\x12(\n\x05other\x18\x0f \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x42\x06\n\x04item\"q\n\x0bMessageItem\x12#\n\x04role\x18\x01 \x01(\x0e\x32\x15.agentgateway.v1.Role\x12-\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x1c.agentgateway.v1.ContentPart\x12\x0e\n\x06status\x18\x03 \x01(\t\"T\n\x10\x46unctionCallItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"9\n\x16\x46unctionCallOutputItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\" \n\rReasoningItem\x12\x0f\n\x07summary\x18\x01 \x03(\t\"L\n\x13\x41pprovalRequestItem\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\x12\x14\n\x0cserver_label\x18\x03 \x01(\t\"T\n\x14\x41pprovalResponseItem\x12\x1b\n\x13\x61pproval_request_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xaa\x04\n\x0fResponseRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\x05input\x18\x02 \x03(\x0b\x32\x1d.agentgateway.v1.ResponseItem\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12.\n\x05tools\x18\x04 \x03(\x0b\x32\x1f.agentgateway.v1.ToolDefinition\x12\x30\n\x0btool_choice\x18\x05 \x01(\x0b\x32\x1b.agentgateway.v1.ToolChoice\x12\x34\n\x0btext_format\x18\x06 \x01(\x0b\x32\x1f.agentgateway.v1.ResponseFormat\x12\x31\n\x08sampling\x18\x07 \x01(\x0b\x32\x1f.agentgateway.v1.SamplingParams\x12@\n\x08metadata\x18\x08 \x03(\x0b\x32..agentgateway.v1.ResponseRequest.MetadataEntry\x12\x0c\n\x04user\x18\t \x01(\t\x12\x12\n\x05store\x18\n \x01(\x08H\x00\x88\x01\x01\x12\x1c\n\x14previous_response_id\x18\x0b \x01(\t\x12\x14\n\x0c\x63onversation\x18\x0c \x01(\t\x12&\n\x05\x65xtra\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_store\"\x94\x04\n\x08Response\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x1f.agentgateway.v1.ResponseStatus\x12-\n\x06output\x18\x05 \x03(\x0b\x32\x1d.agentgateway.v1.ResponseItem\x12%\n\x05usage\x18\x06 \x01(\x0b\x32\x16.agentgateway.v1.Usage\x12\x1c\n\x14previous_response_id\x18\x07 \x01(\t\x12\x14\n\x0c\x63onversation\x18\x08 \x01(\t\x12\x39\n\x08metadata\x18\t \x03(\x0b\x32\'.agentgateway.v1.Response.MetadataEntry\x12\x14\n\x0cinstructions\x18\n \x01(\t\x12\x19\n\x11incomplete_reason\x18\x0b \x01(\t\x12(\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x19.agentgateway.v1.RunError\x12\r\n\x05store\x18\r \x01(\x08\x12+\n\x06\x65vents\x18\x0e \x03(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xad\x01\n\x0eResponseStatus\x12\x1f\n\x1bRESPONSE_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bRESPONSE_STATUS_IN_PROGRESS\x10\x01\x12\x1d\n\x19RESPONSE_STATUS_COMPLETED\x10\x02\x12\x1e\n\x1aRESPONSE_STATUS_INCOMPLETE\x10\x03\x12\x1a\n\x16RESPONSE_STATUS_FAILED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x61gentgateway/v1/responses.proto\x12\x0f\x61gentgateway.v1\x1a\x1e\x61gentgateway/v1/messages.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x03\n\x0cResponseItem\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x07message\x18\x02 \x01(\x0b\x32\x1c.agentgateway.v1.MessageItemH\x00\x12:\n\rfunction_call\x18\x03 \x01(\x0b\x32!.agentgateway.v1.FunctionCallItemH\x00\x12G\n\x14\x66unction_call_output\x18\x04 \x01(\x0b\x32\'.agentgateway.v1.FunctionCallOutputItemH\x00\x12\x33\n\treasoning\x18\x05 \x01(\x0b\x32\x1e.agentgateway.v1.ReasoningItemH\x00\x12@\n\x10\x61pproval_request\x18\x06 \x01(\x0b\x32$.agentgateway.v1.ApprovalRequestItemH\x00\x12\x42\n\x11\x61pproval_response\x18\x07 \x01(\x0b\x32%.agentgateway.v1.ApprovalResponseItemH\x00\x12\x30\n\x08mcp_call\x18\x08 \x01(\x0b\x32\x1c.agentgateway.v1.McpCallItemH\x00\x12(\n\x05other\x18\x0f \x01(\x0b\x32\x17.google.protobuf.StructH\x00\x42\x06\n\x04item\"q\n\x0bMessageItem\x12#\n\x04role\x18\x01 \x01(\x0e\x32\x15.agentgateway.v1.Role\x12-\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x1c.agentgateway.v1.ContentPart\x12\x0e\n\x06status\x18\x03 \x01(\t\"T\n\x10\x46unctionCallItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\"9\n\x16\x46unctionCallOutputItem\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\" \n\rReasoningItem\x12\x0f\n\x07summary\x18\x01 \x03(\t\"L\n\x13\x41pprovalRequestItem\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\x12\x14\n\x0cserver_label\x18\x03 \x01(\t\"T\n\x14\x41pprovalResponseItem\x12\x1b\n\x13\x61pproval_request_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61pprove\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"d\n\x0bMcpCallItem\x12\x14\n\x0cserver_label\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\x12\x0e\n\x06output\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\"\xaa\x04\n\x0fResponseRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12,\n\x05input\x18\x02 \x03(\x0b\x32\x1d.agentgateway.v1.ResponseItem\x12\x14\n\x0cinstructions\x18\x03 \x01(\t\x12.\n\x05tools\x18\x04 \x03(\x0b\x32\x1f.agentgateway.v1.ToolDefinition\x12\x30\n\x0btool_choice\x18\x05 \x01(\x0b\x32\x1b.agentgateway.v1.ToolChoice\x12\x34\n\x0btext_format\x18\x06 \x01(\x0b\x32\x1f.agentgateway.v1.ResponseFormat\x12\x31\n\x08sampling\x18\x07 \x01(\x0b\x32\x1f.agentgateway.v1.SamplingParams\x12@\n\x08metadata\x18\x08 \x03(\x0b\x32..agentgateway.v1.ResponseRequest.MetadataEntry\x12\x0c\n\x04user\x18\t \x01(\t\x12\x12\n\x05store\x18\n \x01(\x08H\x00\x88\x01\x01\x12\x1c\n\x14previous_response_id\x18\x0b \x01(\t\x12\x14\n\x0c\x63onversation\x18\x0c \x01(\t\x12&\n\x05\x65xtra\x18\r \x01(\x0b\x32\x17.google.protobuf.Struct\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_store\"\x94\x04\n\x08Response\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x06status\x18\x04 \x01(\x0e\x32\x1f.agentgateway.v1.ResponseStatus\x12-\n\x06output\x18\x05 \x03(\x0b\x32\x1d.agentgateway.v1.ResponseItem\x12%\n\x05usage\x18\x06 \x01(\x0b\x32\x16.agentgateway.v1.Usage\x12\x1c\n\x14previous_response_id\x18\x07 \x01(\t\x12\x14\n\x0c\x63onversation\x18\x08 \x01(\t\x12\x39\n\x08metadata\x18\t \x03(\x0b\x32\'.agentgateway.v1.Response.MetadataEntry\x12\x14\n\x0cinstructions\x18\n \x01(\t\x12\x19\n\x11incomplete_reason\x18\x0b \x01(\t\x12(\n\x05\x65rror\x18\x0c \x01(\x0b\x32\x19.agentgateway.v1.RunError\x12\r\n\x05store\x18\r \x01(\x08\x12+\n\x06\x65vents\x18\x0e \x03(\x0b\x32\x1b.agentgateway.v1.AgentEvent\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xad\x01\n\x0eResponseStatus\x12\x1f\n\x1bRESPONSE_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bRESPONSE_STATUS_IN_PROGRESS\x10\x01\x12\x1d\n\x19RESPONSE_STATUS_COMPLETED\x10\x02\x12\x1e\n\x1aRESPONSE_STATUS_INCOMPLETE\x10\x03\x12\x1a\n\x16RESPONSE_STATUS_FAILED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,28 +38,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_RESPONSE_METADATAENTRY']._loaded_options = None
   _globals['_RESPONSE_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_RESPONSESTATUS']._serialized_start=2146
-  _globals['_RESPONSESTATUS']._serialized_end=2319
+  _globals['_RESPONSESTATUS']._serialized_start=2298
+  _globals['_RESPONSESTATUS']._serialized_end=2471
   _globals['_RESPONSEITEM']._serialized_start=148
-  _globals['_RESPONSEITEM']._serialized_end=593
-  _globals['_MESSAGEITEM']._serialized_start=595
-  _globals['_MESSAGEITEM']._serialized_end=708
-  _globals['_FUNCTIONCALLITEM']._serialized_start=710
-  _globals['_FUNCTIONCALLITEM']._serialized_end=794
-  _globals['_FUNCTIONCALLOUTPUTITEM']._serialized_start=796
-  _globals['_FUNCTIONCALLOUTPUTITEM']._serialized_end=853
-  _globals['_REASONINGITEM']._serialized_start=855
-  _globals['_REASONINGITEM']._serialized_end=887
-  _globals['_APPROVALREQUESTITEM']._serialized_start=889
-  _globals['_APPROVALREQUESTITEM']._serialized_end=965
-  _globals['_APPROVALRESPONSEITEM']._serialized_start=967
-  _globals['_APPROVALRESPONSEITEM']._serialized_end=1051
-  _globals['_RESPONSEREQUEST']._serialized_start=1054
-  _globals['_RESPONSEREQUEST']._serialized_end=1608
-  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_start=1551
-  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_end=1598
-  _globals['_RESPONSE']._serialized_start=1611
-  _globals['_RESPONSE']._serialized_end=2143
-  _globals['_RESPONSE_METADATAENTRY']._serialized_start=1551
-  _globals['_RESPONSE_METADATAENTRY']._serialized_end=1598
+  _globals['_RESPONSEITEM']._serialized_end=643
+  _globals['_MESSAGEITEM']._serialized_start=645
+  _globals['_MESSAGEITEM']._serialized_end=758
+  _globals['_FUNCTIONCALLITEM']._serialized_start=760
+  _globals['_FUNCTIONCALLITEM']._serialized_end=844
+  _globals['_FUNCTIONCALLOUTPUTITEM']._serialized_start=846
+  _globals['_FUNCTIONCALLOUTPUTITEM']._serialized_end=903
+  _globals['_REASONINGITEM']._serialized_start=905
+  _globals['_REASONINGITEM']._serialized_end=937
+  _globals['_APPROVALREQUESTITEM']._serialized_start=939
+  _globals['_APPROVALREQUESTITEM']._serialized_end=1015
+  _globals['_APPROVALRESPONSEITEM']._serialized_start=1017
+  _globals['_APPROVALRESPONSEITEM']._serialized_end=1101
+  _globals['_MCPCALLITEM']._serialized_start=1103
+  _globals['_MCPCALLITEM']._serialized_end=1203
+  _globals['_RESPONSEREQUEST']._serialized_start=1206
+  _globals['_RESPONSEREQUEST']._serialized_end=1760
+  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_start=1703
+  _globals['_RESPONSEREQUEST_METADATAENTRY']._serialized_end=1750
+  _globals['_RESPONSE']._serialized_start=1763
+  _globals['_RESPONSE']._serialized_end=2295
+  _globals['_RESPONSE_METADATAENTRY']._serialized_start=1703
+  _globals['_RESPONSE_METADATAENTRY']._serialized_end=1750
 # @@protoc_insertion_point(module_scope)

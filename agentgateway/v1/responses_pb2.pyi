@@ -26,7 +26,7 @@ RESPONSE_STATUS_INCOMPLETE: ResponseStatus
 RESPONSE_STATUS_FAILED: ResponseStatus
 
 class ResponseItem(_message.Message):
-    __slots__ = ("id", "message", "function_call", "function_call_output", "reasoning", "approval_request", "approval_response", "other")
+    __slots__ = ("id", "message", "function_call", "function_call_output", "reasoning", "approval_request", "approval_response", "mcp_call", "other")
     ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_CALL_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class ResponseItem(_message.Message):
     REASONING_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_REQUEST_FIELD_NUMBER: _ClassVar[int]
     APPROVAL_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    MCP_CALL_FIELD_NUMBER: _ClassVar[int]
     OTHER_FIELD_NUMBER: _ClassVar[int]
     id: str
     message: MessageItem
@@ -42,8 +43,9 @@ class ResponseItem(_message.Message):
     reasoning: ReasoningItem
     approval_request: ApprovalRequestItem
     approval_response: ApprovalResponseItem
+    mcp_call: McpCallItem
     other: _struct_pb2.Struct
-    def __init__(self, id: _Optional[str] = ..., message: _Optional[_Union[MessageItem, _Mapping]] = ..., function_call: _Optional[_Union[FunctionCallItem, _Mapping]] = ..., function_call_output: _Optional[_Union[FunctionCallOutputItem, _Mapping]] = ..., reasoning: _Optional[_Union[ReasoningItem, _Mapping]] = ..., approval_request: _Optional[_Union[ApprovalRequestItem, _Mapping]] = ..., approval_response: _Optional[_Union[ApprovalResponseItem, _Mapping]] = ..., other: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., message: _Optional[_Union[MessageItem, _Mapping]] = ..., function_call: _Optional[_Union[FunctionCallItem, _Mapping]] = ..., function_call_output: _Optional[_Union[FunctionCallOutputItem, _Mapping]] = ..., reasoning: _Optional[_Union[ReasoningItem, _Mapping]] = ..., approval_request: _Optional[_Union[ApprovalRequestItem, _Mapping]] = ..., approval_response: _Optional[_Union[ApprovalResponseItem, _Mapping]] = ..., mcp_call: _Optional[_Union[McpCallItem, _Mapping]] = ..., other: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class MessageItem(_message.Message):
     __slots__ = ("role", "content", "status")
@@ -100,6 +102,20 @@ class ApprovalResponseItem(_message.Message):
     approve: bool
     reason: str
     def __init__(self, approval_request_id: _Optional[str] = ..., approve: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class McpCallItem(_message.Message):
+    __slots__ = ("server_label", "name", "arguments", "output", "status")
+    SERVER_LABEL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    server_label: str
+    name: str
+    arguments: str
+    output: str
+    status: str
+    def __init__(self, server_label: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ..., output: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
 
 class ResponseRequest(_message.Message):
     __slots__ = ("model", "input", "instructions", "tools", "tool_choice", "text_format", "sampling", "metadata", "user", "store", "previous_response_id", "conversation", "extra")

@@ -151,10 +151,11 @@ def event_to_proto(event: ev.Event) -> pb.AgentEvent:
             return pb.AgentEvent(text_delta=pb.TextDelta(text=text, agent=agent))
         case ev.ToolCallDelta(index, call_id, name, args):
             return pb.AgentEvent(tool_call_delta=pb.ToolCallDelta(index=index, id=call_id, name=name, arguments_delta=args))
-        case ev.ToolCalled(call_id, name, args, agent, source):
-            return pb.AgentEvent(tool_called=pb.ToolCalled(call_id=call_id, name=name, arguments=args, agent=agent, source=TOOL_SOURCE.to_proto(source)))
-        case ev.ToolOutput(call_id, name, output, agent, source, duration_s):
-            out = pb.ToolOutput(call_id=call_id, name=name, output=output, agent=agent, source=TOOL_SOURCE.to_proto(source))
+        case ev.ToolCalled(call_id, name, args, agent, source, server):
+            called = pb.ToolCalled(call_id=call_id, name=name, arguments=args, agent=agent, source=TOOL_SOURCE.to_proto(source), server=server)
+            return pb.AgentEvent(tool_called=called)
+        case ev.ToolOutput(call_id, name, output, agent, source, duration_s, server):
+            out = pb.ToolOutput(call_id=call_id, name=name, output=output, agent=agent, source=TOOL_SOURCE.to_proto(source), server=server)
             out.duration.FromNanoseconds(int(duration_s * 1e9))
             return pb.AgentEvent(tool_output=out)
         case ev.Handoff(from_agent, to_agent):

@@ -70,6 +70,7 @@ class ToolCalled:
     arguments: str
     agent: str = ""
     source: ToolSource = "sdk"
+    server: str = ""  # the MCP server's label, for an MCP tool
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class ToolOutput:
     agent: str = ""
     source: ToolSource = "sdk"
     duration_s: float = 0.0
+    server: str = ""  # the MCP server's label, for an MCP tool
 
 
 @dataclass(frozen=True)

@@ -281,7 +281,7 @@ class Executor:
                 self._generation = self._catalog.generation
                 self._first_used.clear()
                 await self._governor.retire_unreachable([e.agent for e in self._catalog.list() if e.agent is not None])
-            sources = await self._governor.prepare(entry.agent)
+            sources, servers = await self._governor.prepare(entry.agent)
             self._check_first_use(entry, provider, upstream)
             context = await _run_context(entry)
             events = run_sdk_agent(
@@ -292,6 +292,7 @@ class Executor:
                 self._trace,
                 entry.id,
                 sources,
+                servers,
                 streaming=streaming,
                 context=context,
                 hooks=entry.run_hooks,

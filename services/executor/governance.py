@@ -25,7 +25,7 @@ from services.metrics import TOOL_CALLS, TOOL_SECONDS
 from services.sdk_agents import agents_reachable_from
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
-from services.tools.governed import governed_source, mark_governed
+from services.tools.governed import governed_server, governed_source, mark_governed
 from services.tools.timings import record_tool_duration
 from services.vocabulary import ToolSource
 
@@ -43,9 +43,11 @@ class AgentToolGovernor:
         self._stop = asyncio.Event()
         self._retiring: set[asyncio.Task[None]] = set()
 
-    async def prepare(self, agent: Agent[Any]) -> dict[str, ToolSource]:
-        """Govern every tool reachable from ``agent``; connect its MCP servers. Returns tool name -> source."""
+    async def prepare(self, agent: Agent[Any]) -> tuple[dict[str, ToolSource], dict[str, str]]:
+        """Govern every tool reachable from ``agent``; connect its MCP servers. Returns tool
+        name -> source, and tool name -> MCP server label for the tools an MCP server provides."""
         sources: dict[str, ToolSource] = {}
+        servers: dict[str, str] = {}
         for reachable in agents_reachable_from(agent):
             for tool in reachable.tools:
                 if isinstance(tool, FunctionTool):
@@ -53,11 +55,14 @@ class AgentToolGovernor:
                     if source is None:
                         self._wrap_function_tool(tool)
                     sources[tool.name] = source or "sdk"
+                    if label := governed_server(tool):
+                        servers[tool.name] = label
             for server in reachable.mcp_servers:
                 await self._connect(server)
                 for mcp_tool in server.cached_tools or ():
                     sources[mcp_tool.name] = "mcp"
-        return sources
+                    servers[mcp_tool.name] = server.name
+        return sources, servers
 
     async def retire_unreachable(self, agents: list[Agent[Any]]) -> None:
         """Disconnect MCP servers no agent in ``agents`` uses any more (after a hot reload)."""

@@ -103,11 +103,12 @@ async def run_passthrough(request: ChatInput, upstream: Upstream, entry: AgentEn
         messages.append(ChatCompletionAssistantMessageParam(role="assistant", content=turn.text or None, tool_calls=gateway_calls))
         for call in gateway_calls:
             fn = call["function"]
-            yield ToolCalled(call["id"], fn["name"], fn["arguments"], entry.agent_name, "gateway")
+            yield ToolCalled(call["id"], fn["name"], fn["arguments"], entry.agent_name, "gateway", tools.mcp_server(fn["name"]))
         # Parallel calls of one turn run concurrently, each under the tool's own deadline.
         results = await asyncio.gather(*(tools.invoke_for_model(c["function"]["name"], c["function"]["arguments"], source="gateway") for c in gateway_calls))
         for call, result in zip(gateway_calls, results, strict=True):
-            yield ToolOutput(call["id"], call["function"]["name"], result.output, entry.agent_name, "gateway", result.duration_s)
+            name = call["function"]["name"]
+            yield ToolOutput(call["id"], name, result.output, entry.agent_name, "gateway", result.duration_s, tools.mcp_server(name))
             messages.append(ChatCompletionToolMessageParam(role="tool", tool_call_id=call["id"], content=result.output))
 
 

@@ -125,33 +125,28 @@ class ResponseRunner:
         if streaming:
             events = self._executor.stream(chat_input) if resume is None else self._executor.stream_resumed(*resume)
             async for event in events:
-                if isinstance(event, ev.ApprovalRequired):
-                    for index, asked in enumerate(event.calls):
-                        assembler.approval_request(event.approval_id, index, asked.tool_name, asked.arguments, asked.agent)
-                if isinstance(event, ev.TextDelta):
-                    assembler.text(event.text)
-                elif isinstance(event, ev.ToolCallDelta):
-                    assembler.tool_call(event.index, event.id, event.name, event.arguments_delta)
-                elif isinstance(event, ev.Usage):
+                proto = event_to_proto(event)
+                assembler.event(proto)
+                if isinstance(event, ev.Usage):
                     response.usage.CopyFrom(usage_to_proto(event))
                 elif isinstance(event, ev.FinalOutput):
                     final = event
-                if not isinstance(event, ev.TextDelta | ev.ToolCallDelta | ev.Usage | ev.FinalOutput):
-                    response.events.append(event_to_proto(event))
-                yield ex_pb.StreamResponseResponse(event=event_to_proto(event))
+                elif not isinstance(event, ev.TextDelta | ev.ToolCallDelta):
+                    response.events.append(proto)
+                yield ex_pb.StreamResponseResponse(event=proto)
         else:
             done = await (self._executor.complete(chat_input) if resume is None else self._executor.complete_resumed(*resume))
             final = done.final
+            seen = [event_to_proto(e) for e in done.events]  # tool calls, handoffs, approvals: in order, before the reply
+            for proto in seen:
+                assembler.event(proto)
             assembler.text(final.text)
-            for paused in (e for e in done.events if isinstance(e, ev.ApprovalRequired)):
-                for index, asked in enumerate(paused.calls):
-                    assembler.approval_request(paused.approval_id, index, asked.tool_name, asked.arguments, asked.agent)
             for index, call in enumerate(final.tool_calls):
                 function = call.get("function") or {}
                 assembler.tool_call(index, call.get("id", ""), function.get("name", ""), function.get("arguments", ""))
             if done.usage is not None:
                 response.usage.CopyFrom(usage_to_proto(done.usage))
-            response.events.extend(event_to_proto(e) for e in done.events)
+            response.events.extend(seen)
         assembler.finish()
         if final is None:
             raise GatewayError("INTERNAL", "NO_FINAL_OUTPUT", "the run ended without a final output")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from agents import Agent, ModelSettings, RunConfig, RunHooks, RunItem, Runner
@@ -100,6 +100,7 @@ async def run_sdk_agent(
     trace: bool,
     model_id: str,
     sources: dict[str, ToolSource] | None = None,
+    servers: Mapping[str, str] | None = None,
     *,
     streaming: bool,
     context: Any = None,
@@ -116,7 +117,7 @@ async def run_sdk_agent(
     resumed = await approvals.start_state(agent, context) if approvals is not None else None
     items = resumed if resumed is not None else to_sdk_items(request.messages)
     turns = max_turns or DEFAULT_MAX_TURNS
-    translate = _ItemTranslator(sources, client.names if client is not None else frozenset())
+    translate = _ItemTranslator(sources, client.names if client is not None else frozenset(), servers)
     if not streaming:
         # Unary callers need no deltas: a plain run (non-streaming upstream calls) is much
         # cheaper than a streamed one; tool and handoff events come from the run's items.
@@ -198,12 +199,13 @@ def _usage(usage: SdkUsage) -> Usage:
 class _ItemTranslator:
     """SDK run items -> tool and handoff events (the same for streamed and plain runs)."""
 
-    def __init__(self, sources: dict[str, ToolSource] | None, client_tools: frozenset[str] = frozenset()) -> None:
+    def __init__(self, sources: dict[str, ToolSource] | None, client_tools: frozenset[str] = frozenset(), servers: Mapping[str, str] | None = None) -> None:
         self._sources = sources
+        self._servers = servers or {}
         # Their calls go to the client as tool_calls; they are not tools run here, nor is their placeholder output.
         self._client_tools = client_tools
         self._client_calls: set[str] = set()
-        self._pending: dict[str, tuple[str, float]] = {}  # call_id -> (tool name, when it was seen)
+        self._pending: dict[str, tuple[str, float, str]] = {}  # call_id -> (tool name, when it was seen, MCP server)
 
     def __call__(self, item: RunItem) -> Event | None:
         agent = getattr(getattr(item, "agent", None), "name", "")
@@ -215,18 +217,20 @@ class _ItemTranslator:
             if name in self._client_tools:
                 self._client_calls.add(call_id)
                 return None
-            self._pending[call_id] = (name, time.perf_counter())
-            return ToolCalled(call_id, name, str(arguments), agent, _source(raw, name, self._sources))
+            # A hosted MCP call (the upstream's own) names its server; tools of MCP servers run here are looked up.
+            server = str(raw.get("server_label") or self._servers.get(name, ""))
+            self._pending[call_id] = (name, time.perf_counter(), server)
+            return ToolCalled(call_id, name, str(arguments), agent, _source(raw, name, self._sources), server)
         if isinstance(item, ToolCallOutputItem):
             raw = _as_dict(item.raw_item)
             call_id = str(raw.get("call_id") or "")
             if call_id in self._client_calls:
                 return None
-            name, seen = self._pending.pop(call_id, ("", time.perf_counter()))
+            name, seen, server = self._pending.pop(call_id, ("", time.perf_counter(), ""))
             duration = tool_duration(call_id)
             if duration is None:
                 duration = time.perf_counter() - seen
-            return ToolOutput(call_id, name, _text(item.output), agent, _source(raw, name, self._sources), duration)
+            return ToolOutput(call_id, name, _text(item.output), agent, _source(raw, name, self._sources), duration, server)
         if isinstance(item, HandoffOutputItem):
             return Handoff(item.source_agent.name, item.target_agent.name)
         return None

@@ -5,8 +5,9 @@ declarative agents send them upstream). A Responses request's history (a previou
 input and output, or a conversation's items) and its new input are items; here they become
 messages: a ``message`` item keeps its role and parts, a ``function_call`` joins the assistant
 message before it as a tool call (parallel calls share one), a ``function_call_output``
-becomes the tool message answering it. Reasoning items stay out: chat history has no place
-for them.
+becomes the tool message answering it, and an ``mcp_call`` (a tool the gateway ran) becomes
+both: the call and its output, so the model sees what it did. Reasoning items stay out: chat
+history has no place for them.
 
 The other way, ``input_items`` makes a chat request's messages items, for a chat turn kept in
 a conversation: ``chat_messages(input_items(m)) == m`` for every message a conversation can
@@ -41,12 +42,12 @@ def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input", hi
                 messages.append(pb.ChatMessage(role=item.message.role, parts=parts))
         elif kind == "function_call":
             call = item.function_call
-            tool_call = pb.ToolCall(id=call.call_id, type="function", function=pb.FunctionCall(name=call.name, arguments=call.arguments))
-            previous = messages[-1] if messages else None
-            if previous is not None and previous.role == pb.ROLE_ASSISTANT:
-                previous.tool_calls.append(tool_call)
-            else:
-                messages.append(pb.ChatMessage(role=pb.ROLE_ASSISTANT, tool_calls=[tool_call]))
+            _add_tool_call(messages, pb.ToolCall(id=call.call_id, type="function", function=pb.FunctionCall(name=call.name, arguments=call.arguments)))
+        elif kind == "mcp_call":
+            mcp = item.mcp_call
+            call_id = item.id or f"mcp_{index}"  # the call's own id stays internal: the item's stands in
+            _add_tool_call(messages, pb.ToolCall(id=call_id, type="function", function=pb.FunctionCall(name=mcp.name, arguments=mcp.arguments)))
+            messages.append(pb.ChatMessage(role=pb.ROLE_TOOL, tool_call_id=call_id, content=mcp.output))
         elif kind == "function_call_output":
             output = item.function_call_output
             messages.append(pb.ChatMessage(role=pb.ROLE_TOOL, tool_call_id=output.call_id, content=output.output))
@@ -55,6 +56,15 @@ def chat_messages(items: Iterable[rpb.ResponseItem], *, param: str = "input", hi
         else:
             raise invalid_argument(f"{param}[{index}]: this item type is not supported as input", f"{param}[{index}]")
     return messages
+
+
+def _add_tool_call(messages: list[pb.ChatMessage], tool_call: pb.ToolCall) -> None:
+    """Onto the assistant message before it (parallel calls share one), else a new one."""
+    previous = messages[-1] if messages else None
+    if previous is not None and previous.role == pb.ROLE_ASSISTANT:
+        previous.tool_calls.append(tool_call)
+    else:
+        messages.append(pb.ChatMessage(role=pb.ROLE_ASSISTANT, tool_calls=[tool_call]))
 
 
 def output_items(items: Iterable[OutputItem]) -> list[rpb.ResponseItem]:
@@ -67,6 +77,9 @@ def output_items(items: Iterable[OutputItem]) -> list[rpb.ResponseItem]:
         elif item.kind == "approval_request":
             request = rpb.ApprovalRequestItem(name=item.name, arguments=item.arguments, server_label=item.label)
             out.append(rpb.ResponseItem(id=item.id, approval_request=request))
+        elif item.kind == "mcp_call":
+            mcp = rpb.McpCallItem(server_label=item.label, name=item.name, arguments=item.arguments, output=item.output, status="completed")
+            out.append(rpb.ResponseItem(id=item.id, mcp_call=mcp))
         else:
             call = rpb.FunctionCallItem(call_id=item.call_id, name=item.name, arguments=item.arguments, status="completed")
             out.append(rpb.ResponseItem(id=item.id, function_call=call))

@@ -99,6 +99,15 @@ def item_from_json(item: object, param: str) -> rpb.ResponseItem:
         decision = rpb.ApprovalResponseItem(approval_request_id=_str(item.get("approval_request_id"), f"{param}.approval_request_id"), approve=approve)
         decision.reason = str(item.get("reason") or "")
         return rpb.ResponseItem(id=item_id, approval_response=decision)
+    if kind == "mcp_call":
+        mcp = rpb.McpCallItem(
+            server_label=str(item.get("server_label", "")),
+            name=_str(item.get("name"), f"{param}.name"),
+            arguments=_str(item.get("arguments", ""), f"{param}.arguments"),
+            output=str(item.get("output") or ""),
+            status=str(item.get("status") or ""),
+        )
+        return rpb.ResponseItem(id=item_id, mcp_call=mcp)
     if kind == "mcp_approval_request":
         request = rpb.ApprovalRequestItem(
             name=str(item.get("name", "")), arguments=str(item.get("arguments", "")), server_label=str(item.get("server_label", ""))
@@ -139,6 +148,11 @@ def item_to_json(item: rpb.ResponseItem) -> dict[str, Any]:
     elif kind == "approval_request":
         request = item.approval_request
         out.update(type="mcp_approval_request", name=request.name, arguments=request.arguments, server_label=request.server_label)
+    elif kind == "mcp_call":
+        mcp = item.mcp_call
+        out.update(type="mcp_call", server_label=mcp.server_label, name=mcp.name, arguments=mcp.arguments, output=mcp.output or None)
+        if mcp.status:
+            out["status"] = mcp.status
     elif kind == "approval_response":
         decision = item.approval_response
         out.update(type="mcp_approval_response", approval_request_id=decision.approval_request_id, approve=decision.approve, reason=decision.reason or None)
@@ -219,7 +233,7 @@ def other_item(data: Mapping[str, Any]) -> rpb.ResponseItem:
     return rpb.ResponseItem(id=str(data.get("id") or ""), other=struct)
 
 
-_TYPED = frozenset({"message", "function_call", "function_call_output", "reasoning", "mcp_approval_request", "mcp_approval_response"})
+_TYPED = frozenset({"message", "function_call", "function_call_output", "reasoning", "mcp_call", "mcp_approval_request", "mcp_approval_response"})
 
 
 def stored_item(data: Mapping[str, Any]) -> rpb.ResponseItem:

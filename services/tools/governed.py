@@ -12,13 +12,23 @@ from agents import FunctionTool
 
 from services.vocabulary import ToolSource
 
-__all__ = ["governed_source", "mark_governed"]
+__all__ = ["governed_server", "governed_source", "mark_governed"]
 
 _MARK = "_agentgateway_source"
+_SERVER = "_agentgateway_mcp_server"
 
 
-def mark_governed(tool: FunctionTool, source: ToolSource) -> None:
+def mark_governed(tool: FunctionTool, source: ToolSource, *, server: str = "") -> None:
+    """``server``: the MCP server that provides the tool (its label), for an MCP tool."""
     setattr(tool, _MARK, source)
+    if server:
+        setattr(tool, _SERVER, server)
+
+
+def governed_server(tool: FunctionTool) -> str:
+    """The label of the MCP server behind a governed tool; "" when it is not an MCP tool."""
+    server: str = getattr(tool, _SERVER, "")
+    return server
 
 
 def governed_source(tool: FunctionTool) -> ToolSource | None:

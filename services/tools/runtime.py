@@ -37,6 +37,11 @@ class ToolRuntime:
         self.catalog = catalog
         self._gatekeeper = gatekeeper
 
+    def mcp_server(self, name: str) -> str:
+        """The label of the MCP server that provides tool ``name``; "" for other tools."""
+        spec = self.catalog.get(name)
+        return str(spec.extra.get("mcp_server", "")) if spec is not None else ""
+
     async def invoke(self, name: str, arguments: dict[str, Any], *, timeout_s: float | None = None, source: str = "gateway") -> ToolResult:
         """Authorize, run and measure one call. Raises ``GatewayError`` (denied, unknown, invalid, failed, timeout)."""
         call = caller()

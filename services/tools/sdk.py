@@ -50,5 +50,5 @@ def gateway_tool(name: str, *, description: str | None = None) -> FunctionTool:
         strict_json_schema=False,
     )
     # Already governed by the runtime: the SDK-tool wrapper must not check (and audit) it twice.
-    mark_governed(tool, "gateway")
+    mark_governed(tool, "gateway", server=runtime.mcp_server(spec.name))
     return tool
