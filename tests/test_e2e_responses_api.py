@@ -314,3 +314,50 @@ async def test_mcp_tools_the_gateway_runs_are_mcp_call_items(gateway: GatewayPro
     assert [c["function"]["name"] for c in asked["tool_calls"]] == ["calc_add"]
     answered = next(m for m in history if m["role"] == "tool")
     assert answered["tool_call_id"] == asked["tool_calls"][0]["id"] and float(answered["content"]) == 5
+
+
+async def test_a_drop_in_runs_with_the_history_as_its_sdk_session(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    # Turn 1 runs the agent's own tool; turn 2's model sees that call and its output, as it would
+    # with Runner.run(..., session=SQLiteSession(...)) in a script: both through previous_response_id
+    # and through a conversation (streamed), whose items then hold what the SDK wrote back.
+    conversation = await client.conversations.create()
+    for continued in ("previous_response_id", "conversation"):
+        upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"}, id="w1")]), TextReply("Sunny in Oslo."))
+        if continued == "conversation":  # streamed: Runner.run_streamed with the session
+            async with client.responses.stream(model="default/weather", input="Weather in Oslo?", conversation=conversation.id) as stream:
+                first = await stream.get_final_response()
+        else:
+            first = await client.responses.create(model="default/weather", input="Weather in Oslo?")
+        assert [o.type for o in first.output] == ["message"]  # a local tool: not an output item
+        upstream.queue(TextReply("Yes, sunny."))
+        follow = {"previous_response_id": first.id} if continued == "previous_response_id" else {"conversation": conversation.id}
+        second = await client.responses.create(model="default/weather", input="Sure?", **follow)  # type: ignore[arg-type]
+        assert second.output_text == "Yes, sunny."
+        sent = upstream.chat_requests[-1].body["messages"]
+        roles = [m["role"] for m in sent if m["role"] != "system"]
+        assert roles == ["user", "assistant", "tool", "assistant", "user"], continued
+        call = next(m for m in sent if m.get("tool_calls"))["tool_calls"][0]
+        assert (call["id"], call["function"]["name"], json.loads(call["function"]["arguments"])) == ("w1", "get_weather", {"city": "Oslo"})
+        assert next(m for m in sent if m["role"] == "tool")["tool_call_id"] == "w1"
+        assert [m["content"] for m in sent if m["role"] == "user"] == ["Weather in Oslo?", "Sure?"]
+    items = await client.conversations.items.list(conversation.id, order="asc")
+    kinds = [item.type for item in items.data]
+    assert kinds == ["message", "function_call", "function_call_output", "message", "message", "message"]
+    assert len({item.id for item in items.data}) == len(kinds)  # the gateway's own ids, unique
+
+
+async def test_a_drop_ins_client_tool_call_is_answered_once_in_its_history(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    # The SDK records a placeholder output for a client tool's call; the client's real one is the history.
+    upstream.queue(ToolCallReply([ToolCall("get_time", '{"zone":"UTC"}', id="call_t2")]), TextReply("It is noon."))
+    tool = {"type": "function", "name": "get_time", "description": "the time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}}}
+    asked = await client.responses.create(model="default/weather", input="What time is it?", tools=[tool])  # type: ignore[list-item]
+    assert [(o.type, getattr(o, "call_id", None)) for o in asked.output] == [("function_call", "call_t2")]
+    answered = await client.responses.create(
+        model="default/weather",
+        previous_response_id=asked.id,
+        input=[{"type": "function_call_output", "call_id": "call_t2", "output": "12:00"}],
+        tools=[tool],  # type: ignore[list-item]
+    )
+    assert answered.output_text == "It is noon."
+    sent = upstream.chat_requests[-1].body["messages"]
+    assert [m for m in sent if m["role"] == "tool"] == [{"role": "tool", "tool_call_id": "call_t2", "content": "12:00"}]

@@ -8,11 +8,14 @@ protos. Errors are not events: they are raised as ``GatewayError`` and end the r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai.types.chat import ChatCompletionMessageFunctionToolCallParam
 
 from services.vocabulary import FinishReason, ToolSource
+
+if TYPE_CHECKING:
+    from services.executor.run_session import HistorySession
 
 __all__ = [
     "ApprovalCall",
@@ -45,6 +48,9 @@ class ChatInput:
     user: str = ""
     # Rare OpenAI fields, already checked for forbidden keys.
     extra: dict[str, Any] = field(default_factory=dict)
+    # A Responses run's stored history as the SDK's Session (run_session.py): a drop-in agent
+    # runs with it as ``Runner.run(..., session=...)``; None for a stateless request.
+    session: HistorySession | None = None
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,13 @@
 run, the output as items, and the response kept (unless ``store`` is false).
 
 A Responses request is a chat run with state around it. Its history is the chain of a
-``previous_response_id`` (each ancestor's input then output) or the items of a
+``previous_response_id`` (each ancestor's input then what it produced) or the items of a
 ``conversation``; with the new input items and the ``instructions`` (a system message of this
-response only, as OpenAI's are not carried into the next) it becomes the run's messages. The
+response only, as OpenAI's are not carried into the next) it becomes the run's messages, and
+for a drop-in agent also the SDK's own ``Session`` (run_session.py): the agent runs with memory
+as ``Runner.run(..., session=...)`` does, and what the SDK writes back — every message, tool
+call and tool output of the turn — is what the next turn's history holds (the response's
+``output`` shows the client its view: messages, MCP calls, client calls, approvals). The
 run goes through ``Executor`` like every other (authentication, ``use_model``, rate limits,
 deadlines, cancellation). Its text and client-tool deltas are assembled into output items by
 ``OutputAssembler`` — the shim assembles the same events the same way for the stream — and the
@@ -15,8 +19,8 @@ conversation, if any, in the same transaction).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
 from agentgateway.v1 import messages_pb2 as pb
@@ -28,9 +32,11 @@ from services.executor import events as ev
 from services.executor.approval_store import PendingApproval
 from services.executor.approvals import CallDecision, Resolution
 from services.executor.codec import chat_input_from_proto, event_to_proto, usage_to_proto
+from services.executor.conversation import to_sdk_items
+from services.executor.run_session import HistorySession
 from services.responses.items import chat_messages, output_items
 from services.responses.output import OutputAssembler, approval_call, approval_item_id
-from services.responses.wire import item_to_json, response_from_json, response_to_json, stored_item
+from services.responses.wire import item_to_json, other_item, response_from_json, response_to_json, stored_item
 from services.security.context import caller
 
 if TYPE_CHECKING:
@@ -45,6 +51,34 @@ _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"
 
 def _new_item_id(item: rpb.ResponseItem) -> str:
     return new_item_id(item.WhichOneof("item") or "item")
+
+
+def _produced_items(session: HistorySession | None, response: rpb.Response) -> list[dict[str, Any]] | None:
+    """The items to keep as what the run produced, for the next turn's history: what a
+    drop-in's SDK run wrote back to its session (with the gateway's item ids), or None — the
+    response's output — for runs that did not (declarative agents, a run paused for approval:
+    the SDK holds a paused turn's writes until it resumes)."""
+    if session is None or response.status != rpb.RESPONSE_STATUS_COMPLETED:
+        return None
+    if any(item.WhichOneof("item") == "approval_request" for item in response.output):
+        return None
+    produced = session.produced()
+    if not produced:
+        return None
+    # A client tool's call is the client's to answer: the SDK's placeholder output for it is not history.
+    client_calls = {item.function_call.call_id for item in response.output if item.WhichOneof("item") == "function_call"}
+    kept = []
+    for raw in produced:
+        data = dict(raw) if isinstance(raw, Mapping) else {}
+        if not data or (data.get("type") == "function_call_output" and data.get("call_id") in client_calls):
+            continue
+        try:
+            item = stored_item(data)
+        except GatewayError:  # a shape the typed items do not take: kept as it is
+            item = other_item(data)
+        item.id = _new_item_id(item)  # the SDK's ids are the upstream's (or placeholders), not unique here
+        kept.append(item_to_json(item))
+    return kept
 
 
 class ResponseRunner:
@@ -90,9 +124,10 @@ class ResponseRunner:
             item.id = item.id or _new_item_id(sent)
             new_input.append(item)
         # A resumed run continues from the state it paused in: its input is the decisions only.
-        messages = chat_messages(history, param="history", history=True) + (chat_messages(request.input) if resume is None else [])
+        earlier = chat_messages(history, param="history", history=True)
         if request.instructions:
-            messages.insert(0, pb.ChatMessage(role=pb.ROLE_SYSTEM, content=request.instructions))
+            earlier.insert(0, pb.ChatMessage(role=pb.ROLE_SYSTEM, content=request.instructions))
+        messages = earlier + (chat_messages(request.input) if resume is None else [])
         chat = pb.ChatRequest(
             model=request.model,
             messages=messages,
@@ -106,6 +141,10 @@ class ResponseRunner:
         if request.HasField("extra"):
             chat.extra.CopyFrom(request.extra)
         chat_input = chat_input_from_proto(chat)
+        if resume is None and (store or history):
+            # The history a drop-in's SDK run reads, and what it writes back to keep (other agents run on the messages).
+            earlier_dicts = chat_input.messages[: len(earlier)]
+            chat_input.session = HistorySession(request.previous_response_id or request.conversation or "new", to_sdk_items(earlier_dicts), len(earlier))
 
         response = rpb.Response(
             id=new_response_id(),
@@ -159,6 +198,7 @@ class ResponseRunner:
                 owner,
                 response_to_json(response),
                 input_items=[item_to_json(i) for i in new_input],
+                output_items=_produced_items(chat_input.session, response),
                 previous_response_id=request.previous_response_id or None,
                 conversation_id=request.conversation or None,
                 append_to_conversation=bool(request.conversation),

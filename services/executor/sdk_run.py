@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from agents import Agent, ModelSettings, RunConfig, RunHooks, RunItem, Runner
+from agents import Agent, ModelSettings, RunConfig, RunHooks, RunItem, Runner, RunState, TResponseInputItem
 from agents import Usage as SdkUsage
 from agents.items import HandoffOutputItem, ToolCallItem, ToolCallOutputItem
 from agents.stream_events import AgentUpdatedStreamEvent, RawResponsesStreamEvent, RunItemStreamEvent
@@ -115,14 +115,25 @@ async def run_sdk_agent(
     run_config = _run_config(provider, request, trace, model_id)
     finishes = record_finish_reasons()
     resumed = await approvals.start_state(agent, context) if approvals is not None else None
-    items = resumed if resumed is not None else to_sdk_items(request.messages)
+    # A resumed run continues its saved state (its history in it); a continued conversation
+    # runs as the SDK runs an agent with memory: the history from the session, the turn after it.
+    session = request.session if resumed is None else None
+    items: list[TResponseInputItem] | RunState[Any, Agent[Any]]
+    if resumed is not None:
+        items = resumed
+    elif session is not None:
+        turn = to_sdk_items(request.messages[session.message_count :])
+        session.start_turn(turn)
+        items = turn
+    else:
+        items = to_sdk_items(request.messages)
     turns = max_turns or DEFAULT_MAX_TURNS
     translate = _ItemTranslator(sources, client.names if client is not None else frozenset(), servers)
     if not streaming:
         # Unary callers need no deltas: a plain run (non-streaming upstream calls) is much
         # cheaper than a streamed one; tool and handoff events come from the run's items.
         try:
-            done = await Runner.run(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks)
+            done = await Runner.run(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks, session=session)
         except StoppedForClientTools as stop:  # a handoff beside client calls (client_tools.py)
             assert client is not None
             yield _usage(stop.context.usage)
@@ -146,7 +157,7 @@ async def run_sdk_agent(
         yield _usage(done.context_wrapper.usage)
         yield FinalOutput(text, done.last_agent.name, final_finish_reason(finishes), structured)
         return
-    result = Runner.run_streamed(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks)
+    result = Runner.run_streamed(agent, items, context=context, run_config=run_config, max_turns=turns, hooks=hooks, session=session)
     current = agent.name
     streamed_text = False
     try:
