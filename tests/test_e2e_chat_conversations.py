@@ -227,3 +227,23 @@ async def test_grpc_clients_name_the_conversation_in_the_chat_request(client: As
         await stub.CreateChatCompletion(ex_pb.CreateChatCompletionRequest(chat=pb.ChatRequest(model=MODEL, conversation=conversation.id)))
     assert (caught.value.code(), error_info(caught.value).metadata["param"]) == (grpc.StatusCode.INVALID_ARGUMENT, "messages")
     await client.conversations.delete(conversation.id)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_drop_ins_chat_turn_keeps_the_tools_it_ran(client: AsyncOpenAI, upstream: FakeUpstream, stream: bool) -> None:
+    # A drop-in runs on the conversation as its SDK session: what the SDK writes back (the agent's
+    # own tool call and output too) is the turn kept, and the next turn's model sees it.
+    conversation = await client.conversations.create()
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Oslo"}, id="w7")]), TextReply("Sunny in Oslo."))
+    ask = {"model": "default/weather", "messages": [{"role": "user", "content": "Weather in Oslo?"}], "extra_headers": on(conversation.id)}
+    if stream:
+        chunks = await client.chat.completions.create(**ask, stream=True)  # type: ignore[call-overload]
+        assert "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices]) == "Sunny in Oslo."
+    else:
+        assert (await client.chat.completions.create(**ask)).choices[0].message.content == "Sunny in Oslo."  # type: ignore[call-overload]
+    items = await kept(client, conversation.id)
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output", "message"]
+    assert (items[1].call_id, items[1].name, items[2].call_id) == ("w7", "get_weather", "w7")
+    upstream.queue(TextReply("Still sunny."))
+    await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "Sure?"}], extra_headers=on(conversation.id))
+    assert [role for role, _ in sent(upstream)] == ["user", "assistant", "tool", "assistant", "user"]

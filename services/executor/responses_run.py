@@ -19,7 +19,7 @@ conversation, if any, in the same transaction).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from agentgateway.v1 import executor_service_pb2 as ex_pb
@@ -33,10 +33,10 @@ from services.executor.approval_store import PendingApproval
 from services.executor.approvals import CallDecision, Resolution
 from services.executor.codec import chat_input_from_proto, event_to_proto, usage_to_proto
 from services.executor.conversation import to_sdk_items
-from services.executor.run_session import HistorySession
+from services.executor.run_session import HistorySession, produced_items
 from services.responses.items import chat_messages, output_items
 from services.responses.output import OutputAssembler, approval_call, approval_item_id
-from services.responses.wire import item_to_json, other_item, response_from_json, response_to_json, stored_item
+from services.responses.wire import item_to_json, response_from_json, response_to_json, stored_item
 from services.security.context import caller
 
 if TYPE_CHECKING:
@@ -54,31 +54,17 @@ def _new_item_id(item: rpb.ResponseItem) -> str:
 
 
 def _produced_items(session: HistorySession | None, response: rpb.Response) -> list[dict[str, Any]] | None:
-    """The items to keep as what the run produced, for the next turn's history: what a
-    drop-in's SDK run wrote back to its session (with the gateway's item ids), or None — the
-    response's output — for runs that did not (declarative agents, a run paused for approval:
-    the SDK holds a paused turn's writes until it resumes)."""
-    if session is None or response.status != rpb.RESPONSE_STATUS_COMPLETED:
+    """The items to keep as what the run produced, for the next turn's history (None: the
+    response's output). A paused or unfinished run keeps its output."""
+    if response.status != rpb.RESPONSE_STATUS_COMPLETED or any(item.WhichOneof("item") == "approval_request" for item in response.output):
         return None
-    if any(item.WhichOneof("item") == "approval_request" for item in response.output):
-        return None
-    produced = session.produced()
-    if not produced:
-        return None
-    # A client tool's call is the client's to answer: the SDK's placeholder output for it is not history.
     client_calls = {item.function_call.call_id for item in response.output if item.WhichOneof("item") == "function_call"}
-    kept = []
-    for raw in produced:
-        data = dict(raw) if isinstance(raw, Mapping) else {}
-        if not data or (data.get("type") == "function_call_output" and data.get("call_id") in client_calls):
-            continue
-        try:
-            item = stored_item(data)
-        except GatewayError:  # a shape the typed items do not take: kept as it is
-            item = other_item(data)
-        item.id = _new_item_id(item)  # the SDK's ids are the upstream's (or placeholders), not unique here
-        kept.append(item_to_json(item))
-    return kept
+    produced = produced_items(session, client_calls)
+    if produced is None:
+        return None
+    for item in produced:
+        item.id = _new_item_id(item)
+    return [item_to_json(item) for item in produced]
 
 
 class ResponseRunner:

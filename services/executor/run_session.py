@@ -18,13 +18,18 @@ the in-memory view — deleting stored history is ``DELETE /v1/conversations/{id
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+from agentgateway.v1 import responses_pb2 as rpb
+from services.errors import GatewayError
+from services.responses.wire import other_item, stored_item
 
 if TYPE_CHECKING:
     from agents import TResponseInputItem
     from agents.memory import SessionSettings
 
-__all__ = ["HistorySession"]
+__all__ = ["HistorySession", "produced_items"]
 
 
 class HistorySession:
@@ -65,3 +70,25 @@ class HistorySession:
         self._items.clear()
         self._history_len = 0
         self._turn_input = 0
+
+
+def produced_items(session: HistorySession | None, client_calls: Collection[str]) -> list[rpb.ResponseItem] | None:
+    """What a drop-in's run wrote back to its session, as items without ids (the SDK's are the
+    upstream's or placeholders, not unique in a conversation); None when the run wrote nothing
+    back (an agent that is not a drop-in, a turn paused for approval): keep its output instead.
+    A client tool's call is the client's to answer: the SDK's placeholder output is left out."""
+    produced = session.produced() if session is not None else []
+    if not produced:
+        return None
+    items = []
+    for raw in produced:
+        data: dict[str, Any] = dict(raw) if isinstance(raw, Mapping) else {}
+        if not data or (data.get("type") == "function_call_output" and data.get("call_id") in client_calls):
+            continue
+        try:
+            item = stored_item(data)
+        except GatewayError:  # a shape the typed items do not take: kept as it is
+            item = other_item(data)
+        item.ClearField("id")
+        items.append(item)
+    return items

@@ -74,7 +74,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     ) -> AsyncIterator[ex_pb.StreamChatCompletionResponse]:
         clock = start_upstream_clock()
         turn = await self._conversations.open(request.chat)
-        chat = chat_input_from_proto(request.chat if turn is None else turn.chat)
+        chat = chat_input_from_proto(request.chat) if turn is None else turn.chat_input()
         events = self._executor.stream(chat)
         if turn is not None:
             events = turn.streamed(events)
@@ -88,7 +88,7 @@ class ExecutorServicer(ex_grpc.ExecutorServiceServicer):
     ) -> ex_pb.CreateChatCompletionResponse:
         clock = start_upstream_clock()
         turn = await self._conversations.open(request.chat)
-        chat = chat_input_from_proto(request.chat if turn is None else turn.chat)
+        chat = chat_input_from_proto(request.chat) if turn is None else turn.chat_input()
         done = await self._executor.complete(chat)
         if turn is not None:
             await turn.completed(done.final)
