@@ -28,7 +28,16 @@ from services.rpc.inprocess import InProcessServer, channel_to
 from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
 from shim.completions import chat_completions
-from shim.conversations import append_items, create_conversation, delete_conversation, get_conversation, list_items
+from shim.conversations import (
+    append_items,
+    create_conversation,
+    delete_conversation,
+    delete_item,
+    get_conversation,
+    get_item,
+    list_items,
+    update_conversation,
+)
 from shim.errors import EXCEPTION_HANDLERS
 from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
@@ -136,9 +145,13 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
             Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
             Route("/v1/conversations", create_conversation, methods=["POST"]),
             Route("/v1/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+            Route("/v1/conversations/{conversation_id}", update_conversation, methods=["POST"]),
             Route("/v1/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
             Route("/v1/conversations/{conversation_id}/items", append_items, methods=["POST"]),
             Route("/v1/conversations/{conversation_id}/items", list_items, methods=["GET"]),
+            # :path, as an item id a client chose may hold "/" (clients send it as %2F).
+            Route("/v1/conversations/{conversation_id}/items/{item_id:path}", get_item, methods=["GET"]),
+            Route("/v1/conversations/{conversation_id}/items/{item_id:path}", delete_item, methods=["DELETE"]),
             Route("/v1/approvals/{approval_id}", resolve_approval, methods=["POST"]),
             Route("/v1/approvals/{approval_id}", get_approval, methods=["GET"]),
             Route("/v1/models", list_models, methods=["GET"]),

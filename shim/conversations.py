@@ -3,15 +3,17 @@
 A translator, as the other routes are: the JSON body or query becomes a ConversationService
 request (the caller's credentials travel as its metadata, so the key that owns a conversation
 is decided there), and its answer becomes OpenAI's JSON — ``conversation``,
-``conversation.deleted``, and ``list`` objects of items. Errors are the service's, in OpenAI's
-error JSON (shim/errors.py): 404 ``conversation_not_found`` for an unknown, foreign or expired
-id, 400 naming the field for a bad item, metadata, ``after`` or ``limit``.
+``conversation.deleted``, items, and ``list`` objects of items. Errors are the service's, in
+OpenAI's error JSON (shim/errors.py): 404 ``conversation_not_found`` for an unknown, foreign or
+expired id (``conversation_item_not_found`` for an item not in it), 400 naming the field for a
+bad item, metadata, ``after`` or ``limit``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from google.protobuf import field_mask_pb2
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +27,16 @@ from shim.completions import parse_json_body, read_body
 from shim.json_response import JSONResponse
 from shim.schemas import ValidationError, param_of
 
-__all__ = ["append_items", "create_conversation", "delete_conversation", "get_conversation", "list_items"]
+__all__ = [
+    "append_items",
+    "create_conversation",
+    "delete_conversation",
+    "delete_item",
+    "get_conversation",
+    "get_item",
+    "list_items",
+    "update_conversation",
+]
 
 _TIMEOUT_S = 10
 # Item types whose objects OpenAI lists with a `status` ("completed" once kept). Input items are
@@ -48,6 +59,11 @@ class CreateConversationBody(_Body):
     metadata: dict[str, str] | None = None
 
 
+class UpdateConversationBody(_Body):
+    # Required, as OpenAI's; null clears it, as an empty object does.
+    metadata: dict[str, str] | None
+
+
 class AppendItemsBody(_Body):
     items: list[Any]
 
@@ -63,6 +79,13 @@ def _options(request: Request) -> dict[str, Any]:
 
 def _name(request: Request) -> str:
     return f"conversations/{request.path_params['conversation_id']}"
+
+
+def _item_name(request: Request) -> str:
+    item_id = request.path_params["item_id"]
+    if not item_id:  # the route takes any path after items/, the empty one too
+        raise invalid_argument("an item id is required: /v1/conversations/{id}/items/{item_id}", "item_id")
+    return f"{_name(request)}/items/{item_id}"
 
 
 async def _body(request: Request, model: type[_Body], *, optional: bool = False) -> Any:
@@ -128,6 +151,15 @@ async def get_conversation(request: Request) -> Response:
     return JSONResponse(conversation_json(found.conversation))
 
 
+async def update_conversation(request: Request) -> Response:
+    body: UpdateConversationBody = await _body(request, UpdateConversationBody)
+    wanted = pb.UpdateConversationRequest(
+        conversation=pb.Conversation(name=_name(request), metadata=body.metadata or {}), update_mask=field_mask_pb2.FieldMask(paths=["metadata"])
+    )
+    updated = await _stub(request).UpdateConversation(wanted, **_options(request))
+    return JSONResponse(conversation_json(updated.conversation))
+
+
 async def delete_conversation(request: Request) -> Response:
     await _stub(request).DeleteConversation(pb.DeleteConversationRequest(name=_name(request)), **_options(request))
     return JSONResponse({"id": request.path_params["conversation_id"], "object": "conversation.deleted", "deleted": True})
@@ -159,3 +191,14 @@ async def list_items(request: Request) -> Response:
         **_options(request),
     )
     return JSONResponse(_list_json([item_json(i) for i in page.items], has_more=bool(page.next_page_token)))
+
+
+async def get_item(request: Request) -> Response:
+    found = await _stub(request).GetConversationItem(pb.GetConversationItemRequest(name=_item_name(request)), **_options(request))
+    return JSONResponse(item_json(found.item))
+
+
+async def delete_item(request: Request) -> Response:
+    """OpenAI answers an item's deletion with the conversation it was deleted from."""
+    deleted = await _stub(request).DeleteConversationItem(pb.DeleteConversationItemRequest(name=_item_name(request)), **_options(request))
+    return JSONResponse(conversation_json(deleted.conversation))

@@ -1,6 +1,7 @@
 """Bad input never gives a 5xx from ConversationService: any request a gRPC client can put on
-the wire — items as arbitrary JSON, odd ids, metadata, page tokens, enum values the schema does
-not name — is served or refused with INVALID_ARGUMENT / NOT_FOUND. In process: the servicer
+the wire — items as arbitrary JSON, odd ids and resource names, metadata, update masks, page
+tokens, enum values the schema does not name — is served or refused with INVALID_ARGUMENT /
+NOT_FOUND. In process: the servicer
 over a real SQLite store, as the caller the auth interceptor would set."""
 
 from __future__ import annotations
@@ -104,3 +105,26 @@ def test_any_item_listing_is_served_or_refused(servicer: ConversationServicer, r
 def test_any_conversation_listing_is_served_or_refused(servicer: ConversationServicer, request: pb.ListConversationsRequest) -> None:
     request.key_id = ""  # another key's listing is PERMISSION_DENIED for this caller, by design
     _serve(servicer.ListConversations(request, None))  # type: ignore[arg-type]
+
+
+@_settings
+@given(
+    request=messages(pb.UpdateConversationRequest),
+    known=st.booleans(),
+    paths=st.lists(st.sampled_from(["metadata", "*", "name", "metadata.k", ""]), max_size=3),
+)
+def test_any_update_is_served_or_refused(servicer: ConversationServicer, request: pb.UpdateConversationRequest, known: bool, paths: list[str]) -> None:
+    if known:
+        request.conversation.name = _conversation(servicer)
+        request.update_mask.paths[:] = paths
+    _serve(servicer.UpdateConversation(request, None))  # type: ignore[arg-type]
+
+
+@_settings
+@given(known=st.booleans(), item=st.one_of(st.text(max_size=140), st.sampled_from(["", "a/b", "msg_x/items/y"])), delete=st.booleans())
+def test_any_item_name_is_served_or_refused(servicer: ConversationServicer, known: bool, item: str, delete: bool) -> None:
+    name = f"{_conversation(servicer)}/items/{item}" if known else item
+    if delete:
+        _serve(servicer.DeleteConversationItem(pb.DeleteConversationItemRequest(name=name), None))  # type: ignore[arg-type]
+    else:
+        _serve(servicer.GetConversationItem(pb.GetConversationItemRequest(name=name), None))  # type: ignore[arg-type]

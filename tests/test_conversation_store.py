@@ -1,6 +1,7 @@
 """The SQLite conversation store: ownership, ordered appends under the size caps (all or
-nothing), paging (tokens, order, OpenAI's ``after``), TTL with an injected clock, real deletes,
-response chains, and one file shared by several processes' connections."""
+nothing), paging (tokens, order, OpenAI's ``after``), TTL with an injected clock, metadata
+updates, single items read and deleted, real deletes, response chains, and one file shared by
+several processes' connections."""
 
 from __future__ import annotations
 
@@ -107,9 +108,13 @@ async def test_metadata_follows_openais_limits(store: SQLiteConversationStore) -
 
 
 async def test_another_owner_gets_not_found_exactly_as_for_an_unknown_id(store: SQLiteConversationStore) -> None:
-    conversation, _ = await store.create_conversation("alice", items=[user("secret")])
+    conversation, items = await store.create_conversation("alice", items=[user("secret")])
     for call in (
         store.get_conversation(conversation.id, "mallory"),
+        store.update_conversation(conversation.id, "mallory", metadata={"owner": "mallory"}),
+        # Another owner's item is the conversation's NOT_FOUND: nothing says the item exists.
+        store.get_item(conversation.id, items[0].id, "mallory"),
+        store.delete_item(conversation.id, items[0].id, "mallory"),
         store.list_items(conversation.id, "mallory", page_size=10),
         store.append_items(conversation.id, "mallory", [user("x")]),
         store.delete_conversation(conversation.id, "mallory"),
@@ -122,6 +127,7 @@ async def test_another_owner_gets_not_found_exactly_as_for_an_unknown_id(store: 
     assert http_status_of(unknown)[0] == 404
     # Nothing mallory tried changed alice's conversation; any owner (None: admin) sees it.
     assert (await store.get_conversation(conversation.id, None)).item_count == 1
+    assert (await store.get_conversation(conversation.id, "alice")).metadata == {}
     assert texts((await store.list_items(conversation.id, "alice", page_size=10)).items) == ["secret"]
     assert (await store.list_conversations("mallory", page_size=10)).conversations == []
 
@@ -274,6 +280,73 @@ async def test_deleting_a_conversation_removes_its_rows(tmp_path: Path) -> None:
     assert (await refusal(store.delete_conversation(conversation.id, "alice"))).reason == "CONVERSATION_NOT_FOUND"
     db = sqlite3.connect(path)
     assert db.execute("SELECT count(*) FROM conversations").fetchone() == db.execute("SELECT count(*) FROM conversation_items").fetchone() == (0,)
+    await store.close()
+
+
+async def test_an_update_replaces_the_metadata_and_renews_the_ttl(tmp_path: Path) -> None:
+    clock = Clock()
+    store = store_at(tmp_path / "c.sqlite3", clock, ttl_s=100.0)
+    conversation, _ = await store.create_conversation("alice", metadata={"topic": "weather", "lang": "en"}, items=[user("hi")])
+    clock.now += 60
+    updated = await store.update_conversation(conversation.id, "alice", metadata={"topic": "travel"})
+    # Replaced whole, as OpenAI's update: "lang" is gone. An update is activity: the TTL restarts.
+    assert updated.metadata == {"topic": "travel"} and (updated.updated_at, updated.expires_at) == (clock.now, clock.now + 100)
+    assert (updated.created_at, updated.item_count, updated.size_bytes) == (conversation.created_at, 1, conversation.size_bytes)
+    assert await store.get_conversation(conversation.id, "alice") == updated
+    clock.now += 90  # +150: past the creation's TTL, within the update's
+    assert (await store.get_conversation(conversation.id, "alice")).metadata == {"topic": "travel"}
+    # Any owner (None: an admin) may update; an empty mapping clears the metadata.
+    assert (await store.update_conversation(conversation.id, None, metadata={})).metadata == {}
+    for bad in ({f"k{i}": "v" for i in range(17)}, {"k" * 65: "v"}, {"k": "v" * 513}, {"k": 1}):
+        error = await refusal(store.update_conversation(conversation.id, "alice", metadata=bad))  # type: ignore[dict-item]
+        assert (error.status, error.metadata["param"]) == ("INVALID_ARGUMENT", "metadata")
+    assert (await store.get_conversation(conversation.id, "alice")).metadata == {}  # the refused ones changed nothing
+    clock.now += 101
+    assert (await refusal(store.update_conversation(conversation.id, "alice", metadata={"a": "b"}))).reason == "CONVERSATION_NOT_FOUND"
+    await store.close()
+
+
+async def test_one_item_is_read_and_deleted_for_real(tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "c.sqlite3"
+    store = store_at(path, clock, ttl_s=100.0)
+    conversation, items = await store.create_conversation("alice", items=[user("keep"), user("drop"), {**user("also keep"), "id": "notes/1"}])
+    assert await store.get_item(conversation.id, items[1].id, "alice") == items[1]
+    assert (await store.get_item(conversation.id, "notes/1", None)).position == 2  # an id with "/" is an id like any
+    first_page = await store.list_items(conversation.id, "alice", page_size=1)
+    clock.now += 60
+    after, deleted = await store.delete_item(conversation.id, items[1].id, "alice")
+    assert deleted == items[1]
+    # The counts the caps check shrink by it, and a deletion is activity: the TTL restarts.
+    keep_bytes = sum(p.size for p in prepare_items([items[0].item, items[2].item]))
+    assert (after.item_count, after.size_bytes, after.updated_at, after.expires_at) == (2, keep_bytes, clock.now, clock.now + 100)
+    assert await store.get_conversation(conversation.id, "alice") == after
+    assert [i["id"] for i in await store.conversation_history(conversation.id, "alice")] == [items[0].id, "notes/1"]
+    # The others keep their positions, and a token from before the deletion still continues.
+    rest = await store.list_items(conversation.id, "alice", page_size=10, page_token=first_page.next_page_token)
+    assert [(i.id, i.position) for i in rest.items] == [("notes/1", 2)]
+    for call in (store.get_item(conversation.id, items[1].id, "alice"), store.delete_item(conversation.id, items[1].id, "alice")):
+        gone = await refusal(call)
+        assert (gone.status, gone.reason, gone.metadata["item"]) == ("NOT_FOUND", "CONVERSATION_ITEM_NOT_FOUND", items[1].id)
+        assert http_status_of(gone)[0] == 404
+    assert (await refusal(store.list_items(conversation.id, "alice", page_size=5, after=items[1].id))).metadata["param"] == "after"
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM conversation_items WHERE id = ?", (items[1].id,)).fetchone() == (0,)
+    # Its id is free again; a new item goes after every position ever used.
+    (again,) = await store.append_items(conversation.id, "alice", [items[1].item])
+    assert (again.id, again.position) == (items[1].id, 3)
+    assert (await refusal(store.get_item("conv_nope", items[0].id, "alice"))).reason == "CONVERSATION_NOT_FOUND"
+    await store.close()
+
+
+async def test_a_deleted_item_makes_room_under_the_caps(tmp_path: Path) -> None:
+    store = store_at(tmp_path / "c.sqlite3", max_items=2, max_bytes=6000)
+    conversation, items = await store.create_conversation("alice", items=[user("x" * 5000), user("small")])
+    assert (await refusal(store.append_items(conversation.id, "alice", [user("third")]))).metadata["limit_kind"] == "items"
+    await store.delete_item(conversation.id, items[1].id, "alice")
+    assert (await refusal(store.append_items(conversation.id, "alice", [user("y" * 1000)]))).metadata["limit_kind"] == "bytes"
+    after, _ = await store.delete_item(conversation.id, items[0].id, "alice")
+    assert (after.item_count, after.size_bytes) == (0, 0)
+    assert len(await store.append_items(conversation.id, "alice", [user("y" * 1000), user("z")])) == 2
     await store.close()
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import field_mask_pb2, struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agentgateway.v1 import conversation_service_pb2 as pb
@@ -44,6 +44,10 @@ def user(text: str) -> struct_pb2.Struct:
 
 def text_of(item: pb.ConversationItem) -> str:
     return str(item.item["content"][0]["text"])
+
+
+def update(name: str, metadata: dict[str, str], *paths: str) -> pb.UpdateConversationRequest:
+    return pb.UpdateConversationRequest(conversation=pb.Conversation(name=name, metadata=metadata), update_mask=field_mask_pb2.FieldMask(paths=paths))
 
 
 @pytest.fixture
@@ -105,10 +109,14 @@ async def test_create_append_list_get_delete(stubs: dict[str, pb_grpc.Conversati
 
 async def test_another_key_gets_not_found_and_the_admin_sees_everything(stubs: dict[str, pb_grpc.ConversationServiceStub]) -> None:
     owner, other, admin = stubs["user"], stubs["notools"], stubs["admin"]
-    conversation = (await owner.CreateConversation(pb.CreateConversationRequest(items=[user("private")]))).conversation
+    created = await owner.CreateConversation(pb.CreateConversationRequest(items=[user("private"), user("also private")]))
+    conversation, item = created.conversation, created.items[1]
     unknown = await rpc_error(other.GetConversation(pb.GetConversationRequest(name="conversations/conv_does_not_exist")))
     for call in (
         other.GetConversation(pb.GetConversationRequest(name=conversation.name)),
+        other.UpdateConversation(update(conversation.name, {"mine": "now"}, "metadata")),
+        other.GetConversationItem(pb.GetConversationItemRequest(name=item.name)),
+        other.DeleteConversationItem(pb.DeleteConversationItemRequest(name=item.name)),
         other.ListConversationItems(pb.ListConversationItemsRequest(parent=conversation.name)),
         other.AppendConversationItems(pb.AppendConversationItemsRequest(parent=conversation.name, items=[user("sneaky")])),
         other.DeleteConversation(pb.DeleteConversationRequest(name=conversation.name)),
@@ -129,8 +137,14 @@ async def test_another_key_gets_not_found_and_the_admin_sees_everything(stubs: d
     users = await admin.ListConversations(pb.ListConversationsRequest(key_id="user", page_size=1000))
     assert {c.key_id for c in users.conversations} == {"user"} and conversation.conversation_id in [c.conversation_id for c in users.conversations]
     items = await admin.ListConversationItems(pb.ListConversationItemsRequest(parent=conversation.name))
-    assert [text_of(i) for i in items.items] == ["private"]  # nothing of the refused appends landed
+    assert [text_of(i) for i in items.items] == ["private", "also private"]  # nothing of the refused calls landed
     assert (await admin.GetConversation(pb.GetConversationRequest(name=conversation.name))).conversation.key_id == "user"
+    # As it may delete the conversation, the admin may manage its metadata and items; it stays the key's.
+    assert (await admin.GetConversationItem(pb.GetConversationItemRequest(name=item.name))).item == item
+    updated = (await admin.UpdateConversation(update(conversation.name, {"reviewed": "yes"}, "metadata"))).conversation
+    assert (updated.key_id, dict(updated.metadata)) == ("user", {"reviewed": "yes"})
+    assert (await admin.DeleteConversationItem(pb.DeleteConversationItemRequest(name=item.name))).conversation.item_count == 1
+    assert [text_of(i) for i in (await owner.ListConversationItems(pb.ListConversationItemsRequest(parent=conversation.name))).items] == ["private"]
     await admin.DeleteConversation(pb.DeleteConversationRequest(name=conversation.name))
     assert (await rpc_error(owner.GetConversation(pb.GetConversationRequest(name=conversation.name)))).code() == grpc.StatusCode.NOT_FOUND
 
@@ -139,10 +153,59 @@ async def test_the_admins_looks_at_other_keys_conversations_are_audited(stubs: d
     from agentgateway.v1 import security_service_pb2 as sec_pb
     from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 
-    conversation = (await stubs["user"].CreateConversation(pb.CreateConversationRequest())).conversation
-    await stubs["admin"].GetConversation(pb.GetConversationRequest(name=conversation.name))
+    created = await stubs["user"].CreateConversation(pb.CreateConversationRequest(items=[user("look")]))
+    conversation, item = created.conversation, created.items[0]
+    admin = stubs["admin"]
+    await admin.GetConversation(pb.GetConversationRequest(name=conversation.name))
+    await admin.UpdateConversation(update(conversation.name, {"seen": "admin"}, "metadata"))
+    await admin.GetConversationItem(pb.GetConversationItemRequest(name=item.name))
+    await admin.DeleteConversationItem(pb.DeleteConversationItemRequest(name=item.name))
     events = (await sec_grpc.SecurityServiceStub(channel).ListAuditEvents(sec_pb.ListAuditEventsRequest(key_id="admin", page_size=1000))).events
-    assert f"ConversationService/GetConversation {conversation.name}" in [e.resource for e in events]
+    resources = [e.resource for e in events]
+    for rpc, resource in (
+        ("GetConversation", conversation.name),
+        ("UpdateConversation", conversation.name),
+        ("GetConversationItem", conversation.name),
+        ("DeleteConversationItem", item.name),
+    ):
+        assert f"ConversationService/{rpc} {resource}" in resources
+
+
+async def test_update_metadata_and_get_and_delete_one_item(stubs: dict[str, pb_grpc.ConversationServiceStub]) -> None:
+    stub = stubs["user"]
+    created = await stub.CreateConversation(
+        pb.CreateConversationRequest(conversation=pb.Conversation(metadata={"topic": "weather", "lang": "en"}), items=[user("a"), user("b"), user("c")])
+    )
+    conversation, items = created.conversation, created.items
+    updated = (await stub.UpdateConversation(update(conversation.name, {"topic": "travel"}, "metadata"))).conversation
+    # Replaced whole; an update is a change: update_time moves and the TTL restarts from it.
+    assert dict(updated.metadata) == {"topic": "travel"} and updated.create_time == conversation.create_time
+    assert updated.update_time.ToNanoseconds() > conversation.update_time.ToNanoseconds()
+    assert updated.expire_time.ToDatetime() - updated.update_time.ToDatetime() == timedelta(days=30)
+    assert (await stub.GetConversation(pb.GetConversationRequest(name=conversation.conversation_id))).conversation == updated
+    # AIP-134: an empty mask updates the fields the request sets; with none set nothing changes.
+    assert (await stub.UpdateConversation(update(conversation.conversation_id, {}))).conversation == updated
+    implied = (await stub.UpdateConversation(update(conversation.name, {"topic": "food"}))).conversation
+    assert dict(implied.metadata) == {"topic": "food"}
+    assert dict((await stub.UpdateConversation(update(conversation.name, {}, "*"))).conversation.metadata) == {}
+    # One item, by its resource name.
+    middle = (await stub.GetConversationItem(pb.GetConversationItemRequest(name=items[1].name))).item
+    assert middle == items[1] and (middle.position, text_of(middle)) == (1, "b")
+    after = (await stub.DeleteConversationItem(pb.DeleteConversationItemRequest(name=items[1].name))).conversation
+    assert after.conversation_id == conversation.conversation_id and after.item_count == 2
+    assert after.size_bytes < conversation.size_bytes and after.update_time.ToNanoseconds() > implied.update_time.ToNanoseconds()
+    listed = await stub.ListConversationItems(pb.ListConversationItemsRequest(parent=conversation.name))
+    assert [(text_of(i), i.position) for i in listed.items] == [("a", 0), ("c", 2)]
+    for call in (
+        stub.GetConversationItem(pb.GetConversationItemRequest(name=items[1].name)),
+        stub.DeleteConversationItem(pb.DeleteConversationItemRequest(name=items[1].name)),
+    ):
+        gone = await rpc_error(call)
+        info = error_info(gone)
+        assert (gone.code(), info.reason, info.metadata["item"]) == (grpc.StatusCode.NOT_FOUND, "CONVERSATION_ITEM_NOT_FOUND", items[1].item_id)
+    unknown = await rpc_error(stub.GetConversationItem(pb.GetConversationItemRequest(name="conversations/conv_nope/items/msg_x")))
+    assert error_info(unknown).reason == "CONVERSATION_NOT_FOUND"
+    await stub.DeleteConversation(pb.DeleteConversationRequest(name=conversation.name))
 
 
 async def test_paging_through_many_items_in_both_orders(stubs: dict[str, pb_grpc.ConversationServiceStub]) -> None:
@@ -220,6 +283,16 @@ async def test_listing_conversations_pages_newest_first(stubs: dict[str, pb_grpc
             "metadata",
             "INVALID_ARGUMENT",
         ),
+        (lambda c: ("UpdateConversation", update(c, {f"k{i}": "v" for i in range(17)}, "metadata")), "metadata", "INVALID_ARGUMENT"),
+        (lambda c: ("UpdateConversation", update("", {"a": "b"}, "metadata")), "conversation.name", "INVALID_ARGUMENT"),
+        (lambda c: ("UpdateConversation", update(c, {"a": "b"}, "item_count")), "update_mask.paths[0]", "FIELD_NOT_UPDATABLE"),
+        (lambda c: ("UpdateConversation", update(c, {"a": "b"}, "metadata", "name")), "update_mask.paths[1]", "FIELD_NOT_UPDATABLE"),
+        (lambda c: ("UpdateConversation", update(c, {"a": "b"}, "metadata.a")), "update_mask.paths[0]", "FIELD_NOT_UPDATABLE"),
+        (lambda c: ("UpdateConversation", update(c, {"a": "b"}, "metadata", "title")), "update_mask.paths[1]", "UNKNOWN_FIELD"),
+        (lambda c: ("UpdateConversation", update(c, {"a": "b"}, "*", "metadata")), "update_mask.paths[0]", "INVALID_ARGUMENT"),
+        (lambda c: ("GetConversationItem", pb.GetConversationItemRequest(name=c)), "name", "INVALID_ARGUMENT"),
+        (lambda c: ("GetConversationItem", pb.GetConversationItemRequest(name=f"{c}/items/")), "name", "INVALID_ARGUMENT"),
+        (lambda c: ("DeleteConversationItem", pb.DeleteConversationItemRequest(name=f"{c}/x/items/msg_1")), "name", "INVALID_ARGUMENT"),
     ],
 )
 async def test_bad_requests_are_invalid_argument_naming_the_field(
@@ -231,7 +304,8 @@ async def test_bad_requests_are_invalid_argument_naming_the_field(
     error = await rpc_error(getattr(stub, method)(request))
     info = error_info(error)
     assert (error.code(), info.reason, info.metadata["param"]) == (grpc.StatusCode.INVALID_ARGUMENT, reason, param)
-    assert (await stub.GetConversation(pb.GetConversationRequest(name=conversation.name))).conversation.item_count == 1
+    unchanged = (await stub.GetConversation(pb.GetConversationRequest(name=conversation.name))).conversation
+    assert (unchanged.item_count, dict(unchanged.metadata)) == (1, {})
     await stub.DeleteConversation(pb.DeleteConversationRequest(name=conversation.name))
 
 
@@ -249,9 +323,10 @@ def docs_commands() -> list[str]:
     return [command for command in block.group(1).replace("\\\n", " ").splitlines() if command.strip()]
 
 
-def run_docs_command(command: str, gateway: GatewayProcess, key: str, conversation_id: str = "conv_8f2e") -> Any:
+def run_docs_command(command: str, gateway: GatewayProcess, key: str, conversation_id: str = "conv_8f2e", item_id: str = "msg_71ac") -> Any:
     assert GRPCURL is not None
-    text = command.replace("$AGW_KEY", key).replace("localhost:50051", gateway.grpc_address).replace("conv_8f2e", conversation_id)
+    text = command.replace("$AGW_KEY", key).replace("localhost:50051", gateway.grpc_address)
+    text = text.replace("conv_8f2e", conversation_id).replace("msg_71ac", item_id)
     argv = shlex.split(text)
     assert argv[0] == ".venv/bin/grpcurl"
     out = subprocess.run([GRPCURL, *argv[1:]], capture_output=True, text=True, timeout=30, cwd=REPO)
@@ -260,15 +335,20 @@ def run_docs_command(command: str, gateway: GatewayProcess, key: str, conversati
 
 
 async def test_the_grpcurl_example_in_the_docs_works(gateway: GatewayProcess) -> None:
-    create, append, list_items, list_conversations, delete = docs_commands()
+    create, append, list_items, update, get_item, delete_item, list_conversations, delete = docs_commands()
     created = run_docs_command(create, gateway, ADMIN_KEY)
-    conversation_id = created["conversation"]["conversation_id"]
+    conversation_id, item_id = created["conversation"]["conversation_id"], created["items"][0]["item_id"]
     assert created["conversation"]["metadata"] == {"topic": "demo"}
     assert created["items"][0]["item"]["content"] == [{"type": "input_text", "text": "Hi"}]
     appended = run_docs_command(append, gateway, ADMIN_KEY, conversation_id)
     assert appended["items"][0]["item"]["content"][0]["type"] == "output_text" and appended["conversation"]["item_count"] == 2
     listed = run_docs_command(list_items, gateway, ADMIN_KEY, conversation_id)
     assert [i["item"]["content"][0]["text"] for i in listed["items"]] == ["Hello!", "Hi"]
+    updated = run_docs_command(update, gateway, ADMIN_KEY, conversation_id)
+    assert updated["conversation"]["metadata"] == {"topic": "weather"}
+    assert run_docs_command(get_item, gateway, ADMIN_KEY, conversation_id, item_id)["item"] == created["items"][0]
+    after = run_docs_command(delete_item, gateway, ADMIN_KEY, conversation_id, item_id)["conversation"]
+    assert (after["conversation_id"], after["item_count"], after["metadata"]) == (conversation_id, 1, {"topic": "weather"})
     assert conversation_id in [c["conversation_id"] for c in run_docs_command(list_conversations, gateway, ADMIN_KEY)["conversations"]]
     assert run_docs_command(delete, gateway, ADMIN_KEY, conversation_id) == {}
 

@@ -1,7 +1,7 @@
 """``/v1/conversations`` end to end: the official ``openai`` client against the real gateway
-(both shim transports) and the fake upstream. Conversations are created, read, added to,
-listed and deleted through the client's own methods, and carry the history of Responses-API
-turns. Every JSON body is parsed strictly as the ``openai`` package's own type for it: required
+(both shim transports) and the fake upstream. Conversations are created, read, updated, added
+to, listed, read and deleted item by item, and deleted through the client's own methods, and
+carry the history of Responses-API turns. Every JSON body is parsed strictly as the ``openai`` package's own type for it: required
 fields present, no field the type does not know, no unknown item type."""
 
 from __future__ import annotations
@@ -159,9 +159,15 @@ async def test_responses_turns_accumulate_in_the_conversation(client: AsyncOpenA
 
 
 async def test_another_key_gets_404_everywhere(client: AsyncOpenAI, other: AsyncOpenAI, upstream: FakeUpstream) -> None:
-    conversation = await client.conversations.create(items=[{"role": "user", "content": "private"}])
+    conversation = await client.conversations.create(metadata={"owner": "admin"}, items=[{"role": "user", "content": "private"}])
+    (item,) = (await client.conversations.items.list(conversation.id)).data
     for call in (
         other.conversations.retrieve(conversation.id),
+        other.conversations.update(conversation.id, metadata={"owner": "user"}),
+        # An item of another key's conversation: the conversation's 404, whether the item exists or not.
+        other.conversations.items.retrieve(item.id, conversation_id=conversation.id),
+        other.conversations.items.retrieve("msg_nope", conversation_id=conversation.id),
+        other.conversations.items.delete(item.id, conversation_id=conversation.id),
         other.conversations.delete(conversation.id),
         other.conversations.items.list(conversation.id),
         other.conversations.items.create(conversation.id, items=[{"role": "user", "content": "sneaky"}]),
@@ -179,6 +185,72 @@ async def test_another_key_gets_404_everywhere(client: AsyncOpenAI, other: Async
     assert upstream.chat_requests == []  # nothing ran
     listed = await client.conversations.items.list(conversation.id)
     assert texts(listed.data) == [("user", "private")]
+    assert (await client.conversations.retrieve(conversation.id)).metadata == {"owner": "admin"}
+    await client.conversations.delete(conversation.id)
+
+
+async def test_an_update_replaces_the_metadata(client: AsyncOpenAI) -> None:
+    conversation = await client.conversations.create(metadata={"topic": "weather", "lang": "en"}, items=[{"role": "user", "content": "hi"}])
+    updated = strict(Conversation, await raw(client.conversations.with_raw_response.update(conversation.id, metadata={"topic": "travel"})))
+    # Replaced whole, as OpenAI's update: "lang" is gone; nothing else changes.
+    assert (updated.id, updated.created_at, updated.metadata) == (conversation.id, conversation.created_at, {"topic": "travel"})
+    assert await client.conversations.retrieve(conversation.id) == updated
+    assert len((await client.conversations.items.list(conversation.id)).data) == 1
+    # metadata is required but may be null (the client's type allows it): that clears it.
+    assert (await client.conversations.update(conversation.id, metadata=None)).metadata == {}
+    assert (await client.conversations.retrieve(conversation.id)).metadata == {}
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.conversations.update(conversation.id, metadata={"k" * 65: "v"})
+    assert caught.value.body == {
+        "message": "metadata keys must be strings of 1 to 64 characters",
+        "type": "invalid_request_error",
+        "param": "metadata",
+        "code": "invalid_argument",
+    }
+    await client.conversations.delete(conversation.id)
+    with pytest.raises(openai.NotFoundError) as gone:
+        await client.conversations.update(conversation.id, metadata={"topic": "late"})
+    assert gone.value.code == "conversation_not_found"
+
+
+async def test_one_item_is_retrieved_and_deleted_out_of_the_history(client: AsyncOpenAI, upstream: FakeUpstream) -> None:
+    conversation = await client.conversations.create(
+        items=[
+            {"role": "user", "content": "My name is Bo."},
+            {"role": "user", "content": "My PIN is 4711, forget it."},
+            {"role": "assistant", "content": "Hi Bo."},
+            {"type": "message", "role": "user", "content": "A note.", "id": "notes/1"},
+        ]
+    )
+    listed = strict_items(await raw(client.conversations.items.with_raw_response.list(conversation.id, order="asc")))
+    pin = listed[1]
+    got = strict(ConversationItem, await raw(client.conversations.items.with_raw_response.retrieve(pin.id, conversation_id=conversation.id)))
+    assert got == pin and texts([got]) == [("user", "My PIN is 4711, forget it.")] and got.status == "completed"
+    # OpenAI's `include` is accepted (and has nothing to add here); an id with "/" travels as %2F.
+    included = await client.conversations.items.retrieve("notes/1", conversation_id=conversation.id, include=["message.output_text.logprobs"])
+    assert included.id == "notes/1" and texts([included]) == [("user", "A note.")]
+    # The delete answers with the conversation, as OpenAI's does.
+    after = strict(Conversation, await raw(client.conversations.items.with_raw_response.delete(pin.id, conversation_id=conversation.id)))
+    assert (after.id, after.object, after.created_at) == (conversation.id, "conversation", conversation.created_at)
+    for call in (
+        client.conversations.items.retrieve(pin.id, conversation_id=conversation.id),
+        client.conversations.items.delete(pin.id, conversation_id=conversation.id),
+    ):
+        with pytest.raises(openai.NotFoundError) as caught:
+            await call
+        assert (caught.value.code, caught.value.body["message"]) == (  # type: ignore[index]
+            "conversation_item_not_found",
+            f"no item {pin.id!r} in conversation {conversation.id!r}",
+        )
+    remaining = strict_items(await raw(client.conversations.items.with_raw_response.list(conversation.id, order="asc")))
+    assert [i.id for i in remaining] == [listed[0].id, listed[2].id, "notes/1"]
+    # The next turn runs on the history without it: the upstream never sees the PIN.
+    upstream.queue(TextReply("You are Bo."))
+    answer = await client.responses.create(model=MODEL, input="Who am I?", conversation=conversation.id)
+    assert answer.output_text == "You are Bo."
+    sent = [(m["role"], m["content"]) for m in upstream.chat_requests[-1].body["messages"] if m["role"] != "system"]
+    assert sent == [("user", "My name is Bo."), ("assistant", "Hi Bo."), ("user", "A note."), ("user", "Who am I?")]
+    assert "4711" not in json.dumps(upstream.chat_requests[-1].body)
     await client.conversations.delete(conversation.id)
 
 
@@ -201,6 +273,12 @@ async def test_a_deleted_conversation_is_404_for_responses_too(client: AsyncOpen
         ("POST", "/v1/conversations", {"metadata": {"n": 1}}, "metadata.n", "invalid_argument"),
         ("POST", "/v1/conversations", {"frobnicate": 1}, "frobnicate", "unknown_parameter"),
         ("POST", "/v1/conversations", "[1]", None, "invalid_json"),
+        ("POST", "{conv}", {"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", "invalid_argument"),
+        ("POST", "{conv}", {"metadata": {"k": "v" * 513}}, "metadata", "invalid_argument"),
+        ("POST", "{conv}", {"metadata": {"n": 1}}, "metadata.n", "invalid_argument"),
+        ("POST", "{conv}", {}, "metadata", "invalid_argument"),
+        ("POST", "{conv}", {"metadata": {}, "title": "x"}, "title", "unknown_parameter"),
+        ("POST", "{conv}", "", None, "invalid_json"),
         ("POST", "{conv}/items", {}, "items", "invalid_argument"),
         ("POST", "{conv}/items", {"items": []}, "items", "invalid_argument"),
         (
@@ -214,6 +292,8 @@ async def test_a_deleted_conversation_is_404_for_responses_too(client: AsyncOpen
         ("GET", "{conv}/items?limit=many", None, "limit", "invalid_argument"),
         ("GET", "{conv}/items?order=sideways", None, "order", "invalid_argument"),
         ("GET", "{conv}/items?after=msg_nope", None, "after", "invalid_argument"),
+        ("GET", "{conv}/items/", None, "item_id", "invalid_argument"),
+        ("DELETE", "{conv}/items/", None, "item_id", "invalid_argument"),
     ],
 )
 async def test_bad_requests_are_400s_naming_the_field(
@@ -230,6 +310,7 @@ async def test_bad_requests_are_400s_naming_the_field(
     error = reply.json()["error"]
     assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
     assert len((await client.conversations.items.list(conversation.id)).data) == 1  # nothing was added
+    assert (await client.conversations.retrieve(conversation.id)).metadata == {}  # nor changed
     await client.conversations.delete(conversation.id)
 
 
@@ -254,10 +335,11 @@ def docs_commands(heading: str = "### `/v1/conversations`") -> list[str]:
     return [c for c in docs_block("sh", heading).replace("\\\n", " ").splitlines() if c.strip()]
 
 
-def run_curl(command: str, gateway: GatewayProcess, conversation_id: str = "conv_8f2e", *, as_json: bool = True) -> Any:
+def run_curl(command: str, gateway: GatewayProcess, conversation_id: str = "conv_8f2e", *, item_id: str = "msg_71ac", as_json: bool = True) -> Any:
     curl = shutil.which("curl")
     assert curl is not None, "curl is required (the machine image has it)"
-    text = command.replace("$AGW_KEY", ADMIN_KEY).replace("localhost:8000", gateway.http_url.removeprefix("http://")).replace("conv_8f2e", conversation_id)
+    text = command.replace("$AGW_KEY", ADMIN_KEY).replace("localhost:8000", gateway.http_url.removeprefix("http://"))
+    text = text.replace("conv_8f2e", conversation_id).replace("msg_71ac", item_id)
     argv = shlex.split(text)
     assert argv[0] == "curl"
     out = subprocess.run([curl, *argv[1:]], capture_output=True, text=True, timeout=30)
@@ -266,7 +348,7 @@ def run_curl(command: str, gateway: GatewayProcess, conversation_id: str = "conv
 
 
 async def test_the_curl_example_in_the_docs_works(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
-    create, respond, list_items, delete = docs_commands()
+    create, respond, update, list_items, get_item, delete_item, delete = docs_commands()
     upstream.queue(TextReply("Sunny in Oslo today."))
     conversation = strict(Conversation, run_curl(create, gateway))
     assert conversation.metadata == {"topic": "demo"}
@@ -274,8 +356,13 @@ async def test_the_curl_example_in_the_docs_works(gateway: GatewayProcess, upstr
     assert response.output_text == "Sunny in Oslo today." and response.conversation is not None and response.conversation.id == conversation.id
     sent = upstream.chat_requests[-1].body["messages"]
     assert [m["content"] for m in sent if m["role"] == "user"] == ["Hi, I am Bo and I live in Oslo.", "What is the weather where I live?"]
+    assert strict(Conversation, run_curl(update, gateway, conversation.id)).metadata == {"topic": "weather"}
     items = strict_items(run_curl(list_items, gateway, conversation.id))
     assert [i.role for i in items] == ["user", "user", "assistant"]
+    assert strict(ConversationItem, run_curl(get_item, gateway, conversation.id, item_id=items[0].id)) == items[0]
+    after = strict(Conversation, run_curl(delete_item, gateway, conversation.id, item_id=items[0].id))
+    assert (after.id, after.metadata) == (conversation.id, {"topic": "weather"})
+    assert [i.id for i in strict_items(run_curl(list_items, gateway, conversation.id))] == [i.id for i in items[1:]]
     assert strict(ConversationDeletedResource, run_curl(delete, gateway, conversation.id)).deleted is True
 
 

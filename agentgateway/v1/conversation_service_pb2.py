@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*agentgateway/v1/conversation_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n\x0c\x43onversation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12=\n\x08metadata\x18\x04 \x03(\x0b\x32+.agentgateway.v1.Conversation.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nitem_count\x18\x08 \x01(\x05\x12\x12\n\nsize_bytes\x18\t \x01(\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa9\x01\n\x10\x43onversationItem\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x10\n\x08position\x18\x04 \x01(\x03\x12%\n\x04item\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x19\x43reateConversationRequest\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\"\x83\x01\n\x1a\x43reateConversationResponse\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\x12\x30\n\x05items\x18\x02 \x03(\x0b\x32!.agentgateway.v1.ConversationItem\"&\n\x16GetConversationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x17GetConversationResponse\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\"Q\n\x18ListConversationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"j\n\x19ListConversationsResponse\x12\x34\n\rconversations\x18\x01 \x03(\x0b\x32\x1d.agentgateway.v1.Conversation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\")\n\x19\x44\x65leteConversationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteConversationResponse\"\x8f\x01\n\x1cListConversationItemsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x05order\x18\x04 \x01(\x0e\x32\x1a.agentgateway.v1.SortOrder\x12\r\n\x05\x61\x66ter\x18\x05 \x01(\t\"j\n\x1dListConversationItemsResponse\x12\x30\n\x05items\x18\x01 \x03(\x0b\x32!.agentgateway.v1.ConversationItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x1e\x41ppendConversationItemsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\"\x88\x01\n\x1f\x41ppendConversationItemsResponse\x12\x30\n\x05items\x18\x01 \x03(\x0b\x32!.agentgateway.v1.ConversationItem\x12\x33\n\x0c\x63onversation\x18\x02 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation*P\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x12\n\x0eSORT_ORDER_ASC\x10\x01\x12\x13\n\x0fSORT_ORDER_DESC\x10\x02\x32\xbb\x05\n\x13\x43onversationService\x12m\n\x12\x43reateConversation\x12*.agentgateway.v1.CreateConversationRequest\x1a+.agentgateway.v1.CreateConversationResponse\x12\x64\n\x0fGetConversation\x12\'.agentgateway.v1.GetConversationRequest\x1a(.agentgateway.v1.GetConversationResponse\x12j\n\x11ListConversations\x12).agentgateway.v1.ListConversationsRequest\x1a*.agentgateway.v1.ListConversationsResponse\x12m\n\x12\x44\x65leteConversation\x12*.agentgateway.v1.DeleteConversationRequest\x1a+.agentgateway.v1.DeleteConversationResponse\x12v\n\x15ListConversationItems\x12-.agentgateway.v1.ListConversationItemsRequest\x1a..agentgateway.v1.ListConversationItemsResponse\x12|\n\x17\x41ppendConversationItems\x12/.agentgateway.v1.AppendConversationItemsRequest\x1a\x30.agentgateway.v1.AppendConversationItemsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*agentgateway/v1/conversation_service.proto\x12\x0f\x61gentgateway.v1\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x02\n\x0c\x43onversation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12=\n\x08metadata\x18\x04 \x03(\x0b\x32+.agentgateway.v1.Conversation.MetadataEntry\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nitem_count\x18\x08 \x01(\x05\x12\x12\n\nsize_bytes\x18\t \x01(\x03\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa9\x01\n\x10\x43onversationItem\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07item_id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x10\n\x08position\x18\x04 \x01(\x03\x12%\n\x04item\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x19\x43reateConversationRequest\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\"\x83\x01\n\x1a\x43reateConversationResponse\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\x12\x30\n\x05items\x18\x02 \x03(\x0b\x32!.agentgateway.v1.ConversationItem\"&\n\x16GetConversationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x17GetConversationResponse\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\"Q\n\x18ListConversationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"j\n\x19ListConversationsResponse\x12\x34\n\rconversations\x18\x01 \x03(\x0b\x32\x1d.agentgateway.v1.Conversation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x19UpdateConversationRequest\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"Q\n\x1aUpdateConversationResponse\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\")\n\x19\x44\x65leteConversationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65leteConversationResponse\"\x8f\x01\n\x1cListConversationItemsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x05order\x18\x04 \x01(\x0e\x32\x1a.agentgateway.v1.SortOrder\x12\r\n\x05\x61\x66ter\x18\x05 \x01(\t\"j\n\x1dListConversationItemsResponse\x12\x30\n\x05items\x18\x01 \x03(\x0b\x32!.agentgateway.v1.ConversationItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x1e\x41ppendConversationItemsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12&\n\x05items\x18\x02 \x03(\x0b\x32\x17.google.protobuf.Struct\"\x88\x01\n\x1f\x41ppendConversationItemsResponse\x12\x30\n\x05items\x18\x01 \x03(\x0b\x32!.agentgateway.v1.ConversationItem\x12\x33\n\x0c\x63onversation\x18\x02 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation\"*\n\x1aGetConversationItemRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"N\n\x1bGetConversationItemResponse\x12/\n\x04item\x18\x01 \x01(\x0b\x32!.agentgateway.v1.ConversationItem\"-\n\x1d\x44\x65leteConversationItemRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"U\n\x1e\x44\x65leteConversationItemResponse\x12\x33\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x1d.agentgateway.v1.Conversation*P\n\tSortOrder\x12\x1a\n\x16SORT_ORDER_UNSPECIFIED\x10\x00\x12\x12\n\x0eSORT_ORDER_ASC\x10\x01\x12\x13\n\x0fSORT_ORDER_DESC\x10\x02\x32\x97\x08\n\x13\x43onversationService\x12m\n\x12\x43reateConversation\x12*.agentgateway.v1.CreateConversationRequest\x1a+.agentgateway.v1.CreateConversationResponse\x12\x64\n\x0fGetConversation\x12\'.agentgateway.v1.GetConversationRequest\x1a(.agentgateway.v1.GetConversationResponse\x12j\n\x11ListConversations\x12).agentgateway.v1.ListConversationsRequest\x1a*.agentgateway.v1.ListConversationsResponse\x12m\n\x12UpdateConversation\x12*.agentgateway.v1.UpdateConversationRequest\x1a+.agentgateway.v1.UpdateConversationResponse\x12m\n\x12\x44\x65leteConversation\x12*.agentgateway.v1.DeleteConversationRequest\x1a+.agentgateway.v1.DeleteConversationResponse\x12v\n\x15ListConversationItems\x12-.agentgateway.v1.ListConversationItemsRequest\x1a..agentgateway.v1.ListConversationItemsResponse\x12|\n\x17\x41ppendConversationItems\x12/.agentgateway.v1.AppendConversationItemsRequest\x1a\x30.agentgateway.v1.AppendConversationItemsResponse\x12p\n\x13GetConversationItem\x12+.agentgateway.v1.GetConversationItemRequest\x1a,.agentgateway.v1.GetConversationItemResponse\x12y\n\x16\x44\x65leteConversationItem\x12..agentgateway.v1.DeleteConversationItemRequest\x1a/.agentgateway.v1.DeleteConversationItemResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,38 +36,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONVERSATION_METADATAENTRY']._loaded_options = None
   _globals['_CONVERSATION_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_SORTORDER']._serialized_start=1792
-  _globals['_SORTORDER']._serialized_end=1872
-  _globals['_CONVERSATION']._serialized_start=127
-  _globals['_CONVERSATION']._serialized_end=495
-  _globals['_CONVERSATION_METADATAENTRY']._serialized_start=448
-  _globals['_CONVERSATION_METADATAENTRY']._serialized_end=495
-  _globals['_CONVERSATIONITEM']._serialized_start=498
-  _globals['_CONVERSATIONITEM']._serialized_end=667
-  _globals['_CREATECONVERSATIONREQUEST']._serialized_start=669
-  _globals['_CREATECONVERSATIONREQUEST']._serialized_end=789
-  _globals['_CREATECONVERSATIONRESPONSE']._serialized_start=792
-  _globals['_CREATECONVERSATIONRESPONSE']._serialized_end=923
-  _globals['_GETCONVERSATIONREQUEST']._serialized_start=925
-  _globals['_GETCONVERSATIONREQUEST']._serialized_end=963
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=965
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=1043
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1045
-  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1126
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1128
-  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1234
-  _globals['_DELETECONVERSATIONREQUEST']._serialized_start=1236
-  _globals['_DELETECONVERSATIONREQUEST']._serialized_end=1277
-  _globals['_DELETECONVERSATIONRESPONSE']._serialized_start=1279
-  _globals['_DELETECONVERSATIONRESPONSE']._serialized_end=1307
-  _globals['_LISTCONVERSATIONITEMSREQUEST']._serialized_start=1310
-  _globals['_LISTCONVERSATIONITEMSREQUEST']._serialized_end=1453
-  _globals['_LISTCONVERSATIONITEMSRESPONSE']._serialized_start=1455
-  _globals['_LISTCONVERSATIONITEMSRESPONSE']._serialized_end=1561
-  _globals['_APPENDCONVERSATIONITEMSREQUEST']._serialized_start=1563
-  _globals['_APPENDCONVERSATIONITEMSREQUEST']._serialized_end=1651
-  _globals['_APPENDCONVERSATIONITEMSRESPONSE']._serialized_start=1654
-  _globals['_APPENDCONVERSATIONITEMSRESPONSE']._serialized_end=1790
-  _globals['_CONVERSATIONSERVICE']._serialized_start=1875
-  _globals['_CONVERSATIONSERVICE']._serialized_end=2574
+  _globals['_SORTORDER']._serialized_start=2299
+  _globals['_SORTORDER']._serialized_end=2379
+  _globals['_CONVERSATION']._serialized_start=161
+  _globals['_CONVERSATION']._serialized_end=529
+  _globals['_CONVERSATION_METADATAENTRY']._serialized_start=482
+  _globals['_CONVERSATION_METADATAENTRY']._serialized_end=529
+  _globals['_CONVERSATIONITEM']._serialized_start=532
+  _globals['_CONVERSATIONITEM']._serialized_end=701
+  _globals['_CREATECONVERSATIONREQUEST']._serialized_start=703
+  _globals['_CREATECONVERSATIONREQUEST']._serialized_end=823
+  _globals['_CREATECONVERSATIONRESPONSE']._serialized_start=826
+  _globals['_CREATECONVERSATIONRESPONSE']._serialized_end=957
+  _globals['_GETCONVERSATIONREQUEST']._serialized_start=959
+  _globals['_GETCONVERSATIONREQUEST']._serialized_end=997
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=999
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=1077
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_start=1079
+  _globals['_LISTCONVERSATIONSREQUEST']._serialized_end=1160
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_start=1162
+  _globals['_LISTCONVERSATIONSRESPONSE']._serialized_end=1268
+  _globals['_UPDATECONVERSATIONREQUEST']._serialized_start=1271
+  _globals['_UPDATECONVERSATIONREQUEST']._serialized_end=1400
+  _globals['_UPDATECONVERSATIONRESPONSE']._serialized_start=1402
+  _globals['_UPDATECONVERSATIONRESPONSE']._serialized_end=1483
+  _globals['_DELETECONVERSATIONREQUEST']._serialized_start=1485
+  _globals['_DELETECONVERSATIONREQUEST']._serialized_end=1526
+  _globals['_DELETECONVERSATIONRESPONSE']._serialized_start=1528
+  _globals['_DELETECONVERSATIONRESPONSE']._serialized_end=1556
+  _globals['_LISTCONVERSATIONITEMSREQUEST']._serialized_start=1559
+  _globals['_LISTCONVERSATIONITEMSREQUEST']._serialized_end=1702
+  _globals['_LISTCONVERSATIONITEMSRESPONSE']._serialized_start=1704
+  _globals['_LISTCONVERSATIONITEMSRESPONSE']._serialized_end=1810
+  _globals['_APPENDCONVERSATIONITEMSREQUEST']._serialized_start=1812
+  _globals['_APPENDCONVERSATIONITEMSREQUEST']._serialized_end=1900
+  _globals['_APPENDCONVERSATIONITEMSRESPONSE']._serialized_start=1903
+  _globals['_APPENDCONVERSATIONITEMSRESPONSE']._serialized_end=2039
+  _globals['_GETCONVERSATIONITEMREQUEST']._serialized_start=2041
+  _globals['_GETCONVERSATIONITEMREQUEST']._serialized_end=2083
+  _globals['_GETCONVERSATIONITEMRESPONSE']._serialized_start=2085
+  _globals['_GETCONVERSATIONITEMRESPONSE']._serialized_end=2163
+  _globals['_DELETECONVERSATIONITEMREQUEST']._serialized_start=2165
+  _globals['_DELETECONVERSATIONITEMREQUEST']._serialized_end=2210
+  _globals['_DELETECONVERSATIONITEMRESPONSE']._serialized_start=2212
+  _globals['_DELETECONVERSATIONITEMRESPONSE']._serialized_end=2297
+  _globals['_CONVERSATIONSERVICE']._serialized_start=2382
+  _globals['_CONVERSATIONSERVICE']._serialized_end=3429
 # @@protoc_insertion_point(module_scope)

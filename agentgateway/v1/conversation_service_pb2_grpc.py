@@ -30,7 +30,8 @@ class ConversationServiceStub:
     ordered list of Responses-API items that turns accumulate into. A
     conversation belongs to the API key that created it: any other key gets
     NOT_FOUND (reason CONVERSATION_NOT_FOUND), as for an id that never existed.
-    Admin keys may also get, list, list the items of and delete any key's.
+    Admin keys may also get, list, update, list and get the items of, delete
+    items of, and delete any key's.
     """
 
     def __init__(self, channel):
@@ -54,6 +55,11 @@ class ConversationServiceStub:
                 request_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.ListConversationsRequest.SerializeToString,
                 response_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.ListConversationsResponse.FromString,
                 _registered_method=True)
+        self.UpdateConversation = channel.unary_unary(
+                '/agentgateway.v1.ConversationService/UpdateConversation',
+                request_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.UpdateConversationRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.UpdateConversationResponse.FromString,
+                _registered_method=True)
         self.DeleteConversation = channel.unary_unary(
                 '/agentgateway.v1.ConversationService/DeleteConversation',
                 request_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationRequest.SerializeToString,
@@ -69,6 +75,16 @@ class ConversationServiceStub:
                 request_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.AppendConversationItemsRequest.SerializeToString,
                 response_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.AppendConversationItemsResponse.FromString,
                 _registered_method=True)
+        self.GetConversationItem = channel.unary_unary(
+                '/agentgateway.v1.ConversationService/GetConversationItem',
+                request_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.GetConversationItemRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.GetConversationItemResponse.FromString,
+                _registered_method=True)
+        self.DeleteConversationItem = channel.unary_unary(
+                '/agentgateway.v1.ConversationService/DeleteConversationItem',
+                request_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationItemRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationItemResponse.FromString,
+                _registered_method=True)
 
 
 class ConversationServiceServicer:
@@ -76,7 +92,8 @@ class ConversationServiceServicer:
     ordered list of Responses-API items that turns accumulate into. A
     conversation belongs to the API key that created it: any other key gets
     NOT_FOUND (reason CONVERSATION_NOT_FOUND), as for an id that never existed.
-    Admin keys may also get, list, list the items of and delete any key's.
+    Admin keys may also get, list, update, list and get the items of, delete
+    items of, and delete any key's.
     """
 
     def CreateConversation(self, request, context):
@@ -97,6 +114,14 @@ class ConversationServiceServicer:
     def ListConversations(self, request, context):
         """Lists conversations, newest first: the caller's own; an admin's lists
         every key's (or one key's, with `key_id`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateConversation(self, request, context):
+        """Updates a conversation's metadata, the one field that may change
+        (OpenAI: POST /v1/conversations/{id}).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -125,6 +150,22 @@ class ConversationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetConversationItem(self, request, context):
+        """Gets one item ("conversations/conv_.../items/msg_...")
+        (OpenAI: GET /v1/conversations/{id}/items/{item_id}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConversationItem(self, request, context):
+        """Deletes one item; the conversation's item count and size shrink by it
+        (OpenAI: DELETE /v1/conversations/{id}/items/{item_id}).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConversationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +184,11 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     request_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.ListConversationsRequest.FromString,
                     response_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.ListConversationsResponse.SerializeToString,
             ),
+            'UpdateConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConversation,
+                    request_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.UpdateConversationRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.UpdateConversationResponse.SerializeToString,
+            ),
             'DeleteConversation': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteConversation,
                     request_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationRequest.FromString,
@@ -158,6 +204,16 @@ def add_ConversationServiceServicer_to_server(servicer, server):
                     request_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.AppendConversationItemsRequest.FromString,
                     response_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.AppendConversationItemsResponse.SerializeToString,
             ),
+            'GetConversationItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConversationItem,
+                    request_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.GetConversationItemRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.GetConversationItemResponse.SerializeToString,
+            ),
+            'DeleteConversationItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConversationItem,
+                    request_deserializer=agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationItemRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationItemResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'agentgateway.v1.ConversationService', rpc_method_handlers)
@@ -171,7 +227,8 @@ class ConversationService:
     ordered list of Responses-API items that turns accumulate into. A
     conversation belongs to the API key that created it: any other key gets
     NOT_FOUND (reason CONVERSATION_NOT_FOUND), as for an id that never existed.
-    Admin keys may also get, list, list the items of and delete any key's.
+    Admin keys may also get, list, update, list and get the items of, delete
+    items of, and delete any key's.
     """
 
     @staticmethod
@@ -256,6 +313,33 @@ class ConversationService:
             _registered_method=True)
 
     @staticmethod
+    def UpdateConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ConversationService/UpdateConversation',
+            agentgateway_dot_v1_dot_conversation__service__pb2.UpdateConversationRequest.SerializeToString,
+            agentgateway_dot_v1_dot_conversation__service__pb2.UpdateConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DeleteConversation(request,
             target,
             options=(),
@@ -326,6 +410,60 @@ class ConversationService:
             '/agentgateway.v1.ConversationService/AppendConversationItems',
             agentgateway_dot_v1_dot_conversation__service__pb2.AppendConversationItemsRequest.SerializeToString,
             agentgateway_dot_v1_dot_conversation__service__pb2.AppendConversationItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConversationItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ConversationService/GetConversationItem',
+            agentgateway_dot_v1_dot_conversation__service__pb2.GetConversationItemRequest.SerializeToString,
+            agentgateway_dot_v1_dot_conversation__service__pb2.GetConversationItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteConversationItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentgateway.v1.ConversationService/DeleteConversationItem',
+            agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationItemRequest.SerializeToString,
+            agentgateway_dot_v1_dot_conversation__service__pb2.DeleteConversationItemResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -31,7 +31,8 @@ class ConversationServiceStub:
     ordered list of Responses-API items that turns accumulate into. A
     conversation belongs to the API key that created it: any other key gets
     NOT_FOUND (reason CONVERSATION_NOT_FOUND), as for an id that never existed.
-    Admin keys may also get, list, list the items of and delete any key's.
+    Admin keys may also get, list, update, list and get the items of, delete
+    items of, and delete any key's.
     """
 
     @_typing.overload
@@ -48,6 +49,10 @@ class ConversationServiceStub:
     """Lists conversations, newest first: the caller's own; an admin's lists
     every key's (or one key's, with `key_id`).
     """
+    UpdateConversation: _grpc.UnaryUnaryMultiCallable[_conversation_service_pb2.UpdateConversationRequest, _conversation_service_pb2.UpdateConversationResponse]
+    """Updates a conversation's metadata, the one field that may change
+    (OpenAI: POST /v1/conversations/{id}).
+    """
     DeleteConversation: _grpc.UnaryUnaryMultiCallable[_conversation_service_pb2.DeleteConversationRequest, _conversation_service_pb2.DeleteConversationResponse]
     """Deletes a conversation and its items."""
     ListConversationItems: _grpc.UnaryUnaryMultiCallable[_conversation_service_pb2.ListConversationItemsRequest, _conversation_service_pb2.ListConversationItemsResponse]
@@ -58,6 +63,14 @@ class ConversationServiceStub:
     """Appends items to a conversation of the caller's key, all or none
     (OpenAI: POST /v1/conversations/{id}/items).
     """
+    GetConversationItem: _grpc.UnaryUnaryMultiCallable[_conversation_service_pb2.GetConversationItemRequest, _conversation_service_pb2.GetConversationItemResponse]
+    """Gets one item ("conversations/conv_.../items/msg_...")
+    (OpenAI: GET /v1/conversations/{id}/items/{item_id}).
+    """
+    DeleteConversationItem: _grpc.UnaryUnaryMultiCallable[_conversation_service_pb2.DeleteConversationItemRequest, _conversation_service_pb2.DeleteConversationItemResponse]
+    """Deletes one item; the conversation's item count and size shrink by it
+    (OpenAI: DELETE /v1/conversations/{id}/items/{item_id}).
+    """
 
 @_typing.type_check_only
 class ConversationServiceAsyncStub(ConversationServiceStub):
@@ -65,7 +78,8 @@ class ConversationServiceAsyncStub(ConversationServiceStub):
     ordered list of Responses-API items that turns accumulate into. A
     conversation belongs to the API key that created it: any other key gets
     NOT_FOUND (reason CONVERSATION_NOT_FOUND), as for an id that never existed.
-    Admin keys may also get, list, list the items of and delete any key's.
+    Admin keys may also get, list, update, list and get the items of, delete
+    items of, and delete any key's.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -79,6 +93,10 @@ class ConversationServiceAsyncStub(ConversationServiceStub):
     """Lists conversations, newest first: the caller's own; an admin's lists
     every key's (or one key's, with `key_id`).
     """
+    UpdateConversation: _aio.UnaryUnaryMultiCallable[_conversation_service_pb2.UpdateConversationRequest, _conversation_service_pb2.UpdateConversationResponse]  # type: ignore[assignment]
+    """Updates a conversation's metadata, the one field that may change
+    (OpenAI: POST /v1/conversations/{id}).
+    """
     DeleteConversation: _aio.UnaryUnaryMultiCallable[_conversation_service_pb2.DeleteConversationRequest, _conversation_service_pb2.DeleteConversationResponse]  # type: ignore[assignment]
     """Deletes a conversation and its items."""
     ListConversationItems: _aio.UnaryUnaryMultiCallable[_conversation_service_pb2.ListConversationItemsRequest, _conversation_service_pb2.ListConversationItemsResponse]  # type: ignore[assignment]
@@ -89,13 +107,22 @@ class ConversationServiceAsyncStub(ConversationServiceStub):
     """Appends items to a conversation of the caller's key, all or none
     (OpenAI: POST /v1/conversations/{id}/items).
     """
+    GetConversationItem: _aio.UnaryUnaryMultiCallable[_conversation_service_pb2.GetConversationItemRequest, _conversation_service_pb2.GetConversationItemResponse]  # type: ignore[assignment]
+    """Gets one item ("conversations/conv_.../items/msg_...")
+    (OpenAI: GET /v1/conversations/{id}/items/{item_id}).
+    """
+    DeleteConversationItem: _aio.UnaryUnaryMultiCallable[_conversation_service_pb2.DeleteConversationItemRequest, _conversation_service_pb2.DeleteConversationItemResponse]  # type: ignore[assignment]
+    """Deletes one item; the conversation's item count and size shrink by it
+    (OpenAI: DELETE /v1/conversations/{id}/items/{item_id}).
+    """
 
 class ConversationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Server-side conversations, as OpenAI's Conversations API keeps them: an
     ordered list of Responses-API items that turns accumulate into. A
     conversation belongs to the API key that created it: any other key gets
     NOT_FOUND (reason CONVERSATION_NOT_FOUND), as for an id that never existed.
-    Admin keys may also get, list, list the items of and delete any key's.
+    Admin keys may also get, list, update, list and get the items of, delete
+    items of, and delete any key's.
     """
 
     @_abc_1.abstractmethod
@@ -127,6 +154,16 @@ class ConversationServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def UpdateConversation(
+        self,
+        request: _conversation_service_pb2.UpdateConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_conversation_service_pb2.UpdateConversationResponse, _abc.Awaitable[_conversation_service_pb2.UpdateConversationResponse]]:
+        """Updates a conversation's metadata, the one field that may change
+        (OpenAI: POST /v1/conversations/{id}).
+        """
+
+    @_abc_1.abstractmethod
     def DeleteConversation(
         self,
         request: _conversation_service_pb2.DeleteConversationRequest,
@@ -152,6 +189,26 @@ class ConversationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_conversation_service_pb2.AppendConversationItemsResponse, _abc.Awaitable[_conversation_service_pb2.AppendConversationItemsResponse]]:
         """Appends items to a conversation of the caller's key, all or none
         (OpenAI: POST /v1/conversations/{id}/items).
+        """
+
+    @_abc_1.abstractmethod
+    def GetConversationItem(
+        self,
+        request: _conversation_service_pb2.GetConversationItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_conversation_service_pb2.GetConversationItemResponse, _abc.Awaitable[_conversation_service_pb2.GetConversationItemResponse]]:
+        """Gets one item ("conversations/conv_.../items/msg_...")
+        (OpenAI: GET /v1/conversations/{id}/items/{item_id}).
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteConversationItem(
+        self,
+        request: _conversation_service_pb2.DeleteConversationItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_conversation_service_pb2.DeleteConversationItemResponse, _abc.Awaitable[_conversation_service_pb2.DeleteConversationItemResponse]]:
+        """Deletes one item; the conversation's item count and size shrink by it
+        (OpenAI: DELETE /v1/conversations/{id}/items/{item_id}).
         """
 
 def add_ConversationServiceServicer_to_server(servicer: ConversationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

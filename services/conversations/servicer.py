@@ -2,17 +2,19 @@
 
 Who sees what is decided here, from the caller's principal: a key reaches only its own
 conversations (the store answers NOT_FOUND for anyone else's, as for an unknown id); an admin
-key may also get, list, list the items of and delete any key's — each such look at another
-key's conversation is audited (``call_admin``). Nobody adds items to another key's
-conversation: appends always run as the caller.
+key may also get, list, update, read the items of, delete items of and delete any key's, as
+an operator manages state — each such act on another key's conversation is audited
+(``call_admin``). Nobody adds items to another key's conversation: appends always run as the
+caller.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import field_mask_pb2, struct_pb2, timestamp_pb2
 
 from agentgateway.v1 import conversation_service_pb2 as pb
 from agentgateway.v1 import conversation_service_pb2_grpc as pb_grpc
@@ -31,6 +33,9 @@ __all__ = ["ConversationServicer", "conversation_to_proto", "item_to_proto"]
 
 _PREFIX = "conversations/"
 _ORDERS: dict[int, Order] = {pb.SORT_ORDER_UNSPECIFIED: "asc", pb.SORT_ORDER_ASC: "asc", pb.SORT_ORDER_DESC: "desc"}
+_ITEM_NAME = "conversations/{conversation}/items/{item}"
+# What UpdateConversation may change; every other field of Conversation is output only.
+_UPDATABLE = frozenset({"metadata"})
 
 
 def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
@@ -70,6 +75,39 @@ def _conversation_id(name: str, param: str) -> str:
     return resource_id(name, "conversations", param)
 
 
+def _item_name(name: str) -> tuple[str, str]:
+    """The conversation and item ids in ``conversations/{conversation}/items/{item}``. An item
+    id may hold ``/`` (clients choose them): the conversation id, one of ours, never does."""
+    parent, separator, item_id = name.partition("/items/")
+    if separator and item_id:
+        with contextlib.suppress(GatewayError):
+            return resource_id(parent, "conversations", "name"), item_id
+    raise invalid_argument(f"name must be '{_ITEM_NAME}'", "name")
+
+
+def _fields_to_update(request: pb.UpdateConversationRequest) -> frozenset[str]:
+    """The fields ``update_mask`` names (AIP-134): an empty mask means the fields the request
+    sets, ``*`` every updatable one; a path that is not updatable is INVALID_ARGUMENT."""
+    paths = list(request.update_mask.paths)
+    if not paths:
+        return _UPDATABLE if request.conversation.metadata else frozenset()
+    if paths == ["*"]:
+        return _UPDATABLE
+    for index, path in enumerate(paths):
+        param = f"update_mask.paths[{index}]"
+        if path == "*":
+            raise invalid_argument("'*' must be the only path of update_mask", param)
+        if path in _UPDATABLE:
+            continue
+        if path.startswith("metadata."):
+            raise invalid_argument("metadata is replaced whole: name 'metadata', not one key", param, "FIELD_NOT_UPDATABLE")
+        # types-protobuf wants the Python descriptor; the upb one works the same at runtime.
+        if field_mask_pb2.FieldMask(paths=[path]).IsValidForDescriptor(pb.Conversation.DESCRIPTOR):  # type: ignore[arg-type]
+            raise invalid_argument(f"{path} is output only: only metadata can be updated", param, "FIELD_NOT_UPDATABLE")
+        raise invalid_argument(f"Conversation has no field {path[:64]!r}: only metadata can be updated", param, "UNKNOWN_FIELD")
+    return frozenset(paths)
+
+
 def _items(structs: Any) -> list[dict[str, Any]]:
     return [json_from_struct(struct, f"items[{index}]") for index, struct in enumerate(structs)]
 
@@ -105,6 +143,12 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
             AuditEvent.of(decision, principal=principal, action="call_admin", resource=f"ConversationService/{rpc} {resource}", request_id=caller().request_id)
         )
 
+    async def _audit_foreign_read(self, principal: Principal, owner: str | None, conversation_id: str, rpc: str) -> None:
+        """``_audit_foreign`` for a read whose answer does not say whose conversation it was."""
+        if owner is None:  # an admin: whose was it?
+            conversation = await self._store.get_conversation(conversation_id, None)
+            self._audit_foreign(principal, conversation.owner, rpc, f"{_PREFIX}{conversation_id}")
+
     async def CreateConversation(
         self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext[pb.CreateConversationRequest, pb.CreateConversationResponse]
     ) -> pb.CreateConversationResponse:
@@ -131,6 +175,19 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         self._audit_foreign(principal, owner, "ListConversations", f"key_id={owner or '*'}")
         return pb.ListConversationsResponse(conversations=[conversation_to_proto(c) for c in page.conversations], next_page_token=page.next_page_token)
 
+    async def UpdateConversation(
+        self, request: pb.UpdateConversationRequest, context: grpc.aio.ServicerContext[pb.UpdateConversationRequest, pb.UpdateConversationResponse]
+    ) -> pb.UpdateConversationResponse:
+        principal = _principal()
+        conversation_id = _conversation_id(request.conversation.name, "conversation.name")
+        owner = self._readable_by(principal)
+        if "metadata" in _fields_to_update(request):
+            conversation = await self._store.update_conversation(conversation_id, owner, metadata=dict(request.conversation.metadata))
+        else:  # nothing to change: no write, and no renewal
+            conversation = await self._store.get_conversation(conversation_id, owner)
+        self._audit_foreign(principal, conversation.owner, "UpdateConversation", f"{_PREFIX}{conversation.id}")
+        return pb.UpdateConversationResponse(conversation=conversation_to_proto(conversation))
+
     async def DeleteConversation(
         self, request: pb.DeleteConversationRequest, context: grpc.aio.ServicerContext[pb.DeleteConversationRequest, pb.DeleteConversationResponse]
     ) -> pb.DeleteConversationResponse:
@@ -153,9 +210,7 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         page = await self._store.list_items(
             conversation_id, owner, page_size=_page_size(request.page_size), page_token=request.page_token, order=order, after=request.after
         )
-        if owner is None:  # an admin: whose was it?
-            conversation = await self._store.get_conversation(conversation_id, None)
-            self._audit_foreign(principal, conversation.owner, "ListConversationItems", f"{_PREFIX}{conversation_id}")
+        await self._audit_foreign_read(principal, owner, conversation_id, "ListConversationItems")
         return pb.ListConversationItemsResponse(items=[item_to_proto(conversation_id, i) for i in page.items], next_page_token=page.next_page_token)
 
     async def AppendConversationItems(
@@ -170,3 +225,24 @@ class ConversationServicer(pb_grpc.ConversationServiceServicer):
         items = await self._store.append_items(conversation_id, principal.key_id, _items(request.items))
         conversation = await self._store.get_conversation(conversation_id, principal.key_id)
         return pb.AppendConversationItemsResponse(items=[item_to_proto(conversation_id, i) for i in items], conversation=conversation_to_proto(conversation))
+
+    async def GetConversationItem(
+        self, request: pb.GetConversationItemRequest, context: grpc.aio.ServicerContext[pb.GetConversationItemRequest, pb.GetConversationItemResponse]
+    ) -> pb.GetConversationItemResponse:
+        principal = _principal()
+        conversation_id, item_id = _item_name(request.name)
+        owner = self._readable_by(principal)
+        item = await self._store.get_item(conversation_id, item_id, owner)
+        await self._audit_foreign_read(principal, owner, conversation_id, "GetConversationItem")
+        return pb.GetConversationItemResponse(item=item_to_proto(conversation_id, item))
+
+    async def DeleteConversationItem(
+        self,
+        request: pb.DeleteConversationItemRequest,
+        context: grpc.aio.ServicerContext[pb.DeleteConversationItemRequest, pb.DeleteConversationItemResponse],
+    ) -> pb.DeleteConversationItemResponse:
+        principal = _principal()
+        conversation_id, item_id = _item_name(request.name)
+        conversation, _ = await self._store.delete_item(conversation_id, item_id, self._readable_by(principal))
+        self._audit_foreign(principal, conversation.owner, "DeleteConversationItem", f"{_PREFIX}{conversation.id}/items/{item_id}")
+        return pb.DeleteConversationItemResponse(conversation=conversation_to_proto(conversation))

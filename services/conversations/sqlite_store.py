@@ -31,6 +31,7 @@ from services.conversations.store import (
     ItemPage,
     Order,
     StoredResponse,
+    conversation_item_not_found,
     conversation_not_found,
     conversation_too_large,
     response_not_found,
@@ -96,6 +97,8 @@ CREATE TABLE IF NOT EXISTS response_items (
 
 _INPUT, _OUTPUT = 0, 1
 _CONVERSATION_COLUMNS = "id, owner, metadata, created_at, updated_at, expires_at, item_count, size_bytes"
+# An item row as _item_of reads it, with the size its JSON counts towards the byte cap.
+_ITEM_COLUMNS = "position, id, type, item, created_at, length(CAST(item AS BLOB))"
 _RESPONSE_COLUMNS = "id, owner, response, previous_response_id, conversation_id, created_at, expires_at"
 # Where items live: the conversation's, or a stored response's input. (table, key condition)
 _CONVERSATION_ITEMS = ("conversation_items", "conversation_id = ?")
@@ -157,6 +160,19 @@ class SQLiteConversationStore:
     async def list_conversations(self, owner: str | None, *, page_size: int, page_token: str = "") -> ConversationPage:
         return await asyncio.to_thread(self._read, lambda db: self._list_conversations(db, owner, _page_size(page_size), page_token))
 
+    async def update_conversation(self, conversation_id: str, owner: str | None, *, metadata: Mapping[str, str]) -> Conversation:
+        clean = validate_metadata(metadata)
+
+        def write(db: sqlite3.Connection, now: float) -> Conversation:
+            conversation = self._conversation(db, conversation_id, owner)
+            db.execute(
+                "UPDATE conversations SET metadata = ?, updated_at = ?, expires_at = ? WHERE id = ?",
+                (json_wire.dumps(clean), now, now + self.ttl_s, conversation.id),
+            )
+            return self._conversation(db, conversation.id, owner)
+
+        return await asyncio.to_thread(self._write, write)
+
     async def delete_conversation(self, conversation_id: str, owner: str | None) -> Conversation:
         return await asyncio.to_thread(self._write, lambda db, now: self._delete_conversation(db, conversation_id, owner))
 
@@ -172,6 +188,26 @@ class SQLiteConversationStore:
             return self._page(db, _CONVERSATION_ITEMS, conversation.id, f"c:{conversation.id}", _page_size(page_size), page_token, order, after)
 
         return await asyncio.to_thread(self._read, read)
+
+    async def get_item(self, conversation_id: str, item_id: str, owner: str | None) -> Item:
+        def read(db: sqlite3.Connection) -> Item:
+            return _item_of(self._item_row(db, self._conversation(db, conversation_id, owner), item_id))
+
+        return await asyncio.to_thread(self._read, read)
+
+    async def delete_item(self, conversation_id: str, item_id: str, owner: str | None) -> tuple[Conversation, Item]:
+        def write(db: sqlite3.Connection, now: float) -> tuple[Conversation, Item]:
+            conversation = self._conversation(db, conversation_id, owner)
+            row = self._item_row(db, conversation, item_id)
+            db.execute("DELETE FROM conversation_items WHERE conversation_id = ? AND position = ?", (conversation.id, row[0]))
+            # next_position stays: the other items keep their positions, and page tokens theirs.
+            db.execute(
+                "UPDATE conversations SET item_count = item_count - 1, size_bytes = size_bytes - ?, updated_at = ?, expires_at = ? WHERE id = ?",
+                (row[5], now, now + self.ttl_s, conversation.id),
+            )
+            return self._conversation(db, conversation.id, owner), _item_of(row)
+
+        return await asyncio.to_thread(self._write, write)
 
     async def conversation_history(self, conversation_id: str, owner: str) -> list[dict[str, Any]]:
         def read(db: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -386,6 +422,14 @@ class SQLiteConversationStore:
         db.execute("DELETE FROM conversations WHERE id = ?", (conversation.id,))
         return conversation
 
+    def _item_row(self, db: sqlite3.Connection, conversation: Conversation, item_id: str) -> tuple[Any, ...]:
+        row: tuple[Any, ...] | None = db.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM conversation_items WHERE conversation_id = ? AND id = ?", (conversation.id, item_id)
+        ).fetchone()
+        if row is None:
+            raise conversation_item_not_found(conversation.id, item_id)
+        return row
+
     def _append(
         self, db: sqlite3.Connection, conversation_id: str, owner: str, prepared: Sequence[PreparedItem], now: float, *, param: str = "items"
     ) -> list[Item]:
@@ -452,10 +496,8 @@ class SQLiteConversationStore:
             bound = found[0]
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         condition, params = (f" AND position {comparison} ?", (key, bound)) if bound is not None else ("", (key,))
-        rows = db.execute(
-            f"SELECT position, id, type, item, created_at FROM {table} WHERE {where}{condition} ORDER BY position {direction} LIMIT ?", (*params, size + 1)
-        ).fetchall()
-        items = [Item(id=row[1], type=row[2], position=row[0], item=json_wire.loads(row[3]), created_at=row[4]) for row in rows[:size]]
+        rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM {table} WHERE {where}{condition} ORDER BY position {direction} LIMIT ?", (*params, size + 1)).fetchall()
+        items = [_item_of(row) for row in rows[:size]]
         more = len(rows) > size
         return ItemPage(items, _token({"s": scope, "o": order, "p": items[-1].position}) if more else "", more)
 
@@ -489,6 +531,11 @@ class SQLiteConversationStore:
             created_at=created_at,
             expires_at=expires_at,
         )
+
+
+def _item_of(row: tuple[Any, ...]) -> Item:
+    position, item_id, item_type, item, created_at, _size = row
+    return Item(id=item_id, type=item_type, position=position, item=json_wire.loads(item), created_at=created_at)
 
 
 def _conversation_of(row: tuple[Any, ...]) -> Conversation:

@@ -16,10 +16,14 @@ store for replicas implements the same protocol):
 - **capped**: a conversation holds at most ``max_items`` items and ``max_bytes`` of item JSON;
   an append that would pass either is refused whole (``CONVERSATION_TOO_LARGE``), nothing of it
   kept. Appends are atomic and ordered: each item gets the next position.
-- **expiring**: a conversation expires ``ttl_s`` after its last change (creation or append), a
-  response ``ttl_s`` after it was stored. Expired records are NOT_FOUND at once and their rows
-  are purged on later writes (or by ``purge_expired``).
-- **deletes are real**: the rows go, not a flag. Deleting a conversation deletes its items;
+- **expiring**: a conversation expires ``ttl_s`` after its last change (creation, append, a
+  metadata update or an item deleted: OpenAI's conversations expire after inactivity, and each
+  of these is activity; reads are not), a response ``ttl_s`` after it was stored. Expired
+  records are NOT_FOUND at once and their rows are purged on later writes (or by
+  ``purge_expired``).
+- **deletes are real**: the rows go, not a flag. Deleting an item takes it out of the
+  conversation's history, item count and byte size (its position is not reused: the others
+  keep theirs, and page tokens stay valid). Deleting a conversation deletes its items;
   responses that took part in it keep their own copies of their items until they are deleted
   or expire. Deleting a response cuts the chains that run through it (below).
 """
@@ -43,6 +47,7 @@ __all__ = [
     "ItemPage",
     "Order",
     "StoredResponse",
+    "conversation_item_not_found",
     "conversation_not_found",
     "conversation_too_large",
     "history_of",
@@ -115,9 +120,11 @@ class StoredResponse:
 
 class ConversationStore(Protocol):
     """Conversations and stored responses, per owner. Every method raises ``GatewayError``:
-    NOT_FOUND (``CONVERSATION_NOT_FOUND`` / ``RESPONSE_NOT_FOUND``) for a missing, foreign or
-    expired record; INVALID_ARGUMENT with a ``param`` for bad items, metadata or page tokens,
-    and ``CONVERSATION_TOO_LARGE`` for an append over the cap."""
+    NOT_FOUND (``CONVERSATION_NOT_FOUND`` / ``CONVERSATION_ITEM_NOT_FOUND`` /
+    ``RESPONSE_NOT_FOUND``) for a missing, foreign or expired record (an item of another
+    owner's conversation is ``CONVERSATION_NOT_FOUND``); INVALID_ARGUMENT with a ``param`` for
+    bad items, metadata or page tokens, and ``CONVERSATION_TOO_LARGE`` for an append over the
+    cap."""
 
     max_items: int
     max_bytes: int
@@ -134,6 +141,10 @@ class ConversationStore(Protocol):
     async def list_conversations(self, owner: str | None, *, page_size: int, page_token: str = "") -> ConversationPage:
         """Newest first. ``owner=None``: every owner's. ``page_size`` is clamped to 1..1000."""
 
+    async def update_conversation(self, conversation_id: str, owner: str | None, *, metadata: Mapping[str, str]) -> Conversation:
+        """Replaces its metadata whole (checked as ``validate_metadata`` does) and renews its TTL;
+        returns it updated."""
+
     async def delete_conversation(self, conversation_id: str, owner: str | None) -> Conversation:
         """Deletes it and its items; returns what was deleted."""
 
@@ -146,6 +157,13 @@ class ConversationStore(Protocol):
     ) -> ItemPage:
         """One page of items. ``after`` is an item id (OpenAI's cursor): items after it in
         ``order``. A ``page_token`` continues a listing and takes precedence over ``after``."""
+
+    async def get_item(self, conversation_id: str, item_id: str, owner: str | None) -> Item:
+        """One item of the conversation by its id."""
+
+    async def delete_item(self, conversation_id: str, item_id: str, owner: str | None) -> tuple[Conversation, Item]:
+        """Deletes one item: its row goes, the conversation's item count and byte size shrink by
+        it, and its TTL is renewed. Returns the conversation after and the item deleted."""
 
     async def conversation_history(self, conversation_id: str, owner: str) -> list[dict[str, Any]]:
         """Every item of the conversation, oldest first: the history a new turn runs on."""
@@ -197,6 +215,15 @@ def conversation_not_found(conversation_id: str, param: str | None = None) -> Ga
     if param:
         metadata["param"] = param
     return GatewayError("NOT_FOUND", "CONVERSATION_NOT_FOUND", f"no conversation {conversation_id[:256]!r}", metadata)
+
+
+def conversation_item_not_found(conversation_id: str, item_id: str) -> GatewayError:
+    return GatewayError(
+        "NOT_FOUND",
+        "CONVERSATION_ITEM_NOT_FOUND",
+        f"no item {item_id[:256]!r} in conversation {conversation_id[:256]!r}",
+        {"conversation": conversation_id[:256], "item": item_id[:256]},
+    )
 
 
 def response_not_found(response_id: str, param: str | None = None) -> GatewayError:
