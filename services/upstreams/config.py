@@ -1,0 +1,91 @@
+"""``upstreams.yaml``: the upstream LLM servers (anything OpenAI-compatible). With no file (or
+no entries), a single upstream named ``default`` is built from ``OPENAI_BASE_URL`` /
+``OPENAI_API_KEY`` / ``GATEWAY_DEFAULT_MODEL``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.config_files import load_yaml_model
+
+__all__ = ["UpstreamApi", "UpstreamConfig", "UpstreamsFile", "default_api", "load_upstreams"]
+
+_OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
+
+# The API drop-in agents are run with: the SDK's Chat Completions or its Responses model.
+UpstreamApi = Literal["chat_completions", "responses"]
+
+
+def default_api(base_url: str) -> UpstreamApi:
+    """``responses`` on the OpenAI API itself (the SDK's own default there), else
+    ``chat_completions``: the API every OpenAI-compatible server (vLLM, Ollama...) speaks."""
+    return "responses" if urlsplit(base_url).hostname == "api.openai.com" else "chat_completions"
+
+
+class UpstreamConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
+    base_url: str
+    # Name of the env var holding the key; never the key itself.
+    api_key_env: str | None = None
+    model: str | None = None
+    # None in the file means "by provider" (``default_api``); always set once validated.
+    api: UpstreamApi | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # Connections open to this upstream at once (each stream holds one while it lasts), and how
+    # long a request waits for a free one before failing with 503 upstream_busy.
+    max_connections: int = Field(default=1024, ge=1)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _default_api(self) -> UpstreamConfig:
+        if self.api is None:
+            self.api = default_api(self.base_url)
+        return self
+
+    @property
+    def speaks_responses(self) -> bool:
+        return self.api == "responses"
+
+
+class UpstreamsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: str | None = None
+    upstreams: list[UpstreamConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> UpstreamsFile:
+        names = [u.name for u in self.upstreams]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate upstream names {duplicates}")
+        if self.default is not None and self.default not in names:
+            raise ValueError(f"default upstream {self.default!r} is not in upstreams {names}")
+        return self
+
+    def resolve(self, name: str | None) -> UpstreamConfig | None:
+        """The upstream an agent naming ``name`` (None: the default one) is routed to."""
+        wanted = name or self.default or (self.upstreams[0].name if self.upstreams else None)
+        return next((u for u in self.upstreams if u.name == wanted), None)
+
+
+def load_upstreams(path: Path, default_model: str) -> UpstreamsFile:
+    parsed = load_yaml_model(path, UpstreamsFile)
+    if parsed is not None and parsed.upstreams:
+        return parsed
+    env_default = UpstreamConfig(
+        name="default",
+        base_url=os.environ.get("OPENAI_BASE_URL") or _OPENAI_DEFAULT_BASE,
+        api_key_env="OPENAI_API_KEY",
+        model=default_model,
+    )
+    return UpstreamsFile(default="default", upstreams=[env_default])
