@@ -1,5 +1,5 @@
 """One process, any subset of services: the gRPC server (registry, executor and its
-conversations, tools, security, health, reflection) and the HTTP shim over uvicorn.
+conversations and upstreams, tools, security, health, reflection) and the HTTP shim over uvicorn.
 
 A split deployment runs the same code with a different ``--services``: a shim-only
 process reaches the executor and registry through ``GATEWAY_GRPC_TARGET``.
@@ -31,6 +31,8 @@ from agentgateway.v1 import (
     security_service_pb2_grpc,
     tool_service_pb2,
     tool_service_pb2_grpc,
+    upstream_service_pb2,
+    upstream_service_pb2_grpc,
 )
 from services.conversations.servicer import ConversationServicer
 from services.conversations.sqlite_store import SQLiteConversationStore
@@ -44,7 +46,7 @@ from services.guest.pools import install_routing_executor
 from services.guest.watchdog import LoopWatchdog
 from services.listen import bind_http, cannot_bind
 from services.log import get_logger
-from services.registry.catalog import AgentCatalog
+from services.registry.catalog import AgentCatalog, Diagnostic
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
 from services.rpc.inprocess import InProcessServer, registering_on
@@ -62,6 +64,7 @@ from services.tools.runtime import ToolRuntime
 from services.tools.sdk import bind_runtime
 from services.tools.servicer import ToolServicer
 from services.upstreams import UpstreamPool, load_upstreams
+from services.upstreams.servicer import UpstreamServicer
 from shim.app import create_app
 
 __all__ = ["Gateway"]
@@ -74,8 +77,10 @@ _SERVICE_NAMES = {
     "tools": tool_service_pb2.DESCRIPTOR.services_by_name["ToolService"].full_name,
     "security": security_service_pb2.DESCRIPTOR.services_by_name["SecurityService"].full_name,
 }
-# Served wherever the executor is: Responses-API runs read and write the same conversations.
+# Served wherever the executor is: Responses-API runs read and write the same conversations,
+# and the upstreams are the executor's.
 _CONVERSATION_SERVICE = conversation_service_pb2.DESCRIPTOR.services_by_name["ConversationService"].full_name
+_UPSTREAM_SERVICE = upstream_service_pb2.DESCRIPTOR.services_by_name["UpstreamService"].full_name
 
 
 class _Uvicorn(uvicorn.Server):
@@ -135,16 +140,23 @@ class Gateway:
         if wanted & {"registry", "executor"}:
             # Parse before anything listens: a malformed file stops start-up with a clear message.
             # The registry reads it too, to flag agents their upstream cannot run.
-            upstreams = load_upstreams(s.config_file("upstreams"), s.default_model)
             if "executor" in wanted:
-                self.upstreams = UpstreamPool(upstreams)
+                # Reloadable (UpstreamService, the watcher); the catalogue follows its reloads.
+                self.upstreams = UpstreamPool.from_file(s.config_file("upstreams"), s.default_model)
+            upstreams = self.upstreams or load_upstreams(s.config_file("upstreams"), s.default_model)
             self.catalog = AgentCatalog(
-                s.agent_discovery_path, s.config_file("agents"), s.agent_exports, module_allowed=self._module_allowed, upstreams=upstreams
+                s.agent_discovery_path,
+                s.config_file("agents"),
+                s.agent_exports,
+                module_allowed=self._module_allowed,
+                upstreams=upstreams,
+                config_diagnostics=self._config_diagnostics,
             )
             await self.catalog.refresh()
             if s.agent_watch:
                 self._watch_task = asyncio.create_task(
-                    watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping), name="agent-watch"
+                    watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping, upstreams=self.upstreams),
+                    name="agent-watch",
                 )
         if s.grpc_services:
             await self._start_grpc()
@@ -169,6 +181,14 @@ class Gateway:
     def _shares_ports(self) -> bool:
         """Several workers listen on the same ports (SO_REUSEPORT)."""
         return self.worker is not None and self.worker.count > 1
+
+    def _config_diagnostics(self) -> list[Diagnostic]:
+        """Config files other than agents.yaml that a reload rejected: listed with the
+        registry's diagnostics until a reload takes them (the old config serves meanwhile)."""
+        rejected = self.upstreams.rejected if self.upstreams is not None else None
+        if rejected is None:
+            return []
+        return [Diagnostic(rejected.path, "", "discover", "ConfigError", f"not reloaded, the previous upstreams stay: {rejected.message}", "", rejected.time)]
 
     def _module_allowed(self, model_id: str) -> tuple[bool, str]:
         assert self.gatekeeper is not None
@@ -220,6 +240,7 @@ class Gateway:
                 ExecutorServicer(self.executor, ResponseRunner(self.executor, self.conversations)), server
             )
             conversation_service_pb2_grpc.add_ConversationServiceServicer_to_server(ConversationServicer(self.conversations, self.gatekeeper), server)
+            upstream_service_pb2_grpc.add_UpstreamServiceServicer_to_server(UpstreamServicer(self.upstreams), server)
         if "tools" in wanted:
             assert self.tool_runtime is not None
             tool_service_pb2_grpc.add_ToolServiceServicer_to_server(ToolServicer(self.tool_runtime, self.gatekeeper), server)
@@ -227,7 +248,7 @@ class Gateway:
             security_service_pb2_grpc.add_SecurityServiceServicer_to_server(SecurityServicer(self.gatekeeper), server)
         names += [_SERVICE_NAMES[n] for n in s.grpc_services]
         if "executor" in wanted:
-            names.append(_CONVERSATION_SERVICE)
+            names += [_CONVERSATION_SERVICE, _UPSTREAM_SERVICE]
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(names, socket_server)  # for grpcurl and other tools: the socket only

@@ -12,6 +12,7 @@ from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import responses_pb2 as rpb
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import tool_service_pb2 as tool_pb
+from agentgateway.v1 import upstream_service_pb2 as up_pb
 from services import vocabulary
 from services.registry import servicer as registry_servicer
 from services.registry.catalog import AgentSource
@@ -23,6 +24,8 @@ from services.security.audit import AuditAction
 from services.security.overrides import OverrideEffect
 from services.tools import servicer as tools_servicer
 from services.tools.provider import ToolKind
+from services.upstreams import UpstreamApi
+from services.upstreams import servicer as upstreams_servicer
 
 # (table, generated enum, the domain's Literal)
 TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
@@ -38,11 +41,12 @@ TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
     "STAGE": (registry_servicer.STAGE, reg_pb.DiagnosticStage, Stage),
     "KIND": (tools_servicer.KIND, tool_pb.ToolKind, ToolKind),
     "STATUS": (responses_wire.STATUS, rpb.ResponseStatus, responses_wire.ResponseStatus),
+    "UPSTREAM_API": (upstreams_servicer.API, up_pb.UpstreamApi, UpstreamApi),
 }
 IDS = list(TABLES)
 PARAMS = list(TABLES.values())
 REPO = Path(__file__).resolve().parents[1]
-ENUM_MODULES = [vocabulary, security_servicer, registry_servicer, tools_servicer, responses_wire]
+ENUM_MODULES = [vocabulary, security_servicer, registry_servicer, tools_servicer, responses_wire, upstreams_servicer]
 
 
 def _cases() -> list[tuple[str, ProtoEnum[Any, Any], str, int]]:

@@ -86,6 +86,7 @@ class Executor:
         self._governor = AgentToolGovernor(gatekeeper)
         self._providers: dict[tuple[str, str | None], UpstreamModelProvider] = {}
         self._generation = catalog.generation
+        self._upstream_generation = upstreams.generation
         # Agents (by id; a reload makes new objects) already checked and settled at first use.
         self._first_used: set[int] = set()
         self._trace = trace
@@ -167,8 +168,18 @@ class Executor:
             REQUESTS.labels(entry.id, "agent_busy").inc()
             raise agent_busy(pool)
         estimate = estimate_tokens(request)
-        reservation = await self._gatekeeper.reserve(call.principal, estimate)
-        upstream = self._upstreams.get(entry.upstream)
+        # Before the reservation: a run refused here costs the caller no budget. Held until
+        # _finish (a reload closes it only after).
+        try:
+            upstream = self._upstreams.acquire(entry.upstream)
+        except GatewayError as error:
+            REQUESTS.labels(entry.id, error.reason.lower()).inc()
+            raise
+        try:
+            reservation = await self._gatekeeper.reserve(call.principal, estimate)
+        except BaseException:
+            self._upstreams.release(upstream)
+            raise
         started = time.perf_counter()
         return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
 
@@ -182,6 +193,7 @@ class Executor:
 
     async def _finish(self, run: _Admitted, outcome: str, used_tokens: int | None) -> None:
         elapsed = time.perf_counter() - run.started
+        self._upstreams.release(run.upstream)
         REQUESTS.labels(run.entry.id, outcome).inc()
         REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
         # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
@@ -261,7 +273,7 @@ class Executor:
         # Long-lived, so per-request caches keyed on it (run configs) stay warm.
         key = (upstream.name, model)
         provider = self._providers.get(key)
-        if provider is None:
+        if provider is None or provider.upstream is not upstream:  # none yet, or the upstream was reloaded
             provider = self._providers[key] = UpstreamModelProvider(upstream, model)
         return provider
 
@@ -281,6 +293,9 @@ class Executor:
                 self._generation = self._catalog.generation
                 self._first_used.clear()
                 await self._governor.retire_unreachable([e.agent for e in self._catalog.list() if e.agent is not None])
+            if self._upstreams.generation != self._upstream_generation:  # reloaded: agents may run elsewhere now
+                self._upstream_generation = self._upstreams.generation
+                self._first_used.clear()
             sources, servers = await self._governor.prepare(entry.agent)
             self._check_first_use(entry, provider, upstream)
             context = await _run_context(entry)

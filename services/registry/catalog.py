@@ -40,7 +40,7 @@ from services.registry.discovery import (
     unload_modules,
 )
 from services.sdk_agents import hosted_tool_problem, hosted_tools
-from services.upstreams import UpstreamsFile
+from services.upstreams import UpstreamResolver
 
 __all__ = ["DEFAULT_EXPORTS", "AgentCatalog", "AgentEntry", "AgentSource", "Diagnostic"]
 
@@ -151,7 +151,8 @@ class AgentCatalog:
         agents_config: Path | None,
         exports: Sequence[str] = DEFAULT_EXPORTS,
         module_allowed: Callable[[str], tuple[bool, str]] | None = None,
-        upstreams: UpstreamsFile | None = None,
+        upstreams: UpstreamResolver | None = None,
+        config_diagnostics: Callable[[], Sequence[Diagnostic]] | None = None,
     ) -> None:
         self._agents_dir = Path(agents_dir).absolute()
         self._agents_config = agents_config
@@ -163,6 +164,8 @@ class AgentCatalog:
         self._module_allowed = module_allowed
         # Only to warn at load time about agents their upstream cannot run (the executor owns the clients).
         self._upstreams = upstreams
+        # Problems of other config files (a rejected upstreams.yaml reload), listed with ours.
+        self._config_diagnostics = config_diagnostics
         self._snapshot = _Snapshot()
         self._refresh_lock = asyncio.Lock()
         self.generation = 0  # bumped by every refresh, so holders of agent objects can notice
@@ -176,7 +179,8 @@ class AgentCatalog:
 
     @property
     def diagnostics(self) -> builtins.list[Diagnostic]:
-        return list(self._snapshot.diagnostics)
+        extra = self._config_diagnostics() if self._config_diagnostics is not None else ()
+        return [*self._snapshot.diagnostics, *extra]
 
     async def refresh(self) -> None:
         """Rescan everything and swap in the new snapshot. Never raises for a bad module or config."""

@@ -1,4 +1,5 @@
-"""Hot reload: rescan the catalogue when files under the agents folder or agents.yaml change."""
+"""Hot reload: rescan the catalogue when files under the agents folder or agents.yaml change
+(and reload upstreams.yaml first, when the executor's upstreams are given)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from watchfiles import Change, awatch
 
 from services.log import get_logger
 from services.registry.catalog import AgentCatalog
+from services.upstreams import UpstreamPool
 
 __all__ = ["watch_catalog"]
 
 log = get_logger("registry")
 
 
-async def watch_catalog(catalog: AgentCatalog, agents_dir: Path, agents_config: Path, stop: asyncio.Event) -> None:
+async def watch_catalog(catalog: AgentCatalog, agents_dir: Path, agents_config: Path, stop: asyncio.Event, upstreams: UpstreamPool | None = None) -> None:
     """Refresh ``catalog`` after each burst of relevant changes until ``stop`` is set."""
-    roots = [p for p in (agents_dir, agents_config.parent) if p.exists()]
+    upstreams_dir = upstreams.path.parent if upstreams is not None and upstreams.path is not None else agents_config.parent
+    roots = [p for p in dict.fromkeys((agents_dir, agents_config.parent, upstreams_dir)) if p.exists()]
     if not roots:
         log.warning("hot reload: nothing to watch", extra={"fields": {"agents_dir": str(agents_dir)}})
         return
@@ -31,6 +34,8 @@ async def watch_catalog(catalog: AgentCatalog, agents_dir: Path, agents_config: 
     log.info("hot reload: watching", extra={"fields": {"paths": [str(r) for r in roots]}})
     async for changes in awatch(*roots, watch_filter=relevant, stop_event=stop, debounce=300, recursive=True):
         log.info("hot reload: files changed", extra={"fields": {"files": sorted({Path(p).name for _, p in changes})}})
+        if upstreams is not None:
+            await upstreams.reload_if_changed({Path(p) for _, p in changes})  # before the catalogue, which reads it
         try:
             await catalog.refresh()
         except Exception as exc:

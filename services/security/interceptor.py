@@ -30,6 +30,9 @@ ADMIN_METHODS = frozenset(
         "/agentgateway.v1.SecurityService/DeleteOverride",
         "/agentgateway.v1.SecurityService/ListAuditEvents",
         "/agentgateway.v1.SecurityService/ReloadPolicy",
+        "/agentgateway.v1.UpstreamService/ListUpstreams",
+        "/agentgateway.v1.UpstreamService/GetUpstream",
+        "/agentgateway.v1.UpstreamService/RefreshUpstreams",
     }
 )
 

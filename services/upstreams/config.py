@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.config_files import load_yaml_model
 
-__all__ = ["UpstreamApi", "UpstreamConfig", "UpstreamsFile", "default_api", "load_upstreams"]
+__all__ = [
+    "UpstreamApi",
+    "UpstreamConfig",
+    "UpstreamResolver",
+    "UpstreamsFile",
+    "api_key_of",
+    "default_api",
+    "display_url",
+    "load_upstreams",
+]
 
 _OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 
@@ -26,6 +35,17 @@ def default_api(base_url: str) -> UpstreamApi:
     """``responses`` on the OpenAI API itself (the SDK's own default there), else
     ``chat_completions``: the API every OpenAI-compatible server (vLLM, Ollama...) speaks."""
     return "responses" if urlsplit(base_url).hostname == "api.openai.com" else "chat_completions"
+
+
+def display_url(base_url: str) -> str:
+    """``base_url`` without the credentials it may carry (``http://user:pass@host``)."""
+    parts = urlsplit(base_url)
+    if parts.username is None and parts.password is None:
+        return base_url
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class UpstreamConfig(BaseModel):
@@ -56,6 +76,11 @@ class UpstreamConfig(BaseModel):
         return self.api == "responses"
 
 
+def api_key_of(config: UpstreamConfig) -> str | None:
+    """The key in the upstream's ``api_key_env`` variable, None when it names none or it is empty."""
+    return (os.environ.get(config.api_key_env) if config.api_key_env else None) or None
+
+
 class UpstreamsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,10 +97,21 @@ class UpstreamsFile(BaseModel):
             raise ValueError(f"default upstream {self.default!r} is not in upstreams {names}")
         return self
 
+    @property
+    def default_name(self) -> str | None:
+        return self.default or (self.upstreams[0].name if self.upstreams else None)
+
     def resolve(self, name: str | None) -> UpstreamConfig | None:
         """The upstream an agent naming ``name`` (None: the default one) is routed to."""
-        wanted = name or self.default or (self.upstreams[0].name if self.upstreams else None)
+        wanted = name or self.default_name
         return next((u for u in self.upstreams if u.name == wanted), None)
+
+
+class UpstreamResolver(Protocol):
+    """What the registry needs of the upstreams: the config an agent's upstream name resolves to
+    (an ``UpstreamsFile``, or the executor's pool, which follows reloads)."""
+
+    def resolve(self, name: str | None) -> UpstreamConfig | None: ...
 
 
 def load_upstreams(path: Path, default_model: str) -> UpstreamsFile:
