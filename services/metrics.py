@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 __all__ = [
     "LOOP_STALLS",
@@ -23,7 +23,9 @@ __all__ = [
     "REQUEST_SECONDS",
     "TOOL_CALLS",
     "TOOL_SECONDS",
+    "UPSTREAM_CHECK_SECONDS",
     "UPSTREAM_RETRIES",
+    "UPSTREAM_UP",
     "exposition",
 ]
 
@@ -37,6 +39,21 @@ TOOL_CALLS = Counter(
 TOOL_SECONDS = Histogram("agentgateway_tool_call_seconds", "Tool invocation duration.", ["tool", "source"], buckets=_LATENCY_BUCKETS)
 UPSTREAM_RETRIES = Counter(
     "agentgateway_upstream_retries_total", "Requests to an upstream sent again by the client's retry policy, by upstream name.", ["upstream"]
+)
+# Health checks of upstreams (services/upstreams/health.py): 1 while the checks pass, 0 once an
+# upstream is down; no series while its state is unknown (checks off, or not decided yet). With
+# several workers each checks on its own and the most recent sample wins.
+UPSTREAM_UP = Gauge(
+    "agentgateway_upstream_up",
+    "Whether an upstream's health checks pass (1) or say it is down (0), by upstream name.",
+    ["upstream"],
+    multiprocess_mode="mostrecent",
+)
+UPSTREAM_CHECK_SECONDS = Histogram(
+    "agentgateway_upstream_check_seconds",
+    "Duration of upstream health checks (failed ones included), by upstream name.",
+    ["upstream"],
+    buckets=_LATENCY_BUCKETS,
 )
 # The loop-lag watchdog (services/guest/watchdog.py): `agent` is a served model id, or
 # "gateway" when no drop-in code was on the blocked loop's stack.

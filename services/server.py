@@ -143,6 +143,7 @@ class Gateway:
             if "executor" in wanted:
                 # Reloadable (UpstreamService, the watcher); the catalogue follows its reloads.
                 self.upstreams = UpstreamPool.from_file(s.config_file("upstreams"), s.default_model)
+                self.upstreams.start()  # health checks
             upstreams = self.upstreams or load_upstreams(s.config_file("upstreams"), s.default_model)
             self.catalog = AgentCatalog(
                 s.agent_discovery_path,

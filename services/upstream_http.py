@@ -81,6 +81,13 @@ class UpstreamHTTP:
         finally:
             self._slots.release()
 
+    async def probe(self, url: URL, headers: dict[str, str], timeout_s: float) -> int:
+        """``GET url`` (a health check) and its status. Outside the slots: a check must neither
+        queue behind the requests it checks for nor take a slot from them."""
+        async with self._open().get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+            await response.read()  # a read body lets the connection be reused
+            return response.status
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -1,9 +1,12 @@
-"""UpstreamService end to end: a real gateway, real fake upstreams (HTTP servers), grpcurl, and
-the REST shim.
+"""UpstreamService end to end: a real gateway, real fake upstreams (HTTP servers this module stops,
+hangs and starts again), grpcurl, and the REST shim.
 
-- ListUpstreams / GetUpstream show each upstream's config, never its key;
+- ListUpstreams / GetUpstream show each upstream's config and health, never its key;
 - RefreshUpstreams swaps the upstreams (runs in flight finish where they started), rejects a
   malformed file with the old upstreams kept and a registry diagnostic;
+- health checks: an upstream that stops answering is known down, requests to it fail at once
+  (503 / UNAVAILABLE ``UPSTREAM_DOWN``) instead of waiting out their timeouts, and it serves
+  again once a check passes;
 - the docs/operations.md examples run as written; with GATEWAY_AGENT_WATCH a changed
   upstreams.yaml is reloaded by itself.
 """
@@ -11,9 +14,11 @@ the REST shim.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import shlex
+import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,6 +31,9 @@ import pytest
 import yaml
 from google.protobuf import json_format
 
+from agentgateway.v1 import executor_service_pb2 as ex_pb
+from agentgateway.v1 import executor_service_pb2_grpc as ex_grpc
+from agentgateway.v1 import messages_pb2
 from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import upstream_service_pb2 as pb
@@ -40,18 +48,24 @@ from tests.test_e2e_grpc import GRPCURL, error_info
 pytestmark = pytest.mark.asyncio
 
 UPSTREAM_KEY = "sk-keyed-3c9e1a7f5b2d4068"  # distinctive, so its absence can be searched for
+CHECK = {"interval_s": 0.2, "timeout_s": 0.5, "unhealthy_threshold": 1}
 SERVICE = "agentgateway.v1.UpstreamService"
 
 
 def upstreams_yaml(steady: FakeUpstream, flaky: FakeUpstream, *, extra: list[dict] | None = None, local_model: str = "local-model") -> dict:
     return {
         "default": "local",
+        "health_check": CHECK,
         "upstreams": [
             {"name": "local", "base_url": steady.base_url, "model": local_model, "max_retries": 0},
+            # Stopped, hung and started again by the tests; a request that waited for it would
+            # take up to timeout_s x (max_retries + 1) = 15 s.
             {"name": "flaky", "base_url": flaky.base_url, "model": "flaky-model", "timeout_s": 5, "max_retries": 2},
+            # Has a key: not checked unless asked.
             {"name": "keyed", "base_url": steady.base_url, "api_key_env": "KEYED_UPSTREAM_KEY", "model": "keyed-model", "api": "responses"},
-            {"name": "goner", "base_url": steady.base_url, "model": "goner-model"},
-            {"name": "secretive", "base_url": steady.base_url.replace("http://", "http://bob:pw-hunter2@")},
+            {"name": "keyed-checked", "base_url": steady.base_url, "api_key_env": "KEYED_UPSTREAM_KEY", "health_check": {"enabled": True}},
+            {"name": "goner", "base_url": steady.base_url, "model": "goner-model", "health_check": False},
+            {"name": "secretive", "base_url": steady.base_url.replace("http://", "http://bob:pw-hunter2@"), "health_check": False},
             *(extra or []),
         ],
     }
@@ -83,7 +97,7 @@ def _fake_upstream() -> Iterator[FakeUpstream]:
 
 
 steady = pytest.fixture(scope="module", name="steady")(_fake_upstream)  # always answers
-flaky = pytest.fixture(scope="module", name="flaky")(_fake_upstream)  # where a reload may send `local`
+flaky = pytest.fixture(scope="module", name="flaky")(_fake_upstream)  # stopped, hung and started again
 
 
 def start_gateway(root: Path, steady: FakeUpstream, flaky: FakeUpstream, **env: str) -> GatewayProcess:
@@ -134,6 +148,10 @@ async def wait_until(stub: pb_grpc.UpstreamServiceStub, name: str, ok: Callable[
         await asyncio.sleep(0.05)
 
 
+async def wait_for_state(stub: pb_grpc.UpstreamServiceStub, name: str, state: int, timeout: float = 10.0) -> pb.Upstream:
+    return await wait_until(stub, name, lambda u: u.health_state == state, timeout)
+
+
 async def chat(gateway: GatewayProcess, model: str, text: str = "hi") -> httpx.Response:
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=60) as http:
         return await http.post("/v1/chat/completions", json={"model": model, "messages": [{"role": "user", "content": text}]})
@@ -142,6 +160,11 @@ async def chat(gateway: GatewayProcess, model: str, text: str = "hi") -> httpx.R
 async def metrics(gateway: GatewayProcess) -> str:
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
         return (await http.get("/metrics")).text
+
+
+def up_gauge(text: str, name: str) -> str | None:
+    found = re.search(rf'^agentgateway_upstream_up\{{upstream="{re.escape(name)}"\}} (\S+)$', text, re.M)
+    return found.group(1) if found else None
 
 
 async def test_reflection_lists_the_upstream_service(gateway: GatewayProcess) -> None:
@@ -154,17 +177,26 @@ async def test_reflection_lists_the_upstream_service(gateway: GatewayProcess) ->
     assert all(rpc in described for rpc in ("ListUpstreams", "GetUpstream", "RefreshUpstreams"))
 
 
-async def test_list_and_get_show_the_config_and_never_the_key(gateway: GatewayProcess, stub: pb_grpc.UpstreamServiceStub, steady: FakeUpstream) -> None:
+async def test_list_and_get_show_config_and_health_and_never_the_key(gateway: GatewayProcess, stub: pb_grpc.UpstreamServiceStub, steady: FakeUpstream) -> None:
+    await wait_for_state(stub, "local", pb.HEALTH_STATE_HEALTHY)
+    await wait_for_state(stub, "keyed-checked", pb.HEALTH_STATE_HEALTHY)
     listed = await stub.ListUpstreams(pb.ListUpstreamsRequest())
     by_id = {u.upstream_id: u for u in listed.upstreams}
-    assert list(by_id) == sorted(by_id) == ["flaky", "goner", "keyed", "local", "secretive"]
+    assert list(by_id) == sorted(by_id) == ["flaky", "goner", "keyed", "keyed-checked", "local", "secretive"]
     local = by_id["local"]
     assert (local.name, local.base_url, local.model, local.default_upstream) == ("upstreams/local", steady.base_url, "local-model", True)
     assert (local.api, local.api_key_env, local.api_key_set, local.max_retries) == (pb.UPSTREAM_API_CHAT_COMPLETIONS, "", False, 0)
     assert local.timeout.ToSeconds() == 60 and local.max_connections == 1024
+    assert local.health_check.enabled and local.health_check.path == "/models" and local.health_check.interval.ToMilliseconds() == 200
+    assert local.health_state == pb.HEALTH_STATE_HEALTHY and local.last_check_time.seconds > 0 and local.last_error == ""
     keyed = by_id["keyed"]
     assert (keyed.api, keyed.api_key_env, keyed.api_key_set, keyed.default_upstream) == (pb.UPSTREAM_API_RESPONSES, "KEYED_UPSTREAM_KEY", True, False)
+    assert not keyed.health_check.enabled and keyed.health_state == pb.HEALTH_STATE_UNKNOWN and not keyed.HasField("last_check_time")
     assert by_id["secretive"].base_url == steady.base_url  # its URL's credentials are not shown
+    # The checks of an upstream with a key send it (to that upstream alone, as its requests do).
+    checks = [r for r in steady.requests if r.path == "/v1/models"]
+    assert any(r.headers.get("authorization") == f"Bearer {UPSTREAM_KEY}" for r in checks)
+    assert any(r.headers.get("authorization") == "Bearer not-needed" for r in checks)
     got = await stub.GetUpstream(pb.GetUpstreamRequest(name="keyed"))  # a bare id works too
     assert got.upstream.name == "upstreams/keyed"
     # The key is nowhere: not in the messages (binary or JSON), the log or the metrics.
@@ -207,7 +239,7 @@ async def test_refresh_swaps_the_upstreams_and_a_removed_ones_agents_fail_clearl
     file["upstreams"] = [u for u in file["upstreams"] if u["name"] != "goner"]
     (gateway.config_dir / "upstreams.yaml").write_text(yaml.safe_dump(file))
     done = await stub.RefreshUpstreams(pb.RefreshUpstreamsRequest())
-    assert (done.upstream_count, list(done.added), list(done.changed), list(done.removed)) == (5, ["fresh"], ["local"], ["goner"])
+    assert (done.upstream_count, list(done.added), list(done.changed), list(done.removed)) == (6, ["fresh"], ["local"], ["goner"])
     assert (await upstream_named(stub, "local")).model == "local-model-2"
     steady.queue(TextReply("from the new config"))
     reply = await chat(gateway, "default/steadydesk")
@@ -226,7 +258,7 @@ async def test_a_malformed_file_is_rejected_the_old_upstreams_stay_and_a_diagnos
     info = error_info(error)
     assert (error.code(), info.reason, info.metadata["path"]) == (grpc.StatusCode.INVALID_ARGUMENT, "UPSTREAMS_CONFIG_INVALID", str(path))
     assert "upstreams.0.timeout_s" in (error.details() or "") and "old ones stay" in (error.details() or "")
-    assert len((await stub.ListUpstreams(pb.ListUpstreamsRequest())).upstreams) == 5  # unchanged
+    assert len((await stub.ListUpstreams(pb.ListUpstreamsRequest())).upstreams) == 6  # unchanged
     assert (await chat(gateway, "default/steadydesk")).status_code == 200
     async with authed_channel(gateway.grpc_address, ADMIN_KEY) as channel:
         registry = reg_grpc.RegistryServiceStub(channel)
@@ -242,6 +274,7 @@ async def test_a_malformed_file_is_rejected_the_old_upstreams_stay_and_a_diagnos
 async def test_a_run_in_flight_finishes_on_the_upstream_it_started_with(
     gateway: GatewayProcess, stub: pb_grpc.UpstreamServiceStub, steady: FakeUpstream, flaky: FakeUpstream
 ) -> None:
+    await wait_for_state(stub, "flaky", pb.HEALTH_STATE_HEALTHY)
     # Slow enough that the reload below lands while the run waits for it, even on a busy machine.
     steady.queue(TextReply("the old upstream's answer", delay=3.0))
     flaky.queue(TextReply("the new upstream's answer"))
@@ -268,6 +301,63 @@ async def test_a_run_in_flight_finishes_on_the_upstream_it_started_with(
         await asyncio.sleep(0.05)
 
 
+@contextlib.contextmanager
+def hung_server(port: int) -> Iterator[None]:
+    """Something on ``port`` that takes connections and never answers: the worst kind of down."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    try:
+        yield
+    finally:
+        sock.close()
+
+
+async def test_a_down_upstream_fails_fast_and_serves_again_once_a_check_passes(
+    gateway: GatewayProcess, stub: pb_grpc.UpstreamServiceStub, flaky: FakeUpstream
+) -> None:
+    await wait_for_state(stub, "flaky", pb.HEALTH_STATE_HEALTHY)
+    flaky.queue(TextReply("before"))
+    assert (await chat(gateway, "default/flakydesk")).status_code == 200
+    assert up_gauge(await metrics(gateway), "flaky") == "1.0"
+    flaky.stop()
+    try:
+        with hung_server(flaky.port):
+            # (A check between the stop and the bind may have found the port refusing first.)
+            down = await wait_until(stub, "flaky", lambda u: u.health_state == pb.HEALTH_STATE_UNHEALTHY and u.last_error == "no answer within 0.5s")
+            assert down.consecutive_failures >= 1
+            started = time.perf_counter()
+            reply = await chat(gateway, "default/flakydesk")
+            elapsed = time.perf_counter() - started
+            # A request that went to the upstream would wait 5 s per attempt (3 attempts).
+            assert elapsed < 1.0, elapsed
+            error = reply.json()["error"]
+            assert (reply.status_code, error["code"], error["type"]) == (503, "upstream_down", "service_unavailable_error")
+            assert "upstream 'flaky' is down" in error["message"] and reply.headers["retry-after"] == "1"
+            async with authed_channel(gateway.grpc_address, ADMIN_KEY) as channel:
+                call = ex_grpc.ExecutorServiceStub(channel).CreateChatCompletion(
+                    ex_pb.CreateChatCompletionRequest(
+                        chat=messages_pb2.ChatRequest(model="default/flakydesk", messages=[messages_pb2.ChatMessage(role=messages_pb2.ROLE_USER, content="hi")])
+                    )
+                )
+                failed = await rpc_error(call)
+            info = error_info(failed)
+            assert (failed.code(), info.reason, info.metadata["upstream"]) == (grpc.StatusCode.UNAVAILABLE, "UPSTREAM_DOWN", "flaky")
+            text = await metrics(gateway)
+            assert up_gauge(text, "flaky") == "0.0"
+            assert re.search(r'^agentgateway_upstream_check_seconds_count\{upstream="flaky"\} \d+', text, re.M)
+            assert re.search(r'^agentgateway_requests_total\{model="default/flakydesk",outcome="upstream_down"\} [1-9]', text, re.M)
+    finally:
+        flaky.start()  # the same port
+    await wait_for_state(stub, "flaky", pb.HEALTH_STATE_HEALTHY)
+    flaky.queue(TextReply("after"))
+    back = await chat(gateway, "default/flakydesk")
+    assert back.status_code == 200 and back.json()["choices"][0]["message"]["content"] == "after"
+    assert up_gauge(await metrics(gateway), "flaky") == "1.0"
+    assert '"msg": "upstream down", "upstream": "flaky"' in gateway.log_text()
+
+
 def docs_commands() -> list[str]:
     """The grpcurl commands of docs/operations.md's Upstreams section, continuation lines joined."""
     section = (REPO / "docs" / "operations.md").read_text().split("\n## Upstreams\n", 1)[1].split("\n## ", 1)[0]
@@ -286,17 +376,18 @@ def run_docs_command(command: str, gateway: GatewayProcess) -> Any:
 
 
 async def test_the_grpcurl_examples_in_the_docs_work(gateway: GatewayProcess, stub: pb_grpc.UpstreamServiceStub) -> None:
+    await wait_for_state(stub, "local", pb.HEALTH_STATE_HEALTHY)
     list_all, get_one, refresh = docs_commands()
     listed = run_docs_command(list_all, gateway)
-    assert [u["upstream_id"] for u in listed["upstreams"]] == ["flaky", "goner", "keyed", "local", "secretive"]
+    assert [u["upstream_id"] for u in listed["upstreams"]] == ["flaky", "goner", "keyed", "keyed-checked", "local", "secretive"]
     local = run_docs_command(get_one, gateway)["upstream"]
-    assert (local["name"], local["default_upstream"]) == ("upstreams/local", True)
+    assert (local["name"], local["health_state"]) == ("upstreams/local", "HEALTH_STATE_HEALTHY")
     # The page's sample answer shows real fields, and parses as the message.
     section = (REPO / "docs" / "operations.md").read_text().split("\n## Upstreams\n", 1)[1]
     sample = re.search(r"```json\n(.*?)```", section, re.S)
     assert sample is not None
     json_format.Parse(sample.group(1), pb.GetUpstreamResponse())  # raises on a field the message lacks
-    assert run_docs_command(refresh, gateway)["upstream_count"] == 5
+    assert run_docs_command(refresh, gateway)["upstream_count"] == 6
 
 
 async def test_with_agent_watch_a_changed_file_reloads_by_itself(steady: FakeUpstream, flaky: FakeUpstream, tmp_path: Path) -> None:
@@ -306,7 +397,7 @@ async def test_with_agent_watch_a_changed_file_reloads_by_itself(steady: FakeUps
         async with authed_channel(gateway.grpc_address, ADMIN_KEY) as channel:
             stub = pb_grpc.UpstreamServiceStub(channel)
             path.write_text(yaml.safe_dump(upstreams_yaml(steady, flaky, extra=[{"name": "watched", "base_url": steady.base_url}])))
-            await wait_until(stub, "watched", lambda u: True, timeout=15)
+            await wait_for_state(stub, "watched", pb.HEALTH_STATE_HEALTHY, timeout=15)
             path.write_text("upstreams: [\n")
             registry = reg_grpc.RegistryServiceStub(channel)
             deadline = time.monotonic() + 15

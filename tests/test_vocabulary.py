@@ -24,7 +24,7 @@ from services.security.audit import AuditAction
 from services.security.overrides import OverrideEffect
 from services.tools import servicer as tools_servicer
 from services.tools.provider import ToolKind
-from services.upstreams import UpstreamApi
+from services.upstreams import HealthState, UpstreamApi
 from services.upstreams import servicer as upstreams_servicer
 
 # (table, generated enum, the domain's Literal)
@@ -42,6 +42,7 @@ TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
     "KIND": (tools_servicer.KIND, tool_pb.ToolKind, ToolKind),
     "STATUS": (responses_wire.STATUS, rpb.ResponseStatus, responses_wire.ResponseStatus),
     "UPSTREAM_API": (upstreams_servicer.API, up_pb.UpstreamApi, UpstreamApi),
+    "HEALTH_STATE": (upstreams_servicer.HEALTH, up_pb.HealthState, HealthState),
 }
 IDS = list(TABLES)
 PARAMS = list(TABLES.values())

@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class UpstreamServiceStub:
     """The upstream LLM servers agents are routed to (upstreams.yaml): what each
-    is, and reloading the file. Served wherever
+    is, whether its health checks pass, and reloading the file. Served wherever
     the executor runs; every method needs the admin role. An upstream's API key
     never appears in a response.
     """
@@ -57,7 +57,7 @@ class UpstreamServiceStub:
 
 class UpstreamServiceServicer:
     """The upstream LLM servers agents are routed to (upstreams.yaml): what each
-    is, and reloading the file. Served wherever
+    is, whether its health checks pass, and reloading the file. Served wherever
     the executor runs; every method needs the admin role. An upstream's API key
     never appears in a response.
     """
@@ -112,7 +112,7 @@ def add_UpstreamServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class UpstreamService:
     """The upstream LLM servers agents are routed to (upstreams.yaml): what each
-    is, and reloading the file. Served wherever
+    is, whether its health checks pass, and reloading the file. Served wherever
     the executor runs; every method needs the admin role. An upstream's API key
     never appears in a response.
     """

@@ -28,7 +28,7 @@ GRPC_VERSION: str
 
 class UpstreamServiceStub:
     """The upstream LLM servers agents are routed to (upstreams.yaml): what each
-    is, and reloading the file. Served wherever
+    is, whether its health checks pass, and reloading the file. Served wherever
     the executor runs; every method needs the admin role. An upstream's API key
     never appears in a response.
     """
@@ -49,7 +49,7 @@ class UpstreamServiceStub:
 @_typing.type_check_only
 class UpstreamServiceAsyncStub(UpstreamServiceStub):
     """The upstream LLM servers agents are routed to (upstreams.yaml): what each
-    is, and reloading the file. Served wherever
+    is, whether its health checks pass, and reloading the file. Served wherever
     the executor runs; every method needs the admin role. An upstream's API key
     never appears in a response.
     """
@@ -66,7 +66,7 @@ class UpstreamServiceAsyncStub(UpstreamServiceStub):
 
 class UpstreamServiceServicer(metaclass=_abc_1.ABCMeta):
     """The upstream LLM servers agents are routed to (upstreams.yaml): what each
-    is, and reloading the file. Served wherever
+    is, whether its health checks pass, and reloading the file. Served wherever
     the executor runs; every method needs the admin role. An upstream's API key
     never appears in a response.
     """

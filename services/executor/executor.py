@@ -168,8 +168,8 @@ class Executor:
             REQUESTS.labels(entry.id, "agent_busy").inc()
             raise agent_busy(pool)
         estimate = estimate_tokens(request)
-        # Before the reservation: a run refused here costs the caller no budget. Held until
-        # _finish (a reload closes it only after).
+        # Before the reservation: an upstream known to be down refuses the run at once, and
+        # costs the caller no budget. Held until _finish (a reload closes it only after).
         try:
             upstream = self._upstreams.acquire(entry.upstream)
         except GatewayError as error:
@@ -178,7 +178,7 @@ class Executor:
         try:
             reservation = await self._gatekeeper.reserve(call.principal, estimate)
         except BaseException:
-            self._upstreams.release(upstream)
+            self._upstreams.release(upstream, "cancelled")
             raise
         started = time.perf_counter()
         return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
@@ -193,7 +193,7 @@ class Executor:
 
     async def _finish(self, run: _Admitted, outcome: str, used_tokens: int | None) -> None:
         elapsed = time.perf_counter() - run.started
-        self._upstreams.release(run.upstream)
+        self._upstreams.release(run.upstream, outcome)
         REQUESTS.labels(run.entry.id, outcome).inc()
         REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
         # Real usage replaces the up-front estimate (an aborted run keeps the estimate).

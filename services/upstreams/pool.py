@@ -4,8 +4,8 @@
 ``reload()`` replaces in one assignment: a run takes its upstream when it starts
 (``acquire``) and keeps that object to its end (``release``), whatever reloads happen
 meanwhile; new runs get the new snapshot. An upstream whose entry is unchanged is carried
-over as it is (clients, connections); a changed or removed one is retired: its clients are
-closed when its last run ends.
+over as it is (clients, connections, health state); a changed or removed one is retired: its
+health checks stop at once, and its clients are closed when its last run ends.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 
 import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+from yarl import URL
 
 from services.config_files import ConfigError
 from services.errors import GatewayError
 from services.log import get_logger
 from services.metrics import UPSTREAM_RETRIES
 from services.upstream_http import UpstreamHTTP
-from services.upstreams.config import UpstreamConfig, UpstreamsFile, api_key_of, load_upstreams
+from services.upstreams.config import HealthCheckConfig, UpstreamConfig, UpstreamsFile, api_key_of, load_upstreams
+from services.upstreams.health import HealthChecker, UpstreamHealth, upstream_down
 
 __all__ = ["Rejection", "Reload", "Upstream", "UpstreamPool", "log_retry"]
 
@@ -33,10 +35,11 @@ log = get_logger("upstream")
 
 @dataclass(eq=False)
 class _Life:
-    """An upstream's runs in flight, and whether it is retired."""
+    """An upstream's runs in flight and what becomes of it once retired."""
 
     in_flight: int = 0
     retired: bool = False
+    checker: HealthChecker | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,8 +49,9 @@ class Upstream:
     client: AsyncOpenAI
     # The declarative passthrough's own pool (services/upstream_http.py says why).
     lean: UpstreamHTTP
-    # Sent on every request; never logged.
+    # Sent on every request (and health check); never logged.
     auth_headers: dict[str, str]
+    health: UpstreamHealth | None = None  # None: built outside a pool, never checked
     _life: _Life = field(default_factory=_Life, repr=False, compare=False)
 
     @property
@@ -90,7 +94,8 @@ class UpstreamPool:
     def __init__(self, config: UpstreamsFile, *, path: Path | None = None, default_model: str = "gpt-4.1-mini") -> None:
         self.path = path  # None: built from a config in code, nothing to reload
         self._default_model = default_model
-        self._snapshot = _Snapshot(config, {u.name: _upstream(u) for u in config.upstreams})
+        self._snapshot = _Snapshot(config, {u.name: _upstream(u, config.health_check_of(u)) for u in config.upstreams})
+        self._checking = False
         self._retired: set[Upstream] = set()  # retired, not closed yet
         self._closing: set[asyncio.Task[None]] = set()
         self.generation = 0  # bumped by every reload that changed something
@@ -136,17 +141,46 @@ class UpstreamPool:
     # ------------------------------------------------------------------ runs
 
     def acquire(self, name: str | None) -> Upstream:
-        """``get`` for a run: held until ``release``, so a reload closes its clients only after the run."""
+        """``get`` for a run: refused at once when the upstream is known to be down; else held
+        until ``release``, so a reload closes its clients only after the run."""
         upstream = self.get(name)
+        if upstream.health is not None and upstream.health.down:
+            raise upstream_down(upstream.health)
         upstream._life.in_flight += 1
         return upstream
 
-    def release(self, upstream: Upstream) -> None:
-        """The run that acquired ``upstream`` ended."""
+    def release(self, upstream: Upstream, outcome: str) -> None:
+        """The run that acquired ``upstream`` ended with ``outcome`` ("ok" or an error reason, lower-case)."""
         life = upstream._life
         life.in_flight -= 1
+        if upstream.health is not None and not life.retired:
+            if outcome == "ok":
+                upstream.health.request_succeeded()
+            elif outcome == "upstream_unreachable" and life.checker is not None:
+                life.checker.poke()
         if life.retired and life.in_flight == 0:
             self._close_later(upstream)
+
+    # ------------------------------------------------------------------ health checks
+
+    def start(self) -> None:
+        """Start the health checks (on the running loop); upstreams added by reloads get theirs too."""
+        self._checking = True
+        for upstream in self._snapshot.upstreams.values():
+            self._start_checks(upstream)
+
+    def _start_checks(self, upstream: Upstream) -> None:
+        health = upstream.health
+        if not self._checking or health is None or not health.check.enabled or upstream._life.checker is not None:
+            return
+        url = URL(upstream.config.base_url.rstrip("/") + health.check.path)
+        headers = upstream.auth_headers
+
+        async def probe(timeout_s: float) -> int:
+            return await upstream.lean.probe(url, headers, timeout_s)
+
+        checker = upstream._life.checker = HealthChecker(health, probe)
+        checker.start()
 
     # ------------------------------------------------------------------ reload
 
@@ -184,15 +218,18 @@ class UpstreamPool:
         old = before.upstreams
         upstreams: dict[str, Upstream] = {}
         for entry in config.upstreams:
+            check = config.health_check_of(entry)
             kept = old.get(entry.name)
-            if kept is None or kept.config != entry or kept.auth_headers != _auth_headers(entry):
-                kept = _upstream(entry)
+            if kept is None or kept.config != entry or kept.health is None or kept.health.check != check or kept.auth_headers != _auth_headers(entry):
+                kept = _upstream(entry, check)
             upstreams[entry.name] = kept
         # The swap: one assignment, so no reader ever sees half of a reload.
         self._snapshot = _Snapshot(config, upstreams)
         retired = [u for name, u in old.items() if upstreams.get(name) is not u]
         for upstream in retired:
             self._retire(upstream)
+        for upstream in upstreams.values():
+            self._start_checks(upstream)
         result = Reload(
             added=tuple(sorted(set(upstreams) - set(old))),
             changed=tuple(sorted(u.name for u in retired if u.name in upstreams)),
@@ -212,6 +249,10 @@ class UpstreamPool:
     def _retire(self, upstream: Upstream) -> None:
         life = upstream._life
         life.retired = True
+        if life.checker is not None:
+            life.checker.stop()
+        if upstream.health is not None:
+            upstream.health.forget()
         log.info("upstream retired", extra={"fields": {"upstream": upstream.name, "in_flight": life.in_flight}})
         if life.in_flight == 0:
             self._close_later(upstream)
@@ -225,7 +266,10 @@ class UpstreamPool:
         task.add_done_callback(self._closing.discard)
 
     async def aclose(self) -> None:
+        self._checking = False
         for upstream in [*self._snapshot.upstreams.values(), *self._retired]:
+            if upstream._life.checker is not None:
+                upstream._life.checker.stop()
             await _close(upstream)
         self._retired.clear()
         if self._closing:
@@ -244,7 +288,7 @@ def _auth_headers(config: UpstreamConfig) -> dict[str, str]:
     return {"authorization": f"Bearer {api_key_of(config) or 'not-needed'}"}
 
 
-def _upstream(config: UpstreamConfig) -> Upstream:
+def _upstream(config: UpstreamConfig, check: HealthCheckConfig) -> Upstream:
     auth = _auth_headers(config)
     api_key = auth["authorization"].removeprefix("Bearer ")
     timeout = httpx2.Timeout(config.timeout_s, pool=config.pool_timeout_s)
@@ -257,7 +301,7 @@ def _upstream(config: UpstreamConfig) -> Upstream:
     )
     client = AsyncOpenAI(base_url=config.base_url, api_key=api_key, timeout=timeout, max_retries=config.max_retries, http_client=http)
     lean = UpstreamHTTP(config.base_url, timeout_s=config.timeout_s, max_connections=config.max_connections, pool_timeout_s=config.pool_timeout_s)
-    return Upstream(config, client, lean, auth)
+    return Upstream(config, client, lean, auth, UpstreamHealth(config.name, check))
 
 
 def log_retry(upstream: str, attempt: int | str, path: str) -> None:

@@ -4,8 +4,10 @@ variable that holds it, and whether it is set."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import grpc
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from agentgateway.v1 import upstream_service_pb2 as pb
 from agentgateway.v1 import upstream_service_pb2_grpc as pb_grpc
@@ -13,18 +15,36 @@ from services.errors import GatewayError
 from services.rpc.enums import ProtoEnum
 from services.rpc.names import resource_id
 from services.rpc.paging import page_of
-from services.upstreams.config import UpstreamApi, display_url
+from services.upstreams.config import HealthCheckConfig, UpstreamApi, display_url
+from services.upstreams.health import HealthState
 from services.upstreams.pool import Upstream, UpstreamPool
 
 __all__ = ["UpstreamServicer", "upstream_to_proto"]
 
 API: ProtoEnum[UpstreamApi, pb.UpstreamApi] = ProtoEnum(pb.UpstreamApi, UpstreamApi)
+HEALTH: ProtoEnum[HealthState, pb.HealthState] = ProtoEnum(pb.HealthState, HealthState)
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
     out = duration_pb2.Duration()
     out.FromNanoseconds(round(seconds * 1e9))
     return out
+
+
+def _timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    out = timestamp_pb2.Timestamp()
+    out.FromDatetime(value)
+    return out
+
+
+def _check_to_proto(check: HealthCheckConfig) -> pb.HealthCheck:
+    return pb.HealthCheck(
+        enabled=bool(check.enabled),
+        path=check.path,
+        interval=_duration(check.interval_s),
+        timeout=_duration(check.timeout_s),
+        unhealthy_threshold=check.unhealthy_threshold,
+    )
 
 
 def upstream_to_proto(upstream: Upstream, default_name: str | None) -> pb.Upstream:
@@ -42,6 +62,20 @@ def upstream_to_proto(upstream: Upstream, default_name: str | None) -> pb.Upstre
         max_retries=config.max_retries,
         max_connections=config.max_connections,
     )
+    health = upstream.health
+    if health is None:
+        out.health_state = pb.HEALTH_STATE_UNKNOWN
+        return out
+    out.health_check.CopyFrom(_check_to_proto(health.check))
+    out.health_state = HEALTH.to_proto(health.state)
+    out.last_error = health.last_error
+    out.consecutive_failures = health.failures
+    if health.last_check is not None:
+        out.last_check_time.CopyFrom(_timestamp(health.last_check))
+    if health.last_duration_s is not None:
+        out.last_check_duration.CopyFrom(_duration(health.last_duration_s))
+    if health.last_error_time is not None:
+        out.last_error_time.CopyFrom(_timestamp(health.last_error_time))
     return out
 
 
