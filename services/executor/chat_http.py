@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from services import json_wire
+from services import json_wire, request_ids
 from services.errors import GatewayError
 from services.executor.failures import bad_response, no_choices, upstream_error, upstream_reported, upstream_status, upstream_stream
 from services.executor.upstream_time import current_upstream_clock, timed
@@ -50,6 +50,10 @@ class ChatHTTP:
         # Parsed once here, not by aiohttp on every request.
         self._url = URL(upstream.config.base_url.rstrip("/") + "/chat/completions")
         self._path = self._url.path
+        self._headers = {**upstream.auth_headers, "content-type": "application/json"}
+        request_id = request_ids.current()
+        if request_id:
+            self._headers[request_ids.HEADER] = request_id  # the upstream's logs can be matched with ours
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """A non-streamed completion, as a dict with choices."""
@@ -99,7 +103,7 @@ class ChatHTTP:
         for attempt in range(retries + 1):
             if attempt:
                 log_retry(self._upstream.name, attempt, self._path)
-            headers = {**self._upstream.auth_headers, "content-type": "application/json", "x-stainless-retry-count": str(attempt)}
+            headers = {**self._headers, "x-stainless-retry-count": str(attempt)}
             async with AsyncExitStack() as held:
                 try:
                     response = await held.enter_async_context(self._upstream.lean.post(self._url, content, headers))

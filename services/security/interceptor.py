@@ -4,12 +4,12 @@ admin RPCs need the admin role. Failures are raised as ``GatewayError``."""
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from services import request_ids
 from services.errors import GatewayError
 from services.rpc.handlers import RequestT, ResponseT, wrapped
 from services.security.context import CallContext, current_call
@@ -51,7 +51,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(PUBLIC_PREFIXES):
             return handler
         metadata = tuple(details.invocation_metadata or ())
-        request_id = _request_id(metadata)
+        request_id = request_ids.from_metadata(metadata)
         principal = self._gatekeeper.authenticate(metadata)
         if principal is None:
             return _failing(
@@ -68,17 +68,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _with_context(handler, CallContext(principal, request_id))
 
 
-def _request_id(metadata: tuple[tuple[str, str | bytes], ...]) -> str:
-    for key, value in metadata:
-        if key == "x-request-id" and isinstance(value, str) and 0 < len(value) <= 128:
-            return value
-    return uuid.uuid4().hex
-
-
 def _with_context(handler: grpc.RpcMethodHandler[RequestT, ResponseT], call: CallContext) -> grpc.RpcMethodHandler[RequestT, ResponseT]:
     @contextlib.asynccontextmanager
     async def as_caller(context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[None]:
         current_call.set(call)
+        request_ids.bind(call.request_id)
         yield
 
     return wrapped(handler, as_caller)
