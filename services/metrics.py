@@ -1,7 +1,12 @@
 """Prometheus metrics of this process (served at ``GET /metrics`` by the shim, admin key required).
 
-Labels are bounded: model ids and tool names come from the catalogue, never from requests
-(unknown models are counted under ``model="unknown"``).
+docs/operations.md has the table of every metric here (tests/test_metrics_docs.py keeps the two
+in step). Labels are bounded: model ids and tool names come from the catalogue, never from
+requests (a request for a model the catalogue does not have is counted under
+``model="unknown"``), outcomes and reasons from the gateway's own error reasons.
+
+The per-request path touches only label children bound once (``.labels()`` is a lock, a tuple
+and a dict lookup per call): the ``*_for`` helpers below cache them by label values.
 
 With several workers (``--workers``) each one writes its samples to the per-run directory the
 supervisor names in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode,
@@ -11,25 +16,47 @@ worker answers ``/metrics``, it reports the whole gateway.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 __all__ = [
+    "AUTH_FAILURES",
     "LOOP_STALLS",
     "LOOP_STALL_SECONDS",
     "OVERHEAD_SECONDS",
+    "RATE_LIMIT_REJECTIONS",
     "REQUESTS",
     "REQUEST_SECONDS",
     "TOOL_CALLS",
     "TOOL_SECONDS",
+    "UNKNOWN_MODEL",
     "UPSTREAM_RETRIES",
     "exposition",
+    "requests_for",
 ]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
-REQUESTS = Counter("agentgateway_requests_total", "Agent runs by model and outcome (ok or an error reason).", ["model", "outcome"])
+# The model label of a request whose model the catalogue does not have.
+UNKNOWN_MODEL = "unknown"
+
+REQUESTS = Counter(
+    "agentgateway_requests_total",
+    "Run requests the executor received by model and outcome: ok, or the error reason in lower case (refusals before the run included).",
+    ["model", "outcome"],
+)
+AUTH_FAILURES = Counter(
+    "agentgateway_auth_failures_total",
+    "Requests refused for their credential before any service ran, by reason (unauthenticated, admin_required).",
+    ["reason"],
+)
+RATE_LIMIT_REJECTIONS = Counter(
+    "agentgateway_rate_limit_rejections_total",
+    "Requests refused by a key's rate limit, by key id (never the key) and limit (requests_per_minute, tokens_per_minute).",
+    ["key_id", "limit"],
+)
 REQUEST_SECONDS = Histogram("agentgateway_request_seconds", "Agent run duration.", ["model"], buckets=_LATENCY_BUCKETS)
 TOOL_CALLS = Counter(
     "agentgateway_tool_calls_total", "Tool invocations by tool, source (sdk, gateway, mcp) and outcome (ok, error, denied).", ["tool", "source", "outcome"]
@@ -51,6 +78,12 @@ OVERHEAD_SECONDS = Histogram(
     ["model"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+
+@functools.cache
+def requests_for(model: str, outcome: str) -> Counter:
+    """The ``agentgateway_requests_total`` child of (model, outcome), bound once."""
+    return REQUESTS.labels(model, outcome)
 
 
 def exposition() -> bytes:

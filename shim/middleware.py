@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services import request_ids
 from services.errors import GatewayError
 from services.log import get_logger
+from services.metrics import AUTH_FAILURES
 from shim.errors import error_response
 from shim.overhead import overhead_header
 
@@ -66,6 +67,8 @@ class RequestContext:
         if len(metadata) == 1 and scope["path"] not in _PUBLIC_PATHS:
             # No usable credential: refuse here. Keys themselves are verified by the gRPC
             # services (one place), so a split deployment's shim needs no key material.
+            AUTH_FAILURES.labels("unauthenticated").inc()
+            log.info("request refused", extra={"fields": {"reason": "unauthenticated", "path": scope["path"]}})
             await error_response(_UNAUTHENTICATED, {"www-authenticate": "Bearer"})(scope, receive, send_with_id)
             return
         state: dict[str, Any] = scope.setdefault("state", {})

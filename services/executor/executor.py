@@ -35,7 +35,7 @@ from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
 from services.guest.pools import GuestPool, agent_busy, serving_agent
 from services.log import get_logger
-from services.metrics import REQUEST_SECONDS, REQUESTS
+from services.metrics import RATE_LIMIT_REJECTIONS, REQUEST_SECONDS, UNKNOWN_MODEL, requests_for
 from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
@@ -156,21 +156,40 @@ class Executor:
 
     async def _admit(self, request: ChatInput, resolution: Resolution | None) -> _Admitted:
         """Checks before a run: the model exists, the caller may use it, the agent has room,
-        and the rate limit has budget (reserved here, settled by ``_finish``)."""
-        if not request.messages and resolution is None:
-            raise invalid_argument("messages must contain at least one message", "messages")
+        and the rate limit has budget (reserved here, settled by ``_finish``). A refusal is
+        counted and logged here (``_refused``): the run never starts."""
         call = caller()
-        entry = self.resolve(request.model_id)
-        await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
-        pool = self._guest_pool(entry)
-        if pool is not None and pool.full:
-            REQUESTS.labels(entry.id, "agent_busy").inc()
-            raise agent_busy(pool)
-        estimate = estimate_tokens(request)
-        reservation = await self._gatekeeper.reserve(call.principal, estimate)
-        upstream = self._upstreams.get(entry.upstream)
+        entry: AgentEntry | None = None
+        try:
+            if not request.messages and resolution is None:
+                raise invalid_argument("messages must contain at least one message", "messages")
+            entry = self.resolve(request.model_id)
+            await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
+            pool = self._guest_pool(entry)
+            if pool is not None and pool.full:
+                raise agent_busy(pool)
+            upstream = self._upstreams.get(entry.upstream)
+            estimate = estimate_tokens(request)
+            reservation = await self._gatekeeper.reserve(call.principal, estimate)
+        except GatewayError as error:
+            self._refused(request, entry, call, error)
+            raise
         started = time.perf_counter()
         return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
+
+    def _refused(self, request: ChatInput, entry: AgentEntry | None, call: CallContext, error: GatewayError) -> None:
+        if entry is None:  # refused before the model was looked up, or not found
+            entry = self._catalog.get(request.model_id)
+        model = entry.id if entry is not None else UNKNOWN_MODEL
+        reason = error.reason.lower()
+        requests_for(model, reason).inc()
+        key_id = _key_id(call)
+        if error.reason == "RATE_LIMITED":
+            RATE_LIMIT_REJECTIONS.labels(key_id, error.metadata.get("limit", "")).inc()
+        fields = {"model": model, "reason": reason, "key_id": key_id}
+        if entry is None and request.model_id:
+            fields["requested_model"] = request.model_id[:128]  # what clients ask for that is not served
+        log.info("request refused", extra={"fields": fields})
 
     def _governed(self, run: _Admitted, request: ChatInput, streaming: bool, resolution: Resolution | None) -> AsyncGenerator[Event, None]:
         """The run's events, with the run's context set in the calling task's context."""
@@ -182,7 +201,7 @@ class Executor:
 
     async def _finish(self, run: _Admitted, outcome: str, used_tokens: int | None) -> None:
         elapsed = time.perf_counter() - run.started
-        REQUESTS.labels(run.entry.id, outcome).inc()
+        requests_for(run.entry.id, outcome).inc()
         REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
         # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
         await self._gatekeeper.settle(run.reservation, used_tokens if used_tokens is not None else run.estimate)

@@ -11,11 +11,15 @@ import grpc
 
 from services import request_ids
 from services.errors import GatewayError
+from services.log import get_logger
+from services.metrics import AUTH_FAILURES
 from services.rpc.handlers import RequestT, ResponseT, wrapped
 from services.security.context import CallContext, current_call
 from services.security.gatekeeper import Gatekeeper
 
 __all__ = ["ADMIN_METHODS", "PUBLIC_PREFIXES", "AuthInterceptor"]
+
+log = get_logger("security")
 
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/", "/grpc.reflection.v1.ServerReflection/")
 
@@ -54,9 +58,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         request_id = request_ids.from_metadata(metadata)
         principal = self._gatekeeper.authenticate(metadata)
         if principal is None:
-            return _failing(
-                handler, GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (authorization: Bearer <key> or x-api-key)")
-            )
+            error = GatewayError("UNAUTHENTICATED", "UNAUTHENTICATED", "a valid API key is required (authorization: Bearer <key> or x-api-key)")
+            return _failing(handler, _refused(error, method, request_id))
         if method in ADMIN_METHODS:
             service, rpc = method.rsplit("/", 2)[-2:]
             decision = await self._gatekeeper.authorize(principal, "call_admin", f"{service}/{rpc}", request_id)
@@ -64,8 +67,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 error = GatewayError(
                     "PERMISSION_DENIED", "ADMIN_REQUIRED", f"{rpc} needs the admin role (policy: {decision.policy})", {"policy": decision.policy}
                 )
-                return _failing(handler, error)
+                return _failing(handler, _refused(error, method, request_id, principal.key_id))
         return _with_context(handler, CallContext(principal, request_id))
+
+
+def _refused(error: GatewayError, method: str, request_id: str, key_id: str = "") -> GatewayError:
+    """Count and log a refusal (by key id at most: never the credential)."""
+    reason = error.reason.lower()
+    AUTH_FAILURES.labels(reason).inc()
+    fields = {"reason": reason, "method": method, "request_id": request_id}
+    if key_id:
+        fields["key_id"] = key_id
+    log.info("request refused", extra={"fields": fields})
+    return error
 
 
 def _with_context(handler: grpc.RpcMethodHandler[RequestT, ResponseT], call: CallContext) -> grpc.RpcMethodHandler[RequestT, ResponseT]:

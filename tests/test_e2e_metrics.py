@@ -1,0 +1,104 @@
+"""What /metrics counts, end to end on the shared gateway: every request, the refused ones
+included, each refusal also logged once with its request id and reason (never the key)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_HEADERS, KEYS
+from tests.fake_upstream import FakeUpstream, TextReply
+from tests.gateway_process import GatewayProcess
+
+pytestmark = pytest.mark.asyncio
+
+BODY = {"messages": [{"role": "user", "content": "hi"}]}
+
+
+async def scrape(gateway: GatewayProcess) -> str:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of the sample ``name`` whose labels include ``labels`` (summed if several); 0 if none."""
+    total = 0.0
+    for found in re.finditer(rf"^{re.escape(name)}(?:\{{([^}}]*)\}})? (\S+)$", text, re.M):
+        have = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total += float(found.group(2))
+    return total
+
+
+def grew(before: str, after: str, name: str, **labels: str) -> float:
+    """How much a sample grew between two scrapes."""
+    return sample(after, name, **labels) - sample(before, name, **labels)
+
+
+def refusals(gateway: GatewayProcess, request_id: str) -> list[dict[str, object]]:
+    lines = [json.loads(raw) for raw in gateway.log_text().splitlines() if request_id in raw and raw.startswith("{")]
+    return [line for line in lines if line.get("msg") == "request refused" and line.get("request_id") == request_id]
+
+
+async def _post(gateway: GatewayProcess, headers: dict[str, str], body: dict[str, object], request_id: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers={**headers, "x-request-id": request_id}, timeout=30) as http:
+        return await http.post("/v1/chat/completions", json=body)
+
+
+async def test_refusals_before_the_run_are_counted_and_logged_once(gateway: GatewayProcess) -> None:
+    before = await scrape(gateway)
+    cases = [
+        # (headers, model, status, request id, reason)
+        (ADMIN_HEADERS, "nope/not-served", 404, "refuse-unknown-1", "model_not_found"),
+        ({"authorization": f"Bearer {KEYS['user']}"}, "labs/planner", 403, "refuse-denied-1", "permission_denied"),
+        ({"authorization": "Bearer agw-not-a-key-of-ours"}, "default/helpdesk", 401, "refuse-badkey-1", "unauthenticated"),
+        ({}, "default/helpdesk", 401, "refuse-nokey-1", "unauthenticated"),
+    ]
+    for headers, model, status, request_id, _ in cases:
+        response = await _post(gateway, headers, {**BODY, "model": model}, request_id)
+        assert response.status_code == status, response.text
+    after = await scrape(gateway)
+
+    assert grew(before, after, "agentgateway_requests_total", model="unknown", outcome="model_not_found") == 1
+    assert grew(before, after, "agentgateway_requests_total", model="labs/planner", outcome="permission_denied") == 1
+    # One bad key (refused by the gRPC interceptor) and one request with no key (by the shim).
+    assert grew(before, after, "agentgateway_auth_failures_total", reason="unauthenticated") == 2
+    assert 'model="nope/not-served"' not in after  # labels come from the catalogue, never the request
+
+    for _, _, _, request_id, reason in cases:
+        lines = refusals(gateway, request_id)
+        assert len(lines) == 1, (request_id, lines)
+        assert lines[0]["reason"] == reason
+    assert refusals(gateway, "refuse-unknown-1")[0]["requested_model"] == "nope/not-served"
+    assert refusals(gateway, "refuse-denied-1")[0]["key_id"] == "user"
+    assert "agw-not-a-key-of-ours" not in gateway.log_text()
+
+
+async def test_rate_limit_rejections_are_counted_by_key_and_limit(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    before = await scrape(gateway)
+    burst = {"authorization": f"Bearer {KEYS['burst']}"}
+    statuses = []
+    for i in range(3):  # one request a minute: at least two of these are refused
+        upstream.queue(TextReply("ok"))
+        statuses.append((await _post(gateway, burst, {**BODY, "model": "default/helpdesk"}, f"burst-req-{i}")).status_code)
+    refused = statuses.count(429)
+    assert refused >= 2 and set(statuses) <= {200, 429}, statuses
+    after = await scrape(gateway)
+    assert grew(before, after, "agentgateway_rate_limit_rejections_total", key_id="burst", limit="requests_per_minute") == refused
+    assert grew(before, after, "agentgateway_requests_total", model="default/helpdesk", outcome="rate_limited") == refused
+    i = statuses.index(429)
+    assert [line["reason"] for line in refusals(gateway, f"burst-req-{i}")] == ["rate_limited"]
+
+
+async def test_metrics_with_a_non_admin_key_are_a_counted_refusal(gateway: GatewayProcess) -> None:
+    before = await scrape(gateway)
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers={"authorization": f"Bearer {KEYS['user']}", "x-request-id": "metrics-user-1"}) as http:
+        assert (await http.get("/metrics")).status_code == 403
+    after = await scrape(gateway)
+    assert grew(before, after, "agentgateway_auth_failures_total", reason="admin_required") == 1
+    assert [line["reason"] for line in refusals(gateway, "metrics-user-1")] == ["admin_required"]
