@@ -23,6 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 __all__ = [
     "AUTH_FAILURES",
+    "GRPC_HANDLED",
+    "GRPC_HANDLING_SECONDS",
     "LOOP_STALLS",
     "LOOP_STALL_SECONDS",
     "OVERHEAD_SECONDS",
@@ -34,6 +36,7 @@ __all__ = [
     "UNKNOWN_MODEL",
     "UPSTREAM_RETRIES",
     "exposition",
+    "grpc_method_metrics",
     "requests_for",
 ]
 
@@ -78,6 +81,43 @@ OVERHEAD_SECONDS = Histogram(
     ["model"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+
+# Every RPC served (services/rpc/interceptor.py), as grpc-ecosystem's go-grpc-prometheus names
+# them: `method` is the full gRPC method (only methods this server has: unknown ones never get
+# this far), `code` the status code's name.
+GRPC_HANDLED = Counter(
+    "agentgateway_grpc_server_handled_total", "RPCs completed by the gRPC server, by method and status code (OK, NOT_FOUND, ...).", ["method", "code"]
+)
+GRPC_HANDLING_SECONDS = Histogram(
+    "agentgateway_grpc_server_handling_seconds",
+    "How long RPCs took, by method (a stream: until it ended).",
+    ["method"],
+    buckets=(0.0005, 0.001, 0.0025, *_LATENCY_BUCKETS),
+)
+
+
+class GrpcMethodMetrics:
+    """One method's children: latency bound once, codes bound on first use."""
+
+    __slots__ = ("_codes", "_method", "_seconds")
+
+    def __init__(self, method: str) -> None:
+        self._method = method
+        self._seconds = GRPC_HANDLING_SECONDS.labels(method)
+        self._codes: dict[str, Counter] = {"OK": GRPC_HANDLED.labels(method, "OK")}
+
+    def observe(self, code: str, seconds: float) -> None:
+        handled = self._codes.get(code)
+        if handled is None:
+            handled = self._codes[code] = GRPC_HANDLED.labels(self._method, code)
+        handled.inc()
+        self._seconds.observe(seconds)
+
+
+@functools.cache
+def grpc_method_metrics(method: str) -> GrpcMethodMetrics:
+    return GrpcMethodMetrics(method)
 
 
 @functools.cache
