@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 __all__ = [
     "AUTH_FAILURES",
@@ -31,13 +31,21 @@ __all__ = [
     "RATE_LIMIT_REJECTIONS",
     "REQUESTS",
     "REQUEST_SECONDS",
+    "RUNS_IN_FLIGHT",
+    "STREAMS_IN_FLIGHT",
+    "TIME_TO_FIRST_TOKEN_SECONDS",
+    "TOKENS",
     "TOOL_CALLS",
     "TOOL_SECONDS",
     "UNKNOWN_MODEL",
+    "UPSTREAM_REQUESTS",
     "UPSTREAM_RETRIES",
+    "UPSTREAM_SECONDS",
     "exposition",
     "grpc_method_metrics",
     "requests_for",
+    "run_metrics",
+    "upstream_metrics",
 ]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -83,6 +91,62 @@ OVERHEAD_SECONDS = Histogram(
 )
 
 
+RUNS_IN_FLIGHT = Gauge("agentgateway_runs_in_flight", "Runs in progress, by model.", ["model"], multiprocess_mode="livesum")
+STREAMS_IN_FLIGHT = Gauge(
+    "agentgateway_streams_in_flight", "Streamed runs in progress (their caller reads deltas as they come), by model.", ["model"], multiprocess_mode="livesum"
+)
+TIME_TO_FIRST_TOKEN_SECONDS = Histogram(
+    "agentgateway_time_to_first_token_seconds",
+    "Streamed runs: from the start of the run to its first output (text, a client tool call, or the final answer), by model.",
+    ["model"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+TOKENS = Counter(
+    "agentgateway_tokens_total",
+    "Tokens the runs' upstream calls reported, by model and direction (input: prompt, output: completion).",
+    ["model", "direction"],
+)
+
+
+class RunMetrics:
+    """One model's run children, bound once."""
+
+    __slots__ = ("in_flight", "input_tokens", "output_tokens", "seconds", "streams", "time_to_first_token")
+
+    def __init__(self, model: str) -> None:
+        self.in_flight = RUNS_IN_FLIGHT.labels(model)
+        self.streams = STREAMS_IN_FLIGHT.labels(model)
+        self.seconds = REQUEST_SECONDS.labels(model)
+        self.time_to_first_token = TIME_TO_FIRST_TOKEN_SECONDS.labels(model)
+        self.input_tokens = TOKENS.labels(model, "input")
+        self.output_tokens = TOKENS.labels(model, "output")
+
+
+@functools.cache
+def run_metrics(model: str) -> RunMetrics:
+    return RunMetrics(model)
+
+
+# Requests to upstream LLM servers (services/executor/failures.py: upstream_call and
+# upstream_stream, which both upstream clients go through), after the client's retries.
+UPSTREAM_REQUESTS = Counter(
+    "agentgateway_upstream_requests_total",
+    "Requests to upstream LLM servers, by configured upstream name and outcome (ok, cancelled, or the gateway's upstream error reason).",
+    ["upstream", "outcome"],
+)
+UPSTREAM_SECONDS = Histogram(
+    "agentgateway_upstream_request_seconds",
+    "Upstream request latency, by upstream: until the whole reply (unary) or the start of the stream.",
+    ["upstream"],
+    buckets=_LATENCY_BUCKETS,
+)
+
+
+@functools.cache
+def upstream_metrics(upstream: str) -> Outcomes:
+    return Outcomes(UPSTREAM_REQUESTS, UPSTREAM_SECONDS, upstream, "ok")
+
+
 # Every RPC served (services/rpc/interceptor.py), as grpc-ecosystem's go-grpc-prometheus names
 # them: `method` is the full gRPC method (only methods this server has: unknown ones never get
 # this far), `code` the status code's name.
@@ -97,27 +161,32 @@ GRPC_HANDLING_SECONDS = Histogram(
 )
 
 
-class GrpcMethodMetrics:
-    """One method's children: latency bound once, codes bound on first use."""
+class Outcomes:
+    """One series' children: a duration histogram bound once, a counter by outcome bound on
+    first use of each outcome (the usual one up front)."""
 
-    __slots__ = ("_codes", "_method", "_seconds")
+    __slots__ = ("_counter", "_counts", "_label", "seconds")
 
-    def __init__(self, method: str) -> None:
-        self._method = method
-        self._seconds = GRPC_HANDLING_SECONDS.labels(method)
-        self._codes: dict[str, Counter] = {"OK": GRPC_HANDLED.labels(method, "OK")}
+    def __init__(self, counter: Counter, histogram: Histogram, label: str, usual: str) -> None:
+        self._counter = counter
+        self._label = label
+        self.seconds = histogram.labels(label)
+        self._counts: dict[str, Counter] = {usual: counter.labels(label, usual)}
 
-    def observe(self, code: str, seconds: float) -> None:
-        handled = self._codes.get(code)
-        if handled is None:
-            handled = self._codes[code] = GRPC_HANDLED.labels(self._method, code)
-        handled.inc()
-        self._seconds.observe(seconds)
+    def count(self, outcome: str) -> None:
+        counted = self._counts.get(outcome)
+        if counted is None:
+            counted = self._counts[outcome] = self._counter.labels(self._label, outcome)
+        counted.inc()
+
+    def observe(self, outcome: str, seconds: float) -> None:
+        self.count(outcome)
+        self.seconds.observe(seconds)
 
 
 @functools.cache
-def grpc_method_metrics(method: str) -> GrpcMethodMetrics:
-    return GrpcMethodMetrics(method)
+def grpc_method_metrics(method: str) -> Outcomes:
+    return Outcomes(GRPC_HANDLED, GRPC_HANDLING_SECONDS, method, "OK")
 
 
 @functools.cache

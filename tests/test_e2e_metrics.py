@@ -102,3 +102,46 @@ async def test_metrics_with_a_non_admin_key_are_a_counted_refusal(gateway: Gatew
     after = await scrape(gateway)
     assert grew(before, after, "agentgateway_auth_failures_total", reason="admin_required") == 1
     assert [line["reason"] for line in refusals(gateway, "metrics-user-1")] == ["admin_required"]
+
+
+async def test_runs_count_tokens_time_to_first_token_and_in_flight_streams(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    for model in ("default/helpdesk", "default/weather"):  # the passthrough and an SDK agent
+        before = await scrape(gateway)
+        upstream.queue(TextReply("one two three", chunks=3))
+        async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http:
+            unary = (await http.post("/v1/chat/completions", json={**BODY, "model": model})).json()
+            upstream.queue(TextReply("slow words arriving one by one", chunks=6, chunk_delay=0.3))
+            async with http.stream("POST", "/v1/chat/completions", json={**BODY, "model": model, "stream": True}) as response:
+                lines = response.aiter_lines()
+                async for line in lines:
+                    if '"content":"slow' in line:
+                        break
+                during = await scrape(gateway)
+                rest = [line async for line in lines]
+            assert "data: [DONE]" in rest
+        after = await scrape(gateway)
+
+        assert grew(before, during, "agentgateway_runs_in_flight", model=model) == 1, model
+        assert grew(before, during, "agentgateway_streams_in_flight", model=model) == 1, model
+        assert sample(after, "agentgateway_runs_in_flight", model=model) == sample(before, "agentgateway_runs_in_flight", model=model)
+        assert sample(after, "agentgateway_streams_in_flight", model=model) == 0
+        # One stream: one time to first token; the unary run has none.
+        assert grew(before, after, "agentgateway_time_to_first_token_seconds_count", model=model) == 1
+        assert grew(before, after, "agentgateway_requests_total", model=model, outcome="ok") == 2
+        assert grew(before, after, "agentgateway_request_seconds_count", model=model) == 2
+        # The unary reply's usage is in the counters (the stream added its own on top).
+        assert grew(before, after, "agentgateway_tokens_total", model=model, direction="input") >= unary["usage"]["prompt_tokens"] > 0
+        assert grew(before, after, "agentgateway_tokens_total", model=model, direction="output") >= unary["usage"]["completion_tokens"] + 6
+        assert grew(before, after, "agentgateway_upstream_requests_total", upstream="fake", outcome="ok") == 2
+        assert grew(before, after, "agentgateway_upstream_request_seconds_count", upstream="fake") == 2
+
+
+async def test_failed_upstream_requests_are_counted_by_reason(gateway: GatewayProcess) -> None:
+    before = await scrape(gateway)
+    async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as http:
+        for stream in (False, True):
+            response = await http.post("/v1/chat/completions", json={**BODY, "model": "default/offline", "stream": stream})
+            assert response.status_code == 502
+    after = await scrape(gateway)
+    assert grew(before, after, "agentgateway_upstream_requests_total", upstream="down", outcome="upstream_unreachable") == 2
+    assert grew(before, after, "agentgateway_requests_total", model="default/offline", outcome="upstream_unreachable") == 2

@@ -35,7 +35,7 @@ from services.executor.sdk_run import run_sdk_agent
 from services.executor.workflow_run import run_workflow_export
 from services.guest.pools import GuestPool, agent_busy, serving_agent
 from services.log import get_logger
-from services.metrics import RATE_LIMIT_REJECTIONS, REQUEST_SECONDS, UNKNOWN_MODEL, requests_for
+from services.metrics import RATE_LIMIT_REJECTIONS, UNKNOWN_MODEL, RunMetrics, requests_for, run_metrics
 from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
@@ -61,6 +61,11 @@ class _Admitted:
     reservation: Reservation | None
     estimate: int
     started: float
+    metrics: RunMetrics
+
+
+# What a streaming client sees first: text, a client tool call, or (a reply with no deltas) the answer.
+_OUTPUT = (TextDelta, ToolCallDelta, FinalOutput)
 
 
 def _agent_timeout(entry: AgentEntry) -> GatewayError:
@@ -175,7 +180,7 @@ class Executor:
             self._refused(request, entry, call, error)
             raise
         started = time.perf_counter()
-        return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
+        return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started, run_metrics(entry.id))
 
     def _refused(self, request: ChatInput, entry: AgentEntry | None, call: CallContext, error: GatewayError) -> None:
         if entry is None:  # refused before the model was looked up, or not found
@@ -199,12 +204,19 @@ class Executor:
             serving_agent(run.pool)  # the run's sync agent code runs in the agent's own threads
         return self._run(run.entry, request, run.upstream, streaming, self._run_approvals(run.entry.id, request, run.call, resolution))
 
-    async def _finish(self, run: _Admitted, outcome: str, used_tokens: int | None) -> None:
+    async def _finish(self, run: _Admitted, outcome: str, usage: Usage | None, streaming: bool) -> None:
         elapsed = time.perf_counter() - run.started
+        metrics = run.metrics
+        metrics.in_flight.dec()
+        if streaming:
+            metrics.streams.dec()
         requests_for(run.entry.id, outcome).inc()
-        REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
+        metrics.seconds.observe(elapsed)
+        if usage is not None:
+            metrics.input_tokens.inc(usage.prompt_tokens)
+            metrics.output_tokens.inc(usage.completion_tokens)
         # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
-        await self._gatekeeper.settle(run.reservation, used_tokens if used_tokens is not None else run.estimate)
+        await self._gatekeeper.settle(run.reservation, usage.total_tokens if usage is not None else run.estimate)
         if log.isEnabledFor(logging.INFO):  # the fields are built for every run otherwise
             fields = {"model": run.entry.id, "request_id": run.call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}
             log.info("run finished", extra={"fields": fields})
@@ -212,8 +224,9 @@ class Executor:
     async def _completed(self, request: ChatInput, resolution: Resolution | None = None) -> Completion:
         """A unary run, in the calling task; one timeout covers the whole run."""
         run = await self._admit(request, resolution)
-        outcome, used_tokens = "cancelled", None
+        outcome, usage = "cancelled", None
         deadline = asyncio.timeout(run.entry.timeout_s)
+        run.metrics.in_flight.inc()
         try:
             try:
                 async with deadline:
@@ -226,23 +239,27 @@ class Executor:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
                 raise as_gateway_error(exc, run.entry.id, run.upstream.name) from None
-            outcome = "ok"
-            used_tokens = completion.usage.total_tokens if completion.usage is not None else None
+            outcome, usage = "ok", completion.usage
             return completion
         except GatewayError as error:
             outcome = error.reason.lower()
             raise
         finally:
-            await self._finish(run, outcome, used_tokens)
+            await self._finish(run, outcome, usage, False)
 
     async def _events(self, request: ChatInput, *, streaming: bool, resolution: Resolution | None = None) -> AsyncIterator[Event]:
         """A streamed run, in the calling task: the deadline bounds each wait for the next
         event (never a yield to the caller, which may take its time)."""
         run = await self._admit(request, resolution)
-        used_tokens: int | None = None
+        usage: Usage | None = None
         timeout = run.entry.timeout_s
         deadline = None if timeout is None else run.started + timeout
         events = self._governed(run, request, streaming, resolution)
+        metrics = run.metrics
+        metrics.in_flight.inc()
+        if streaming:
+            metrics.streams.inc()
+        first_output = streaming  # the time to it is observed once, for streams
         outcome = "cancelled"
         try:
             while True:
@@ -264,7 +281,10 @@ class Executor:
                 if failure is not None:
                     raise failure  # outside the except: the error does not hold on to the run's frames
                 if isinstance(item, Usage):
-                    used_tokens = item.total_tokens
+                    usage = item
+                elif first_output and isinstance(item, _OUTPUT):
+                    first_output = False
+                    metrics.time_to_first_token.observe(time.perf_counter() - run.started)
                 yield item
         except GatewayError as error:
             outcome = error.reason.lower()
@@ -274,7 +294,7 @@ class Executor:
             # finally blocks stop the SDK run and its upstream call.
             with contextlib.suppress(Exception):
                 await events.aclose()
-            await self._finish(run, outcome, used_tokens)
+            await self._finish(run, outcome, usage, streaming)
 
     def _provider(self, upstream: Upstream, model: str | None) -> UpstreamModelProvider:
         # Long-lived, so per-request caches keyed on it (run configs) stay warm.
