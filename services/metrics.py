@@ -16,12 +16,19 @@ worker answers ``/metrics``, it reports the whole gateway.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
+from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
+from services.log import get_logger
+
 __all__ = [
+    "AGENT_LOAD_FAILURES",
+    "APPROVALS_PENDING",
     "AUTH_FAILURES",
     "GRPC_HANDLED",
     "GRPC_HANDLING_SECONDS",
@@ -29,6 +36,7 @@ __all__ = [
     "LOOP_STALL_SECONDS",
     "OVERHEAD_SECONDS",
     "RATE_LIMIT_REJECTIONS",
+    "RELOADS",
     "REQUESTS",
     "REQUEST_SECONDS",
     "RUNS_IN_FLIGHT",
@@ -41,10 +49,15 @@ __all__ = [
     "UPSTREAM_REQUESTS",
     "UPSTREAM_RETRIES",
     "UPSTREAM_SECONDS",
+    "ReloadOutcome",
     "exposition",
     "grpc_method_metrics",
+    "on_scrape",
+    "record_load_failure",
+    "record_reload",
     "requests_for",
     "run_metrics",
+    "scrape",
     "upstream_metrics",
 ]
 
@@ -193,6 +206,53 @@ def grpc_method_metrics(method: str) -> Outcomes:
 def requests_for(model: str, outcome: str) -> Counter:
     """The ``agentgateway_requests_total`` child of (model, outcome), bound once."""
     return REQUESTS.labels(model, outcome)
+
+
+# The agent catalogue (services/registry/): what failed to load, and each refresh.
+AGENT_LOAD_FAILURES = Counter(
+    "agentgateway_agent_load_failures_total",
+    "Drop-ins and agents.yaml entries that failed to load, by the diagnostic's stage (discover, import, export, register, policy), at every refresh.",
+    ["stage"],
+)
+RELOADS = Counter("agentgateway_reloads_total", "Agent catalogue refreshes (start-up, hot reload, RefreshAgents), by outcome (ok, failed).", ["outcome"])
+
+ReloadOutcome = Literal["ok", "failed"]
+
+
+def record_load_failure(stage: str) -> None:
+    """One agent not served; ``stage`` is its diagnostic's (a bounded set: discovery.Stage)."""
+    AGENT_LOAD_FAILURES.labels(stage).inc()
+
+
+def record_reload(outcome: ReloadOutcome) -> None:
+    """One catalogue refresh: ``ok`` (the new catalogue serves) or ``failed`` (the old one stays)."""
+    RELOADS.labels(outcome).inc()
+
+
+# Read from the approval store when scraped (a paused run may expire with no event to count),
+# by whichever worker answers: the most recent reading is the gateway's.
+APPROVALS_PENDING = Gauge("agentgateway_approvals_pending", "Runs paused for a human approval that can still be resumed.", multiprocess_mode="livemostrecent")
+
+_log = get_logger("metrics")
+_on_scrape: list[Callable[[], Awaitable[None]]] = []
+
+
+def on_scrape(refresh: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    """Run ``refresh`` before every scrape: it sets gauges read from state, not from events.
+    Returns what stops it."""
+    _on_scrape.append(refresh)
+    return lambda: _on_scrape.remove(refresh)
+
+
+async def scrape() -> bytes:
+    """The exposition, after the scrape-time refreshes (a failing one is logged, not fatal),
+    built off the event loop (with several workers it reads every worker's files)."""
+    for refresh in list(_on_scrape):
+        try:
+            await refresh()
+        except Exception as exc:  # noqa: BLE001 - a broken store must not take /metrics down
+            _log.warning("metrics refresh failed", extra={"fields": {"error_type": type(exc).__name__}})
+    return await asyncio.to_thread(exposition)
 
 
 def exposition() -> bytes:

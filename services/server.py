@@ -12,7 +12,7 @@ import contextlib
 import math
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import uvicorn
@@ -44,6 +44,7 @@ from services.guest.pools import install_routing_executor
 from services.guest.watchdog import LoopWatchdog
 from services.listen import bind_http, cannot_bind
 from services.log import get_logger
+from services.metrics import APPROVALS_PENDING, on_scrape
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
@@ -108,6 +109,7 @@ class Gateway:
         self._watch_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.watchdog: LoopWatchdog | None = None
+        self._stop_counting_approvals: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
         s = self.settings
@@ -201,6 +203,7 @@ class Gateway:
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
             self.approvals = SQLiteApprovalStore(s.data_dir / "approvals.sqlite3")
+            self._stop_counting_approvals = on_scrape(self._count_pending_approvals)
             self.conversations = SQLiteConversationStore(
                 s.data_dir / "conversations.sqlite3",
                 ttl_s=s.conversation_ttl_s,
@@ -243,6 +246,10 @@ class Gateway:
         for name in [*names[2:], ""]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.grpc_server = socket_server
+
+    async def _count_pending_approvals(self) -> None:
+        if self.approvals is not None:
+            APPROVALS_PENDING.set(await self.approvals.pending_count())
 
     async def _start_http(self) -> None:
         s = self.settings
@@ -309,6 +316,7 @@ class Gateway:
         if self.executor is not None:
             await self.executor.close()  # MCP servers attached to agents
         if self.approvals is not None:
+            self._stop_counting_approvals()
             await self.approvals.close()
         if self.conversations is not None:
             await self.conversations.close()

@@ -24,7 +24,7 @@ from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.errors import GatewayError
 from services.log import get_logger
-from services.metrics import AUTH_FAILURES, exposition
+from services.metrics import AUTH_FAILURES, scrape
 from services.rpc.inprocess import InProcessServer, channel_to
 from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
@@ -70,7 +70,7 @@ async def metrics(request: Request) -> Response:
         AUTH_FAILURES.labels("admin_required").inc()
         log.info("request refused", extra={"fields": {"reason": "admin_required", "path": "/metrics", "key_id": me.principal.key_id}})
         raise GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "metrics need an admin key")
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await scrape(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthz(request: Request) -> Response:

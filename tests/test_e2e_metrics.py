@@ -8,10 +8,12 @@ import re
 
 import httpx
 import pytest
+from openai import AsyncOpenAI
 
 from tests.conftest import ADMIN_HEADERS, KEYS
 from tests.fake_upstream import FakeUpstream, TextReply
 from tests.gateway_process import GatewayProcess
+from tests.test_e2e_approvals import pause, resolve
 
 pytestmark = pytest.mark.asyncio
 
@@ -145,3 +147,21 @@ async def test_failed_upstream_requests_are_counted_by_reason(gateway: GatewayPr
     after = await scrape(gateway)
     assert grew(before, after, "agentgateway_upstream_requests_total", upstream="down", outcome="upstream_unreachable") == 2
     assert grew(before, after, "agentgateway_requests_total", model="default/offline", outcome="upstream_unreachable") == 2
+
+
+async def test_pending_approvals_are_read_from_the_store_when_scraped(client: AsyncOpenAI, gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    before = await scrape(gateway)
+    approval = await pause(client, upstream, 9901)
+    paused = await scrape(gateway)
+    assert grew(before, paused, "agentgateway_approvals_pending") == 1
+    upstream.queue(TextReply("Ticket 9901 stays open."))
+    await resolve(client, approval["id"], approve=False)
+    assert sample(await scrape(gateway), "agentgateway_approvals_pending") == sample(before, "agentgateway_approvals_pending")
+
+
+async def test_agents_that_fail_to_load_are_counted_by_stage(gateway: GatewayProcess) -> None:
+    text = await scrape(gateway)
+    # tests/e2e_agents: Broken (a syntax error) and MissingDep fail to import, NoExport exports nothing, DeniedModule is refused by policy.
+    for stage in ("import", "export", "policy"):
+        assert sample(text, "agentgateway_agent_load_failures_total", stage=stage) >= 1, stage
+    assert sample(text, "agentgateway_reloads_total", outcome="ok") >= 1  # the start-up load
