@@ -22,7 +22,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from services.log import get_logger
 
@@ -51,10 +51,12 @@ __all__ = [
     "UPSTREAM_SECONDS",
     "ReloadOutcome",
     "exposition",
+    "exposition_registry",
     "grpc_method_metrics",
     "on_scrape",
     "record_load_failure",
     "record_reload",
+    "refresh",
     "requests_for",
     "run_metrics",
     "scrape",
@@ -244,21 +246,31 @@ def on_scrape(refresh: Callable[[], Awaitable[None]]) -> Callable[[], None]:
     return lambda: _on_scrape.remove(refresh)
 
 
-async def scrape() -> bytes:
-    """The exposition, after the scrape-time refreshes (a failing one is logged, not fatal),
-    built off the event loop (with several workers it reads every worker's files)."""
-    for refresh in list(_on_scrape):
+async def refresh() -> None:
+    """Run the scrape-time refreshes (a failing one is logged, not fatal)."""
+    for refresh_one in list(_on_scrape):
         try:
-            await refresh()
+            await refresh_one()
         except Exception as exc:  # noqa: BLE001 - a broken store must not take /metrics down
             _log.warning("metrics refresh failed", extra={"fields": {"error_type": type(exc).__name__}})
+
+
+async def scrape() -> bytes:
+    """The exposition after the scrape-time refreshes, built off the event loop (with several
+    workers it reads every worker's files)."""
+    await refresh()
     return await asyncio.to_thread(exposition)
+
+
+def exposition_registry() -> CollectorRegistry:
+    """What to expose: this process's registry or, with several workers, all of theirs summed."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 def exposition() -> bytes:
     """The Prometheus text format of this process or, with several workers, of all of them."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        return generate_latest()
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    return generate_latest(exposition_registry())

@@ -12,7 +12,8 @@ import contextlib
 import math
 import os
 import signal
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import uvicorn
@@ -45,6 +46,7 @@ from services.guest.watchdog import LoopWatchdog
 from services.listen import bind_http, cannot_bind
 from services.log import get_logger
 from services.metrics import APPROVALS_PENDING, on_scrape
+from services.metrics_server import Verdict, metrics_app
 from services.registry.catalog import AgentCatalog
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
@@ -86,6 +88,18 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
+async def _serving(server: uvicorn.Server, sock: socket.socket, what: str) -> asyncio.Task[None]:
+    """Serve on ``sock``; once it serves, the serving task."""
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn {what}")
+    while not server.started:
+        if task.done():
+            task.result()  # raises the bind error
+            host, port = sock.getsockname()[:2]
+            raise OSError(f"{what} server on {host}:{port} stopped during start-up")
+        await asyncio.sleep(0.01)
+    return task
+
+
 class Gateway:
     def __init__(self, settings: GatewaySettings, worker: WorkerSpec | None = None) -> None:
         self.settings = settings
@@ -110,6 +124,11 @@ class Gateway:
         self._stopping = asyncio.Event()
         self.watchdog: LoopWatchdog | None = None
         self._stop_counting_approvals: Callable[[], None] = lambda: None
+        self.metrics_http: _Uvicorn | None = None
+        self.metrics_port: int | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
+        self._security_channel: grpc.aio.Channel | None = None
+        self._security: security_service_pb2_grpc.SecurityServiceAsyncStub | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -148,6 +167,8 @@ class Gateway:
                 self._watch_task = asyncio.create_task(
                     watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping), name="agent-watch"
                 )
+        if s.metrics_port is not None:
+            await self._start_metrics()
         if s.grpc_services:
             await self._start_grpc()
         if "shim" in wanted:
@@ -159,6 +180,7 @@ class Gateway:
                     "services": list(s.services),
                     "grpc": f"{s.host}:{self.grpc_port}",
                     "http": f"{s.host}:{s.http_port}",
+                    "metrics": f"{s.host}:{self.metrics_port}" if self.metrics_port is not None else None,
                     "agents": len(self.catalog.list()) if self.catalog else None,
                     "shim_transport": self.shim_transport,
                     "loop": loop_name(),
@@ -279,12 +301,38 @@ class Gateway:
         sock = bind_http(s.host, s.http_port, reuse_port=self._shares_ports)
         self.http = _Uvicorn(config)
         self._app = app
-        self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="uvicorn")
-        while not self.http.started:
-            if self._http_task.done():
-                self._http_task.result()  # raises the bind error
-                raise OSError(f"HTTP server on {s.host}:{s.http_port} stopped during start-up")
-            await asyncio.sleep(0.01)
+        self._http_task = await _serving(self.http, sock, "HTTP")
+
+    async def _start_metrics(self) -> None:
+        """``--metrics-port``: this process's own ``GET /metrics`` (services/metrics_server.py)."""
+        s = self.settings
+        assert s.metrics_port is not None
+        config = uvicorn.Config(metrics_app(self._metrics_verdict), http=http_parser(), log_config=None, access_log=False, lifespan="off")
+        sock = bind_http(s.host, s.metrics_port, reuse_port=self._shares_ports, what="metrics")
+        self.metrics_port = sock.getsockname()[1]
+        self.metrics_http = _Uvicorn(config)
+        self._metrics_task = await _serving(self.metrics_http, sock, "metrics")
+
+    async def _metrics_verdict(self, metadata: Sequence[tuple[str, str]]) -> Verdict:
+        """An admin key, as for the shim's route: checked here if this process holds the keys,
+        else by the backend's SecurityService (a shim-only process)."""
+        if self.gatekeeper is not None:
+            principal = self.gatekeeper.authenticate(metadata)
+            roles = None if principal is None else tuple(principal.roles)
+        else:
+            if self._security is None:
+                self._security_channel = grpc.aio.insecure_channel(self.settings.grpc_target)
+                self._security = security_service_pb2_grpc.SecurityServiceStub(self._security_channel)
+            try:
+                me = await self._security.Authenticate(security_service_pb2.AuthenticateRequest(), metadata=tuple(metadata), timeout=5)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                    log.warning("metrics: the backend could not check the key", extra={"fields": {"grpc_status": exc.code().name}})
+                return "unauthenticated"
+            roles = tuple(me.principal.roles)
+        if roles is None:
+            return "unauthenticated"
+        return "admin" if "admin" in roles else "admin_required"
 
     async def wait(self) -> None:
         loop = asyncio.get_running_loop()
@@ -311,6 +359,12 @@ class Gateway:
                 await self._http_task
         if cut is not None:
             cut.cancel()
+        if self.metrics_http is not None and self._metrics_task is not None:
+            self.metrics_http.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._metrics_task
+        if self._security_channel is not None:
+            await self._security_channel.close()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
         if self.executor is not None:

@@ -72,6 +72,9 @@ class GatewaySettings(BaseSettings):
     conversation_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     conversation_max_items: int = Field(default=1000, gt=0)
     conversation_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # This process's own GET /metrics listener (services/metrics_server.py). Unset: only the
+    # shim's route serves metrics, so a gRPC-only process (a split deployment's backend) needs it.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # Gateway processes sharing the ports (services/supervisor.py); "auto": one per usable core.
     workers: int = Field(default=1, ge=1)
 
