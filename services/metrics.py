@@ -40,6 +40,8 @@ __all__ = [
     "REQUESTS",
     "REQUEST_SECONDS",
     "RUNS_IN_FLIGHT",
+    "SDK_SPANS",
+    "SDK_SPAN_SECONDS",
     "STREAMS_IN_FLIGHT",
     "TIME_TO_FIRST_TOKEN_SECONDS",
     "TOKENS",
@@ -60,6 +62,7 @@ __all__ = [
     "requests_for",
     "run_metrics",
     "scrape",
+    "sdk_span_metrics",
     "upstream_metrics",
 ]
 
@@ -208,6 +211,20 @@ def grpc_method_metrics(method: str) -> Outcomes:
 def requests_for(model: str, outcome: str) -> Counter:
     """The ``agentgateway_requests_total`` child of (model, outcome), bound once."""
     return REQUESTS.labels(model, outcome)
+
+
+# The Agents SDK's spans (services/executor/tracing.py), by span_data.type.
+SDK_SPANS = Counter(
+    "agentgateway_sdk_spans_total",
+    "Agents SDK trace spans that ended, by kind (agent, generation, function, handoff, guardrail, ...) and status.",
+    ["kind", "status"],
+)
+SDK_SPAN_SECONDS = Histogram("agentgateway_sdk_span_seconds", "Agents SDK span durations, by kind.", ["kind"], buckets=(0.001, 0.0025, *_LATENCY_BUCKETS))
+
+
+@functools.cache
+def sdk_span_metrics(kind: str) -> Outcomes:
+    return Outcomes(SDK_SPANS, SDK_SPAN_SECONDS, kind, "ok")
 
 
 # The agent catalogue (services/registry/): what failed to load, and each refresh.

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import uvicorn
-from agents import set_tracing_disabled
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -40,6 +39,7 @@ from services.executor.executor import Executor
 from services.executor.responses_run import ResponseRunner
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
+from services.executor.tracing import GatewayTraceProcessor, RunTracing, install_tracing
 from services.fast_path import http_parser, loop_name
 from services.guest.pools import install_routing_executor
 from services.guest.watchdog import LoopWatchdog
@@ -123,6 +123,7 @@ class Gateway:
         self._watch_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.watchdog: LoopWatchdog | None = None
+        self.traces: GatewayTraceProcessor | None = None
         self._stop_counting_approvals: Callable[[], None] = lambda: None
         self.metrics_http: _Uvicorn | None = None
         self.metrics_port: int | None = None
@@ -132,7 +133,9 @@ class Gateway:
 
     async def start(self) -> None:
         s = self.settings
-        set_tracing_disabled(not s.openai_tracing)
+        self.traces = install_tracing(
+            gateway=s.sdk_tracing, openai_export=s.openai_tracing, include_sensitive=s.trace_include_sensitive_data, otel_endpoint=s.otel_endpoint
+        )
         install_routing_runner()
         # Agent code is guest code: each run's to_thread goes to its agent's own pool, and
         # whatever still blocks the loop is logged and counted (services/guest/).
@@ -237,7 +240,7 @@ class Gateway:
                 self.upstreams,
                 self.gatekeeper,
                 tools=self.tool_runtime,
-                trace=s.openai_tracing,
+                trace=RunTracing(s.sdk_tracing or s.openai_tracing, s.trace_include_sensitive_data),
                 approvals=self.approvals,
                 approval_ttl_s=s.approval_ttl_s,
             )
@@ -379,6 +382,8 @@ class Gateway:
             await self.tool_catalog.close()  # MCP sessions, HTTP clients
         if self.upstreams is not None:
             await self.upstreams.aclose()
+        if self.traces is not None:
+            self.traces.shutdown()  # flushes what an OpenTelemetry exporter still holds
         if self._watch_task is not None:
             self._stopping.set()
             with contextlib.suppress(Exception):

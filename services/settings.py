@@ -58,6 +58,13 @@ class GatewaySettings(BaseSettings):
     shutdown_grace_s: float = 10.0
     # The SDK's own trace export to OpenAI; off unless an operator turns it on.
     openai_tracing: bool = False
+    # The SDK's spans as the gateway's metrics and log lines (services/executor/tracing.py);
+    # off: runs create no spans (unless openai_tracing).
+    sdk_tracing: bool = True
+    # Model inputs/outputs and tool arguments/results in span logs and exports.
+    trace_include_sensitive_data: bool = False
+    # An OTLP/HTTP collector's base URL: SDK spans are exported there (the [otel] extra).
+    otel_endpoint: str = ""
     default_model: str = Field(default="gpt-4.1-mini")
     # Embedded state (SQLite files: pending approvals, conversations), created on first use.
     data_dir: Path = Path("./data")

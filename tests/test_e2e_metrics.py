@@ -11,7 +11,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from tests.conftest import ADMIN_HEADERS, KEYS
-from tests.fake_upstream import FakeUpstream, TextReply
+from tests.fake_upstream import FakeUpstream, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GatewayProcess
 from tests.test_e2e_approvals import pause, resolve
 
@@ -165,3 +165,25 @@ async def test_agents_that_fail_to_load_are_counted_by_stage(gateway: GatewayPro
     for stage in ("import", "export", "policy"):
         assert sample(text, "agentgateway_agent_load_failures_total", stage=stage) >= 1, stage
     assert sample(text, "agentgateway_reloads_total", outcome="ok") >= 1  # the start-up load
+
+
+async def test_sdk_spans_become_metrics_and_log_lines_without_the_conversation(gateway: GatewayProcess, upstream: FakeUpstream) -> None:
+    before = await scrape(gateway)
+    upstream.queue(ToolCallReply([ToolCall("get_weather", {"city": "Lisbon"})]), TextReply("Zephyrine skies over Lisbon."))
+    body = {"model": "default/weather", "messages": [{"role": "user", "content": "Quokka question: weather in Lisbon?"}]}
+    response = await _post(gateway, ADMIN_HEADERS, body, "sdk-spans-1")
+    assert response.status_code == 200, response.text
+    after = await scrape(gateway)
+    assert grew(before, after, "agentgateway_sdk_spans_total", kind="agent", status="ok") == 1
+    assert grew(before, after, "agentgateway_sdk_spans_total", kind="function", status="ok") == 1
+    assert grew(before, after, "agentgateway_sdk_spans_total", kind="generation", status="ok") == 2  # the tool round, then the answer
+    assert grew(before, after, "agentgateway_sdk_span_seconds_count", kind="function") == 1
+
+    lines = [json.loads(raw) for raw in gateway.log_text().splitlines() if "sdk-spans-1" in raw and raw.startswith("{")]
+    spans = [line for line in lines if line.get("msg") == "sdk span"]
+    assert {line["kind"] for line in spans} >= {"agent", "generation", "function"}
+    function = next(line for line in spans if line["kind"] == "function")
+    assert function["span"]["name"] == "get_weather" and function["status"] == "ok"
+    # Inputs and outputs stay out unless GATEWAY_TRACE_INCLUDE_SENSITIVE_DATA=1.
+    text = json.dumps(spans)
+    assert "Quokka" not in text and "Zephyrine" not in text and "Lisbon" not in text

@@ -32,6 +32,7 @@ from services.executor.passthrough import run_passthrough
 from services.executor.request_info import RequestInfo, request_info, serving
 from services.executor.routing import UpstreamModelProvider, refuse_hosted_tools, settle_implicit_model_settings
 from services.executor.sdk_run import run_sdk_agent
+from services.executor.tracing import NO_TRACING, RunTracing
 from services.executor.workflow_run import run_workflow_export
 from services.guest.pools import GuestPool, agent_busy, serving_agent
 from services.log import get_logger
@@ -80,7 +81,7 @@ class Executor:
         gatekeeper: Gatekeeper,
         *,
         tools: ToolRuntime | None = None,
-        trace: bool = False,
+        trace: RunTracing = NO_TRACING,
         approvals: ApprovalStore | None = None,
         approval_ttl_s: float = 3600.0,
     ) -> None:
