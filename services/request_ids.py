@@ -5,7 +5,8 @@ metadata): 1–128 of ``A-Za-z0-9._:-``, else a fresh id. The id the entry point
 bound to the serving task's context (``bind``); whatever runs in that context — the run's
 tasks, tool threads (``asyncio.to_thread`` copies the context), the upstream clients — reads
 it with ``current()``: log lines carry it (services/log.py) and upstream requests send it as
-``x-request-id`` (services/upstreams.py, services/executor/chat_http.py).
+``x-request-id`` (services/upstreams.py, services/executor/chat_http.py). Tasks that outlive
+the request that started them (MCP sessions) start from an empty context instead.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ supervisor task that owns the connection for the gateway's lifetime, and reused 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from typing import Any
@@ -105,7 +106,9 @@ class AgentToolGovernor:
             self._connections[key] = ready
             self._govern_mcp_server(server)
             stop = asyncio.Event()
-            self._supervisors[key] = (asyncio.create_task(self._supervise(server, ready, stop), name=f"mcp {server.name}"), stop)
+            # Outlives the request that started it: none of its context (caller, request id).
+            supervisor = asyncio.create_task(self._supervise(server, ready, stop), name=f"mcp {server.name}", context=contextvars.Context())
+            self._supervisors[key] = (supervisor, stop)
         await asyncio.wait_for(asyncio.shield(ready), self._connect_timeout_s)
 
     async def _supervise(self, server: MCPServer, ready: asyncio.Future[None], stop: asyncio.Event) -> None:
