@@ -1,4 +1,5 @@
-"""Prometheus metrics of this process (served at ``GET /metrics`` by the shim, admin key required).
+"""Prometheus metrics of this process (``GET /metrics`` on the shim and, with ``--metrics-port``,
+on a port of its own: services/metrics_server.py; admin key required either way).
 
 docs/operations.md has the table of every metric here (tests/test_metrics_docs.py keeps the two
 in step). Labels are bounded: model ids and tool names come from the catalogue, never from
@@ -6,7 +7,8 @@ requests (a request for a model the catalogue does not have is counted under
 ``model="unknown"``), outcomes and reasons from the gateway's own error reasons.
 
 The per-request path touches only label children bound once (``.labels()`` is a lock, a tuple
-and a dict lookup per call): the ``*_for`` helpers below cache them by label values.
+and a dict lookup per call): ``requests_for``, ``run_metrics``, ``upstream_metrics``,
+``grpc_method_metrics`` and ``sdk_span_metrics`` cache them by label values.
 
 With several workers (``--workers``) each one writes its samples to the per-run directory the
 supervisor names in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode,
