@@ -266,5 +266,7 @@ def _failed(metrics: Outcomes, error: GatewayError, model_id: str, upstream: str
     reason = error.reason.lower()
     metrics.count(reason)
     # The upstream's configured name and the reason only: its URL may carry credentials.
-    fields = {"upstream": upstream, "model": model_id, "reason": reason, **{k: v for k, v in error.metadata.items() if k == "upstream_status"}}
+    fields = {"upstream": upstream, "model": model_id, "reason": reason}
+    if "upstream_status" in error.metadata:
+        fields["upstream_status"] = error.metadata["upstream_status"]
     log.log(logging.INFO if error.status == "INVALID_ARGUMENT" else logging.WARNING, "upstream request failed", extra={"fields": fields})
