@@ -19,7 +19,7 @@ TEST_WORKERS ?= auto
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,fast]'
+	$(PY) -m pip install --quiet -e '.[dev,fast,otel]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -32,6 +32,7 @@ _FLAGS = {
     "services": "services",
     "data_dir": "data_dir",
     "workers": "workers",
+    "metrics_port": "metrics_port",
 }
 
 
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config-dir", help="YAML config folder (GATEWAY_CONFIG_DIR, default ./config)")
     serve.add_argument("--services", help="comma-separated subset of registry,executor,tools,security,shim (GATEWAY_SERVICES)")
     serve.add_argument("--data-dir", help="embedded state, e.g. pending approvals (GATEWAY_DATA_DIR, default ./data)")
+    serve.add_argument("--metrics-port", type=int, help="serve GET /metrics on this port too, for a process without the shim (GATEWAY_METRICS_PORT)")
     serve.add_argument("--workers", help="gateway processes sharing the ports: a number, or auto for one per usable core (GATEWAY_WORKERS, default 1)")
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="print a new key once, and its security.yaml entry (with the SHA-256 digest)")

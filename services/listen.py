@@ -25,12 +25,12 @@ def cannot_bind(what: str, host: str, port: int, exc: OSError | str) -> OSError:
     return OSError(f"cannot bind {what} to {host}:{port} ({reason})")
 
 
-def bind_http(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
-    """The HTTP shim's listener (uvicorn serves on it)."""
+def bind_http(host: str, port: int, *, reuse_port: bool = False, what: str = "HTTP") -> socket.socket:
+    """The HTTP shim's listener (uvicorn serves on it), or the metrics port's (``what``)."""
     try:
         sock = socket.create_server((host, port), family=_family(host), backlog=2048, reuse_port=reuse_port)
     except OSError as exc:
-        raise cannot_bind("HTTP", host, port, exc) from None
+        raise cannot_bind(what, host, port, exc) from None
     # Accepted connections inherit it (Linux). asyncio turns TCP_NODELAY on only for sockets
     # created with IPPROTO_TCP, which create_server's are not; without it, uvicorn writing a
     # response's head and body separately lets Nagle hold the body for the client's delayed

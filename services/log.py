@@ -4,6 +4,10 @@ Every module logs through ``get_logger("<area>")`` (the ``agentgateway.<area>`` 
 short, stable message and the details as structured fields, ``extra={"fields": {...}}``
 (never %-arguments or f-strings); this formatter merges them into the JSON record. Nothing
 here ever receives an API key: callers log key ids only.
+
+A line logged while a request is served carries its ``request_id`` (services/request_ids.py:
+the id bound to the serving task's context), whoever logs it — the shim, the executor, a tool,
+an upstream client's retry hook — unless the line names one itself.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import os
 import sys
 import time
 from typing import Any
+
+from services import request_ids
 
 __all__ = ["configure_logging", "get_logger"]
 
@@ -37,6 +43,8 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             payload.update(fields)
+        if "request_id" not in payload and (request_id := request_ids.current()):
+            payload["request_id"] = request_id
         if record.exc_info and record.levelno >= logging.ERROR:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
@@ -46,7 +54,11 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         fields = getattr(record, "fields", None)
-        if isinstance(fields, dict) and fields:
+        if not isinstance(fields, dict):
+            fields = {}
+        if "request_id" not in fields and (request_id := request_ids.current()):
+            fields = {**fields, "request_id": request_id}
+        if fields:
             line += " " + " ".join(f"{k}={v}" for k, v in fields.items())
         return line
 

@@ -12,11 +12,11 @@ import contextlib
 import math
 import os
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator, Sequence
 
 import grpc
 import uvicorn
-from agents import set_tracing_disabled
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -41,11 +41,14 @@ from services.executor.executor import Executor
 from services.executor.responses_run import ResponseRunner
 from services.executor.routing import install_routing_runner
 from services.executor.servicer import ExecutorServicer
+from services.executor.tracing import GatewayTraceProcessor, RunTracing, install_tracing
 from services.fast_path import http_parser, loop_name
 from services.guest.pools import install_routing_executor
 from services.guest.watchdog import LoopWatchdog
 from services.listen import bind_http, cannot_bind
 from services.log import get_logger
+from services.metrics import APPROVALS_PENDING, on_scrape
+from services.metrics_server import Verdict, metrics_app
 from services.registry.catalog import AgentCatalog, Diagnostic
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
@@ -90,6 +93,18 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
+async def _serving(server: uvicorn.Server, sock: socket.socket, what: str) -> asyncio.Task[None]:
+    """Serve on ``sock``; once it serves, the serving task."""
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"uvicorn {what}")
+    while not server.started:
+        if task.done():
+            task.result()  # raises the bind error
+            host, port = sock.getsockname()[:2]
+            raise OSError(f"{what} server on {host}:{port} stopped during start-up")
+        await asyncio.sleep(0.01)
+    return task
+
+
 class Gateway:
     def __init__(self, settings: GatewaySettings, worker: WorkerSpec | None = None) -> None:
         self.settings = settings
@@ -113,10 +128,19 @@ class Gateway:
         self._watch_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.watchdog: LoopWatchdog | None = None
+        self.traces: GatewayTraceProcessor | None = None
+        self._stop_counting_approvals: Callable[[], None] = lambda: None
+        self.metrics_http: _Uvicorn | None = None
+        self.metrics_port: int | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
+        self._security_channel: grpc.aio.Channel | None = None
+        self._security: security_service_pb2_grpc.SecurityServiceAsyncStub | None = None
 
     async def start(self) -> None:
         s = self.settings
-        set_tracing_disabled(not s.openai_tracing)
+        self.traces = install_tracing(
+            gateway=s.sdk_tracing, openai_export=s.openai_tracing, include_sensitive=s.trace_include_sensitive_data, otel_endpoint=s.otel_endpoint
+        )
         install_routing_runner()
         # Agent code is guest code: each run's to_thread goes to its agent's own pool, and
         # whatever still blocks the loop is logged and counted (services/guest/).
@@ -159,6 +183,8 @@ class Gateway:
                     watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping, upstreams=self.upstreams),
                     name="agent-watch",
                 )
+        if s.metrics_port is not None:
+            await self._start_metrics()
         if s.grpc_services:
             await self._start_grpc()
         if "shim" in wanted:
@@ -170,6 +196,7 @@ class Gateway:
                     "services": list(s.services),
                     "grpc": f"{s.host}:{self.grpc_port}",
                     "http": f"{s.host}:{s.http_port}",
+                    "metrics": f"{s.host}:{self.metrics_port}" if self.metrics_port is not None else None,
                     "agents": len(self.catalog.list()) if self.catalog else None,
                     "shim_transport": self.shim_transport,
                     "loop": loop_name(),
@@ -222,6 +249,7 @@ class Gateway:
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
             self.approvals = SQLiteApprovalStore(s.data_dir / "approvals.sqlite3")
+            self._stop_counting_approvals = on_scrape(self._count_pending_approvals)
             self.conversations = SQLiteConversationStore(
                 s.data_dir / "conversations.sqlite3",
                 ttl_s=s.conversation_ttl_s,
@@ -233,7 +261,7 @@ class Gateway:
                 self.upstreams,
                 self.gatekeeper,
                 tools=self.tool_runtime,
-                trace=s.openai_tracing,
+                trace=RunTracing(s.sdk_tracing or s.openai_tracing, s.trace_include_sensitive_data),
                 approvals=self.approvals,
                 approval_ttl_s=s.approval_ttl_s,
             )
@@ -266,6 +294,10 @@ class Gateway:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.grpc_server = socket_server
 
+    async def _count_pending_approvals(self) -> None:
+        if self.approvals is not None:
+            APPROVALS_PENDING.set(await self.approvals.pending_count())
+
     async def _start_http(self) -> None:
         s = self.settings
         target = s.grpc_target or f"127.0.0.1:{self.grpc_port}"
@@ -294,12 +326,38 @@ class Gateway:
         sock = bind_http(s.host, s.http_port, reuse_port=self._shares_ports)
         self.http = _Uvicorn(config)
         self._app = app
-        self._http_task = asyncio.create_task(self.http.serve(sockets=[sock]), name="uvicorn")
-        while not self.http.started:
-            if self._http_task.done():
-                self._http_task.result()  # raises the bind error
-                raise OSError(f"HTTP server on {s.host}:{s.http_port} stopped during start-up")
-            await asyncio.sleep(0.01)
+        self._http_task = await _serving(self.http, sock, "HTTP")
+
+    async def _start_metrics(self) -> None:
+        """``--metrics-port``: this process's own ``GET /metrics`` (services/metrics_server.py)."""
+        s = self.settings
+        assert s.metrics_port is not None
+        config = uvicorn.Config(metrics_app(self._metrics_verdict), http=http_parser(), log_config=None, access_log=False, lifespan="off")
+        sock = bind_http(s.host, s.metrics_port, reuse_port=self._shares_ports, what="metrics")
+        self.metrics_port = sock.getsockname()[1]
+        self.metrics_http = _Uvicorn(config)
+        self._metrics_task = await _serving(self.metrics_http, sock, "metrics")
+
+    async def _metrics_verdict(self, metadata: Sequence[tuple[str, str]]) -> Verdict:
+        """An admin key, as for the shim's route: checked here if this process holds the keys,
+        else by the backend's SecurityService (a shim-only process)."""
+        if self.gatekeeper is not None:
+            principal = self.gatekeeper.authenticate(metadata)
+            roles = None if principal is None else tuple(principal.roles)
+        else:
+            if self._security is None:
+                self._security_channel = grpc.aio.insecure_channel(self.settings.grpc_target)
+                self._security = security_service_pb2_grpc.SecurityServiceStub(self._security_channel)
+            try:
+                me = await self._security.Authenticate(security_service_pb2.AuthenticateRequest(), metadata=tuple(metadata), timeout=5)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+                    log.warning("metrics: the backend could not check the key", extra={"fields": {"grpc_status": exc.code().name}})
+                return "unauthenticated"
+            roles = tuple(me.principal.roles)
+        if roles is None:
+            return "unauthenticated"
+        return "admin" if "admin" in roles else "admin_required"
 
     async def wait(self) -> None:
         loop = asyncio.get_running_loop()
@@ -326,11 +384,18 @@ class Gateway:
                 await self._http_task
         if cut is not None:
             cut.cancel()
+        if self.metrics_http is not None and self._metrics_task is not None:
+            self.metrics_http.should_exit = True
+            with contextlib.suppress(Exception):
+                await self._metrics_task
+        if self._security_channel is not None:
+            await self._security_channel.close()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
         if self.executor is not None:
             await self.executor.close()  # MCP servers attached to agents
         if self.approvals is not None:
+            self._stop_counting_approvals()
             await self.approvals.close()
         if self.conversations is not None:
             await self.conversations.close()
@@ -339,6 +404,8 @@ class Gateway:
             await self.tool_catalog.close()  # MCP sessions, HTTP clients
         if self.upstreams is not None:
             await self.upstreams.aclose()
+        if self.traces is not None:
+            self.traces.shutdown()  # flushes what an OpenTelemetry exporter still holds
         if self._watch_task is not None:
             self._stopping.set()
             with contextlib.suppress(Exception):

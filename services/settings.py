@@ -58,6 +58,13 @@ class GatewaySettings(BaseSettings):
     shutdown_grace_s: float = 10.0
     # The SDK's own trace export to OpenAI; off unless an operator turns it on.
     openai_tracing: bool = False
+    # The SDK's spans as the gateway's metrics and log lines (services/executor/tracing.py);
+    # off: runs create no spans (unless openai_tracing).
+    sdk_tracing: bool = True
+    # Model inputs/outputs and tool arguments/results in span logs and exports.
+    trace_include_sensitive_data: bool = False
+    # An OTLP/HTTP collector's base URL: SDK spans are exported there (the [otel] extra).
+    otel_endpoint: str = ""
     default_model: str = Field(default="gpt-4.1-mini")
     # Embedded state (SQLite files: pending approvals, conversations), created on first use.
     data_dir: Path = Path("./data")
@@ -72,6 +79,9 @@ class GatewaySettings(BaseSettings):
     conversation_ttl_s: float = Field(default=30 * 24 * 3600.0, gt=0)
     conversation_max_items: int = Field(default=1000, gt=0)
     conversation_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # This process's own GET /metrics listener (services/metrics_server.py). Unset: only the
+    # shim's route serves metrics, so a gRPC-only process (a split deployment's backend) needs it.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # Gateway processes sharing the ports (services/supervisor.py); "auto": one per usable core.
     workers: int = Field(default=1, ge=1)
 

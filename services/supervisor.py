@@ -212,6 +212,9 @@ def _reserve(settings: GatewaySettings, reservations: list[socket.socket]) -> Ga
     if settings.grpc_services:
         reservations.append(reserve_port("gRPC", settings.host, settings.grpc_port))
         resolved["grpc_port"] = reservations[-1].getsockname()[1]
+    if settings.metrics_port is not None:
+        reservations.append(reserve_port("metrics", settings.host, settings.metrics_port))
+        resolved["metrics_port"] = reservations[-1].getsockname()[1]
     return settings.model_copy(update=resolved)
 
 

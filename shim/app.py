@@ -23,7 +23,8 @@ from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.errors import GatewayError
-from services.metrics import exposition
+from services.log import get_logger
+from services.metrics import AUTH_FAILURES, scrape
 from services.rpc.inprocess import InProcessServer, channel_to
 from services.settings import GatewaySettings
 from shim.approvals import get_approval, resolve_approval
@@ -45,6 +46,8 @@ from shim.responses import create_response, delete_response, get_response, list_
 from shim.shutdown import OpenCalls
 
 __all__ = ["create_app"]
+
+log = get_logger("shim")
 
 
 async def list_models(request: Request) -> Response:
@@ -73,8 +76,10 @@ async def metrics(request: Request) -> Response:
     security: sec_grpc.SecurityServiceAsyncStub = request.app.state.security
     me = await security.Authenticate(sec_pb.AuthenticateRequest(), metadata=request.state.grpc_metadata, timeout=5)
     if "admin" not in me.principal.roles:
+        AUTH_FAILURES.labels("admin_required").inc()
+        log.info("request refused", extra={"fields": {"reason": "admin_required", "path": "/metrics", "key_id": me.principal.key_id}})
         raise GatewayError("PERMISSION_DENIED", "ADMIN_REQUIRED", "metrics need an admin key")
-    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(await scrape(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def healthz(request: Request) -> Response:

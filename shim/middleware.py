@@ -8,23 +8,22 @@ in OpenAI's error shape, with the request id, logged under that id, and never wi
 
 from __future__ import annotations
 
-import os
-import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services import request_ids
 from services.errors import GatewayError
 from services.log import get_logger
+from services.metrics import AUTH_FAILURES
 from shim.errors import error_response
 from shim.overhead import overhead_header
 
 __all__ = ["RequestContext"]
 
 log = get_logger("shim")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _FORWARDED_AUTH = ("authorization", "x-api-key")
 _PUBLIC_PATHS = frozenset({"/healthz"})
 _WANTED = frozenset({"x-request-id", *_FORWARDED_AUTH})
@@ -47,8 +46,8 @@ class RequestContext:
         arrived = time.perf_counter()
         # Only the headers read here are decoded (this frame lives as long as the response).
         headers = _wanted_headers(scope["headers"])
-        incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()  # uuid4().hex's format, without the UUID object
+        request_id = request_ids.accept(headers.get("x-request-id"))
+        request_ids.bind(request_id)  # this request's task: its log lines carry the id
         started = False
 
         async def send_with_id(message: Message) -> None:
@@ -68,6 +67,8 @@ class RequestContext:
         if len(metadata) == 1 and scope["path"] not in _PUBLIC_PATHS:
             # No usable credential: refuse here. Keys themselves are verified by the gRPC
             # services (one place), so a split deployment's shim needs no key material.
+            AUTH_FAILURES.labels("unauthenticated").inc()
+            log.info("request refused", extra={"fields": {"reason": "unauthenticated", "path": scope["path"]}})
             await error_response(_UNAUTHENTICATED, {"www-authenticate": "Bearer"})(scope, receive, send_with_id)
             return
         state: dict[str, Any] = scope.setdefault("state", {})

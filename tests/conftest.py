@@ -32,6 +32,7 @@ KEYS = {
     "limited": "agw-test-limited-2c7e9a4b1f6d",
     "notools": "agw-test-notools-8b3d5f1a7c2e",
     "tokens": "agw-test-tokens-4a9c2e7b5d1f",
+    "burst": "agw-test-burst-3e7a1c9d5b2f",
 }
 # What every test gateway's config reads from its environment: the keys, and where the stdio
 # MCP test server records its process starts (sessions).
@@ -139,6 +140,8 @@ def write_config(
                     },
                     {"id": "notools", "env": "GW_KEY_NOTOOLS", "models": ["default/*"], "tools": []},
                     {"id": "tokens", "env": "GW_KEY_TOKENS", "models": ["default/*"], "tools": ["*"], "rate_limit": {"tokens_per_minute": 400}},
+                    # One request a minute: tests/test_e2e_metrics.py counts its refusals.
+                    {"id": "burst", "env": "GW_KEY_BURST", "models": ["default/*"], "rate_limit": {"requests_per_minute": 1}},
                 ],
                 "modules": {"allow": ["*"], "deny": ["default/deniedmodule"]},
                 "namespaces": {"labs": {"models": "deny"}},

@@ -102,10 +102,13 @@ class GatewayProcess:
     healthy: bool = True
     # --workers: more than one makes proc the supervisor and worker_pids() the servers.
     workers: int = 1
+    # --metrics-port: a port of its own (picked like the others) serving GET /metrics.
+    metrics: bool = False
 
     def __post_init__(self) -> None:
         self.http_port = free_port()
         self.grpc_port = free_port()
+        self.metrics_port = free_port() if self.metrics else None
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_args: list[str] = ["--host", "127.0.0.1"]
         self._log_start = 0  # where the current attempt's output begins in log_path
@@ -117,6 +120,11 @@ class GatewayProcess:
     @property
     def openai_base_url(self) -> str:
         return f"{self.http_url}/v1"
+
+    @property
+    def metrics_url(self) -> str:
+        assert self.metrics_port is not None
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def grpc_address(self) -> str:
@@ -136,6 +144,7 @@ class GatewayProcess:
                     raise
                 self._set_aside_attempt(attempt)
                 self.http_port, self.grpc_port = free_port(), free_port()
+                self.metrics_port = free_port() if self.metrics else None
         raise AssertionError("unreachable")
 
     def _spawn(self) -> None:
@@ -159,6 +168,7 @@ class GatewayProcess:
                 "serve",
                 *self.start_args,
                 *(["--workers", str(self.workers)] if self.workers != 1 else []),
+                *(["--metrics-port", str(self.metrics_port)] if self.metrics_port is not None else []),
                 "--http-port",
                 str(self.http_port),
                 "--grpc-port",
@@ -182,7 +192,8 @@ class GatewayProcess:
 
     def _ports(self) -> list[int]:
         services = set(self.services.split(","))
-        return ([self.http_port] if "shim" in services else []) + ([self.grpc_port] if services - {"shim"} else [])
+        ports = ([self.http_port] if "shim" in services else []) + ([self.grpc_port] if services - {"shim"} else [])
+        return ports + ([self.metrics_port] if self.metrics_port is not None else [])
 
     def worker_pids(self) -> list[int]:
         """The processes serving the ports: the gateway itself or, with several workers, the

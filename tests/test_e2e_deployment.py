@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from openai import AsyncOpenAI
 
-from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, write_config
+from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, KEYS, write_config
 from tests.fake_upstream import FakeUpstream, HangReply, TextReply, ToolCall, ToolCallReply
 from tests.gateway_process import GATEWAY_BIN, REPO, GatewayProcess, listening_ports, make_agents_dir
 from tests.mcp_http import HttpCalc
@@ -46,6 +46,42 @@ async def test_split_deployment_shim_and_backend_in_two_processes(upstream: Fake
             assert shim.terminate() == 0
     finally:
         assert backend.terminate() == 0
+
+
+async def test_each_process_of_a_split_deployment_serves_its_own_metrics_port(upstream: FakeUpstream, tmp_path: Path) -> None:
+    agents_dir = make_agents_dir(tmp_path / "agents")
+    config_dir = write_config(tmp_path / "config", upstream)
+    backend = GatewayProcess(
+        agents_dir, config_dir, tmp_path / "backend.log", services="registry,executor,tools,security", env_extra=GATEWAY_ENV, metrics=True
+    ).start()
+    try:
+        shim = GatewayProcess(
+            tmp_path / "no-agents", tmp_path / "no-config", tmp_path / "shim.log", services="shim", grpc_target=backend.grpc_address, metrics=True
+        ).start()
+        try:
+            upstream.queue(TextReply("counted where it ran", chunks=2))
+            async with AsyncOpenAI(base_url=shim.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client:
+                stream = await client.chat.completions.create(model="default/weather", messages=[{"role": "user", "content": "hi"}], stream=True)
+                assert "".join([c.choices[0].delta.content or "" async for c in stream]) == "counted where it ran"
+            async with httpx.AsyncClient(headers=ADMIN_HEADERS, timeout=30) as http:
+                run_side = (await http.get(backend.metrics_url)).text
+                shim_side = (await http.get(shim.metrics_url)).text
+                # The same rule as the shim's /metrics: an admin key (the shim-only process asks the backend).
+                for url in (backend.metrics_url, shim.metrics_url):
+                    assert (await http.get(url, headers={"authorization": ""})).status_code == 401
+                    assert (await http.get(url, headers={"authorization": f"Bearer {KEYS['user']}"})).status_code == 403
+                assert (await http.get(backend.metrics_url.replace("/metrics", "/other"))).status_code == 404
+        finally:
+            assert shim.terminate() == 0
+    finally:
+        assert backend.terminate() == 0
+    # The run happened in the backend: its counters are there, on the port of a process with no HTTP shim.
+    assert 'agentgateway_requests_total{model="default/weather",outcome="ok"} 1.0' in run_side
+    assert 'agentgateway_time_to_first_token_seconds_count{model="default/weather"} 1.0' in run_side
+    assert 'agentgateway_grpc_server_handled_total{code="OK",method="/agentgateway.v1.ExecutorService/StreamChatCompletion"} 1.0' in run_side
+    # The shim process measures what it saw: the request's overhead, and no runs of its own.
+    assert 'agentgateway_overhead_seconds_count{model="default/weather"} 1.0' in shim_side
+    assert "agentgateway_requests_total{" not in shim_side
 
 
 async def test_a_shim_whose_backend_is_gone_answers_503_with_a_gateway_message(tmp_path: Path) -> None:

@@ -387,7 +387,7 @@ async def test_reload_policy_rejects_a_bad_file_and_applies_a_good_one(upstream:
             policy["api_keys"] += yaml.safe_load(entry)
             security.write_text(yaml.safe_dump(policy))
             reply = await stub.ReloadPolicy(sec_pb.ReloadPolicyRequest())
-            assert reply.key_count == 6
+            assert reply.key_count == len(policy["api_keys"])
         upstream.queue(TextReply("hello ci"))
         async with openai_client(gateway, new_key) as client:
             assert [m.id async for m in client.models.list()] == ["default/weather"]

@@ -51,7 +51,12 @@ def _metric(text: str, name: str, labels: str) -> float:
 
 async def test_two_workers_serve_one_port_aggregate_metrics_survive_a_crash_and_drain(upstream: FakeUpstream, tmp_path: Path) -> None:
     gateway = GatewayProcess(
-        make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=GATEWAY_ENV, workers=2
+        make_agents_dir(tmp_path / "agents"),
+        write_config(tmp_path / "config", upstream),
+        tmp_path / "gw.log",
+        env_extra=GATEWAY_ENV,
+        workers=2,
+        metrics=True,
     ).start(timeout=60)
     try:
         pids = gateway.worker_pids()
@@ -66,6 +71,10 @@ async def test_two_workers_serve_one_port_aggregate_metrics_survive_a_crash_and_
                 metrics = await http.get("/metrics")
                 assert _metric(metrics.text, "agentgateway_requests_total", 'model="default/helpdesk",outcome="ok"') == 16
                 assert _metric(metrics.text, "agentgateway_overhead_seconds_count", 'model="default/helpdesk"') == 16
+                # The workers share the metrics port as they share the others, and it sums them too.
+                port = (await http.get(gateway.metrics_url)).text
+                assert _metric(port, "agentgateway_requests_total", 'model="default/helpdesk",outcome="ok"') == 16
+                assert _metric(port, "agentgateway_runs_in_flight", 'model="default/helpdesk"') == 0
 
         # A worker that dies is started again; the survivor serves meanwhile; counts are kept.
         os.kill(pids[0], signal.SIGKILL)

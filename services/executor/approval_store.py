@@ -69,6 +69,9 @@ class ApprovalStore(Protocol):
         """Atomically mark it resolved and return it with its state: of concurrent claims
         exactly one succeeds, the others get APPROVAL_ALREADY_RESOLVED."""
 
+    async def pending_count(self) -> int:
+        """Approvals that can still be resumed (unresolved, unexpired), whoever's they are."""
+
     async def close(self) -> None: ...
 
 
@@ -121,6 +124,9 @@ class SQLiteApprovalStore:
     async def claim(self, approval_id: str, key_id: str) -> PendingApproval:
         return await asyncio.to_thread(self._claim, approval_id, key_id)
 
+    async def pending_count(self) -> int:
+        return await asyncio.to_thread(self._pending_count)
+
     async def close(self) -> None:
         with self._lock:
             if self._db is not None:
@@ -140,6 +146,11 @@ class SQLiteApprovalStore:
             now = self._clock()
             db.execute("UPDATE approvals SET state = NULL WHERE state IS NOT NULL AND expires_at <= ?", (now,))
             db.execute("DELETE FROM approvals WHERE expires_at <= ?", (now - _TOMBSTONE_S,))
+
+    def _pending_count(self) -> int:
+        with self._lock:
+            row = self._connection().execute("SELECT COUNT(*) FROM approvals WHERE resolved_at IS NULL AND expires_at > ?", (self._clock(),)).fetchone()
+        return int(row[0])
 
     def _get(self, approval_id: str, key_id: str) -> PendingApproval:
         with self._lock:

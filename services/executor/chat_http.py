@@ -6,7 +6,8 @@ models for every call and chunk, over httpx2; here the body is one orjson encode
 reply one orjson decode into dicts, over the upstream's aiohttp pool (``Upstream.lean``,
 services/upstream_http.py, which says why it is not httpx2).
 
-Its time counts as upstream time for ``x-gateway-overhead-ms`` (upstream_time.py). What the
+Its time counts as upstream time for ``x-gateway-overhead-ms`` (upstream_time.py), and its
+requests in the upstream metrics, as the other client's do (failures.py). What the
 openai client did and this keeps: the retry policy (``max_retries`` more attempts on
 timeouts, connection errors, a full pool, 408, 409, 429 and 5xx, with its backoff and
 ``Retry-After``), the attempt number in ``x-stainless-retry-count``, each retry logged and
@@ -19,16 +20,15 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from services import json_wire
+from services import json_wire, request_ids
 from services.errors import GatewayError
-from services.executor.failures import bad_response, no_choices, upstream_error, upstream_reported, upstream_status, upstream_stream
-from services.executor.upstream_time import current_upstream_clock, timed
+from services.executor.failures import bad_response, no_choices, upstream_call, upstream_error, upstream_reported, upstream_status, upstream_stream
 from services.upstream_http import PoolExhausted
 from services.upstreams import Upstream, log_retry
 
@@ -50,10 +50,14 @@ class ChatHTTP:
         # Parsed once here, not by aiohttp on every request.
         self._url = URL(upstream.config.base_url.rstrip("/") + "/chat/completions")
         self._path = self._url.path
+        self._headers = {**upstream.auth_headers, "content-type": "application/json"}
+        request_id = request_ids.current()
+        if request_id:
+            self._headers[request_ids.HEADER] = request_id  # the upstream's logs can be matched with ours
 
     async def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         """A non-streamed completion, as a dict with choices."""
-        raw = await timed(self._read(body), current_upstream_clock())
+        raw = await upstream_call(self._read(body), self._model_id, self._upstream.name)
         try:
             completion = json_wire.loads(raw)
         except json_wire.JSONDecodeError:
@@ -73,22 +77,33 @@ class ChatHTTP:
         """The chunks of a streamed completion, as dicts, until ``[DONE]`` or the end of the
         body (the caller judges whether the reply was complete: it has a finish reason)."""
         async with AsyncExitStack() as held:
-            response = await timed(held.enter_async_context(self._response(body, stream=True)), current_upstream_clock())
-            # upstream_stream times each wait and maps a broken connection to the upstream error.
-            async for data in upstream_stream(_sse_data(response.content), self._model_id, self._upstream.name):
+            response = await upstream_call(held.enter_async_context(self._response(body, stream=True)), self._model_id, self._upstream.name, opens_stream=True)
+            # upstream_stream times each wait, maps a broken connection to the upstream error and
+            # counts the request when it ends (closed here at [DONE] too, not when collected).
+            data_events = await held.enter_async_context(aclosing(upstream_stream(_sse_data(response.content), self._model_id, self._upstream.name)))
+            async for data in data_events:
                 if data == b"[DONE]":
                     return
                 try:
-                    chunk = json_wire.loads(data)
-                except json_wire.JSONDecodeError:
-                    raise bad_response(self._model_id, self._upstream.name, "a chunk of its stream is not JSON") from None
-                if not isinstance(chunk, dict):
-                    raise bad_response(self._model_id, self._upstream.name, "a chunk of its stream is not a JSON object")
-                error = chunk.get("error")
-                if error is not None and not chunk.get("choices"):  # `data: {"error": ...}` mid-stream
-                    message = error.get("message") if isinstance(error, dict) else error
-                    raise upstream_reported(str(message or "no message"), self._model_id, self._upstream.name)
+                    chunk = self._chunk(data)
+                except GatewayError as error:
+                    await data_events.athrow(error)  # ends the stream there: counted as this failure
+                    raise
                 yield chunk
+
+    def _chunk(self, data: bytes) -> dict[str, Any]:
+        """One SSE event's data as a chunk; an upstream error for junk or an in-band error."""
+        try:
+            chunk = json_wire.loads(data)
+        except json_wire.JSONDecodeError:
+            raise bad_response(self._model_id, self._upstream.name, "a chunk of its stream is not JSON") from None
+        if not isinstance(chunk, dict):
+            raise bad_response(self._model_id, self._upstream.name, "a chunk of its stream is not a JSON object")
+        error = chunk.get("error")
+        if error is not None and not chunk.get("choices"):  # `data: {"error": ...}` mid-stream
+            message = error.get("message") if isinstance(error, dict) else error
+            raise upstream_reported(str(message or "no message"), self._model_id, self._upstream.name)
+        return chunk
 
     @asynccontextmanager
     async def _response(self, body: dict[str, Any], *, stream: bool) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -99,7 +114,7 @@ class ChatHTTP:
         for attempt in range(retries + 1):
             if attempt:
                 log_retry(self._upstream.name, attempt, self._path)
-            headers = {**self._upstream.auth_headers, "content-type": "application/json", "x-stainless-retry-count": str(attempt)}
+            headers = {**self._headers, "x-stainless-retry-count": str(attempt)}
             async with AsyncExitStack() as held:
                 try:
                     response = await held.enter_async_context(self._upstream.lean.post(self._url, content, headers))

@@ -32,10 +32,11 @@ from services.executor.passthrough import run_passthrough
 from services.executor.request_info import RequestInfo, request_info, serving
 from services.executor.routing import UpstreamModelProvider, refuse_hosted_tools, settle_implicit_model_settings
 from services.executor.sdk_run import run_sdk_agent
+from services.executor.tracing import NO_TRACING, RunTracing
 from services.executor.workflow_run import run_workflow_export
 from services.guest.pools import GuestPool, agent_busy, serving_agent
 from services.log import get_logger
-from services.metrics import REQUEST_SECONDS, REQUESTS
+from services.metrics import RATE_LIMIT_REJECTIONS, UNKNOWN_MODEL, RunMetrics, requests_for, run_metrics
 from services.registry.catalog import AgentCatalog, AgentEntry
 from services.security.context import CallContext, caller
 from services.security.gatekeeper import Gatekeeper
@@ -61,6 +62,11 @@ class _Admitted:
     reservation: Reservation | None
     estimate: int
     started: float
+    metrics: RunMetrics
+
+
+# What a streaming client sees first: text, a client tool call, or (a reply with no deltas) the answer.
+_OUTPUT = (TextDelta, ToolCallDelta, FinalOutput)
 
 
 def _agent_timeout(entry: AgentEntry) -> GatewayError:
@@ -75,7 +81,7 @@ class Executor:
         gatekeeper: Gatekeeper,
         *,
         tools: ToolRuntime | None = None,
-        trace: bool = False,
+        trace: RunTracing = NO_TRACING,
         approvals: ApprovalStore | None = None,
         approval_ttl_s: float = 3600.0,
     ) -> None:
@@ -157,31 +163,46 @@ class Executor:
 
     async def _admit(self, request: ChatInput, resolution: Resolution | None) -> _Admitted:
         """Checks before a run: the model exists, the caller may use it, the agent has room,
-        and the rate limit has budget (reserved here, settled by ``_finish``)."""
-        if not request.messages and resolution is None:
-            raise invalid_argument("messages must contain at least one message", "messages")
+        and the rate limit has budget (reserved here, settled by ``_finish``). A refusal is
+        counted and logged here (``_refused``): the run never starts."""
         call = caller()
-        entry = self.resolve(request.model_id)
-        await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
-        pool = self._guest_pool(entry)
-        if pool is not None and pool.full:
-            REQUESTS.labels(entry.id, "agent_busy").inc()
-            raise agent_busy(pool)
-        estimate = estimate_tokens(request)
-        # Before the reservation: an upstream known to be down refuses the run at once, and
-        # costs the caller no budget. Held until _finish (a reload closes it only after).
+        entry: AgentEntry | None = None
+        upstream: Upstream | None = None
         try:
+            if not request.messages and resolution is None:
+                raise invalid_argument("messages must contain at least one message", "messages")
+            entry = self.resolve(request.model_id)
+            await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
+            pool = self._guest_pool(entry)
+            if pool is not None and pool.full:
+                raise agent_busy(pool)
+            estimate = estimate_tokens(request)
+            # Before the reservation: an upstream known to be down refuses the run at once, and
+            # costs the caller no budget. Held until _finish (a reload closes it only after).
             upstream = self._upstreams.acquire(entry.upstream)
-        except GatewayError as error:
-            REQUESTS.labels(entry.id, error.reason.lower()).inc()
-            raise
-        try:
             reservation = await self._gatekeeper.reserve(call.principal, estimate)
-        except BaseException:
-            self._upstreams.release(upstream, "cancelled")
+        except BaseException as error:
+            if upstream is not None:
+                self._upstreams.release(upstream, "cancelled")
+            if isinstance(error, GatewayError):
+                self._refused(request, entry, call, error)
             raise
         started = time.perf_counter()
-        return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started)
+        return _Admitted(entry, call, upstream, pool, _request_info(entry, request, call), reservation, estimate, started, run_metrics(entry.id))
+
+    def _refused(self, request: ChatInput, entry: AgentEntry | None, call: CallContext, error: GatewayError) -> None:
+        if entry is None:  # refused before the model was looked up, or not found
+            entry = self._catalog.get(request.model_id)
+        model = entry.id if entry is not None else UNKNOWN_MODEL
+        reason = error.reason.lower()
+        requests_for(model, reason).inc()
+        key_id = _key_id(call)
+        if error.reason == "RATE_LIMITED":
+            RATE_LIMIT_REJECTIONS.labels(key_id, error.metadata.get("limit", "")).inc()
+        fields = {"model": model, "reason": reason, "key_id": key_id}
+        if entry is None and request.model_id:
+            fields["requested_model"] = request.model_id[:128]  # what clients ask for that is not served
+        log.info("request refused", extra={"fields": fields})
 
     def _governed(self, run: _Admitted, request: ChatInput, streaming: bool, resolution: Resolution | None) -> AsyncGenerator[Event, None]:
         """The run's events, with the run's context set in the calling task's context."""
@@ -191,13 +212,20 @@ class Executor:
             serving_agent(run.pool)  # the run's sync agent code runs in the agent's own threads
         return self._run(run.entry, request, run.upstream, streaming, self._run_approvals(run.entry.id, request, run.call, resolution))
 
-    async def _finish(self, run: _Admitted, outcome: str, used_tokens: int | None) -> None:
+    async def _finish(self, run: _Admitted, outcome: str, usage: Usage | None, streaming: bool) -> None:
         elapsed = time.perf_counter() - run.started
         self._upstreams.release(run.upstream, outcome)
-        REQUESTS.labels(run.entry.id, outcome).inc()
-        REQUEST_SECONDS.labels(run.entry.id).observe(elapsed)
+        metrics = run.metrics
+        metrics.in_flight.dec()
+        if streaming:
+            metrics.streams.dec()
+        requests_for(run.entry.id, outcome).inc()
+        metrics.seconds.observe(elapsed)
+        if usage is not None:
+            metrics.input_tokens.inc(usage.prompt_tokens)
+            metrics.output_tokens.inc(usage.completion_tokens)
         # Real usage replaces the up-front estimate (an aborted run keeps the estimate).
-        await self._gatekeeper.settle(run.reservation, used_tokens if used_tokens is not None else run.estimate)
+        await self._gatekeeper.settle(run.reservation, usage.total_tokens if usage is not None else run.estimate)
         if log.isEnabledFor(logging.INFO):  # the fields are built for every run otherwise
             fields = {"model": run.entry.id, "request_id": run.call.request_id, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}
             log.info("run finished", extra={"fields": fields})
@@ -205,8 +233,9 @@ class Executor:
     async def _completed(self, request: ChatInput, resolution: Resolution | None = None) -> Completion:
         """A unary run, in the calling task; one timeout covers the whole run."""
         run = await self._admit(request, resolution)
-        outcome, used_tokens = "cancelled", None
+        outcome, usage = "cancelled", None
         deadline = asyncio.timeout(run.entry.timeout_s)
+        run.metrics.in_flight.inc()
         try:
             try:
                 async with deadline:
@@ -219,23 +248,27 @@ class Executor:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
                 raise as_gateway_error(exc, run.entry.id, run.upstream.name) from None
-            outcome = "ok"
-            used_tokens = completion.usage.total_tokens if completion.usage is not None else None
+            outcome, usage = "ok", completion.usage
             return completion
         except GatewayError as error:
             outcome = error.reason.lower()
             raise
         finally:
-            await self._finish(run, outcome, used_tokens)
+            await self._finish(run, outcome, usage, False)
 
     async def _events(self, request: ChatInput, *, streaming: bool, resolution: Resolution | None = None) -> AsyncIterator[Event]:
         """A streamed run, in the calling task: the deadline bounds each wait for the next
         event (never a yield to the caller, which may take its time)."""
         run = await self._admit(request, resolution)
-        used_tokens: int | None = None
+        usage: Usage | None = None
         timeout = run.entry.timeout_s
         deadline = None if timeout is None else run.started + timeout
         events = self._governed(run, request, streaming, resolution)
+        metrics = run.metrics
+        metrics.in_flight.inc()
+        if streaming:
+            metrics.streams.inc()
+        first_output = streaming  # the time to it is observed once, for streams
         outcome = "cancelled"
         try:
             while True:
@@ -257,7 +290,10 @@ class Executor:
                 if failure is not None:
                     raise failure  # outside the except: the error does not hold on to the run's frames
                 if isinstance(item, Usage):
-                    used_tokens = item.total_tokens
+                    usage = item
+                elif first_output and isinstance(item, _OUTPUT):
+                    first_output = False
+                    metrics.time_to_first_token.observe(time.perf_counter() - run.started)
                 yield item
         except GatewayError as error:
             outcome = error.reason.lower()
@@ -267,7 +303,7 @@ class Executor:
             # finally blocks stop the SDK run and its upstream call.
             with contextlib.suppress(Exception):
                 await events.aclose()
-            await self._finish(run, outcome, used_tokens)
+            await self._finish(run, outcome, usage, streaming)
 
     def _provider(self, upstream: Upstream, model: str | None) -> UpstreamModelProvider:
         # Long-lived, so per-request caches keyed on it (run configs) stay warm.

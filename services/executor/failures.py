@@ -6,8 +6,10 @@ misbehaviour 500-class. Messages never carry keys, URLs with credentials or trac
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TypeVar
 
 import aiohttp
@@ -26,8 +28,9 @@ from agents.exceptions import (
 )
 
 from services.errors import GatewayError
-from services.executor.upstream_time import current_upstream_clock, timed
+from services.executor.upstream_time import current_upstream_clock
 from services.log import get_logger
+from services.metrics import Outcomes, upstream_metrics
 from services.upstream_http import PoolExhausted
 
 __all__ = [
@@ -188,33 +191,82 @@ def _upstream_message(exc: openai.APIError) -> str:
     return exc.message[:300] if exc.message else "no message"
 
 
-async def upstream_call(call: Awaitable[T], model_id: str, upstream: str) -> T:
+async def upstream_call(call: Awaitable[T], model_id: str, upstream: str, *, opens_stream: bool = False) -> T:
     """Await one upstream call; whatever the openai client raises (HTTP status, connection,
     timeout, a 200 body that is not JSON or not a completion) becomes ``upstream_error``.
-    Its time counts as upstream time (services/executor/upstream_time.py)."""
+    Its time counts as upstream time (services/executor/upstream_time.py) and is the upstream's
+    request latency; the call is counted by outcome — a call that ``opens_stream`` only if it
+    fails: ``upstream_stream`` counts it when the stream ends."""
+    metrics = upstream_metrics(upstream)
+    clock = current_upstream_clock()
+    started = time.perf_counter()
     try:
-        return await timed(call, current_upstream_clock())
+        result = await call
+    except GatewayError as error:  # the lean client's own mapping (chat_http.py)
+        _failed(metrics, error, model_id, upstream)
+        raise
     except (openai.APIError, ValueError, pydantic.ValidationError) as exc:  # JSONDecodeError is a ValueError
-        raise upstream_error(exc, model_id, upstream) from None
+        mapped = upstream_error(exc, model_id, upstream)
+        _failed(metrics, mapped, model_id, upstream)
+        raise mapped from None
+    except asyncio.CancelledError:
+        metrics.count("cancelled")
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics.seconds.observe(elapsed)
+        if clock is not None:
+            clock.seconds += elapsed
+    if not opens_stream:
+        metrics.count("ok")
+    return result
 
 
-async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str) -> AsyncIterator[T]:
+async def upstream_stream(stream: AsyncIterator[T], model_id: str, upstream: str) -> AsyncGenerator[T, None]:
     """The chunks of an upstream stream (the openai client's, or the lean client's SSE data);
     a failure while reading (an ``error`` event, a broken connection, a chunk that does not
-    parse) becomes ``upstream_error``. Waiting for each
-    chunk counts as upstream time."""
+    parse) becomes ``upstream_error``. Waiting for each chunk counts as upstream time. The
+    request is counted when the stream ends: ``ok`` (also when its reader stops early),
+    ``cancelled``, or the error's reason."""
     received = False
     clock = current_upstream_clock()
-    while True:
-        started = time.perf_counter()  # inline rather than timed(): this runs once per chunk
-        try:
-            chunk = await anext(stream)
-        except StopAsyncIteration:
-            return
-        except (openai.APIError, httpx2.HTTPError, aiohttp.ClientError, ValueError, pydantic.ValidationError) as exc:
-            raise upstream_error(exc, model_id, upstream, mid_stream=received) from None
-        finally:
-            if clock is not None:
-                clock.seconds += time.perf_counter() - started
-        received = True
-        yield chunk
+    metrics = upstream_metrics(upstream)
+    outcome = "ok"
+    try:
+        while True:
+            started = time.perf_counter()  # inline: this runs once per chunk
+            try:
+                chunk = await anext(stream)
+            except StopAsyncIteration:
+                return
+            except (openai.APIError, httpx2.HTTPError, aiohttp.ClientError, ValueError, pydantic.ValidationError) as exc:
+                mapped = upstream_error(exc, model_id, upstream, mid_stream=received)
+                outcome = ""  # counted by _failed
+                _failed(metrics, mapped, model_id, upstream)
+                raise mapped from None
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            finally:
+                if clock is not None:
+                    clock.seconds += time.perf_counter() - started
+            received = True
+            try:
+                yield chunk
+            except GatewayError as error:  # thrown in by a reader that found the chunk unusable (chat_http.py)
+                outcome = ""
+                _failed(metrics, error, model_id, upstream)
+                raise
+    finally:
+        if outcome:
+            metrics.count(outcome)
+
+
+def _failed(metrics: Outcomes, error: GatewayError, model_id: str, upstream: str) -> None:
+    reason = error.reason.lower()
+    metrics.count(reason)
+    # The upstream's configured name and the reason only: its URL may carry credentials.
+    fields = {"upstream": upstream, "model": model_id, "reason": reason}
+    if "upstream_status" in error.metadata:
+        fields["upstream_status"] = error.metadata["upstream_status"]
+    log.log(logging.INFO if error.status == "INVALID_ARGUMENT" else logging.WARNING, "upstream request failed", extra={"fields": fields})

@@ -12,6 +12,8 @@ supervisor task that owns the connection for the gateway's lifetime, and reused 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import time
 from typing import Any
 
@@ -96,8 +98,7 @@ class AgentToolGovernor:
             finally:
                 elapsed = time.perf_counter() - started
                 record_tool_duration(ctx, elapsed)
-                TOOL_CALLS.labels(name, "sdk", outcome).inc()
-                TOOL_SECONDS.labels(name, "sdk").observe(elapsed)
+                _invoked(name, "sdk", outcome, elapsed)
 
         tool.on_invoke_tool = governed
         mark_governed(tool, "sdk")
@@ -110,7 +111,9 @@ class AgentToolGovernor:
             self._connections[key] = ready
             self._govern_mcp_server(server)
             stop = asyncio.Event()
-            self._supervisors[key] = (asyncio.create_task(self._supervise(server, ready, stop), name=f"mcp {server.name}"), stop)
+            # Outlives the request that started it: none of its context (caller, request id).
+            supervisor = asyncio.create_task(self._supervise(server, ready, stop), name=f"mcp {server.name}", context=contextvars.Context())
+            self._supervisors[key] = (supervisor, stop)
         await asyncio.wait_for(asyncio.shield(ready), self._connect_timeout_s)
 
     async def _supervise(self, server: MCPServer, ready: asyncio.Future[None], stop: asyncio.Event) -> None:
@@ -151,11 +154,18 @@ class AgentToolGovernor:
                 outcome = "error" if result.is_error else "ok"
                 return result
             finally:
-                TOOL_CALLS.labels(tool_name, "mcp", outcome).inc()
-                TOOL_SECONDS.labels(tool_name, "mcp").observe(time.perf_counter() - started)
+                _invoked(tool_name, "mcp", outcome, time.perf_counter() - started)
 
         # Replace the method on this instance only: every caller (the SDK included) goes through it.
         server.call_tool = governed  # type: ignore[method-assign]
+
+
+def _invoked(tool: str, source: str, outcome: str, elapsed: float) -> None:
+    """Count, time and log one call of an agent's own tool (gateway tools: services/tools/catalog.py)."""
+    TOOL_CALLS.labels(tool, source, outcome).inc()
+    TOOL_SECONDS.labels(tool, source).observe(elapsed)
+    if log.isEnabledFor(logging.INFO):
+        log.info("tool invoked", extra={"fields": {"tool": tool, "source": source, "duration_ms": round(elapsed * 1000, 1), "outcome": outcome}})
 
 
 async def _denial(gatekeeper: Gatekeeper, tool: str, source: str) -> str | None:

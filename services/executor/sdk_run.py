@@ -35,6 +35,7 @@ from services.executor.events import (
 )
 from services.executor.output_schema import agent_for_request
 from services.executor.routing import UpstreamModelProvider
+from services.executor.tracing import RunTracing
 from services.executor.upstream_models import record_finish_reasons
 from services.tools.timings import tool_duration
 from services.vocabulary import FINISH_REASON, FinishReason, ToolSource
@@ -97,7 +98,7 @@ async def run_sdk_agent(
     request: ChatInput,
     provider: UpstreamModelProvider,
     max_turns: int | None,
-    trace: bool,
+    trace: RunTracing,
     model_id: str,
     sources: dict[str, ToolSource] | None = None,
     servers: Mapping[str, str] | None = None,
@@ -251,7 +252,7 @@ _RUN_CONFIGS: dict[tuple[Any, ...], RunConfig] = {}
 _MAX_CACHED_CONFIGS = 512
 
 
-def _run_config(provider: UpstreamModelProvider, request: ChatInput, trace: bool, model_id: str) -> RunConfig:
+def _run_config(provider: UpstreamModelProvider, request: ChatInput, trace: RunTracing, model_id: str) -> RunConfig:
     """One ``RunConfig`` per (provider, sampling, model) — built once, reused by later runs.
 
     Building one with ``model_settings`` costs ~0.7 ms (the SDK coerces the settings), which
@@ -266,7 +267,8 @@ def _run_config(provider: UpstreamModelProvider, request: ChatInput, trace: bool
         config = RunConfig(
             model_provider=provider,
             model_settings=model_settings_for(request),
-            tracing_disabled=not trace,
+            tracing_disabled=not trace.enabled,
+            trace_include_sensitive_data=trace.include_sensitive,
             workflow_name=f"agent-gateway {model_id}",
         )
         _RUN_CONFIGS[key] = config

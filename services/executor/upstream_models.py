@@ -99,7 +99,8 @@ class ChatModel(_UpstreamNamed, OpenAIChatCompletionsModel):
     """The SDK's Chat Completions model, keeping each call's ``finish_reason``."""
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
-        fetched = await upstream_call(super()._fetch_response(*args, **kwargs), _model_id(), self.upstream)
+        opens_stream = bool(kwargs.get("stream"))
+        fetched = await upstream_call(super()._fetch_response(*args, **kwargs), _model_id(), self.upstream, opens_stream=opens_stream)
         if isinstance(fetched, ChatCompletion):
             if not fetched.choices:
                 raise no_choices(fetched, _model_id(), self.upstream)
@@ -160,7 +161,8 @@ class ResponsesModel(_UpstreamNamed, OpenAIResponsesModel):
 
     async def _fetch_response(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("stream"):
-            return _FinishWatchingEvents(await upstream_call(super()._fetch_response(*args, **kwargs), _model_id(), self.upstream), self.upstream)
+            opened = await upstream_call(super()._fetch_response(*args, **kwargs), _model_id(), self.upstream, opens_stream=True)
+            return _FinishWatchingEvents(opened, self.upstream)
         # The SDK's own unary call, without its raise on `incomplete` (inline in the SDK's
         # _fetch_response, after the call, so the call itself is repeated here). Usage-less
         # Responses are not marked for the SDK's request count: the gateway reports tokens only.

@@ -4,8 +4,8 @@ subtracts from the request's total time (docs/api.md).
 The servicer starts a clock for each call (``start_upstream_clock``); the run's tasks inherit
 it (a context variable holding one mutable object), and every upstream call adds its time to
 it through ``upstream_call`` / ``upstream_stream`` (services/executor/failures.py), the
-wrappers every upstream path — passthrough and the SDK's models — already goes through. A new
-upstream path must time its calls with ``timed`` to be counted.
+wrappers every upstream path — passthrough and the SDK's models — already goes through (and
+which count the upstream's requests too). A new upstream path must go through them.
 
 What counts as upstream time: from sending a request to its response (or its next stream
 chunk), including the upstream client's own encoding and parsing of that exchange. Time the
@@ -16,11 +16,9 @@ variable read per upstream call or chunk.
 from __future__ import annotations
 
 import contextvars
-import time
-from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["UpstreamClock", "current_upstream_clock", "start_upstream_clock", "timed"]
+__all__ = ["UpstreamClock", "current_upstream_clock", "start_upstream_clock"]
 
 T = TypeVar("T")
 
@@ -50,14 +48,3 @@ def start_upstream_clock() -> UpstreamClock:
 
 def current_upstream_clock() -> UpstreamClock | None:
     return _clock.get()
-
-
-async def timed(awaitable: Awaitable[T], clock: UpstreamClock | None) -> T:
-    """Await ``awaitable``, adding the time it took to ``clock`` (if any), failed or not."""
-    if clock is None:
-        return await awaitable
-    started = time.perf_counter()
-    try:
-        return await awaitable
-    finally:
-        clock.seconds += time.perf_counter() - started

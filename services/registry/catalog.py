@@ -24,6 +24,7 @@ from services.guest.offload import is_sync_callable, offload_agent_graph, offloa
 from services.guest.pools import DEFAULT_QUEUE, DEFAULT_THREADS
 from services.guest.watchdog import set_guest_folders
 from services.log import get_logger
+from services.metrics import record_load_failure, record_reload
 from services.model_ids import bare_name, model_id_for
 from services.registry.declarative import DeclarativeAgent, load_agents_config
 from services.registry.discovery import (
@@ -110,6 +111,7 @@ class _Builder:
     def diagnose(self, path: str, agent_id: str, failure: Failure) -> None:
         diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message, failure.traceback, datetime.now(UTC))
         self.diagnostics.append(diagnostic)
+        record_load_failure(failure.stage)
         log.warning(
             "agent not served",
             extra={"fields": {"path": path, "agent_id": agent_id, "stage": failure.stage, "error_type": failure.error_type, "message": failure.message}},
@@ -190,6 +192,7 @@ class AgentCatalog:
                 await self._load_drop_ins(builder)
                 self._load_declarative(builder)
             except BaseException:
+                record_reload("failed")
                 unload_modules(builder.module_names)
                 raise
             old, self._snapshot = self._snapshot, builder.build()
@@ -197,6 +200,7 @@ class AgentCatalog:
             # The loop-lag watchdog names the agent whose folder a blocking frame comes from.
             set_guest_folders({str((self._agents_dir / e.path).parent): e.id for e in self._snapshot.entries if e.source == "drop_in" and e.path})
             unload_modules(old.module_names)  # module names are unique per load
+            record_reload("ok")
             log.info("agent catalogue refreshed", extra={"fields": {"agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
 
     # ------------------------------------------------------------------ drop-ins

@@ -39,6 +39,7 @@ Integration
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import contextlib
 import json
 import os
@@ -210,7 +211,8 @@ class _Session:
     # -- lifecycle -------------------------------------------------------------------------
 
     def launch(self) -> asyncio.Task[None]:
-        self._task = asyncio.create_task(self._supervise(), name=f"mcp-session:{self._provider.name}")
+        # The session outlives the request that may have started it: none of its context (caller, request id).
+        self._task = asyncio.create_task(self._supervise(), name=f"mcp-session:{self._provider.name}", context=contextvars.Context())
         return self._task
 
     @property

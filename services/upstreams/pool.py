@@ -20,6 +20,7 @@ import httpx2
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 from yarl import URL
 
+from services import request_ids
 from services.config_files import ConfigError
 from services.errors import GatewayError
 from services.log import get_logger
@@ -297,7 +298,7 @@ def _upstream(config: UpstreamConfig, check: HealthCheckConfig) -> Upstream:
     http = DefaultAsyncHttpxClient(
         timeout=timeout,
         limits=httpx2.Limits(max_connections=config.max_connections, max_keepalive_connections=min(config.max_connections, 64)),
-        event_hooks={"request": [_RetryLog(config.name)]},
+        event_hooks={"request": [_send_request_id, _RetryLog(config.name)]},
     )
     client = AsyncOpenAI(base_url=config.base_url, api_key=api_key, timeout=timeout, max_retries=config.max_retries, http_client=http)
     lean = UpstreamHTTP(config.base_url, timeout_s=config.timeout_s, max_connections=config.max_connections, pool_timeout_s=config.pool_timeout_s)
@@ -308,6 +309,14 @@ def log_retry(upstream: str, attempt: int | str, path: str) -> None:
     """Log and count one retry to ``upstream`` (by its configured name only: never its key)."""
     UPSTREAM_RETRIES.labels(upstream).inc()
     log.warning("retrying upstream request", extra={"fields": {"upstream": upstream, "retry": str(attempt), "path": path}})
+
+
+async def _send_request_id(request: httpx2.Request) -> None:
+    """The gateway request's id goes upstream as ``x-request-id`` (each attempt of it), so the
+    upstream's logs can be matched with the gateway's."""
+    request_id = request_ids.current()
+    if request_id:
+        request.headers[request_ids.HEADER] = request_id
 
 
 class _RetryLog:
