@@ -102,6 +102,8 @@ class GatewayProcess:
     healthy: bool = True
     # --workers: more than one makes proc the supervisor and worker_pids() the servers.
     workers: int = 1
+    # Another interpreter (a throwaway environment, tests/python_envs.py) runs `-m services.cli`.
+    python: Path | None = None
 
     def __post_init__(self) -> None:
         self.http_port = free_port()
@@ -155,7 +157,7 @@ class GatewayProcess:
         self._log_start = self._log.tell()
         self.proc = subprocess.Popen(
             [
-                str(GATEWAY_BIN),
+                *([str(self.python), "-m", "services.cli"] if self.python else [str(GATEWAY_BIN)]),
                 "serve",
                 *self.start_args,
                 *(["--workers", str(self.workers)] if self.workers != 1 else []),
