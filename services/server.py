@@ -45,6 +45,7 @@ from services.guest.watchdog import LoopWatchdog
 from services.listen import bind_http, cannot_bind
 from services.log import get_logger
 from services.registry.catalog import AgentCatalog
+from services.registry.package_watch import also_installs
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
 from services.rpc.inprocess import InProcessServer, registering_on
@@ -144,7 +145,8 @@ class Gateway:
             await self.catalog.refresh()
             if s.agent_watch:
                 self._watch_task = asyncio.create_task(
-                    watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping), name="agent-watch"
+                    also_installs(watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping), self.catalog, self._stopping),
+                    name="agent-watch",
                 )
         if s.grpc_services:
             await self._start_grpc()

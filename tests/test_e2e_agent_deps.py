@@ -1,11 +1,11 @@
 """`agent-gateway agents install-deps` end to end, offline: wheels built by the test, installed
 with ``--no-index --find-links`` into a throwaway environment layered over the repo's .venv
 (tests/python_envs.py), by the gateway's own command run with that environment's interpreter;
-and a gateway running in that environment that serves the agent once its requirements are in
-and it was told to refresh."""
+and a gateway running in that environment that serves the agent once its requirements are in."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import json
 import re
@@ -113,6 +113,16 @@ async def agent_state(address: str) -> tuple[dict[str, str], dict[str, reg_pb.Di
     return agents, diagnostics
 
 
+async def wait_for_agent(address: str, agent_id: str) -> dict[str, str]:
+    agents: dict[str, str] = {}
+    for _ in range(150):
+        agents, _ = await agent_state(address)
+        if agent_id in agents:
+            return agents
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{agent_id} not served: {agents}")
+
+
 def docs_refresh(gateway: GatewayProcess) -> dict[str, int]:
     """operations.md's RefreshAgents command, against ``gateway``."""
     (refresh,) = [line for line in docs_block("operations.md", "## Agent dependencies", "sh", 1).splitlines() if line.strip()]
@@ -123,7 +133,7 @@ def docs_refresh(gateway: GatewayProcess) -> dict[str, int]:
     return dict(json.loads(refreshed.stdout))
 
 
-async def test_the_docs_commands_then_refresh_agents_serves_the_agent(tmp_path: Path) -> None:
+async def test_the_docs_commands_and_a_watching_gateway_that_serves_the_agent_once_installed(tmp_path: Path) -> None:
     env = make_env(tmp_path / "env")
     project = tmp_path / "project"
     # Stand-ins for the packages the docs name, built here: nothing comes from an index.
@@ -142,7 +152,7 @@ async def test_the_docs_commands_then_refresh_agents_serves_the_agent(tmp_path: 
     config = tmp_path / "config"
     config.mkdir()
     (config / "security.yaml").write_text(yaml.safe_dump({"api_keys": [{"id": "admin", "env": "GW_KEY_ADMIN", "roles": ["admin"], "models": ["*"]}]}))
-    gateway = GatewayProcess(agents, config, tmp_path / "gw.log", python=env.python, env_extra=GATEWAY_ENV).start()
+    gateway = GatewayProcess(agents, config, tmp_path / "gw.log", python=env.python, env_extra={**GATEWAY_ENV, "GATEWAY_AGENT_WATCH": "1"}).start()
     try:
         served, diagnostics = await agent_state(gateway.grpc_address)
         assert set(served) == set() and set(diagnostics) == {"default/invoices", "default/reports"}
@@ -165,16 +175,16 @@ async def test_the_docs_commands_then_refresh_agents_serves_the_agent(tmp_path: 
         one_agent = env.gateway_cli(*commands[1][1:], cwd=project, env=pip_env)
         assert one_agent.returncode == 0, one_agent.stderr
         assert "installed: pypdf 4.2.0\n" in one_agent.stdout
-        assert docs_refresh(gateway) == {"agent_count": 1, "diagnostic_count": 1}
-        served, _ = await agent_state(gateway.grpc_address)
+        served = await wait_for_agent(gateway.grpc_address, "default/invoices")  # no restart, no RefreshAgents
         assert served["default/invoices"] == "Reads invoices with pypdf 4.2.0"  # agent.py imported the package
         assert "default/reports" not in served
 
         the_rest = env.gateway_cli(*commands[2][1:], cwd=project, env=pip_environment())
         assert the_rest.returncode == 0, the_rest.stderr
         assert "installing the requirements of default/reports with pip" in the_rest.stdout and "installed: openpyxl 3.1.5\n" in the_rest.stdout
-        assert docs_refresh(gateway) == {"agent_count": 2}  # no diagnostics left
-        served, diagnostics = await agent_state(gateway.grpc_address)
-        assert set(served) == {"default/invoices", "default/reports"} and diagnostics == {}
+        await wait_for_agent(gateway.grpc_address, "default/reports")
+        assert (await agent_state(gateway.grpc_address))[1] == {}
+        assert '"msg": "hot reload: packages installed"' in gateway.log_text()
+        assert docs_refresh(gateway) == {"agent_count": 2}  # what an operator without watching runs: the same state
     finally:
         assert gateway.terminate() == 0

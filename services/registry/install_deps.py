@@ -288,5 +288,9 @@ def install_deps(
     if any(unmet for _, unmet in still):
         lines = "\n".join(f"  {a.id}: {'; '.join(map(str, unmet))}" for a, unmet in still if unmet)
         return fail(EXIT_FAILED, f"pip succeeded, but this environment still does not satisfy:\n{lines}")
-    print(f"requirements met: {ids}. Call RegistryService/RefreshAgents or restart the gateway to serve them.", file=out)
+    print(
+        f"requirements met: {ids}. A gateway watching its agents (GATEWAY_AGENT_WATCH=1) serves them within seconds;"
+        " otherwise call RegistryService/RefreshAgents or restart it.",
+        file=out,
+    )
     return EXIT_OK
