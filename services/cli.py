@@ -1,6 +1,7 @@
 """``agent-gateway serve``: flags over environment (GATEWAY_*) over defaults.
 
-Also ``agent-gateway keys create`` and ``agent-gateway demo-model`` (the offline upstream ``make run`` uses).
+Also ``agent-gateway keys create``, ``agent-gateway agents install-deps`` (drop-ins' requirements.txt,
+docs/operations.md) and ``agent-gateway demo-model`` (the offline upstream ``make run`` uses).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from services import fast_path
 from services.config_files import ConfigError
 from services.log import configure_logging, get_logger
+from services.registry.install_deps import add_pip_options
 from services.settings import GatewaySettings
 from services.supervisor import WorkerSpec
 
@@ -57,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tools", default="*", help="comma-separated fnmatch patterns over tool names (default *)")
     create.add_argument("--requests-per-minute", type=int)
     create.add_argument("--tokens-per-minute", type=int)
+    agents = commands.add_parser("agents", help="manage drop-in agents").add_subparsers(dest="agents_command", required=True)
+    deps = agents.add_parser(
+        "install-deps",
+        allow_abbrev=False,
+        help="install the agents' requirements.txt into this environment, never changing the gateway's own packages",
+        description="Exit codes: 0 installed or nothing to do, 1 pip failed, 2 bad input, 3 conflict with the gateway's packages (nothing installed).",
+    )
+    deps.add_argument("--agent", metavar="ID", help="only this agent: the model id its folder gives (default/weather) or the folder (Weather)")
+    deps.add_argument("--dry-run", action="store_true", help="print what would be installed; change nothing")
+    deps.add_argument("--agents-dir", help="drop-in agents folder (GATEWAY_AGENT_DISCOVERY_PATH, default ./agents)")
+    add_pip_options(deps)
     demo = commands.add_parser("demo-model", help="serve the offline demo model (a deterministic OpenAI-compatible upstream)")
     demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8100, help="port (default 8100; 0: any free port)")
@@ -111,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _keys_create(args)
+    if args.command == "agents":
+        return _run(_settings_overrides(args, ("agents_dir",)), lambda settings: _install_deps(settings, args))
     if args.command == "demo-model":
         # Only GATEWAY_LOG_LEVEL / GATEWAY_LOG_FORMAT matter to the demo model.
         return _run({}, lambda _: _demo_model(args.host, args.port, args.chunk_delay))
-    overrides: dict[str, Any] = {field: getattr(args, flag) for flag, field in _FLAGS.items() if getattr(args, flag) is not None}
-    code = _run(overrides, _serve_or_supervise)
+    code = _run(_settings_overrides(args, _FLAGS), _serve_or_supervise)
     _quick_teardown()
     return code
 
@@ -127,6 +141,16 @@ def _quick_teardown() -> None:
     (everything was closed by the shutdown; the modules are still torn down and exit
     handlers still run)."""
     gc.freeze()
+
+
+def _settings_overrides(args: argparse.Namespace, flags: Iterable[str]) -> dict[str, Any]:
+    return {_FLAGS[flag]: getattr(args, flag) for flag in flags if getattr(args, flag) is not None}
+
+
+def _install_deps(settings: GatewaySettings, args: argparse.Namespace) -> int:
+    from services.registry.install_deps import install_deps, pip_arguments
+
+    return install_deps(settings.agent_discovery_path, args.agent, dry_run=args.dry_run, pip_options=pip_arguments(args))
 
 
 def _demo_model(host: str, port: int, chunk_delay: float) -> None:

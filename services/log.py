@@ -18,10 +18,11 @@ import os
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from services import request_ids
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["configure_logging", "get_logger", "redact_url"]
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
 
@@ -82,3 +83,15 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, worker: int | N
 
 def get_logger(area: str) -> logging.Logger:
     return logging.getLogger(f"agentgateway.{area}")
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials or query string, for logs and messages (tokens live there)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:
+        return "<invalid url>"

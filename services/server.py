@@ -50,6 +50,7 @@ from services.log import get_logger
 from services.metrics import APPROVALS_PENDING, on_scrape
 from services.metrics_server import Verdict, metrics_app
 from services.registry.catalog import AgentCatalog, Diagnostic
+from services.registry.package_watch import also_installs
 from services.registry.servicer import RegistryServicer
 from services.registry.watch import watch_catalog
 from services.rpc.inprocess import InProcessServer, registering_on
@@ -180,7 +181,11 @@ class Gateway:
             await self.catalog.refresh()
             if s.agent_watch:
                 self._watch_task = asyncio.create_task(
-                    watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping, upstreams=self.upstreams),
+                    also_installs(
+                        watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping, upstreams=self.upstreams),
+                        self.catalog,
+                        self._stopping,
+                    ),
                     name="agent-watch",
                 )
         if s.metrics_port is not None:

@@ -104,6 +104,8 @@ class GatewayProcess:
     workers: int = 1
     # --metrics-port: a port of its own (picked like the others) serving GET /metrics.
     metrics: bool = False
+    # Another interpreter (a throwaway environment, tests/python_envs.py) runs `-m services.cli`.
+    python: Path | None = None
 
     def __post_init__(self) -> None:
         self.http_port = free_port()
@@ -164,7 +166,7 @@ class GatewayProcess:
         self._log_start = self._log.tell()
         self.proc = subprocess.Popen(
             [
-                str(GATEWAY_BIN),
+                *([str(self.python), "-m", "services.cli"] if self.python else [str(GATEWAY_BIN)]),
                 "serve",
                 *self.start_args,
                 *(["--workers", str(self.workers)] if self.workers != 1 else []),

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.guest.pools import DEFAULT_QUEUE, DEFAULT_THREADS
 from services.model_ids import AGENT_MODULE, model_id_for
+from services.registry import requirements
 from services.registry.declarative import ModelId
 
 __all__ = [
@@ -436,7 +437,8 @@ def _package_name(relative: PurePosixPath) -> str:
 
 
 def load_drop_in(agents_dir: Path, relative: PurePosixPath, exports: Sequence[str]) -> LoadOutcome:
-    """Import ``agents_dir/relative``, read ``__gateway__``, find its export and call a sync factory.
+    """Import ``agents_dir/relative``, read ``__gateway__``, find its export and call a sync factory;
+    but not when a ``requirements.txt`` beside it is unmet or unreadable (requirements.py).
 
     Runs user code: call it from a worker thread. Never raises for a bad module; failed loads
     leave nothing behind in ``sys.modules``. An async factory's coroutine is returned unawaited
@@ -445,6 +447,10 @@ def load_drop_in(agents_dir: Path, relative: PurePosixPath, exports: Sequence[st
     path = os.path.abspath(agents_dir / relative)
     folder = os.path.dirname(path)
     outcome = LoadOutcome(folder=folder)
+    # A requirements.txt the environment does not satisfy: a diagnostic naming what is missing, no import.
+    if (unmet := requirements.agent_problem(agents_dir, relative)) is not None:
+        outcome.failure = Failure(unmet.stage, unmet.error_type, unmet.message)
+        return outcome
     with _LOAD_LOCK:
         _ensure_namespace_root()
         package_name = _package_name(relative)

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -62,7 +62,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from services.log import get_logger
+from services.log import get_logger, redact_url
 from services.tools.config import McpToolConfig
 from services.tools.provider import ToolFailure, ToolProvider, ToolSpec
 
@@ -180,18 +180,6 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, httpx2.HTTPStatusError):
         return f"{type(exc).__name__}: HTTP {exc.response.status_code}"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _redact_url(url: str) -> str:
-    """The URL without credentials or query string, for logs."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-    except ValueError:
-        return "<invalid url>"
 
 
 class _Session:
@@ -349,7 +337,7 @@ class McpToolProvider(ToolProvider):
         return cls(cfg.name, command=cfg.command, url=cfg.url, cwd=config_dir, env=cfg.env, timeout_s=cfg.timeout_s)
 
     def __repr__(self) -> str:
-        where = f"command={self.command[0]!r}" if self.command else f"url={_redact_url(self.url or '')!r}"
+        where = f"command={self.command[0]!r}" if self.command else f"url={redact_url(self.url or '')!r}"
         return f"McpToolProvider({self.name!r}, {where}, sessions_opened={self.sessions_opened})"
 
     # -- ToolProvider ----------------------------------------------------------------------
@@ -508,10 +496,10 @@ class McpToolProvider(ToolProvider):
         if isinstance(root, OSError) and self.command:
             return ToolFailure(f"MCP server {self.name!r}: cannot start {self.command[0]!r}: {root.strerror or root}")
         if isinstance(root, httpx2.ConnectError | httpx2.ConnectTimeout):
-            log.warning("MCP server unreachable", extra={"fields": {"server": self.name, "url": _redact_url(self.url or ""), "error": _error_text(root)}})
+            log.warning("MCP server unreachable", extra={"fields": {"server": self.name, "url": redact_url(self.url or ""), "error": _error_text(root)}})
             return ToolFailure(f"MCP server {self.name!r} is unreachable")
         if isinstance(root, httpx2.HTTPError):
-            log.warning("MCP start-up HTTP error", extra={"fields": {"server": self.name, "url": _redact_url(self.url or ""), "error": _error_text(root)}})
+            log.warning("MCP start-up HTTP error", extra={"fields": {"server": self.name, "url": redact_url(self.url or ""), "error": _error_text(root)}})
             return ToolFailure(f"MCP server {self.name!r}: HTTP error during start-up ({type(root).__name__})")
         if isinstance(root, MCPError):
             if root.error.code == CONNECTION_CLOSED:
