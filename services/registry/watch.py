@@ -32,6 +32,6 @@ async def watch_catalog(catalog: AgentCatalog, agents_dir: Path, agents_config: 
     async for changes in awatch(*roots, watch_filter=relevant, stop_event=stop, debounce=300, recursive=True):
         log.info("hot reload: files changed", extra={"fields": {"files": sorted({Path(p).name for _, p in changes})}})
         try:
-            await catalog.refresh()
+            await catalog.refresh(retry_failed=False)
         except Exception as exc:
             log.error("hot reload: refresh failed", exc_info=exc)
