@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 __all__ = [
+    "AGENTS_STALE",
+    "AGENT_LOAD_FAILURES",
     "LOOP_STALLS",
     "LOOP_STALL_SECONDS",
     "OVERHEAD_SECONDS",
@@ -51,6 +53,17 @@ OVERHEAD_SECONDS = Histogram(
     ["model"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+# Hot reload (services/registry/): each problem the catalogue lists is counted once, when it is
+# first listed (when it is logged), by stage; and the agents serving their last good version
+# because a newer one failed to load. Every worker loads the same folder: the gauge reports the
+# largest count among live workers, not their sum.
+AGENT_LOAD_FAILURES = Counter(
+    "agentgateway_agent_load_failures_total",
+    "Agent load problems newly diagnosed (drop-ins and agents.yaml), by stage (discover, import, export, register, policy).",
+    ["stage"],
+)
+AGENTS_STALE = Gauge("agentgateway_agents_stale", "Agents serving their last good version because a newer one failed to load.", multiprocess_mode="livemax")
 
 
 def exposition() -> bytes:

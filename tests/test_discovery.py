@@ -649,6 +649,90 @@ async def test_a_failed_drop_in_is_retried_by_a_full_refresh_or_an_edit_not_by_o
     assert catalog.get("default/needy") is not None and catalog.diagnostics == []
 
 
+def _metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_broken_edit_keeps_the_last_good_version_serving_until_fixed(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"Edit/agent.py": agent_source("Edit", "version 1"), "Other/agent.py": agent_source("Other")})
+    catalog = await load(tmp_path)
+    good = catalog.get("default/edit")
+    assert good is not None and good.stale_since is None and good.stale_reason is None
+    failures = _metric("agentgateway_agent_load_failures_total", stage="import")
+
+    (tmp_path / "Edit/agent.py").write_text("from agents import Agent\nagent = Agent(\n", encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    stale = catalog.get("default/edit")
+    assert stale is not None and stale.agent is good.agent  # still served, the same objects
+    assert stale.stale_since is not None and stale.stale_reason is not None
+    assert (stale.stale_reason.stage, stale.stale_reason.error_type, stale.stale_reason.stale) == ("import", "SyntaxError", True)
+    assert catalog.diagnostics == [stale.stale_reason]
+    assert only_diagnostic(catalog, "Edit/agent.py").agent_id == "default/edit"
+    assert _metric("agentgateway_agents_stale") == 1
+    assert _metric("agentgateway_agent_load_failures_total", stage="import") == failures + 1
+    await catalog.refresh()  # the same problem again: listed once, counted once
+    assert catalog.diagnostics == [stale.stale_reason]
+    assert _metric("agentgateway_agent_load_failures_total", stage="import") == failures + 1
+
+    # Broken differently: still the good version; stale since the first failure, for the latest reason.
+    (tmp_path / "Edit/agent.py").write_text("raise RuntimeError('half-written')\n", encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    again = catalog.get("default/edit")
+    assert again is not None and again.agent is good.agent and again.stale_since == stale.stale_since
+    assert again.stale_reason is not None and (again.stale_reason.error_type, again.stale_reason.message) == ("RuntimeError", "half-written")
+
+    (tmp_path / "Edit/agent.py").write_text(agent_source("Edit", "version 2"), encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    fixed = catalog.get("default/edit")
+    assert fixed is not None and fixed.agent.instructions == "version 2"
+    assert fixed.stale_since is None and fixed.stale_reason is None and catalog.diagnostics == []
+    assert _metric("agentgateway_agents_stale") == 0
+
+    # A new agent that fails is simply not served; a removed stale one is gone.
+    write_tree(tmp_path, {"Fresh/agent.py": "agent = 42\n"})
+    (tmp_path / "Other/agent.py").write_text("import nowhere_to_be_found\n", encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/fresh") is None and not only_diagnostic(catalog, "Fresh/agent.py").stale
+    assert catalog.get("default/other") is not None and only_diagnostic(catalog, "Other/agent.py").stale
+    shutil.rmtree(tmp_path / "Other")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/other") is None and [d.path for d in catalog.diagnostics] == ["Fresh/agent.py"]
+
+
+async def test_a_policy_refusal_is_not_a_broken_edit(tmp_path: Path) -> None:
+    denied: set[str] = set()
+    write_tree(tmp_path, {"Edit/agent.py": agent_source("Edit")})
+    catalog = await load(tmp_path, module_allowed=lambda model_id: (model_id not in denied, "test policy"))
+    assert catalog.get("default/edit") is not None
+    denied.add("default/edit")
+    await catalog.refresh()
+    assert catalog.get("default/edit") is None and only_diagnostic(catalog, "Edit/agent.py").stage == "policy"
+    denied.clear()  # allowed again: imported again, though its folder did not change
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/edit") is not None and catalog.diagnostics == []
+
+
+async def test_a_malformed_agents_yaml_keeps_the_last_good_declarative_agents(tmp_path: Path) -> None:
+    config = tmp_path / "agents.yaml"
+    config.write_text("agents:\n  - id: team/faq\n    instructions: v1\n", encoding="utf-8")
+    catalog = await load(tmp_path / "agents", config)
+    config.write_text("agents:\n  - id: team/faq\n    instruction: typo\n", encoding="utf-8")
+    await catalog.refresh(drop_ins=False)
+    faq = catalog.get("team/faq")
+    assert faq is not None and faq.instructions == "v1" and faq.stale_since is not None
+    assert faq.stale_reason is not None and faq.stale_reason.stale and "agents.0.instruction" in faq.stale_reason.message
+    assert catalog.diagnostics == [faq.stale_reason]
+    config.write_text("agents:\n  - id: team/faq\n    instructions: v2\n", encoding="utf-8")
+    await catalog.refresh(drop_ins=False)
+    faq = catalog.get("team/faq")
+    assert faq is not None and faq.instructions == "v2" and faq.stale_since is None and catalog.diagnostics == []
+    config.unlink()  # no file: no declarative agents (not a broken edit)
+    await catalog.refresh(drop_ins=False)
+    assert catalog.list() == [] and catalog.diagnostics == []
+
+
 # --------------------------------------------------------------------------- sample agents
 
 

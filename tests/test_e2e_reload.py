@@ -1,16 +1,124 @@
-"""Hot reload as operators see it: `make run` watches, a watching gateway serves new folders."""
+"""Hot reload as operators see it: `make run` watches; a watching gateway serves a folder added
+after start, keeps the last good version of a broken edit serving (and says so over gRPC, in
+logs and metrics) and clears that once the edit is fixed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
+import grpc
+import httpx
 import pytest
+from openai import AsyncOpenAI
 
-from tests.gateway_process import REPO
+from agentgateway.v1 import registry_service_pb2 as reg_pb
+from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
+from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, KEYS, UPSTREAM_KEY, write_config
+from tests.fake_upstream import FakeUpstream, TextReply
+from tests.gateway_process import REPO, GatewayProcess, make_agents_dir
+from tests.grpc_auth import authed_channel
 
 pytestmark = pytest.mark.asyncio
+
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+    """Poll ``probe`` until ``done`` says its value is what the test waits for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+def agent_source(name: str, instructions: str) -> str:
+    return f"from agents import Agent\n\nagent = Agent(name={name!r}, instructions={instructions!r})\n"
+
+
+@pytest.fixture(scope="module")
+def watching(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """One gateway with GATEWAY_AGENT_WATCH=1 for this module; each test uses folders of its own."""
+    root = tmp_path_factory.mktemp("watching")
+    env = {**GATEWAY_ENV, "GATEWAY_AGENT_WATCH": "1", "FAKE_UPSTREAM_KEY": UPSTREAM_KEY}
+    gateway = GatewayProcess(make_agents_dir(root / "agents"), write_config(root / "config", upstream), root / "gateway.log", env_extra=env).start()
+    deadline = time.monotonic() + 15
+    while "hot reload: watching" not in gateway.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the watcher's first inotify watches are in place shortly after it logs
+    yield gateway
+    assert gateway.terminate() == 0
+
+
+async def test_a_watching_gateway_serves_a_new_folder_and_keeps_a_broken_edit_serving(watching: GatewayProcess, upstream: FakeUpstream) -> None:
+    folder = watching.agents_dir / "Fresh"
+    async with (
+        AsyncOpenAI(base_url=watching.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client,
+        authed_channel(watching.grpc_address, ADMIN_KEY) as admin,
+        authed_channel(watching.grpc_address, KEYS["user"]) as user,
+        httpx.AsyncClient(base_url=watching.http_url, headers=ADMIN_HEADERS) as http,
+    ):
+        registry, as_user = reg_grpc.RegistryServiceStub(admin), reg_grpc.RegistryServiceStub(user)
+
+        async def fresh() -> reg_pb.Agent | None:
+            try:
+                return (await registry.GetAgent(reg_pb.GetAgentRequest(name="agents/default/fresh"))).agent
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.NOT_FOUND
+                return None
+
+        async def reply(text: str) -> str | None:
+            upstream.queue(TextReply(text))
+            answer = await client.chat.completions.create(model="default/fresh", messages=[{"role": "user", "content": "hi"}])
+            return answer.choices[0].message.content
+
+        async def stale_gauge() -> str:
+            return next(line for line in (await http.get("/metrics")).text.splitlines() if line.startswith("agentgateway_agents_stale "))
+
+        folder.mkdir()
+        try:
+            (folder / "agent.py").write_text(agent_source("Fresh", "version 1"))
+            served = await eventually(fresh, lambda agent: agent is not None)
+            assert served is not None and not served.HasField("stale_since")
+            assert await reply("fresh reply") == "fresh reply"
+            assert upstream.chat_requests[-1].body["messages"][0] == {"role": "system", "content": "version 1"}
+
+            # A syntax error: the last good version serves on, marked stale with the diagnostic.
+            (folder / "agent.py").write_text("from agents import Agent\nagent = Agent(\n")
+            stale = await eventually(fresh, lambda agent: agent is not None and agent.HasField("stale_since"))
+            assert stale is not None and stale.HasField("stale_since")
+            reason = stale.stale_reason
+            assert (reason.stage, reason.error_type, reason.path, reason.stale) == (reg_pb.DIAGNOSTIC_STAGE_IMPORT, "SyntaxError", "Fresh/agent.py", True)
+            assert "SyntaxError" in reason.traceback  # an admin key reads tracebacks
+            assert await reply("still served") == "still served"
+            assert upstream.chat_requests[-1].body["messages"][0] == {"role": "system", "content": "version 1"}
+            listed = (await registry.ListDiagnostics(reg_pb.ListDiagnosticsRequest())).diagnostics
+            assert [d for d in listed if d.path == "Fresh/agent.py"] == [reason]
+            seen_by_user = (await as_user.GetAgent(reg_pb.GetAgentRequest(name="agents/default/fresh"))).agent
+            assert seen_by_user.stale_reason.error_type == "SyntaxError" and seen_by_user.stale_reason.traceback == ""
+            assert await stale_gauge() == "agentgateway_agents_stale 1.0"
+            assert 'agentgateway_agent_load_failures_total{stage="import"} 1.0' in (await http.get("/metrics")).text
+            assert '"msg": "agent keeps serving its last good version"' in watching.log_text()
+
+            # Fixed: the new version serves and the mark is gone.
+            (folder / "agent.py").write_text(agent_source("Fresh", "version 2"))
+            fixed = await eventually(fresh, lambda agent: agent is not None and not agent.HasField("stale_since"))
+            assert fixed is not None and not fixed.HasField("stale_reason")
+            assert await reply("new version") == "new version"
+            assert upstream.chat_requests[-1].body["messages"][0] == {"role": "system", "content": "version 2"}
+            assert not [d for d in (await registry.ListDiagnostics(reg_pb.ListDiagnosticsRequest())).diagnostics if d.path == "Fresh/agent.py"]
+            assert await stale_gauge() == "agentgateway_agents_stale 0.0"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        assert await eventually(fresh, lambda agent: agent is None) is None
 
 
 @pytest.mark.parametrize("upstream_env", [{}, {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}], ids=["demo-model", "configured-upstream"])

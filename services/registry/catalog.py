@@ -10,6 +10,13 @@ content hash of its folder (``discovery.folder_fingerprint``) and imported again
 that hash differs, so an untouched module's import side effects run once and its agent
 objects (and the MCP servers they hold) live on. ``refresh(drop_ins=False)`` re-reads
 ``agents.yaml`` alone; ``refresh(declarative=False)`` rescans the folder alone.
+
+A broken edit never takes an agent down: when a drop-in that is served fails to load again
+(a syntax error, an exception at import, a bad export or ``__gateway__``), or ``agents.yaml``
+no longer parses, the last good version keeps serving, marked stale (``stale_since``,
+``stale_reason``: the diagnostic, listed with ``stale=True``) until a load succeeds. An agent
+that never loaded is not served, as before. A policy refusal is not a broken edit: that agent
+goes.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from services.guest.offload import is_sync_callable, offload_agent_graph, offloa
 from services.guest.pools import DEFAULT_QUEUE, DEFAULT_THREADS
 from services.guest.watchdog import set_guest_folders
 from services.log import get_logger
+from services.metrics import AGENT_LOAD_FAILURES, AGENTS_STALE
 from services.model_ids import bare_name, model_id_for
 from services.registry.declarative import DeclarativeAgent, load_agents_config
 from services.registry.discovery import (
@@ -67,6 +75,18 @@ _NO_PROCESS_ISOLATION = (
 
 
 @dataclass(frozen=True)
+class Diagnostic:
+    path: str  # relative to the agents dir (posix), or the config file path
+    agent_id: str  # the would-be model id ("" when there is none)
+    stage: Stage
+    error_type: str  # exception class name: SyntaxError, ModuleNotFoundError, ...
+    message: str
+    traceback: str  # short: the last <=5 frames inside the user's files, <=2000 chars
+    time: datetime  # tz-aware UTC
+    stale: bool = False  # the agent serves its last good version meanwhile (AgentEntry.stale_reason)
+
+
+@dataclass(frozen=True)
 class AgentEntry:
     id: str  # model id
     source: AgentSource
@@ -91,17 +111,9 @@ class AgentEntry:
     threads: int = DEFAULT_THREADS  # drop-ins: __gateway__["threads"], the agent's own pool for sync code
     queue: int = DEFAULT_QUEUE  # drop-ins: __gateway__["queue"], calls that may wait for one of those threads
     revision: int = 0  # drop-ins: which import of the module this is (one number per successful load)
-
-
-@dataclass(frozen=True)
-class Diagnostic:
-    path: str  # relative to the agents dir (posix), or the config file path
-    agent_id: str  # the would-be model id ("" when there is none)
-    stage: Stage
-    error_type: str  # exception class name: SyntaxError, ModuleNotFoundError, ...
-    message: str
-    traceback: str  # short: the last <=5 frames inside the user's files, <=2000 chars
-    time: datetime  # tz-aware UTC
+    # Set while this is the last good version of an agent whose newer version failed to load.
+    stale_since: datetime | None = None  # when the first of those failures happened
+    stale_reason: Diagnostic | None = None  # the latest one
 
 
 @dataclass(frozen=True)
@@ -120,12 +132,13 @@ class _DropIn:
     path_id: str  # the model id its path gives (``__gateway__["id"]`` may override it)
     entry: AgentEntry | None = None
     module_names: tuple[str, ...] = ()  # sys.modules entries of the entry's load
-    failure: Failure | None = None
+    failure: Failure | None = None  # with an entry: the newer version failed, the entry is stale
     failed_id: str = ""  # the would-be model id of the failed load
+    stale_since: datetime | None = None
 
 
-def _diagnostic_key(diagnostic: Diagnostic) -> tuple[str, str, str, str, str]:
-    return (diagnostic.path, diagnostic.agent_id, diagnostic.stage, diagnostic.error_type, diagnostic.message)
+def _diagnostic_key(diagnostic: Diagnostic) -> tuple[str, str, str, str, str, bool]:
+    return (diagnostic.path, diagnostic.agent_id, diagnostic.stage, diagnostic.error_type, diagnostic.message, diagnostic.stale)
 
 
 class _Builder:
@@ -137,15 +150,16 @@ class _Builder:
         # and is not logged again.
         self.previous = {_diagnostic_key(d): d for d in previous}
 
-    def diagnose(self, path: str, agent_id: str, failure: Failure) -> Diagnostic:
-        known = self.previous.get((path, agent_id, failure.stage, failure.error_type, failure.message))
+    def diagnose(self, path: str, agent_id: str, failure: Failure, *, stale: bool = False) -> Diagnostic:
+        known = self.previous.get((path, agent_id, failure.stage, failure.error_type, failure.message, stale))
         if known is not None:
             self.diagnostics.append(known)
             return known
-        diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message, failure.traceback, datetime.now(UTC))
+        diagnostic = Diagnostic(path, agent_id, failure.stage, failure.error_type, failure.message, failure.traceback, datetime.now(UTC), stale)
         self.diagnostics.append(diagnostic)
+        AGENT_LOAD_FAILURES.labels(failure.stage).inc()
         log.warning(
-            "agent not served",
+            "agent keeps serving its last good version" if stale else "agent not served",
             extra={"fields": {"path": path, "agent_id": agent_id, "stage": failure.stage, "error_type": failure.error_type, "message": failure.message}},
         )
         return diagnostic
@@ -203,8 +217,9 @@ class AgentCatalog:
         # What the last refreshes found, kept so the next one redoes only what changed.
         self._drop_ins: dict[PurePosixPath, _DropIn] = {}
         self._scan_problems: tuple[ScanProblem, ...] = ()
-        self._declared: tuple[AgentEntry, ...] = ()
+        self._declared: tuple[AgentEntry, ...] = ()  # the last good agents.yaml's
         self._declared_failure: Failure | None = None
+        self._declared_stale_since: datetime | None = None
         self.generation = 0  # bumped by every refresh that changes an entry, so holders of agent objects can notice
 
     def get(self, id_or_alias: str) -> AgentEntry | None:
@@ -235,6 +250,7 @@ class AgentCatalog:
                 self._register_drop_in(relative, drop_in, builder)
             self._register_declarative(builder)
             old, self._snapshot = self._snapshot, builder.build()
+            AGENTS_STALE.set(sum(e.stale_since is not None for e in self._snapshot.entries))
             held, self._drop_ins = self._drop_ins, modules
             if self._snapshot.entries != old.entries:
                 self.generation += 1
@@ -271,10 +287,13 @@ class AgentCatalog:
                 return known
         outcome = await asyncio.to_thread(load_drop_in, self._agents_dir, relative, self._exports)
         entry, failure, failed_id = await self._entry_from(outcome, relative, path_id)
-        if entry is None:
-            unload_modules(outcome.module_names)
-            return _DropIn(fingerprint, path_id, failure=failure, failed_id=failed_id)
-        return _DropIn(fingerprint, path_id, entry, outcome.module_names)
+        if entry is not None:
+            return _DropIn(fingerprint, path_id, entry, outcome.module_names)
+        unload_modules(outcome.module_names)
+        if known is not None and known.entry is not None:  # a broken edit: the last good version serves on
+            since = known.stale_since or datetime.now(UTC)
+            return _DropIn(fingerprint, path_id, known.entry, known.module_names, failure, failed_id, since)
+        return _DropIn(fingerprint, path_id, failure=failure, failed_id=failed_id)
 
     def _register_drop_in(self, relative: PurePosixPath, drop_in: _DropIn, builder: _Builder) -> None:
         where, entry = relative.as_posix(), drop_in.entry
@@ -282,6 +301,9 @@ class AgentCatalog:
             assert drop_in.failure is not None
             builder.diagnose(where, drop_in.failed_id, drop_in.failure)
             return
+        if drop_in.failure is not None:
+            reason = builder.diagnose(where, entry.id, drop_in.failure, stale=True)
+            entry = replace(entry, stale_since=drop_in.stale_since, stale_reason=reason)
         if entry.id != drop_in.path_id and (denied := self._policy_failure(entry.id)) is not None:
             builder.diagnose(where, entry.id, denied)  # an `id` override must not escape the policy
             return
@@ -376,15 +398,20 @@ class AgentCatalog:
         try:
             declared = load_agents_config(self._agents_config)
         except ConfigError as exc:
-            self._declared, self._declared_failure = (), Failure("discover", "ConfigError", str(exc))
+            # The agents of the last good file serve on (stale); with none, there is nothing to keep.
+            self._declared_failure = Failure("discover", "ConfigError", str(exc))
+            if self._declared and self._declared_stale_since is None:
+                self._declared_stale_since = datetime.now(UTC)
             return
-        self._declared, self._declared_failure = tuple(_declarative_entry(spec, where) for spec in declared), None
+        self._declared, self._declared_failure, self._declared_stale_since = tuple(_declarative_entry(spec, where) for spec in declared), None, None
 
     def _register_declarative(self, builder: _Builder) -> None:
         where = str(self._agents_config)
+        entries = self._declared
         if self._declared_failure is not None:
-            builder.diagnose(where, "", self._declared_failure)
-        for index, entry in enumerate(self._declared):
+            reason = builder.diagnose(where, "", self._declared_failure, stale=bool(entries))
+            entries = tuple(replace(e, stale_since=self._declared_stale_since, stale_reason=reason) for e in entries)
+        for index, entry in enumerate(entries):
             builder.register(entry, where, f"{where} (agents[{index}])")
 
 
