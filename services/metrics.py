@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 __all__ = [
     "AGENTS_STALE",
     "AGENT_LOAD_FAILURES",
+    "CONFIG_RELOAD_FAILURES",
     "LOOP_STALLS",
     "LOOP_STALL_SECONDS",
     "OVERHEAD_SECONDS",
@@ -55,13 +56,19 @@ OVERHEAD_SECONDS = Histogram(
 )
 
 # Hot reload (services/registry/): each problem the catalogue lists is counted once, when it is
-# first listed (when it is logged), by stage; and the agents serving their last good version
-# because a newer one failed to load. Every worker loads the same folder: the gauge reports the
-# largest count among live workers, not their sum.
+# first listed (when it is logged), by stage; config files whose reload the watcher rejected;
+# and the agents serving their last good version because a newer one failed to load. Every
+# worker loads the same folder: the gauge reports the largest count among live workers, not
+# their sum.
 AGENT_LOAD_FAILURES = Counter(
     "agentgateway_agent_load_failures_total",
     "Agent load problems newly diagnosed (drop-ins and agents.yaml), by stage (discover, import, export, register, policy).",
     ["stage"],
+)
+CONFIG_RELOAD_FAILURES = Counter(
+    "agentgateway_config_reload_failures_total",
+    "Config file reloads rejected while watching (the old version stays in force), by file (security, tools).",
+    ["config"],
 )
 AGENTS_STALE = Gauge("agentgateway_agents_stale", "Agents serving their last good version because a newer one failed to load.", multiprocess_mode="livemax")
 

@@ -1,10 +1,13 @@
 """Hot reload as operators see it: `make run` watches; a watching gateway serves a folder added
 after start, keeps the last good version of a broken edit serving (and says so over gRPC, in
-logs and metrics) and clears that once the edit is fixed."""
+logs and metrics) and clears that once the edit is fixed; each edit reloads only what it
+concerns (an untouched drop-in is imported once); a malformed config file is rejected and the
+old one kept."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shutil
 import subprocess
@@ -16,10 +19,13 @@ from typing import TypeVar
 import grpc
 import httpx
 import pytest
+import yaml
 from openai import AsyncOpenAI
 
 from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
+from agentgateway.v1 import tool_service_pb2 as tool_pb
+from agentgateway.v1 import tool_service_pb2_grpc as tool_grpc
 from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, GATEWAY_ENV, KEYS, UPSTREAM_KEY, write_config
 from tests.fake_upstream import FakeUpstream, TextReply
 from tests.gateway_process import REPO, GatewayProcess, make_agents_dir
@@ -48,8 +54,14 @@ def agent_source(name: str, instructions: str) -> str:
 def watching(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """One gateway with GATEWAY_AGENT_WATCH=1 for this module; each test uses folders of its own."""
     root = tmp_path_factory.mktemp("watching")
-    env = {**GATEWAY_ENV, "GATEWAY_AGENT_WATCH": "1", "FAKE_UPSTREAM_KEY": UPSTREAM_KEY}
-    gateway = GatewayProcess(make_agents_dir(root / "agents"), write_config(root / "config", upstream), root / "gateway.log", env_extra=env).start()
+    agents_dir = make_agents_dir(root / "agents")
+    # Every import of this drop-in appends a line to imports.log.
+    (agents_dir / "Counted").mkdir()
+    (agents_dir / "Counted" / "agent.py").write_text(
+        "import os\n\nwith open(os.environ['GW_IMPORTS_LOG'], 'a') as log:\n    log.write('imported\\n')\n\n" + agent_source("Counted", "counted")
+    )
+    env = {**GATEWAY_ENV, "GATEWAY_AGENT_WATCH": "1", "FAKE_UPSTREAM_KEY": UPSTREAM_KEY, "GW_IMPORTS_LOG": str(root / "imports.log")}
+    gateway = GatewayProcess(agents_dir, write_config(root / "config", upstream), root / "gateway.log", env_extra=env).start()
     deadline = time.monotonic() + 15
     while "hot reload: watching" not in gateway.log_text() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -145,3 +157,106 @@ async def test_make_run_serves_with_watching_on_unless_told_otherwise(tmp_path: 
         )
         assert result.returncode == 0, result.stderr
         assert record.read_text().splitlines() == [f"GATEWAY_AGENT_WATCH={expected}"]
+
+
+def _metric_line(text: str, prefix: str) -> str:
+    return next((line for line in text.splitlines() if line.startswith(prefix)), "")
+
+
+async def test_each_edit_reloads_only_what_it_concerns(watching: GatewayProcess, upstream: FakeUpstream) -> None:
+    config = watching.config_dir
+    originals = {name: (config / name).read_text() for name in ("agents.yaml", "tools.yaml", "security.yaml")}
+    other = watching.agents_dir / "Other"
+    new_key = "agw-test-reload-newkey-3f9b2c71"
+    async with (
+        AsyncOpenAI(base_url=watching.openai_base_url, api_key=ADMIN_KEY, max_retries=0) as client,
+        authed_channel(watching.grpc_address, ADMIN_KEY) as admin,
+        authed_channel(watching.grpc_address, new_key) as newcomer,
+    ):
+        tools = tool_grpc.ToolServiceStub(admin)
+
+        async def models() -> set[str]:
+            return {m.id async for m in client.models.list()}
+
+        async def tool_names() -> set[str]:
+            return {t.name.removeprefix("tools/") for t in (await tools.ListTools(tool_pb.ListToolsRequest())).tools}
+
+        async def newcomer_allowed() -> bool:
+            try:
+                await reg_grpc.RegistryServiceStub(newcomer).ListAgents(reg_pb.ListAgentsRequest())
+            except grpc.aio.AioRpcError as error:
+                assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                return False
+            return True
+
+        # The Calculator's own MCP server connects at its first run.
+        upstream.queue(TextReply("3"))
+        await client.chat.completions.create(model="default/calculator", messages=[{"role": "user", "content": "1+2"}])
+        log = watching.log_text
+        tool_loads, policy_loads = log().count('"msg": "tool catalogue loaded"'), log().count('"msg": "policy reloaded"')
+        try:
+            for n in range(3):  # another agent, agents.yaml, tools.yaml, security.yaml: three times each
+                other.mkdir(exist_ok=True)
+                (other / "agent.py").write_text(agent_source("Other", f"version {n}"))
+                declared = yaml.safe_load(originals["agents.yaml"])
+                declared["agents"].append({"id": f"default/declared-{n}", "instructions": "hi"})
+                (config / "agents.yaml").write_text(yaml.safe_dump(declared))
+                assert f"default/declared-{n}" in await eventually(models, lambda ids, n=n: f"default/declared-{n}" in ids and "default/other" in ids)
+                catalogue = yaml.safe_load(originals["tools.yaml"])
+                catalogue["tools"].append({"name": f"extra_{n}", "kind": "python", "target": "e2e_tools:lookup_ticket"})
+                (config / "tools.yaml").write_text(yaml.safe_dump(catalogue))
+                assert f"extra_{n}" in await eventually(tool_names, lambda names, n=n: f"extra_{n}" in names)
+                policy = yaml.safe_load(originals["security.yaml"])
+                if n % 2 == 0:  # in, out, in again
+                    policy["api_keys"].append({"id": "newcomer", "sha256": hashlib.sha256(new_key.encode()).hexdigest(), "models": ["*"]})
+                (config / "security.yaml").write_text(yaml.safe_dump(policy))
+                assert await eventually(newcomer_allowed, lambda allowed, n=n: allowed == (n % 2 == 0)) == (n % 2 == 0)
+            upstream.queue(TextReply("7"))
+            await client.chat.completions.create(model="default/calculator", messages=[{"role": "user", "content": "3+4"}])
+            assert (watching.log_path.parent / "imports.log").read_text() == "imported\n"  # twelve reloads later
+            assert log().count('"msg": "tool catalogue loaded"') == tool_loads + 3  # each tools.yaml edit, only those
+            assert log().count('"msg": "policy reloaded"') == policy_loads + 3  # each security.yaml edit, only those
+            # Its agent object (and so its MCP server) outlived every reload.
+            assert log().count('"msg": "MCP server connected"') == 1 and '"msg": "MCP server disconnected"' not in log()
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+            for name, text in originals.items():
+                (config / name).write_text(text)
+        # The restored files are back in force.
+        assert "default/declared-2" not in await eventually(models, lambda ids: "default/declared-2" not in ids)
+        assert "extra_2" not in await eventually(tool_names, lambda names: "extra_2" not in names)
+        assert not await eventually(newcomer_allowed, lambda allowed: not allowed)
+
+
+async def test_a_malformed_config_file_is_rejected_and_the_old_one_kept(watching: GatewayProcess) -> None:
+    config = watching.config_dir
+    originals = {name: (config / name).read_text() for name in ("tools.yaml", "security.yaml")}
+    async with (
+        authed_channel(watching.grpc_address, ADMIN_KEY) as admin,
+        httpx.AsyncClient(base_url=watching.http_url, headers=ADMIN_HEADERS) as http,
+    ):
+        registry, tools = reg_grpc.RegistryServiceStub(admin), tool_grpc.ToolServiceStub(admin)
+        served_tools = {t.name for t in (await tools.ListTools(tool_pb.ListToolsRequest())).tools}
+
+        async def config_problems() -> dict[str, reg_pb.Diagnostic]:
+            listed = (await registry.ListDiagnostics(reg_pb.ListDiagnosticsRequest())).diagnostics
+            return {Path(d.path).name: d for d in listed if Path(d.path).parent == config}
+
+        try:
+            (config / "security.yaml").write_text("api_keys: [unclosed\n")
+            (config / "tools.yaml").write_text("tools:\n  - name: broken\n    kind: python\n    targt: nowhere:fn\n")
+            problems = await eventually(config_problems, lambda found: {"security.yaml", "tools.yaml"} <= set(found))
+            security, tools_problem = problems["security.yaml"], problems["tools.yaml"]
+            assert (security.error_type, security.stage, security.stale) == ("POLICY_INVALID", reg_pb.DIAGNOSTIC_STAGE_DISCOVER, True)
+            assert "not valid YAML" in security.message and "the old policy stays" in security.message
+            assert tools_problem.error_type == "ConfigError" and "tools.0" in tools_problem.message
+            # The old policy still authenticates this admin key; the old tools are still served.
+            assert {t.name for t in (await tools.ListTools(tool_pb.ListToolsRequest())).tools} == served_tools
+            metrics = (await http.get("/metrics")).text
+            assert _metric_line(metrics, 'agentgateway_config_reload_failures_total{config="security"}').endswith(" 1.0")
+            assert _metric_line(metrics, 'agentgateway_config_reload_failures_total{config="tools"}').endswith(" 1.0")
+            assert watching.log_text().count('"msg": "config reload rejected"') == 2
+        finally:
+            for name, text in originals.items():
+                (config / name).write_text(text)
+        assert await eventually(config_problems, lambda found: not found) == {}

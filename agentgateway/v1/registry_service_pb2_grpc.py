@@ -83,7 +83,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDiagnostics(self, request, context):
-        """Lists load problems of drop-in modules and declarative agents.
+        """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+        config files (admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -40,7 +40,9 @@ class RegistryServiceStub:
     RefreshAgents: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.RefreshAgentsRequest, _registry_service_pb2.RefreshAgentsResponse]
     """Rescans the agents folder and config (admin)."""
     ListDiagnostics: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListDiagnosticsRequest, _registry_service_pb2.ListDiagnosticsResponse]
-    """Lists load problems of drop-in modules and declarative agents."""
+    """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+    config files (admin).
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -54,7 +56,9 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     RefreshAgents: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.RefreshAgentsRequest, _registry_service_pb2.RefreshAgentsResponse]  # type: ignore[assignment]
     """Rescans the agents folder and config (admin)."""
     ListDiagnostics: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListDiagnosticsRequest, _registry_service_pb2.ListDiagnosticsResponse]  # type: ignore[assignment]
-    """Lists load problems of drop-in modules and declarative agents."""
+    """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+    config files (admin).
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The catalogue of servable agents: drop-in modules and declarative agents."""
@@ -89,6 +93,8 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListDiagnosticsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListDiagnosticsResponse, _abc.Awaitable[_registry_service_pb2.ListDiagnosticsResponse]]:
-        """Lists load problems of drop-in modules and declarative agents."""
+        """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+        config files (admin).
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -17,6 +17,10 @@ no longer parses, the last good version keeps serving, marked stale (``stale_sin
 ``stale_reason``: the diagnostic, listed with ``stale=True``) until a load succeeds. An agent
 that never loaded is not served, as before. A policy refusal is not a broken edit: that agent
 goes.
+
+``diagnostics`` also lists the rejected reloads of config files other services own
+(``set_config_problem``, from the hot-reload watcher): operators find every load problem in one
+place, ``RegistryService/ListDiagnostics``.
 """
 
 from __future__ import annotations
@@ -83,7 +87,9 @@ class Diagnostic:
     message: str
     traceback: str  # short: the last <=5 frames inside the user's files, <=2000 chars
     time: datetime  # tz-aware UTC
-    stale: bool = False  # the agent serves its last good version meanwhile (AgentEntry.stale_reason)
+    # What it concerns serves its last good version meanwhile: an agent (AgentEntry.stale_reason),
+    # or a config file whose rejected reload left the old one in force.
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,9 @@ class AgentCatalog:
         self._declared: tuple[AgentEntry, ...] = ()  # the last good agents.yaml's
         self._declared_failure: Failure | None = None
         self._declared_stale_since: datetime | None = None
+        # Rejected reloads of the config files other services own (security.yaml, tools.yaml),
+        # by path: listed with the load problems, where operators look (ListDiagnostics).
+        self._config_problems: dict[str, Diagnostic] = {}
         self.generation = 0  # bumped by every refresh that changes an entry, so holders of agent objects can notice
 
     def get(self, id_or_alias: str) -> AgentEntry | None:
@@ -231,7 +240,16 @@ class AgentCatalog:
 
     @property
     def diagnostics(self) -> builtins.list[Diagnostic]:
-        return list(self._snapshot.diagnostics)
+        return [*self._snapshot.diagnostics, *self._config_problems.values()]
+
+    def set_config_problem(self, path: str, failure: Failure | None) -> None:
+        """List (or, with ``None``, stop listing) a rejected reload of ``path``, a config file
+        another service owns; its old version is still in force."""
+        known = self._config_problems.get(path)
+        if failure is None:
+            self._config_problems.pop(path, None)
+        elif known is None or (known.error_type, known.message) != (failure.error_type, failure.message):
+            self._config_problems[path] = Diagnostic(path, "", failure.stage, failure.error_type, failure.message, "", datetime.now(UTC), stale=True)
 
     async def refresh(self, *, drop_ins: bool = True, declarative: bool = True, retry_failed: bool = True) -> None:
         """Rescan the agents folder (``drop_ins``) and re-read ``agents.yaml`` (``declarative``),
