@@ -342,6 +342,8 @@ class Gateway:
                 await asyncio.wait_for(self._watch_task, 5)
         if self.health is not None:
             await self.health.enter_graceful_shutdown()
+        if self.catalog is not None:
+            self.catalog.end_watches()  # WatchAgents streams end now rather than hold the grace
         cut: asyncio.TimerHandle | None = None
         if self.http is not None:
             self._app.state.draining = True

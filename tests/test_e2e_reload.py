@@ -260,3 +260,64 @@ async def test_a_malformed_config_file_is_rejected_and_the_old_one_kept(watching
             for name, text in originals.items():
                 (config / name).write_text(text)
         assert await eventually(config_problems, lambda found: not found) == {}
+
+
+async def test_watch_agents_over_grpc_follows_a_folder_through_add_break_fix_remove(watching: GatewayProcess) -> None:
+    folder = watching.agents_dir / "Followed"
+    async with authed_channel(watching.grpc_address, ADMIN_KEY) as channel:
+        call = reg_grpc.RegistryServiceStub(channel).WatchAgents(reg_pb.WatchAgentsRequest())
+        first = await asyncio.wait_for(call.read(), 10)
+        assert first.snapshot and {e.type for e in first.events} == {reg_pb.CATALOG_EVENT_TYPE_ADDED}
+        assert {"default/weather", "default/counted", "default/helpdesk"} <= {e.agent_id for e in first.events}
+
+        async def next_event() -> reg_pb.CatalogEvent:
+            while True:  # only this test's folder: nothing else changes meanwhile, but be sure
+                response = await asyncio.wait_for(call.read(), 15)
+                assert not response.snapshot
+                mine = [e for e in response.events if e.agent_id == "default/followed"]
+                if mine:
+                    assert len(mine) == 1
+                    return mine[0]
+
+        folder.mkdir()
+        try:
+            (folder / "agent.py").write_text(agent_source("Followed", "v1"))
+            added = await next_event()
+            assert added.type == reg_pb.CATALOG_EVENT_TYPE_ADDED and added.agent.path == "Followed/agent.py"
+            (folder / "agent.py").write_text("from agents import Agent\nagent = Agent(\n")
+            failed = await next_event()
+            assert failed.type == reg_pb.CATALOG_EVENT_TYPE_FAILED
+            assert failed.diagnostic.error_type == "SyntaxError" and failed.agent.stale_reason == failed.diagnostic
+            (folder / "agent.py").write_text(agent_source("Followed", "v2"))
+            updated = await next_event()
+            assert updated.type == reg_pb.CATALOG_EVENT_TYPE_UPDATED and not updated.agent.HasField("stale_since")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        removed = await next_event()
+        assert removed.type == reg_pb.CATALOG_EVENT_TYPE_REMOVED and removed.agent.id == "default/followed"
+        call.cancel()
+    ended = '"msg": "agent watch ended"'
+    for _ in range(100):
+        if ended in watching.log_text():
+            break
+        await asyncio.sleep(0.05)
+    [line] = [line for line in watching.log_text().splitlines() if ended in line]
+    assert '"reason": "cancelled"' in line and '"watches": 0' in line
+
+
+async def test_an_open_watch_agents_stream_does_not_hold_the_shutdown(upstream: FakeUpstream, tmp_path: Path) -> None:
+    env = {**GATEWAY_ENV, "GATEWAY_SHUTDOWN_GRACE_S": "30"}
+    gateway = GatewayProcess(make_agents_dir(tmp_path / "agents"), write_config(tmp_path / "config", upstream), tmp_path / "gw.log", env_extra=env).start()
+    try:
+        async with authed_channel(gateway.grpc_address, ADMIN_KEY) as channel:
+            call = reg_grpc.RegistryServiceStub(channel).WatchAgents(reg_pb.WatchAgentsRequest())
+            assert (await asyncio.wait_for(call.read(), 10)).snapshot
+            started = time.monotonic()
+            stopping = asyncio.create_task(asyncio.to_thread(gateway.terminate, 40))
+            assert await asyncio.wait_for(call.read(), 10) is grpc.aio.EOF  # ended by the server, not cut
+            assert await call.code() == grpc.StatusCode.OK
+            assert await stopping == 0
+            assert time.monotonic() - started < 10  # well inside the 30 s grace
+    finally:
+        gateway.terminate()
+    assert '"reason": "shutdown"' in gateway.log_text()

@@ -32,6 +32,14 @@ class DiagnosticStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIAGNOSTIC_STAGE_EXPORT: _ClassVar[DiagnosticStage]
     DIAGNOSTIC_STAGE_REGISTER: _ClassVar[DiagnosticStage]
     DIAGNOSTIC_STAGE_POLICY: _ClassVar[DiagnosticStage]
+
+class CatalogEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CATALOG_EVENT_TYPE_UNSPECIFIED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_ADDED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_UPDATED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_REMOVED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_FAILED: _ClassVar[CatalogEventType]
 AGENT_SOURCE_UNSPECIFIED: AgentSource
 AGENT_SOURCE_DROP_IN: AgentSource
 AGENT_SOURCE_DECLARATIVE: AgentSource
@@ -45,6 +53,11 @@ DIAGNOSTIC_STAGE_IMPORT: DiagnosticStage
 DIAGNOSTIC_STAGE_EXPORT: DiagnosticStage
 DIAGNOSTIC_STAGE_REGISTER: DiagnosticStage
 DIAGNOSTIC_STAGE_POLICY: DiagnosticStage
+CATALOG_EVENT_TYPE_UNSPECIFIED: CatalogEventType
+CATALOG_EVENT_TYPE_ADDED: CatalogEventType
+CATALOG_EVENT_TYPE_UPDATED: CatalogEventType
+CATALOG_EVENT_TYPE_REMOVED: CatalogEventType
+CATALOG_EVENT_TYPE_FAILED: CatalogEventType
 
 class Agent(_message.Message):
     __slots__ = ("name", "id", "description", "source", "export_kind", "upstream", "model", "aliases", "path", "timeout", "max_turns", "agent_name", "stale_since", "stale_reason")
@@ -153,3 +166,27 @@ class ListDiagnosticsResponse(_message.Message):
     diagnostics: _containers.RepeatedCompositeFieldContainer[Diagnostic]
     next_page_token: str
     def __init__(self, diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CatalogEvent(_message.Message):
+    __slots__ = ("type", "agent_id", "agent", "diagnostic")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    type: CatalogEventType
+    agent_id: str
+    agent: Agent
+    diagnostic: Diagnostic
+    def __init__(self, type: _Optional[_Union[CatalogEventType, str]] = ..., agent_id: _Optional[str] = ..., agent: _Optional[_Union[Agent, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
+
+class WatchAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchAgentsResponse(_message.Message):
+    __slots__ = ("events", "snapshot")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[CatalogEvent]
+    snapshot: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[CatalogEvent, _Mapping]]] = ..., snapshot: _Optional[bool] = ...) -> None: ...

@@ -18,6 +18,9 @@ no longer parses, the last good version keeps serving, marked stale (``stale_sin
 that never loaded is not served, as before. A policy refusal is not a broken edit: that agent
 goes.
 
+``watch()`` follows the catalogue: a snapshot, then each refresh's changes as events
+(``services.registry.events``), for ``RegistryService/WatchAgents``.
+
 ``diagnostics`` also lists the rejected reloads of config files other services own
 (``set_config_problem``, from the hot-reload watcher): operators find every load problem in one
 place, ``RegistryService/ListDiagnostics``.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -60,6 +64,7 @@ from services.registry.discovery import (
     scan_agents_dir,
     unload_modules,
 )
+from services.registry.events import Follower, Followers, changes
 from services.sdk_agents import hosted_tool_problem, hosted_tools
 from services.upstreams import UpstreamsFile
 
@@ -229,6 +234,7 @@ class AgentCatalog:
         # Rejected reloads of the config files other services own (security.yaml, tools.yaml),
         # by path: listed with the load problems, where operators look (ListDiagnostics).
         self._config_problems: dict[str, Diagnostic] = {}
+        self._followers = Followers(self.list)
         self.generation = 0  # bumped by every refresh that changes an entry, so holders of agent objects can notice
 
     def get(self, id_or_alias: str) -> AgentEntry | None:
@@ -241,6 +247,20 @@ class AgentCatalog:
     @property
     def diagnostics(self) -> builtins.list[Diagnostic]:
         return [*self._snapshot.diagnostics, *self._config_problems.values()]
+
+    def watch(self) -> contextlib.AbstractContextManager[Follower]:
+        """Follow the catalogue while the ``with`` block lasts: the entries now, then every
+        refresh's changes (``Follower.next()``)."""
+        return self._followers.follow()
+
+    @property
+    def watches(self) -> int:
+        """How many followers are open."""
+        return len(self._followers)
+
+    def end_watches(self) -> None:
+        """End every follower, now and to come (the server is shutting down)."""
+        self._followers.end()
 
     def set_config_problem(self, path: str, failure: Failure | None) -> None:
         """List (or, with ``None``, stop listing) a rejected reload of ``path``, a config file
@@ -276,6 +296,9 @@ class AgentCatalog:
                 set_guest_folders({str((self._agents_dir / e.path).parent): e.id for e in self._snapshot.entries if e.source == "drop_in" and e.path})
             unload_modules(_module_names(held.values()) - _module_names(modules.values()))
             log.info("agent catalogue refreshed", extra={"fields": {"agents": len(self._snapshot.entries), "diagnostics": len(self._snapshot.diagnostics)}})
+            events = changes(old.entries, self._snapshot.entries, old.diagnostics, self._snapshot.diagnostics)
+            if events:
+                self._followers.publish(events)
 
     # ------------------------------------------------------------------ drop-ins
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 from google.protobuf import timestamp_pb2
 
@@ -10,17 +12,19 @@ from agentgateway.v1 import registry_service_pb2_grpc as pb_grpc
 from services.errors import invalid_argument, model_not_found
 from services.registry.catalog import AgentCatalog, AgentEntry, AgentSource, Diagnostic
 from services.registry.discovery import ExportKind, Stage
+from services.registry.events import CatalogEvent, EventKind
 from services.rpc.enums import ProtoEnum
 from services.rpc.paging import page_of, page_slice
 from services.security.context import caller
 from services.security.gatekeeper import Gatekeeper
 from services.security.keys import Principal
 
-__all__ = ["RegistryServicer", "agent_to_proto"]
+__all__ = ["RegistryServicer", "agent_to_proto", "event_to_proto"]
 
 SOURCE: ProtoEnum[AgentSource, pb.AgentSource] = ProtoEnum(pb.AgentSource, AgentSource)
 EXPORT_KIND: ProtoEnum[ExportKind, pb.ExportKind] = ProtoEnum(pb.ExportKind, ExportKind)
 STAGE: ProtoEnum[Stage, pb.DiagnosticStage] = ProtoEnum(pb.DiagnosticStage, Stage)
+EVENT_KIND: ProtoEnum[EventKind, pb.CatalogEventType] = ProtoEnum(pb.CatalogEventType, EventKind)
 
 
 def agent_to_proto(entry: AgentEntry, *, tracebacks: bool = True) -> pb.Agent:
@@ -62,8 +66,21 @@ def diagnostic_to_proto(diagnostic: Diagnostic, *, traceback: bool = True) -> pb
     )
 
 
+def event_to_proto(event: CatalogEvent, *, tracebacks: bool = True) -> pb.CatalogEvent:
+    message = pb.CatalogEvent(type=EVENT_KIND.to_proto(event.kind), agent_id=event.agent_id)
+    if event.entry is not None:
+        message.agent.CopyFrom(agent_to_proto(event.entry, tracebacks=tracebacks))
+    if event.diagnostic is not None:
+        message.diagnostic.CopyFrom(diagnostic_to_proto(event.diagnostic, traceback=tracebacks))
+    return message
+
+
 def _entry_id(entry: AgentEntry) -> str:
     return entry.id
+
+
+def _event_agent_id(event: CatalogEvent) -> str:
+    return event.agent_id
 
 
 class RegistryServicer(pb_grpc.RegistryServiceServicer):
@@ -91,6 +108,21 @@ class RegistryServicer(pb_grpc.RegistryServiceServicer):
         call = caller()
         await self._gatekeeper.require(call.principal, "use_model", entry.id, call.request_id)
         return pb.GetAgentResponse(agent=agent_to_proto(entry, tracebacks=await self._reads_tracebacks(call.principal)))
+
+    async def WatchAgents(
+        self, request: pb.WatchAgentsRequest, context: grpc.aio.ServicerContext[pb.WatchAgentsRequest, pb.WatchAgentsResponse]
+    ) -> AsyncIterator[pb.WatchAgentsResponse]:
+        principal = caller().principal
+        tracebacks = await self._reads_tracebacks(principal)
+        with self._catalog.watch() as follower:
+            # What a key may see is decided per response: a policy reload applies to open watches.
+            entries = await self._gatekeeper.visible(principal, "use_model", follower.snapshot, _entry_id)
+            added = [pb.CatalogEvent(type=pb.CATALOG_EVENT_TYPE_ADDED, agent_id=e.id, agent=agent_to_proto(e, tracebacks=tracebacks)) for e in entries]
+            yield pb.WatchAgentsResponse(events=added, snapshot=True)
+            while (batch := await follower.next()) is not None:
+                events = await self._gatekeeper.visible(principal, "use_model", batch, _event_agent_id)
+                if events:
+                    yield pb.WatchAgentsResponse(events=[event_to_proto(e, tracebacks=tracebacks) for e in events])
 
     async def _reads_tracebacks(self, principal: Principal | None) -> bool:
         """Tracebacks show lines of agent code: for the keys that may read ListDiagnostics."""
