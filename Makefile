@@ -63,15 +63,19 @@ pytest: $(STAMP) $(BUF)
 
 # Serve the sample agents. With no OPENAI_API_KEY, OPENAI_BASE_URL or config/upstreams.yaml
 # the offline demo model (`agent-gateway demo-model`, services/demo_model.py) is started
-# as the upstream, and stopped with the gateway.
+# as the upstream, and stopped with the gateway. Development serving watches the agents folder
+# and config files (a new agents/<Name>/agent.py is served without a restart); the production
+# default, `agent-gateway serve` on its own, does not. GATEWAY_AGENT_WATCH=0 make run turns it off.
+RUN_WATCH := GATEWAY_AGENT_WATCH=$${GATEWAY_AGENT_WATCH:-1}
+
 run: $(STAMP)
 	@if [ -z "$$OPENAI_API_KEY" ] && [ -z "$$OPENAI_BASE_URL" ] && [ ! -f config/upstreams.yaml ]; then \
 		echo "agent-gateway: no OPENAI_API_KEY and no config/upstreams.yaml: using the offline demo model on 127.0.0.1:$(DEMO_PORT)"; \
 		GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(VENV)/bin/agent-gateway demo-model --host 127.0.0.1 --port $(DEMO_PORT) & demo=$$!; \
 		trap "kill $$demo 2>/dev/null" EXIT INT TERM; \
-		OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 GATEWAY_DEFAULT_MODEL=demo GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(VENV)/bin/agent-gateway serve; \
+		OPENAI_BASE_URL=http://127.0.0.1:$(DEMO_PORT)/v1 GATEWAY_DEFAULT_MODEL=demo GATEWAY_LOG_FORMAT=$${GATEWAY_LOG_FORMAT:-text} $(RUN_WATCH) $(VENV)/bin/agent-gateway serve; \
 	else \
-		$(VENV)/bin/agent-gateway serve; \
+		$(RUN_WATCH) $(VENV)/bin/agent-gateway serve; \
 	fi
 
 format: $(STAMP)

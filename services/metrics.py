@@ -29,9 +29,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from services.log import get_logger
 
 __all__ = [
+    "AGENTS_STALE",
     "AGENT_LOAD_FAILURES",
     "APPROVALS_PENDING",
     "AUTH_FAILURES",
+    "CONFIG_RELOAD_FAILURES",
     "GRPC_HANDLED",
     "GRPC_HANDLING_SECONDS",
     "LOOP_STALLS",
@@ -126,6 +128,23 @@ OVERHEAD_SECONDS = Histogram(
     ["model"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+# Hot reload (services/registry/): each problem the catalogue lists is counted once, when it is
+# first listed (when it is logged), by stage; config files whose reload the watcher rejected;
+# and the agents serving their last good version because a newer one failed to load. Every
+# worker loads the same folder: the gauge reports the largest count among live workers, not
+# their sum.
+AGENT_LOAD_FAILURES = Counter(
+    "agentgateway_agent_load_failures_total",
+    "Agent load problems newly diagnosed (drop-ins and agents.yaml), by stage (discover, import, export, register, policy).",
+    ["stage"],
+)
+CONFIG_RELOAD_FAILURES = Counter(
+    "agentgateway_config_reload_failures_total",
+    "Config file reloads rejected while watching (the old version stays in force), by file (security, tools).",
+    ["config"],
+)
+AGENTS_STALE = Gauge("agentgateway_agents_stale", "Agents serving their last good version because a newer one failed to load.", multiprocess_mode="livemax")
 
 
 RUNS_IN_FLIGHT = Gauge("agentgateway_runs_in_flight", "Runs in progress, by model.", ["model"], multiprocess_mode="livesum")
@@ -247,18 +266,13 @@ def sdk_span_metrics(kind: str) -> Outcomes:
 
 
 # The agent catalogue (services/registry/): what failed to load, and each refresh.
-AGENT_LOAD_FAILURES = Counter(
-    "agentgateway_agent_load_failures_total",
-    "Drop-ins and agents.yaml entries that failed to load, by the diagnostic's stage (discover, import, export, register, policy), at every refresh.",
-    ["stage"],
-)
 RELOADS = Counter("agentgateway_reloads_total", "Agent catalogue refreshes (start-up, hot reload, RefreshAgents), by outcome (ok, failed).", ["outcome"])
 
 ReloadOutcome = Literal["ok", "failed"]
 
 
 def record_load_failure(stage: str) -> None:
-    """One agent not served; ``stage`` is its diagnostic's (a bounded set: discovery.Stage)."""
+    """One load problem newly diagnosed; ``stage`` is its diagnostic's (a bounded set: discovery.Stage)."""
     AGENT_LOAD_FAILURES.labels(stage).inc()
 
 

@@ -50,9 +50,10 @@ from services.log import get_logger
 from services.metrics import APPROVALS_PENDING, on_scrape
 from services.metrics_server import Verdict, metrics_app
 from services.registry.catalog import AgentCatalog, Diagnostic
+from services.registry.discovery import Failure
 from services.registry.package_watch import also_installs
 from services.registry.servicer import RegistryServicer
-from services.registry.watch import watch_catalog
+from services.registry.watch import WatchedFile, Watcher
 from services.rpc.inprocess import InProcessServer, registering_on
 from services.rpc.interceptor import ErrorInterceptor
 from services.security.audit import AuditEvent
@@ -126,6 +127,7 @@ class Gateway:
         self.http: _Uvicorn | None = None
         self.grpc_port = settings.grpc_port
         self._http_task: asyncio.Task[None] | None = None
+        self._watcher: Watcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.watchdog: LoopWatchdog | None = None
@@ -149,6 +151,9 @@ class Gateway:
         if s.loop_lag_warn_s > 0:
             self.watchdog = LoopWatchdog(s.loop_lag_warn_s).start()
         wanted = set(s.services)
+        if s.agent_watch:
+            # Before any config is read: the watcher notes what each file holds now.
+            self._watcher = self._make_watcher(wanted)
         if s.grpc_services:
             digest = self.worker.generated_admin_digest if self.worker is not None else None
             self.gatekeeper = Gatekeeper.load(s.config_file("security"), generated_admin_digest=digest)
@@ -179,21 +184,17 @@ class Gateway:
                 config_diagnostics=self._config_diagnostics,
             )
             await self.catalog.refresh()
-            if s.agent_watch:
-                self._watch_task = asyncio.create_task(
-                    also_installs(
-                        watch_catalog(self.catalog, s.agent_discovery_path, s.config_file("agents"), self._stopping, upstreams=self.upstreams),
-                        self.catalog,
-                        self._stopping,
-                    ),
-                    name="agent-watch",
-                )
         if s.metrics_port is not None:
             await self._start_metrics()
         if s.grpc_services:
             await self._start_grpc()
         if "shim" in wanted:
             await self._start_http()
+        if self._watcher is not None:
+            watching = self._watcher.run(self._stopping)
+            if self.catalog is not None:  # and the packages an agent waits for (services/registry/package_watch.py)
+                watching = also_installs(watching, self.catalog, self._stopping)
+            self._watch_task = asyncio.create_task(watching, name="hot-reload")
         log.info(
             "gateway started",
             extra={
@@ -209,6 +210,56 @@ class Gateway:
                 }
             },
         )
+
+    def _make_watcher(self, wanted: set[str]) -> Watcher:
+        """What hot reload watches: one entry per config file this process loads (see
+        services/registry/watch.py), and the agents folder where the catalogue lives."""
+        s = self.settings
+        files: list[WatchedFile] = []
+        catalogue = bool(wanted & {"registry", "executor"})
+        if catalogue:
+            files.append(WatchedFile("agents", s.config_file("agents"), self._reload_declarative))
+        if s.grpc_services:
+            files.append(WatchedFile("security", s.config_file("security"), self._reload_security))
+        if wanted & {"executor", "tools"}:
+            files.append(WatchedFile("tools", s.config_file("tools"), self._reload_tools))
+        if "executor" in wanted:
+            files.append(WatchedFile("upstreams", s.config_file("upstreams"), self._reload_upstreams))
+        return Watcher(
+            files,
+            agents_dir=s.agent_discovery_path if catalogue else None,
+            reload_agents=self._rescan_agents,
+            on_problem=self._config_problem,
+        )
+
+    async def _rescan_agents(self) -> None:
+        assert self.catalog is not None
+        await self.catalog.refresh(declarative=False, retry_failed=False)
+
+    async def _reload_declarative(self) -> None:
+        assert self.catalog is not None
+        await self.catalog.refresh(drop_ins=False)
+
+    async def _reload_security(self) -> None:
+        assert self.gatekeeper is not None
+        self.gatekeeper.reload()  # raises to reject: the old policy stays
+        if self.catalog is not None:
+            # The module allow/deny lists may have changed: applied without re-importing anything
+            # that stays allowed.
+            await self.catalog.refresh(declarative=False, retry_failed=False)
+
+    async def _reload_tools(self) -> None:
+        assert self.tool_catalog is not None
+        await self.tool_catalog.refresh()  # raises ConfigError to reject: the old catalogue stays
+
+    async def _reload_upstreams(self) -> None:
+        assert self.upstreams is not None
+        await self.upstreams.reload()  # raises to reject (and keeps the rejection): the old upstreams stay
+
+    def _config_problem(self, watched: WatchedFile, failure: Failure | None) -> None:
+        # The catalogue lists agents.yaml's own problems, and the pool its rejected upstreams.yaml.
+        if self.catalog is not None and watched.name not in ("agents", "upstreams"):
+            self.catalog.set_config_problem(str(watched.path), failure)
 
     @property
     def _shares_ports(self) -> bool:
@@ -374,8 +425,15 @@ class Gateway:
     async def stop(self) -> None:
         grace = self.settings.shutdown_grace_s
         log.info("shutting down", extra={"fields": {"grace_s": grace}})
+        if self._watch_task is not None:
+            # First: a reload must not start what the steps below are closing.
+            self._stopping.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._watch_task, 5)
         if self.health is not None:
             await self.health.enter_graceful_shutdown()
+        if self.catalog is not None:
+            self.catalog.end_watches()  # WatchAgents streams end now rather than hold the grace
         cut: asyncio.TimerHandle | None = None
         if self.http is not None:
             self._app.state.draining = True
@@ -411,8 +469,4 @@ class Gateway:
             await self.upstreams.aclose()
         if self.traces is not None:
             self.traces.shutdown()  # flushes what an OpenTelemetry exporter still holds
-        if self._watch_task is not None:
-            self._stopping.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._watch_task, 5)
         log.info("stopped")

@@ -391,7 +391,9 @@ async def test_diagnostics_while_good_agents_still_load(tmp_path: Path, caplog: 
     assert set(logged[0].fields) == {"path", "agent_id", "stage", "error_type", "message"}  # type: ignore[attr-defined]
 
     # Failed and duplicate loads leave nothing behind; served ones stay importable by private name.
-    assert len(private_modules() - before) == 4 * 2  # package + agent module for each served drop-in
+    # Package + agent module of each loaded drop-in: the four served, and zz/Dup, whose id is
+    # taken: it stays loaded, to be served as it is once the id is free.
+    assert len(private_modules() - before) == 5 * 2
 
 
 async def test_unreadable_entries_are_diagnostics(tmp_path: Path) -> None:
@@ -577,6 +579,158 @@ async def test_refresh_reexecutes_edited_files(tmp_path: Path, monkeypatch: pyte
     assert first_modules and first_modules.isdisjoint(second_modules)  # the old generation is unloaded
     assert [e.id for e in snapshot_reader] == ["default/edit", "default/gone"]  # old snapshot untouched
     assert not list(tmp_path.rglob("__pycache__"))  # nothing written into the agents folder
+
+
+async def test_an_untouched_drop_in_is_imported_once_over_many_refreshes(tmp_path: Path) -> None:
+    imports = tmp_path / "imports.log"
+    counted = f"open({str(imports)!r}, 'a').write('imported\\n')\n" + agent_source("Counted")
+    write_tree(
+        tmp_path,
+        {
+            "agents/Counted/agent.py": counted,
+            "agents/Counted/helper.py": "X = 1\n",
+            "agents/Other/agent.py": agent_source("Other", "version 0"),
+            "agents.yaml": "agents:\n  - id: team/faq\n    instructions: v0\n",
+        },
+    )
+    agents_dir, config = tmp_path / "agents", tmp_path / "agents.yaml"
+    catalog = await load(agents_dir, config)
+    counted_entry = catalog.get("default/counted")
+    assert counted_entry is not None and imports.read_text() == "imported\n"
+
+    for n in range(1, 8):  # seven reloads: of another agent, of agents.yaml, a touch, a full rescan
+        (agents_dir / "Other/agent.py").write_text(agent_source("Other", f"version {n}"), encoding="utf-8")
+        await catalog.refresh(declarative=False, retry_failed=False)
+        config.write_text(f"agents:\n  - id: team/faq\n    instructions: v{n}\n", encoding="utf-8")
+        await catalog.refresh(drop_ins=False)
+        os.utime(agents_dir / "Counted/agent.py")  # a newer mtime, the same bytes
+        await catalog.refresh()
+        assert catalog.get("default/other").agent.instructions == f"version {n}"
+        assert catalog.get("team/faq").instructions == f"v{n}"
+    assert imports.read_text() == "imported\n"
+    assert catalog.get("default/counted").agent is counted_entry.agent  # the same objects serve on
+
+    generation = catalog.generation
+    await catalog.refresh()
+    assert catalog.generation == generation  # nothing changed: holders of agent objects keep theirs
+
+    # A same-size edit with the old mtime put back is still a change: contents are compared.
+    helper = agents_dir / "Counted/helper.py"
+    stat = helper.stat()
+    helper.write_text("X = 2\n", encoding="utf-8")
+    os.utime(helper, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert imports.read_text() == "imported\n" * 2
+    assert catalog.get("default/counted").agent is not counted_entry.agent
+    assert catalog.generation == generation + 1
+    (agents_dir / "Counted/requirements.txt").write_text("httpx\n", encoding="utf-8")  # any file of the folder counts
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert imports.read_text() == "imported\n" * 3
+
+
+async def test_a_failed_drop_in_is_retried_by_a_full_refresh_or_an_edit_not_by_others(tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts.log"
+    write_tree(
+        tmp_path,
+        {
+            "Needy/agent.py": f"open({str(attempts)!r}, 'a').write('x')\nimport not_installed_yet_pkg\n" + agent_source("Needy"),
+            "Other/agent.py": agent_source("Other", "version 0"),
+        },
+    )
+    catalog = await load(tmp_path)
+    assert only_diagnostic(catalog, "Needy/agent.py").error_type == "ModuleNotFoundError"
+    (tmp_path / "Other/agent.py").write_text(agent_source("Other", "version 1"), encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)  # what the watcher does
+    assert attempts.read_text() == "x"
+    await catalog.refresh()  # RefreshAgents: maybe the dependency is installed now
+    assert attempts.read_text() == "xx"
+    (tmp_path / "Needy/agent.py").write_text(agent_source("Needy"), encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/needy") is not None and catalog.diagnostics == []
+
+
+def _metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_broken_edit_keeps_the_last_good_version_serving_until_fixed(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"Edit/agent.py": agent_source("Edit", "version 1"), "Other/agent.py": agent_source("Other")})
+    catalog = await load(tmp_path)
+    good = catalog.get("default/edit")
+    assert good is not None and good.stale_since is None and good.stale_reason is None
+    failures = _metric("agentgateway_agent_load_failures_total", stage="import")
+
+    (tmp_path / "Edit/agent.py").write_text("from agents import Agent\nagent = Agent(\n", encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    stale = catalog.get("default/edit")
+    assert stale is not None and stale.agent is good.agent  # still served, the same objects
+    assert stale.stale_since is not None and stale.stale_reason is not None
+    assert (stale.stale_reason.stage, stale.stale_reason.error_type, stale.stale_reason.stale) == ("import", "SyntaxError", True)
+    assert catalog.diagnostics == [stale.stale_reason]
+    assert only_diagnostic(catalog, "Edit/agent.py").agent_id == "default/edit"
+    assert _metric("agentgateway_agents_stale") == 1
+    assert _metric("agentgateway_agent_load_failures_total", stage="import") == failures + 1
+    await catalog.refresh()  # the same problem again: listed once, counted once
+    assert catalog.diagnostics == [stale.stale_reason]
+    assert _metric("agentgateway_agent_load_failures_total", stage="import") == failures + 1
+
+    # Broken differently: still the good version; stale since the first failure, for the latest reason.
+    (tmp_path / "Edit/agent.py").write_text("raise RuntimeError('half-written')\n", encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    again = catalog.get("default/edit")
+    assert again is not None and again.agent is good.agent and again.stale_since == stale.stale_since
+    assert again.stale_reason is not None and (again.stale_reason.error_type, again.stale_reason.message) == ("RuntimeError", "half-written")
+
+    (tmp_path / "Edit/agent.py").write_text(agent_source("Edit", "version 2"), encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    fixed = catalog.get("default/edit")
+    assert fixed is not None and fixed.agent.instructions == "version 2"
+    assert fixed.stale_since is None and fixed.stale_reason is None and catalog.diagnostics == []
+    assert _metric("agentgateway_agents_stale") == 0
+
+    # A new agent that fails is simply not served; a removed stale one is gone.
+    write_tree(tmp_path, {"Fresh/agent.py": "agent = 42\n"})
+    (tmp_path / "Other/agent.py").write_text("import nowhere_to_be_found\n", encoding="utf-8")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/fresh") is None and not only_diagnostic(catalog, "Fresh/agent.py").stale
+    assert catalog.get("default/other") is not None and only_diagnostic(catalog, "Other/agent.py").stale
+    shutil.rmtree(tmp_path / "Other")
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/other") is None and [d.path for d in catalog.diagnostics] == ["Fresh/agent.py"]
+
+
+async def test_a_policy_refusal_is_not_a_broken_edit(tmp_path: Path) -> None:
+    denied: set[str] = set()
+    write_tree(tmp_path, {"Edit/agent.py": agent_source("Edit")})
+    catalog = await load(tmp_path, module_allowed=lambda model_id: (model_id not in denied, "test policy"))
+    assert catalog.get("default/edit") is not None
+    denied.add("default/edit")
+    await catalog.refresh()
+    assert catalog.get("default/edit") is None and only_diagnostic(catalog, "Edit/agent.py").stage == "policy"
+    denied.clear()  # allowed again: imported again, though its folder did not change
+    await catalog.refresh(declarative=False, retry_failed=False)
+    assert catalog.get("default/edit") is not None and catalog.diagnostics == []
+
+
+async def test_a_malformed_agents_yaml_keeps_the_last_good_declarative_agents(tmp_path: Path) -> None:
+    config = tmp_path / "agents.yaml"
+    config.write_text("agents:\n  - id: team/faq\n    instructions: v1\n", encoding="utf-8")
+    catalog = await load(tmp_path / "agents", config)
+    config.write_text("agents:\n  - id: team/faq\n    instruction: typo\n", encoding="utf-8")
+    await catalog.refresh(drop_ins=False)
+    faq = catalog.get("team/faq")
+    assert faq is not None and faq.instructions == "v1" and faq.stale_since is not None
+    assert faq.stale_reason is not None and faq.stale_reason.stale and "agents.0.instruction" in faq.stale_reason.message
+    assert catalog.diagnostics == [faq.stale_reason]
+    config.write_text("agents:\n  - id: team/faq\n    instructions: v2\n", encoding="utf-8")
+    await catalog.refresh(drop_ins=False)
+    faq = catalog.get("team/faq")
+    assert faq is not None and faq.instructions == "v2" and faq.stale_since is None and catalog.diagnostics == []
+    config.unlink()  # no file: no declarative agents (not a broken edit)
+    await catalog.refresh(drop_ins=False)
+    assert catalog.list() == [] and catalog.diagnostics == []
 
 
 # --------------------------------------------------------------------------- sample agents

@@ -17,6 +17,7 @@ from services import vocabulary
 from services.registry import servicer as registry_servicer
 from services.registry.catalog import AgentSource
 from services.registry.discovery import ExportKind, Stage
+from services.registry.events import EventKind
 from services.responses import wire as responses_wire
 from services.rpc.enums import ProtoEnum
 from services.security import servicer as security_servicer
@@ -39,6 +40,7 @@ TABLES: dict[str, tuple[ProtoEnum[Any, Any], Any, Any]] = {
     "SOURCE": (registry_servicer.SOURCE, reg_pb.AgentSource, AgentSource),
     "EXPORT_KIND": (registry_servicer.EXPORT_KIND, reg_pb.ExportKind, ExportKind),
     "STAGE": (registry_servicer.STAGE, reg_pb.DiagnosticStage, Stage),
+    "EVENT_KIND": (registry_servicer.EVENT_KIND, reg_pb.CatalogEventType, EventKind),
     "KIND": (tools_servicer.KIND, tool_pb.ToolKind, ToolKind),
     "STATUS": (responses_wire.STATUS, rpb.ResponseStatus, responses_wire.ResponseStatus),
     "UPSTREAM_API": (upstreams_servicer.API, up_pb.UpstreamApi, UpstreamApi),

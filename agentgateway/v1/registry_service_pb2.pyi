@@ -32,6 +32,14 @@ class DiagnosticStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIAGNOSTIC_STAGE_EXPORT: _ClassVar[DiagnosticStage]
     DIAGNOSTIC_STAGE_REGISTER: _ClassVar[DiagnosticStage]
     DIAGNOSTIC_STAGE_POLICY: _ClassVar[DiagnosticStage]
+
+class CatalogEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CATALOG_EVENT_TYPE_UNSPECIFIED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_ADDED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_UPDATED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_REMOVED: _ClassVar[CatalogEventType]
+    CATALOG_EVENT_TYPE_FAILED: _ClassVar[CatalogEventType]
 AGENT_SOURCE_UNSPECIFIED: AgentSource
 AGENT_SOURCE_DROP_IN: AgentSource
 AGENT_SOURCE_DECLARATIVE: AgentSource
@@ -45,9 +53,14 @@ DIAGNOSTIC_STAGE_IMPORT: DiagnosticStage
 DIAGNOSTIC_STAGE_EXPORT: DiagnosticStage
 DIAGNOSTIC_STAGE_REGISTER: DiagnosticStage
 DIAGNOSTIC_STAGE_POLICY: DiagnosticStage
+CATALOG_EVENT_TYPE_UNSPECIFIED: CatalogEventType
+CATALOG_EVENT_TYPE_ADDED: CatalogEventType
+CATALOG_EVENT_TYPE_UPDATED: CatalogEventType
+CATALOG_EVENT_TYPE_REMOVED: CatalogEventType
+CATALOG_EVENT_TYPE_FAILED: CatalogEventType
 
 class Agent(_message.Message):
-    __slots__ = ("name", "id", "description", "source", "export_kind", "upstream", "model", "aliases", "path", "timeout", "max_turns", "agent_name")
+    __slots__ = ("name", "id", "description", "source", "export_kind", "upstream", "model", "aliases", "path", "timeout", "max_turns", "agent_name", "stale_since", "stale_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +73,8 @@ class Agent(_message.Message):
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
     AGENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    STALE_SINCE_FIELD_NUMBER: _ClassVar[int]
+    STALE_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     description: str
@@ -72,7 +87,9 @@ class Agent(_message.Message):
     timeout: _duration_pb2.Duration
     max_turns: int
     agent_name: str
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[_Union[AgentSource, str]] = ..., export_kind: _Optional[_Union[ExportKind, str]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., path: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_turns: _Optional[int] = ..., agent_name: _Optional[str] = ...) -> None: ...
+    stale_since: _timestamp_pb2.Timestamp
+    stale_reason: Diagnostic
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[_Union[AgentSource, str]] = ..., export_kind: _Optional[_Union[ExportKind, str]] = ..., upstream: _Optional[str] = ..., model: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., path: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_turns: _Optional[int] = ..., agent_name: _Optional[str] = ..., stale_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale_reason: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
 
 class ListAgentsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -115,7 +132,7 @@ class RefreshAgentsResponse(_message.Message):
     def __init__(self, agent_count: _Optional[int] = ..., diagnostic_count: _Optional[int] = ...) -> None: ...
 
 class Diagnostic(_message.Message):
-    __slots__ = ("path", "agent_id", "stage", "error_type", "message", "traceback", "time")
+    __slots__ = ("path", "agent_id", "stage", "error_type", "message", "traceback", "time", "stale")
     PATH_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +140,7 @@ class Diagnostic(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     TRACEBACK_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
     path: str
     agent_id: str
     stage: DiagnosticStage
@@ -130,7 +148,8 @@ class Diagnostic(_message.Message):
     message: str
     traceback: str
     time: _timestamp_pb2.Timestamp
-    def __init__(self, path: _Optional[str] = ..., agent_id: _Optional[str] = ..., stage: _Optional[_Union[DiagnosticStage, str]] = ..., error_type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    stale: bool
+    def __init__(self, path: _Optional[str] = ..., agent_id: _Optional[str] = ..., stage: _Optional[_Union[DiagnosticStage, str]] = ..., error_type: _Optional[str] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class ListDiagnosticsRequest(_message.Message):
     __slots__ = ("page_size", "page_token")
@@ -147,3 +166,27 @@ class ListDiagnosticsResponse(_message.Message):
     diagnostics: _containers.RepeatedCompositeFieldContainer[Diagnostic]
     next_page_token: str
     def __init__(self, diagnostics: _Optional[_Iterable[_Union[Diagnostic, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CatalogEvent(_message.Message):
+    __slots__ = ("type", "agent_id", "agent", "diagnostic")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DIAGNOSTIC_FIELD_NUMBER: _ClassVar[int]
+    type: CatalogEventType
+    agent_id: str
+    agent: Agent
+    diagnostic: Diagnostic
+    def __init__(self, type: _Optional[_Union[CatalogEventType, str]] = ..., agent_id: _Optional[str] = ..., agent: _Optional[_Union[Agent, _Mapping]] = ..., diagnostic: _Optional[_Union[Diagnostic, _Mapping]] = ...) -> None: ...
+
+class WatchAgentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class WatchAgentsResponse(_message.Message):
+    __slots__ = ("events", "snapshot")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[CatalogEvent]
+    snapshot: bool
+    def __init__(self, events: _Optional[_Iterable[_Union[CatalogEvent, _Mapping]]] = ..., snapshot: _Optional[bool] = ...) -> None: ...

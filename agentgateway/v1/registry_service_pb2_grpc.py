@@ -55,6 +55,11 @@ class RegistryServiceStub:
                 request_serializer=agentgateway_dot_v1_dot_registry__service__pb2.ListDiagnosticsRequest.SerializeToString,
                 response_deserializer=agentgateway_dot_v1_dot_registry__service__pb2.ListDiagnosticsResponse.FromString,
                 _registered_method=True)
+        self.WatchAgents = channel.unary_stream(
+                '/agentgateway.v1.RegistryService/WatchAgents',
+                request_serializer=agentgateway_dot_v1_dot_registry__service__pb2.WatchAgentsRequest.SerializeToString,
+                response_deserializer=agentgateway_dot_v1_dot_registry__service__pb2.WatchAgentsResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
@@ -83,7 +88,19 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDiagnostics(self, request, context):
-        """Lists load problems of drop-in modules and declarative agents.
+        """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+        config files (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAgents(self, request, context):
+        """Follows the catalogue. The first response is the whole catalogue as ADDED events (the
+        agents the key may use; `snapshot` set; possibly no events); each later response is what
+        one reload changed. A key sees the agents ListAgents shows it; tracebacks go to admin keys
+        only. The stream ends (status OK) when the server shuts down; a watch that falls far
+        behind ends with UNAVAILABLE, reason WATCH_LAGGED. Either way, watch again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,6 +128,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.ListDiagnostics,
                     request_deserializer=agentgateway_dot_v1_dot_registry__service__pb2.ListDiagnosticsRequest.FromString,
                     response_serializer=agentgateway_dot_v1_dot_registry__service__pb2.ListDiagnosticsResponse.SerializeToString,
+            ),
+            'WatchAgents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAgents,
+                    request_deserializer=agentgateway_dot_v1_dot_registry__service__pb2.WatchAgentsRequest.FromString,
+                    response_serializer=agentgateway_dot_v1_dot_registry__service__pb2.WatchAgentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +244,33 @@ class RegistryService:
             '/agentgateway.v1.RegistryService/ListDiagnostics',
             agentgateway_dot_v1_dot_registry__service__pb2.ListDiagnosticsRequest.SerializeToString,
             agentgateway_dot_v1_dot_registry__service__pb2.ListDiagnosticsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentgateway.v1.RegistryService/WatchAgents',
+            agentgateway_dot_v1_dot_registry__service__pb2.WatchAgentsRequest.SerializeToString,
+            agentgateway_dot_v1_dot_registry__service__pb2.WatchAgentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

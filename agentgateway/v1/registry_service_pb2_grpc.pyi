@@ -40,7 +40,16 @@ class RegistryServiceStub:
     RefreshAgents: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.RefreshAgentsRequest, _registry_service_pb2.RefreshAgentsResponse]
     """Rescans the agents folder and config (admin)."""
     ListDiagnostics: _grpc.UnaryUnaryMultiCallable[_registry_service_pb2.ListDiagnosticsRequest, _registry_service_pb2.ListDiagnosticsResponse]
-    """Lists load problems of drop-in modules and declarative agents."""
+    """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+    config files (admin).
+    """
+    WatchAgents: _grpc.UnaryStreamMultiCallable[_registry_service_pb2.WatchAgentsRequest, _registry_service_pb2.WatchAgentsResponse]
+    """Follows the catalogue. The first response is the whole catalogue as ADDED events (the
+    agents the key may use; `snapshot` set; possibly no events); each later response is what
+    one reload changed. A key sees the agents ListAgents shows it; tracebacks go to admin keys
+    only. The stream ends (status OK) when the server shuts down; a watch that falls far
+    behind ends with UNAVAILABLE, reason WATCH_LAGGED. Either way, watch again.
+    """
 
 @_typing.type_check_only
 class RegistryServiceAsyncStub(RegistryServiceStub):
@@ -54,7 +63,16 @@ class RegistryServiceAsyncStub(RegistryServiceStub):
     RefreshAgents: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.RefreshAgentsRequest, _registry_service_pb2.RefreshAgentsResponse]  # type: ignore[assignment]
     """Rescans the agents folder and config (admin)."""
     ListDiagnostics: _aio.UnaryUnaryMultiCallable[_registry_service_pb2.ListDiagnosticsRequest, _registry_service_pb2.ListDiagnosticsResponse]  # type: ignore[assignment]
-    """Lists load problems of drop-in modules and declarative agents."""
+    """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+    config files (admin).
+    """
+    WatchAgents: _aio.UnaryStreamMultiCallable[_registry_service_pb2.WatchAgentsRequest, _registry_service_pb2.WatchAgentsResponse]  # type: ignore[assignment]
+    """Follows the catalogue. The first response is the whole catalogue as ADDED events (the
+    agents the key may use; `snapshot` set; possibly no events); each later response is what
+    one reload changed. A key sees the agents ListAgents shows it; tracebacks go to admin keys
+    only. The stream ends (status OK) when the server shuts down; a watch that falls far
+    behind ends with UNAVAILABLE, reason WATCH_LAGGED. Either way, watch again.
+    """
 
 class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
     """The catalogue of servable agents: drop-in modules and declarative agents."""
@@ -89,6 +107,21 @@ class RegistryServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _registry_service_pb2.ListDiagnosticsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_registry_service_pb2.ListDiagnosticsResponse, _abc.Awaitable[_registry_service_pb2.ListDiagnosticsResponse]]:
-        """Lists load problems of drop-in modules and declarative agents."""
+        """Lists load problems of drop-in modules and declarative agents, and rejected reloads of
+        config files (admin).
+        """
+
+    @_abc_1.abstractmethod
+    def WatchAgents(
+        self,
+        request: _registry_service_pb2.WatchAgentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_registry_service_pb2.WatchAgentsResponse], _abc.AsyncIterator[_registry_service_pb2.WatchAgentsResponse]]:
+        """Follows the catalogue. The first response is the whole catalogue as ADDED events (the
+        agents the key may use; `snapshot` set; possibly no events); each later response is what
+        one reload changed. A key sees the agents ListAgents shows it; tracebacks go to admin keys
+        only. The stream ends (status OK) when the server shuts down; a watch that falls far
+        behind ends with UNAVAILABLE, reason WATCH_LAGGED. Either way, watch again.
+        """
 
 def add_RegistryServiceServicer_to_server(servicer: RegistryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -17,6 +17,7 @@ process-wide ``_LOAD_LOCK`` serialises loads because they mutate ``sys.path``/``
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -59,6 +60,8 @@ __all__ = [
     "describe_agent",
     "failure_from_exception",
     "first_line",
+    "folder_fingerprint",
+    "is_scratch_file",
     "load_drop_in",
     "scan_agents_dir",
     "unload_modules",
@@ -160,6 +163,44 @@ def scan_agents_dir(agents_dir: Path) -> ScanResult:
                 )
             )
     return ScanResult(tuple(sorted(modules)), tuple(problems))
+
+
+def is_scratch_file(name: str) -> bool:
+    """Files no agent is made of: bytecode, editor swap and backup files, hidden files."""
+    return name.startswith(".") or name.endswith((".pyc", ".pyo", ".swp", ".swx", ".tmp", "~"))
+
+
+def folder_fingerprint(agents_dir: Path, module: PurePosixPath) -> str:
+    """A content hash of the drop-in's folder: every file in it and below (agent.py, helper
+    modules and packages, requirements.txt, data files), by relative path and bytes.
+
+    Contents, not mtimes: an edit within the file system's timestamp granularity that keeps
+    the size still changes the hash, and a save of the same bytes (or a ``touch``) does not.
+    Bytecode caches, editor scratch files and hidden entries are left out, and so are
+    sub-folders holding an ``agent.py`` of their own (they are agents of their own).
+    """
+    root = agents_dir / module.parent
+    digest = hashlib.blake2b(digest_size=20)
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith(".") and not (here / d / AGENT_MODULE).is_file())
+        for name in sorted(filenames):
+            if is_scratch_file(name):
+                continue
+            path = here / name
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            try:
+                with open(path, "rb") as file:
+                    digest.update(hashlib.file_digest(file, "blake2b").digest())
+            except OSError as exc:  # unreadable now: the load will say so
+                digest.update(f"unreadable:{exc.errno}".encode())
+    return digest.hexdigest()
 
 
 def _would_be_id(relative: PurePosixPath) -> str:
