@@ -11,7 +11,6 @@ health checks stop at once, and its clients are closed when its last run ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,18 +200,6 @@ class UpstreamPool:
             ) from None
         self.rejected = None
         return self._swap(config)
-
-    async def reload_if_changed(self, paths: set[Path]) -> None:
-        """For file watchers: ``reload()`` when a changed file is the upstreams file or sits
-        beside it (a Kubernetes ConfigMap update swaps a symlink there, not the file); an
-        unchanged file changes nothing. A rejected file is logged and kept in ``rejected``
-        (a registry diagnostic); the old upstreams stay."""
-        if self.path is None:
-            return
-        folder = self.path.absolute().parent
-        if any(p.absolute() == self.path.absolute() or p.absolute().parent == folder for p in paths):
-            with contextlib.suppress(GatewayError):  # logged by reload()
-                await self.reload()
 
     def _swap(self, config: UpstreamsFile) -> Reload:
         before = self._snapshot
