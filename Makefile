@@ -14,7 +14,7 @@ DEMO_PORT ?= 8100
 # worker take queued tests from a busy one, which evens out the few long gateway-restart tests.
 TEST_WORKERS ?= auto
 
-.PHONY: run test pytest install tools proto proto-check lint typecheck format bench bench-quick bench-tools clean
+.PHONY: run test pytest install tools proto proto-deps proto-check lint typecheck format bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +36,20 @@ tools: $(BUF)
 proto: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen-proto.sh $(CURDIR)
 
-# buf lint, breaking check against the previous commit, and stale-stub check.
-proto-check: $(STAMP) $(BUF)
+# The Google protos ours import (google/api) or clients need for our errors (google/rpc), copied
+# from the installed googleapis-common-protos into build/proto-deps: buf.yaml's second module.
+proto-deps: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/proto-deps.sh
+
+# buf lint, breaking check against the previous commit, and stale-stub check. The previous
+# commit is checked out into a temporary folder with build/proto-deps beside it: that folder
+# is not in git, so buf's own '.git#ref=HEAD~1' input could not build it.
+proto-check: proto-deps $(BUF)
 	$(BUF) lint
 	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
-		echo "buf breaking against HEAD~1"; $(BUF) breaking --against '.git#ref=HEAD~1'; \
+		echo "buf breaking against HEAD~1"; prev=$$(mktemp -d) && git archive HEAD~1 buf.yaml proto | tar -x -C $$prev && \
+		mkdir -p $$prev/build && cp -r build/proto-deps $$prev/build/ && \
+		{ $(BUF) breaking --against $$prev; status=$$?; rm -rf $$prev; exit $$status; }; \
 	else echo "buf breaking: no earlier commit with protos, skipped"; fi
 	@tmp=$$(mktemp -d) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/gen-proto.sh $$tmp && \
 		if diff -r -q -x __pycache__ $$tmp/$(GEN) $(GEN); then echo "generated stubs are up to date"; rm -rf $$tmp; \

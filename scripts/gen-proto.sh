@@ -4,7 +4,8 @@ set -euo pipefail
 out="${1:?usage: gen-proto.sh OUTDIR}"
 cd "$(dirname "$0")/.."
 mkdir -p "$out/agentgateway/v1"
-python -m grpc_tools.protoc -Iproto \
+scripts/proto-deps.sh  # google/api/annotations.proto and the rest, from googleapis-common-protos
+python -m grpc_tools.protoc -Iproto -Ibuild/proto-deps \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" --mypy_grpc_out="$out" \
   proto/agentgateway/v1/*.proto 2> >(grep -v "^Writing mypy" >&2)
 # Package marker (protoc does not write it). agentgateway/__init__.py is hand-written: the

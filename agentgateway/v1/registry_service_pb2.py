@@ -22,51 +22,60 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/registry_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x03\n\x05\x41gent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12,\n\x06source\x18\x04 \x01(\x0e\x32\x1c.agentgateway.v1.AgentSource\x12\x30\n\x0b\x65xport_kind\x18\x05 \x01(\x0e\x32\x1b.agentgateway.v1.ExportKind\x12\x10\n\x08upstream\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0f\n\x07\x61liases\x18\x08 \x03(\t\x12\x0c\n\x04path\x18\t \x01(\t\x12*\n\x07timeout\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tmax_turns\x18\x0b \x01(\x05\x12\x12\n\nagent_name\x18\x0c \x01(\t\x12/\n\x0bstale_since\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0cstale_reason\x18\x0e \x01(\x0b\x32\x1b.agentgateway.v1.Diagnostic\":\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x12ListAgentsResponse\x12&\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x16.agentgateway.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fGetAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"9\n\x10GetAgentResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.agentgateway.v1.Agent\"\x16\n\x14RefreshAgentsRequest\"F\n\x15RefreshAgentsResponse\x12\x13\n\x0b\x61gent_count\x18\x01 \x01(\x05\x12\x18\n\x10\x64iagnostic_count\x18\x02 \x01(\x05\"\xce\x01\n\nDiagnostic\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12/\n\x05stage\x18\x03 \x01(\x0e\x32 .agentgateway.v1.DiagnosticStage\x12\x12\n\nerror_type\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x11\n\ttraceback\x18\x06 \x01(\t\x12(\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\x08 \x01(\x08\"?\n\x16ListDiagnosticsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x17ListDiagnosticsResponse\x12\x30\n\x0b\x64iagnostics\x18\x01 \x03(\x0b\x32\x1b.agentgateway.v1.Diagnostic\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa9\x01\n\x0c\x43\x61talogEvent\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.agentgateway.v1.CatalogEventType\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12%\n\x05\x61gent\x18\x03 \x01(\x0b\x32\x16.agentgateway.v1.Agent\x12/\n\ndiagnostic\x18\x04 \x01(\x0b\x32\x1b.agentgateway.v1.Diagnostic\"\x14\n\x12WatchAgentsRequest\"V\n\x13WatchAgentsResponse\x12-\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1d.agentgateway.v1.CatalogEvent\x12\x10\n\x08snapshot\x18\x02 \x01(\x08*c\n\x0b\x41gentSource\x12\x1c\n\x18\x41GENT_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41GENT_SOURCE_DROP_IN\x10\x01\x12\x1c\n\x18\x41GENT_SOURCE_DECLARATIVE\x10\x02*s\n\nExportKind\x12\x1b\n\x17\x45XPORT_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_KIND_AGENT\x10\x01\x12\x17\n\x13\x45XPORT_KIND_FACTORY\x10\x02\x12\x18\n\x14\x45XPORT_KIND_WORKFLOW\x10\x03*\xc8\x01\n\x0f\x44iagnosticStage\x12 \n\x1c\x44IAGNOSTIC_STAGE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44IAGNOSTIC_STAGE_DISCOVER\x10\x01\x12\x1b\n\x17\x44IAGNOSTIC_STAGE_IMPORT\x10\x02\x12\x1b\n\x17\x44IAGNOSTIC_STAGE_EXPORT\x10\x03\x12\x1d\n\x19\x44IAGNOSTIC_STAGE_REGISTER\x10\x04\x12\x1b\n\x17\x44IAGNOSTIC_STAGE_POLICY\x10\x05*\xb3\x01\n\x10\x43\x61talogEventType\x12\"\n\x1e\x43\x41TALOG_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41TALOG_EVENT_TYPE_ADDED\x10\x01\x12\x1e\n\x1a\x43\x41TALOG_EVENT_TYPE_UPDATED\x10\x02\x12\x1e\n\x1a\x43\x41TALOG_EVENT_TYPE_REMOVED\x10\x03\x12\x1d\n\x19\x43\x41TALOG_EVENT_TYPE_FAILED\x10\x04\x32\xdb\x03\n\x0fRegistryService\x12U\n\nListAgents\x12\".agentgateway.v1.ListAgentsRequest\x1a#.agentgateway.v1.ListAgentsResponse\x12O\n\x08GetAgent\x12 .agentgateway.v1.GetAgentRequest\x1a!.agentgateway.v1.GetAgentResponse\x12^\n\rRefreshAgents\x12%.agentgateway.v1.RefreshAgentsRequest\x1a&.agentgateway.v1.RefreshAgentsResponse\x12\x64\n\x0fListDiagnostics\x12\'.agentgateway.v1.ListDiagnosticsRequest\x1a(.agentgateway.v1.ListDiagnosticsResponse\x12Z\n\x0bWatchAgents\x12#.agentgateway.v1.WatchAgentsRequest\x1a$.agentgateway.v1.WatchAgentsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/registry_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x03\n\x05\x41gent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12,\n\x06source\x18\x04 \x01(\x0e\x32\x1c.agentgateway.v1.AgentSource\x12\x30\n\x0b\x65xport_kind\x18\x05 \x01(\x0e\x32\x1b.agentgateway.v1.ExportKind\x12\x10\n\x08upstream\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x0f\n\x07\x61liases\x18\x08 \x03(\t\x12\x0c\n\x04path\x18\t \x01(\t\x12*\n\x07timeout\x18\n \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tmax_turns\x18\x0b \x01(\x05\x12\x12\n\nagent_name\x18\x0c \x01(\t\x12/\n\x0bstale_since\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x0cstale_reason\x18\x0e \x01(\x0b\x32\x1b.agentgateway.v1.Diagnostic\":\n\x11ListAgentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"U\n\x12ListAgentsResponse\x12&\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x16.agentgateway.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x0fGetAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"9\n\x10GetAgentResponse\x12%\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x16.agentgateway.v1.Agent\"\x16\n\x14RefreshAgentsRequest\"F\n\x15RefreshAgentsResponse\x12\x13\n\x0b\x61gent_count\x18\x01 \x01(\x05\x12\x18\n\x10\x64iagnostic_count\x18\x02 \x01(\x05\"\xce\x01\n\nDiagnostic\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12/\n\x05stage\x18\x03 \x01(\x0e\x32 .agentgateway.v1.DiagnosticStage\x12\x12\n\nerror_type\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\x12\x11\n\ttraceback\x18\x06 \x01(\t\x12(\n\x04time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05stale\x18\x08 \x01(\x08\"?\n\x16ListDiagnosticsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"d\n\x17ListDiagnosticsResponse\x12\x30\n\x0b\x64iagnostics\x18\x01 \x03(\x0b\x32\x1b.agentgateway.v1.Diagnostic\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa9\x01\n\x0c\x43\x61talogEvent\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.agentgateway.v1.CatalogEventType\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12%\n\x05\x61gent\x18\x03 \x01(\x0b\x32\x16.agentgateway.v1.Agent\x12/\n\ndiagnostic\x18\x04 \x01(\x0b\x32\x1b.agentgateway.v1.Diagnostic\"\x14\n\x12WatchAgentsRequest\"V\n\x13WatchAgentsResponse\x12-\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1d.agentgateway.v1.CatalogEvent\x12\x10\n\x08snapshot\x18\x02 \x01(\x08*c\n\x0b\x41gentSource\x12\x1c\n\x18\x41GENT_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x41GENT_SOURCE_DROP_IN\x10\x01\x12\x1c\n\x18\x41GENT_SOURCE_DECLARATIVE\x10\x02*s\n\nExportKind\x12\x1b\n\x17\x45XPORT_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x45XPORT_KIND_AGENT\x10\x01\x12\x17\n\x13\x45XPORT_KIND_FACTORY\x10\x02\x12\x18\n\x14\x45XPORT_KIND_WORKFLOW\x10\x03*\xc8\x01\n\x0f\x44iagnosticStage\x12 \n\x1c\x44IAGNOSTIC_STAGE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44IAGNOSTIC_STAGE_DISCOVER\x10\x01\x12\x1b\n\x17\x44IAGNOSTIC_STAGE_IMPORT\x10\x02\x12\x1b\n\x17\x44IAGNOSTIC_STAGE_EXPORT\x10\x03\x12\x1d\n\x19\x44IAGNOSTIC_STAGE_REGISTER\x10\x04\x12\x1b\n\x17\x44IAGNOSTIC_STAGE_POLICY\x10\x05*\xb3\x01\n\x10\x43\x61talogEventType\x12\"\n\x1e\x43\x41TALOG_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x43\x41TALOG_EVENT_TYPE_ADDED\x10\x01\x12\x1e\n\x1a\x43\x41TALOG_EVENT_TYPE_UPDATED\x10\x02\x12\x1e\n\x1a\x43\x41TALOG_EVENT_TYPE_REMOVED\x10\x03\x12\x1d\n\x19\x43\x41TALOG_EVENT_TYPE_FAILED\x10\x04\x32\xc5\x04\n\x0fRegistryService\x12i\n\nListAgents\x12\".agentgateway.v1.ListAgentsRequest\x1a#.agentgateway.v1.ListAgentsResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/agents\x12m\n\x08GetAgent\x12 .agentgateway.v1.GetAgentRequest\x1a!.agentgateway.v1.GetAgentResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/{name=agents/**}\x12}\n\rRefreshAgents\x12%.agentgateway.v1.RefreshAgentsRequest\x1a&.agentgateway.v1.RefreshAgentsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/v1/agents:refresh:\x01*\x12}\n\x0fListDiagnostics\x12\'.agentgateway.v1.ListDiagnosticsRequest\x1a(.agentgateway.v1.ListDiagnosticsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/diagnostics\x12Z\n\x0bWatchAgents\x12#.agentgateway.v1.WatchAgentsRequest\x1a$.agentgateway.v1.WatchAgentsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentgateway.v1.registry_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AGENTSOURCE']._serialized_start=1517
-  _globals['_AGENTSOURCE']._serialized_end=1616
-  _globals['_EXPORTKIND']._serialized_start=1618
-  _globals['_EXPORTKIND']._serialized_end=1733
-  _globals['_DIAGNOSTICSTAGE']._serialized_start=1736
-  _globals['_DIAGNOSTICSTAGE']._serialized_end=1936
-  _globals['_CATALOGEVENTTYPE']._serialized_start=1939
-  _globals['_CATALOGEVENTTYPE']._serialized_end=2118
-  _globals['_AGENT']._serialized_start=125
-  _globals['_AGENT']._serialized_end=522
-  _globals['_LISTAGENTSREQUEST']._serialized_start=524
-  _globals['_LISTAGENTSREQUEST']._serialized_end=582
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=584
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=669
-  _globals['_GETAGENTREQUEST']._serialized_start=671
-  _globals['_GETAGENTREQUEST']._serialized_end=702
-  _globals['_GETAGENTRESPONSE']._serialized_start=704
-  _globals['_GETAGENTRESPONSE']._serialized_end=761
-  _globals['_REFRESHAGENTSREQUEST']._serialized_start=763
-  _globals['_REFRESHAGENTSREQUEST']._serialized_end=785
-  _globals['_REFRESHAGENTSRESPONSE']._serialized_start=787
-  _globals['_REFRESHAGENTSRESPONSE']._serialized_end=857
-  _globals['_DIAGNOSTIC']._serialized_start=860
-  _globals['_DIAGNOSTIC']._serialized_end=1066
-  _globals['_LISTDIAGNOSTICSREQUEST']._serialized_start=1068
-  _globals['_LISTDIAGNOSTICSREQUEST']._serialized_end=1131
-  _globals['_LISTDIAGNOSTICSRESPONSE']._serialized_start=1133
-  _globals['_LISTDIAGNOSTICSRESPONSE']._serialized_end=1233
-  _globals['_CATALOGEVENT']._serialized_start=1236
-  _globals['_CATALOGEVENT']._serialized_end=1405
-  _globals['_WATCHAGENTSREQUEST']._serialized_start=1407
-  _globals['_WATCHAGENTSREQUEST']._serialized_end=1427
-  _globals['_WATCHAGENTSRESPONSE']._serialized_start=1429
-  _globals['_WATCHAGENTSRESPONSE']._serialized_end=1515
-  _globals['_REGISTRYSERVICE']._serialized_start=2121
-  _globals['_REGISTRYSERVICE']._serialized_end=2596
+  _globals['_REGISTRYSERVICE'].methods_by_name['ListAgents']._loaded_options = None
+  _globals['_REGISTRYSERVICE'].methods_by_name['ListAgents']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/agents'
+  _globals['_REGISTRYSERVICE'].methods_by_name['GetAgent']._loaded_options = None
+  _globals['_REGISTRYSERVICE'].methods_by_name['GetAgent']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/{name=agents/**}'
+  _globals['_REGISTRYSERVICE'].methods_by_name['RefreshAgents']._loaded_options = None
+  _globals['_REGISTRYSERVICE'].methods_by_name['RefreshAgents']._serialized_options = b'\202\323\344\223\002\027\"\022/v1/agents:refresh:\001*'
+  _globals['_REGISTRYSERVICE'].methods_by_name['ListDiagnostics']._loaded_options = None
+  _globals['_REGISTRYSERVICE'].methods_by_name['ListDiagnostics']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/diagnostics'
+  _globals['_AGENTSOURCE']._serialized_start=1547
+  _globals['_AGENTSOURCE']._serialized_end=1646
+  _globals['_EXPORTKIND']._serialized_start=1648
+  _globals['_EXPORTKIND']._serialized_end=1763
+  _globals['_DIAGNOSTICSTAGE']._serialized_start=1766
+  _globals['_DIAGNOSTICSTAGE']._serialized_end=1966
+  _globals['_CATALOGEVENTTYPE']._serialized_start=1969
+  _globals['_CATALOGEVENTTYPE']._serialized_end=2148
+  _globals['_AGENT']._serialized_start=155
+  _globals['_AGENT']._serialized_end=552
+  _globals['_LISTAGENTSREQUEST']._serialized_start=554
+  _globals['_LISTAGENTSREQUEST']._serialized_end=612
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=614
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=699
+  _globals['_GETAGENTREQUEST']._serialized_start=701
+  _globals['_GETAGENTREQUEST']._serialized_end=732
+  _globals['_GETAGENTRESPONSE']._serialized_start=734
+  _globals['_GETAGENTRESPONSE']._serialized_end=791
+  _globals['_REFRESHAGENTSREQUEST']._serialized_start=793
+  _globals['_REFRESHAGENTSREQUEST']._serialized_end=815
+  _globals['_REFRESHAGENTSRESPONSE']._serialized_start=817
+  _globals['_REFRESHAGENTSRESPONSE']._serialized_end=887
+  _globals['_DIAGNOSTIC']._serialized_start=890
+  _globals['_DIAGNOSTIC']._serialized_end=1096
+  _globals['_LISTDIAGNOSTICSREQUEST']._serialized_start=1098
+  _globals['_LISTDIAGNOSTICSREQUEST']._serialized_end=1161
+  _globals['_LISTDIAGNOSTICSRESPONSE']._serialized_start=1163
+  _globals['_LISTDIAGNOSTICSRESPONSE']._serialized_end=1263
+  _globals['_CATALOGEVENT']._serialized_start=1266
+  _globals['_CATALOGEVENT']._serialized_end=1435
+  _globals['_WATCHAGENTSREQUEST']._serialized_start=1437
+  _globals['_WATCHAGENTSREQUEST']._serialized_end=1457
+  _globals['_WATCHAGENTSRESPONSE']._serialized_start=1459
+  _globals['_WATCHAGENTSRESPONSE']._serialized_end=1545
+  _globals['_REGISTRYSERVICE']._serialized_start=2151
+  _globals['_REGISTRYSERVICE']._serialized_end=2732
 # @@protoc_insertion_point(module_scope)

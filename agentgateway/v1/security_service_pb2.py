@@ -22,63 +22,80 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/security_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\tRateLimit\x12\x1b\n\x13requests_per_minute\x18\x01 \x01(\x05\x12\x19\n\x11tokens_per_minute\x18\x02 \x01(\x05\"y\n\tPrincipal\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\r\n\x05tools\x18\x04 \x03(\t\x12.\n\nrate_limit\x18\x05 \x01(\x0b\x32\x1a.agentgateway.v1.RateLimit\";\n\x08\x44\x65\x63ision\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x15\n\x13\x41uthenticateRequest\"E\n\x14\x41uthenticateResponse\x12-\n\tprincipal\x18\x01 \x01(\x0b\x32\x1a.agentgateway.v1.Principal\"]\n\x10\x41uthorizeRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x03 \x01(\t\"@\n\x11\x41uthorizeResponse\x12+\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Decision\"c\n\x16PreviewDecisionRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x03 \x01(\t\"F\n\x17PreviewDecisionResponse\x12+\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Decision\"\xe7\x01\n\x08Override\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12/\n\x06\x65\x66\x66\x65\x63t\x18\x06 \x01(\x0e\x32\x1f.agentgateway.v1.OverrideEffect\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x08 \x01(\t\"l\n\x15\x43reateOverrideRequest\x12+\n\x08override\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Override\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x16\x43reateOverrideResponse\x12+\n\x08override\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Override\"=\n\x14ListOverridesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x15ListOverridesResponse\x12,\n\toverrides\x18\x01 \x03(\x0b\x32\x19.agentgateway.v1.Override\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44\x65leteOverrideRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteOverrideResponse\"\xb6\x01\n\nAuditEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x05 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x06 \x01(\x08\x12\x0e\n\x06policy\x18\x07 \x01(\t\"\xdc\x01\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x05 \x01(\t\x12\x14\n\x07\x61llowed\x18\x06 \x01(\x08H\x00\x88\x01\x01\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08_allowed\"_\n\x17ListAuditEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.agentgateway.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x15\n\x13ReloadPolicyRequest\")\n\x14ReloadPolicyResponse\x12\x11\n\tkey_count\x18\x01 \x01(\x05*\x97\x01\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41\x43TION_USE_MODEL\x10\x01\x12\x13\n\x0f\x41\x43TION_USE_TOOL\x10\x02\x12\x15\n\x11\x41\x43TION_CALL_ADMIN\x10\x03\x12\x16\n\x12\x41\x43TION_LOAD_MODULE\x10\x04\x12\x1b\n\x17\x41\x43TION_RESOLVE_APPROVAL\x10\x05*h\n\x0eOverrideEffect\x12\x1f\n\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n\x15OVERRIDE_EFFECT_GRANT\x10\x01\x12\x1a\n\x16OVERRIDE_EFFECT_REVOKE\x10\x02\x32\x91\x06\n\x0fSecurityService\x12[\n\x0c\x41uthenticate\x12$.agentgateway.v1.AuthenticateRequest\x1a%.agentgateway.v1.AuthenticateResponse\x12R\n\tAuthorize\x12!.agentgateway.v1.AuthorizeRequest\x1a\".agentgateway.v1.AuthorizeResponse\x12\x64\n\x0fPreviewDecision\x12\'.agentgateway.v1.PreviewDecisionRequest\x1a(.agentgateway.v1.PreviewDecisionResponse\x12\x61\n\x0e\x43reateOverride\x12&.agentgateway.v1.CreateOverrideRequest\x1a\'.agentgateway.v1.CreateOverrideResponse\x12^\n\rListOverrides\x12%.agentgateway.v1.ListOverridesRequest\x1a&.agentgateway.v1.ListOverridesResponse\x12\x61\n\x0e\x44\x65leteOverride\x12&.agentgateway.v1.DeleteOverrideRequest\x1a\'.agentgateway.v1.DeleteOverrideResponse\x12\x64\n\x0fListAuditEvents\x12\'.agentgateway.v1.ListAuditEventsRequest\x1a(.agentgateway.v1.ListAuditEventsResponse\x12[\n\x0cReloadPolicy\x12$.agentgateway.v1.ReloadPolicyRequest\x1a%.agentgateway.v1.ReloadPolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/security_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"C\n\tRateLimit\x12\x1b\n\x13requests_per_minute\x18\x01 \x01(\x05\x12\x19\n\x11tokens_per_minute\x18\x02 \x01(\x05\"y\n\tPrincipal\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x02 \x03(\t\x12\x0e\n\x06models\x18\x03 \x03(\t\x12\r\n\x05tools\x18\x04 \x03(\t\x12.\n\nrate_limit\x18\x05 \x01(\x0b\x32\x1a.agentgateway.v1.RateLimit\";\n\x08\x44\x65\x63ision\x12\x0f\n\x07\x61llowed\x18\x01 \x01(\x08\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x15\n\x13\x41uthenticateRequest\"E\n\x14\x41uthenticateResponse\x12-\n\tprincipal\x18\x01 \x01(\x0b\x32\x1a.agentgateway.v1.Principal\"]\n\x10\x41uthorizeRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x03 \x01(\t\"@\n\x11\x41uthorizeResponse\x12+\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Decision\"c\n\x16PreviewDecisionRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x03 \x01(\t\"F\n\x17PreviewDecisionResponse\x12+\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Decision\"\xe7\x01\n\x08Override\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tnamespace\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x0f\n\x07pattern\x18\x05 \x01(\t\x12/\n\x06\x65\x66\x66\x65\x63t\x18\x06 \x01(\x0e\x32\x1f.agentgateway.v1.OverrideEffect\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x08 \x01(\t\"l\n\x15\x43reateOverrideRequest\x12+\n\x08override\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Override\x12&\n\x03ttl\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x16\x43reateOverrideResponse\x12+\n\x08override\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Override\"=\n\x14ListOverridesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x15ListOverridesResponse\x12,\n\toverrides\x18\x01 \x03(\x0b\x32\x19.agentgateway.v1.Override\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"%\n\x15\x44\x65leteOverrideRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteOverrideResponse\"\xb6\x01\n\nAuditEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x05 \x01(\t\x12\x0f\n\x07\x61llowed\x18\x06 \x01(\x08\x12\x0e\n\x06policy\x18\x07 \x01(\t\"\xdc\x01\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\'\n\x06\x61\x63tion\x18\x04 \x01(\x0e\x32\x17.agentgateway.v1.Action\x12\x10\n\x08resource\x18\x05 \x01(\t\x12\x14\n\x07\x61llowed\x18\x06 \x01(\x08H\x00\x88\x01\x01\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\n\n\x08_allowed\"_\n\x17ListAuditEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.agentgateway.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x15\n\x13ReloadPolicyRequest\")\n\x14ReloadPolicyResponse\x12\x11\n\tkey_count\x18\x01 \x01(\x05*\x97\x01\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41\x43TION_USE_MODEL\x10\x01\x12\x13\n\x0f\x41\x43TION_USE_TOOL\x10\x02\x12\x15\n\x11\x41\x43TION_CALL_ADMIN\x10\x03\x12\x16\n\x12\x41\x43TION_LOAD_MODULE\x10\x04\x12\x1b\n\x17\x41\x43TION_RESOLVE_APPROVAL\x10\x05*h\n\x0eOverrideEffect\x12\x1f\n\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n\x15OVERRIDE_EFFECT_GRANT\x10\x01\x12\x1a\n\x16OVERRIDE_EFFECT_REVOKE\x10\x02\x32\x94\x08\n\x0fSecurityService\x12~\n\x0c\x41uthenticate\x12$.agentgateway.v1.AuthenticateRequest\x1a%.agentgateway.v1.AuthenticateResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/security:authenticate\x12u\n\tAuthorize\x12!.agentgateway.v1.AuthorizeRequest\x1a\".agentgateway.v1.AuthorizeResponse\"!\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/security:authorize:\x01*\x12\x8d\x01\n\x0fPreviewDecision\x12\'.agentgateway.v1.PreviewDecisionRequest\x1a(.agentgateway.v1.PreviewDecisionResponse\"\'\x82\xd3\xe4\x93\x02!\"\x1c/v1/security:previewDecision:\x01*\x12\x82\x01\n\x0e\x43reateOverride\x12&.agentgateway.v1.CreateOverrideRequest\x1a\'.agentgateway.v1.CreateOverrideResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/overrides:\x08override\x12u\n\rListOverrides\x12%.agentgateway.v1.ListOverridesRequest\x1a&.agentgateway.v1.ListOverridesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/overrides\x12\x81\x01\n\x0e\x44\x65leteOverride\x12&.agentgateway.v1.DeleteOverrideRequest\x1a\'.agentgateway.v1.DeleteOverrideResponse\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=overrides/*}\x12}\n\x0fListAuditEvents\x12\'.agentgateway.v1.ListAuditEventsRequest\x1a(.agentgateway.v1.ListAuditEventsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/auditEvents\x12{\n\x0cReloadPolicy\x12$.agentgateway.v1.ReloadPolicyRequest\x1a%.agentgateway.v1.ReloadPolicyResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/security:reload:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentgateway.v1.security_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACTION']._serialized_start=2016
-  _globals['_ACTION']._serialized_end=2167
-  _globals['_OVERRIDEEFFECT']._serialized_start=2169
-  _globals['_OVERRIDEEFFECT']._serialized_end=2273
-  _globals['_RATELIMIT']._serialized_start=124
-  _globals['_RATELIMIT']._serialized_end=191
-  _globals['_PRINCIPAL']._serialized_start=193
-  _globals['_PRINCIPAL']._serialized_end=314
-  _globals['_DECISION']._serialized_start=316
-  _globals['_DECISION']._serialized_end=375
-  _globals['_AUTHENTICATEREQUEST']._serialized_start=377
-  _globals['_AUTHENTICATEREQUEST']._serialized_end=398
-  _globals['_AUTHENTICATERESPONSE']._serialized_start=400
-  _globals['_AUTHENTICATERESPONSE']._serialized_end=469
-  _globals['_AUTHORIZEREQUEST']._serialized_start=471
-  _globals['_AUTHORIZEREQUEST']._serialized_end=564
-  _globals['_AUTHORIZERESPONSE']._serialized_start=566
-  _globals['_AUTHORIZERESPONSE']._serialized_end=630
-  _globals['_PREVIEWDECISIONREQUEST']._serialized_start=632
-  _globals['_PREVIEWDECISIONREQUEST']._serialized_end=731
-  _globals['_PREVIEWDECISIONRESPONSE']._serialized_start=733
-  _globals['_PREVIEWDECISIONRESPONSE']._serialized_end=803
-  _globals['_OVERRIDE']._serialized_start=806
-  _globals['_OVERRIDE']._serialized_end=1037
-  _globals['_CREATEOVERRIDEREQUEST']._serialized_start=1039
-  _globals['_CREATEOVERRIDEREQUEST']._serialized_end=1147
-  _globals['_CREATEOVERRIDERESPONSE']._serialized_start=1149
-  _globals['_CREATEOVERRIDERESPONSE']._serialized_end=1218
-  _globals['_LISTOVERRIDESREQUEST']._serialized_start=1220
-  _globals['_LISTOVERRIDESREQUEST']._serialized_end=1281
-  _globals['_LISTOVERRIDESRESPONSE']._serialized_start=1283
-  _globals['_LISTOVERRIDESRESPONSE']._serialized_end=1377
-  _globals['_DELETEOVERRIDEREQUEST']._serialized_start=1379
-  _globals['_DELETEOVERRIDEREQUEST']._serialized_end=1416
-  _globals['_DELETEOVERRIDERESPONSE']._serialized_start=1418
-  _globals['_DELETEOVERRIDERESPONSE']._serialized_end=1442
-  _globals['_AUDITEVENT']._serialized_start=1445
-  _globals['_AUDITEVENT']._serialized_end=1627
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1630
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1850
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1852
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1947
-  _globals['_RELOADPOLICYREQUEST']._serialized_start=1949
-  _globals['_RELOADPOLICYREQUEST']._serialized_end=1970
-  _globals['_RELOADPOLICYRESPONSE']._serialized_start=1972
-  _globals['_RELOADPOLICYRESPONSE']._serialized_end=2013
-  _globals['_SECURITYSERVICE']._serialized_start=2276
-  _globals['_SECURITYSERVICE']._serialized_end=3061
+  _globals['_SECURITYSERVICE'].methods_by_name['Authenticate']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['Authenticate']._serialized_options = b'\202\323\344\223\002\033\022\031/v1/security:authenticate'
+  _globals['_SECURITYSERVICE'].methods_by_name['Authorize']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['Authorize']._serialized_options = b'\202\323\344\223\002\033\"\026/v1/security:authorize:\001*'
+  _globals['_SECURITYSERVICE'].methods_by_name['PreviewDecision']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['PreviewDecision']._serialized_options = b'\202\323\344\223\002!\"\034/v1/security:previewDecision:\001*'
+  _globals['_SECURITYSERVICE'].methods_by_name['CreateOverride']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['CreateOverride']._serialized_options = b'\202\323\344\223\002\031\"\r/v1/overrides:\010override'
+  _globals['_SECURITYSERVICE'].methods_by_name['ListOverrides']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['ListOverrides']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/overrides'
+  _globals['_SECURITYSERVICE'].methods_by_name['DeleteOverride']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['DeleteOverride']._serialized_options = b'\202\323\344\223\002\030*\026/v1/{name=overrides/*}'
+  _globals['_SECURITYSERVICE'].methods_by_name['ListAuditEvents']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['ListAuditEvents']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/auditEvents'
+  _globals['_SECURITYSERVICE'].methods_by_name['ReloadPolicy']._loaded_options = None
+  _globals['_SECURITYSERVICE'].methods_by_name['ReloadPolicy']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/security:reload:\001*'
+  _globals['_ACTION']._serialized_start=2046
+  _globals['_ACTION']._serialized_end=2197
+  _globals['_OVERRIDEEFFECT']._serialized_start=2199
+  _globals['_OVERRIDEEFFECT']._serialized_end=2303
+  _globals['_RATELIMIT']._serialized_start=154
+  _globals['_RATELIMIT']._serialized_end=221
+  _globals['_PRINCIPAL']._serialized_start=223
+  _globals['_PRINCIPAL']._serialized_end=344
+  _globals['_DECISION']._serialized_start=346
+  _globals['_DECISION']._serialized_end=405
+  _globals['_AUTHENTICATEREQUEST']._serialized_start=407
+  _globals['_AUTHENTICATEREQUEST']._serialized_end=428
+  _globals['_AUTHENTICATERESPONSE']._serialized_start=430
+  _globals['_AUTHENTICATERESPONSE']._serialized_end=499
+  _globals['_AUTHORIZEREQUEST']._serialized_start=501
+  _globals['_AUTHORIZEREQUEST']._serialized_end=594
+  _globals['_AUTHORIZERESPONSE']._serialized_start=596
+  _globals['_AUTHORIZERESPONSE']._serialized_end=660
+  _globals['_PREVIEWDECISIONREQUEST']._serialized_start=662
+  _globals['_PREVIEWDECISIONREQUEST']._serialized_end=761
+  _globals['_PREVIEWDECISIONRESPONSE']._serialized_start=763
+  _globals['_PREVIEWDECISIONRESPONSE']._serialized_end=833
+  _globals['_OVERRIDE']._serialized_start=836
+  _globals['_OVERRIDE']._serialized_end=1067
+  _globals['_CREATEOVERRIDEREQUEST']._serialized_start=1069
+  _globals['_CREATEOVERRIDEREQUEST']._serialized_end=1177
+  _globals['_CREATEOVERRIDERESPONSE']._serialized_start=1179
+  _globals['_CREATEOVERRIDERESPONSE']._serialized_end=1248
+  _globals['_LISTOVERRIDESREQUEST']._serialized_start=1250
+  _globals['_LISTOVERRIDESREQUEST']._serialized_end=1311
+  _globals['_LISTOVERRIDESRESPONSE']._serialized_start=1313
+  _globals['_LISTOVERRIDESRESPONSE']._serialized_end=1407
+  _globals['_DELETEOVERRIDEREQUEST']._serialized_start=1409
+  _globals['_DELETEOVERRIDEREQUEST']._serialized_end=1446
+  _globals['_DELETEOVERRIDERESPONSE']._serialized_start=1448
+  _globals['_DELETEOVERRIDERESPONSE']._serialized_end=1472
+  _globals['_AUDITEVENT']._serialized_start=1475
+  _globals['_AUDITEVENT']._serialized_end=1657
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1660
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1880
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1882
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1977
+  _globals['_RELOADPOLICYREQUEST']._serialized_start=1979
+  _globals['_RELOADPOLICYREQUEST']._serialized_end=2000
+  _globals['_RELOADPOLICYRESPONSE']._serialized_start=2002
+  _globals['_RELOADPOLICYRESPONSE']._serialized_end=2043
+  _globals['_SECURITYSERVICE']._serialized_start=2306
+  _globals['_SECURITYSERVICE']._serialized_end=3350
 # @@protoc_insertion_point(module_scope)

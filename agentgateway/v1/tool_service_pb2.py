@@ -22,37 +22,46 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"agentgateway/v1/tool_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x92\x01\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\'\n\x04kind\x18\x04 \x01(\x0e\x32\x19.agentgateway.v1.ToolKind\x12+\n\nparameters\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"9\n\x10ListToolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x11ListToolsResponse\x12$\n\x05tools\x18\x01 \x03(\x0b\x32\x15.agentgateway.v1.Tool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x0eGetToolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x0fGetToolResponse\x12#\n\x04tool\x18\x01 \x01(\x0b\x32\x15.agentgateway.v1.Tool\"M\n\x11InvokeToolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\targuments\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"Q\n\x12InvokeToolResponse\x12\x0e\n\x06output\x18\x01 \x01(\t\x12+\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x15\n\x13RefreshToolsRequest\"*\n\x14RefreshToolsResponse\x12\x12\n\ntool_count\x18\x01 \x01(\x05*b\n\x08ToolKind\x12\x19\n\x15TOOL_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TOOL_KIND_PYTHON\x10\x01\x12\x12\n\x0eTOOL_KIND_HTTP\x10\x02\x12\x11\n\rTOOL_KIND_MCP\x10\x03\x32\xe3\x02\n\x0bToolService\x12R\n\tListTools\x12!.agentgateway.v1.ListToolsRequest\x1a\".agentgateway.v1.ListToolsResponse\x12L\n\x07GetTool\x12\x1f.agentgateway.v1.GetToolRequest\x1a .agentgateway.v1.GetToolResponse\x12U\n\nInvokeTool\x12\".agentgateway.v1.InvokeToolRequest\x1a#.agentgateway.v1.InvokeToolResponse\x12[\n\x0cRefreshTools\x12$.agentgateway.v1.RefreshToolsRequest\x1a%.agentgateway.v1.RefreshToolsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"agentgateway/v1/tool_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x92\x01\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\ttool_name\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\'\n\x04kind\x18\x04 \x01(\x0e\x32\x19.agentgateway.v1.ToolKind\x12+\n\nparameters\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"9\n\x10ListToolsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x11ListToolsResponse\x12$\n\x05tools\x18\x01 \x03(\x0b\x32\x15.agentgateway.v1.Tool\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x0eGetToolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x0fGetToolResponse\x12#\n\x04tool\x18\x01 \x01(\x0b\x32\x15.agentgateway.v1.Tool\"M\n\x11InvokeToolRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\targuments\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"Q\n\x12InvokeToolResponse\x12\x0e\n\x06output\x18\x01 \x01(\t\x12+\n\x08\x64uration\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x15\n\x13RefreshToolsRequest\"*\n\x14RefreshToolsResponse\x12\x12\n\ntool_count\x18\x01 \x01(\x05*b\n\x08ToolKind\x12\x19\n\x15TOOL_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10TOOL_KIND_PYTHON\x10\x01\x12\x12\n\x0eTOOL_KIND_HTTP\x10\x02\x12\x11\n\rTOOL_KIND_MCP\x10\x03\x32\xd6\x03\n\x0bToolService\x12\x65\n\tListTools\x12!.agentgateway.v1.ListToolsRequest\x1a\".agentgateway.v1.ListToolsResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/tools\x12h\n\x07GetTool\x12\x1f.agentgateway.v1.GetToolRequest\x1a .agentgateway.v1.GetToolResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=tools/*}\x12{\n\nInvokeTool\x12\".agentgateway.v1.InvokeToolRequest\x1a#.agentgateway.v1.InvokeToolResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/v1/{name=tools/*}:invoke:\x01*\x12y\n\x0cRefreshTools\x12$.agentgateway.v1.RefreshToolsRequest\x1a%.agentgateway.v1.RefreshToolsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/tools:refresh:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentgateway.v1.tool_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TOOLKIND']._serialized_start=726
-  _globals['_TOOLKIND']._serialized_end=824
-  _globals['_TOOL']._serialized_start=118
-  _globals['_TOOL']._serialized_end=264
-  _globals['_LISTTOOLSREQUEST']._serialized_start=266
-  _globals['_LISTTOOLSREQUEST']._serialized_end=323
-  _globals['_LISTTOOLSRESPONSE']._serialized_start=325
-  _globals['_LISTTOOLSRESPONSE']._serialized_end=407
-  _globals['_GETTOOLREQUEST']._serialized_start=409
-  _globals['_GETTOOLREQUEST']._serialized_end=439
-  _globals['_GETTOOLRESPONSE']._serialized_start=441
-  _globals['_GETTOOLRESPONSE']._serialized_end=495
-  _globals['_INVOKETOOLREQUEST']._serialized_start=497
-  _globals['_INVOKETOOLREQUEST']._serialized_end=574
-  _globals['_INVOKETOOLRESPONSE']._serialized_start=576
-  _globals['_INVOKETOOLRESPONSE']._serialized_end=657
-  _globals['_REFRESHTOOLSREQUEST']._serialized_start=659
-  _globals['_REFRESHTOOLSREQUEST']._serialized_end=680
-  _globals['_REFRESHTOOLSRESPONSE']._serialized_start=682
-  _globals['_REFRESHTOOLSRESPONSE']._serialized_end=724
-  _globals['_TOOLSERVICE']._serialized_start=827
-  _globals['_TOOLSERVICE']._serialized_end=1182
+  _globals['_TOOLSERVICE'].methods_by_name['ListTools']._loaded_options = None
+  _globals['_TOOLSERVICE'].methods_by_name['ListTools']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/tools'
+  _globals['_TOOLSERVICE'].methods_by_name['GetTool']._loaded_options = None
+  _globals['_TOOLSERVICE'].methods_by_name['GetTool']._serialized_options = b'\202\323\344\223\002\024\022\022/v1/{name=tools/*}'
+  _globals['_TOOLSERVICE'].methods_by_name['InvokeTool']._loaded_options = None
+  _globals['_TOOLSERVICE'].methods_by_name['InvokeTool']._serialized_options = b'\202\323\344\223\002\036\"\031/v1/{name=tools/*}:invoke:\001*'
+  _globals['_TOOLSERVICE'].methods_by_name['RefreshTools']._loaded_options = None
+  _globals['_TOOLSERVICE'].methods_by_name['RefreshTools']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/tools:refresh:\001*'
+  _globals['_TOOLKIND']._serialized_start=756
+  _globals['_TOOLKIND']._serialized_end=854
+  _globals['_TOOL']._serialized_start=148
+  _globals['_TOOL']._serialized_end=294
+  _globals['_LISTTOOLSREQUEST']._serialized_start=296
+  _globals['_LISTTOOLSREQUEST']._serialized_end=353
+  _globals['_LISTTOOLSRESPONSE']._serialized_start=355
+  _globals['_LISTTOOLSRESPONSE']._serialized_end=437
+  _globals['_GETTOOLREQUEST']._serialized_start=439
+  _globals['_GETTOOLREQUEST']._serialized_end=469
+  _globals['_GETTOOLRESPONSE']._serialized_start=471
+  _globals['_GETTOOLRESPONSE']._serialized_end=525
+  _globals['_INVOKETOOLREQUEST']._serialized_start=527
+  _globals['_INVOKETOOLREQUEST']._serialized_end=604
+  _globals['_INVOKETOOLRESPONSE']._serialized_start=606
+  _globals['_INVOKETOOLRESPONSE']._serialized_end=687
+  _globals['_REFRESHTOOLSREQUEST']._serialized_start=689
+  _globals['_REFRESHTOOLSREQUEST']._serialized_end=710
+  _globals['_REFRESHTOOLSRESPONSE']._serialized_start=712
+  _globals['_REFRESHTOOLSRESPONSE']._serialized_end=754
+  _globals['_TOOLSERVICE']._serialized_start=857
+  _globals['_TOOLSERVICE']._serialized_end=1327
 # @@protoc_insertion_point(module_scope)
