@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import FileDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from agentgateway.v1 import conversation_service_pb2_grpc as conv_grpc
@@ -44,6 +45,7 @@ from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
 from shim.responses import create_response, delete_response, get_response, list_input_items
 from shim.shutdown import OpenCalls
+from shim.transcoding import gateway_files, route_conflicts, transcoded_routes
 
 __all__ = ["create_app"]
 
@@ -110,11 +112,20 @@ class _App(Starlette):
         return RequestContext(ExceptionMiddleware(self.router, handlers=self.exception_handlers), self.response_headers)
 
 
-def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcessServer | None = None, *, worker_pid: int | None = None) -> Starlette:
+def create_app(
+    settings: GatewaySettings,
+    grpc_target: str,
+    inprocess: InProcessServer | None = None,
+    *,
+    worker_pid: int | None = None,
+    http_files: Sequence[FileDescriptor] | None = None,
+) -> Starlette:
     """The shim. It reaches the gRPC services at ``grpc_target`` or, co-located, through
     ``inprocess`` (the same servicers and interceptors, no socket: services/rpc/inprocess.py).
     ``worker_pid``: this process is one of several workers; every response says which
-    (``x-gateway-worker``), so a client or a load test can tell them apart."""
+    (``x-gateway-worker``), so a client or a load test can tell them apart. ``http_files``:
+    the proto files whose ``google.api.http`` annotations become REST routes (default: every
+    ``agentgateway.v1`` file). A route that would clash with another is an error here."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,6 +140,7 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
                     ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
                 ],
             )
+        app.state.channel = channel  # the REST admin routes call their RPCs on it (shim/transcoding.py)
         app.state.executor = ex_grpc.ExecutorServiceStub(channel)
         app.state.conversations = conv_grpc.ConversationServiceStub(channel)
         app.state.registry = reg_grpc.RegistryServiceStub(channel)
@@ -141,32 +153,34 @@ def create_app(settings: GatewaySettings, grpc_target: str, inprocess: InProcess
         finally:
             await channel.close()
 
-    app = _App(
-        routes=[
-            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-            Route("/v1/responses", create_response, methods=["POST"]),
-            Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
-            Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
-            Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
-            Route("/v1/conversations", create_conversation, methods=["POST"]),
-            Route("/v1/conversations/{conversation_id}", get_conversation, methods=["GET"]),
-            Route("/v1/conversations/{conversation_id}", update_conversation, methods=["POST"]),
-            Route("/v1/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
-            Route("/v1/conversations/{conversation_id}/items", append_items, methods=["POST"]),
-            Route("/v1/conversations/{conversation_id}/items", list_items, methods=["GET"]),
-            # :path, as an item id a client chose may hold "/" (clients send it as %2F).
-            Route("/v1/conversations/{conversation_id}/items/{item_id:path}", get_item, methods=["GET"]),
-            Route("/v1/conversations/{conversation_id}/items/{item_id:path}", delete_item, methods=["DELETE"]),
-            Route("/v1/approvals/{approval_id}", resolve_approval, methods=["POST"]),
-            Route("/v1/approvals/{approval_id}", get_approval, methods=["GET"]),
-            Route("/v1/models", list_models, methods=["GET"]),
-            Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", create_response, methods=["POST"]),
+        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+        Route("/v1/conversations", create_conversation, methods=["POST"]),
+        Route("/v1/conversations/{conversation_id}", get_conversation, methods=["GET"]),
+        Route("/v1/conversations/{conversation_id}", update_conversation, methods=["POST"]),
+        Route("/v1/conversations/{conversation_id}", delete_conversation, methods=["DELETE"]),
+        Route("/v1/conversations/{conversation_id}/items", append_items, methods=["POST"]),
+        Route("/v1/conversations/{conversation_id}/items", list_items, methods=["GET"]),
+        # :path, as an item id a client chose may hold "/" (clients send it as %2F).
+        Route("/v1/conversations/{conversation_id}/items/{item_id:path}", get_item, methods=["GET"]),
+        Route("/v1/conversations/{conversation_id}/items/{item_id:path}", delete_item, methods=["DELETE"]),
+        Route("/v1/approvals/{approval_id}", resolve_approval, methods=["POST"]),
+        Route("/v1/approvals/{approval_id}", get_approval, methods=["GET"]),
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    # The admin and registry RPCs, from their google.api.http annotations.
+    routes += transcoded_routes(gateway_files() if http_files is None else http_files)
+    conflicts = route_conflicts(routes)
+    if conflicts:
+        raise ValueError(f"HTTP annotations clash with the shim's routes: {'; '.join(conflicts)}")
+    app = _App(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     app.response_headers = () if worker_pid is None else ((b"x-gateway-worker", str(worker_pid).encode()),)
     app.state.settings = settings
     return app

@@ -39,6 +39,11 @@ _BY_REASON: dict[str, tuple[int, str]] = {
     "APPROVAL_ALREADY_RESOLVED": (409, "invalid_request_error"),
     "APPROVAL_EXPIRED": (410, "invalid_request_error"),
     "APPROVAL_AGENT_CHANGED": (409, "invalid_request_error"),
+    # A reload refused because the file is malformed (the old config stays): FAILED_PRECONDITION,
+    # which Google's HTTP mapping (and grpc-gateway's) makes a 400, not a server failure.
+    "POLICY_INVALID": (400, "invalid_request_error"),
+    "POLICY_MISSING": (400, "invalid_request_error"),
+    "TOOLS_CONFIG_INVALID": (400, "invalid_request_error"),
 }
 
 
