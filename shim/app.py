@@ -43,6 +43,7 @@ from shim.conversations import (
 from shim.errors import EXCEPTION_HANDLERS
 from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
+from shim.openapi import openapi_json
 from shim.responses import create_response, delete_response, get_response, list_input_items
 from shim.shutdown import OpenCalls
 from shim.transcoding import gateway_files, route_conflicts, transcoded_routes
@@ -174,6 +175,7 @@ def create_app(
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
     # The admin and registry RPCs, from their google.api.http annotations.
     routes += transcoded_routes(gateway_files() if http_files is None else http_files)

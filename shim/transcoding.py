@@ -47,7 +47,18 @@ from shim.json_response import JSONResponse
 if TYPE_CHECKING:
     from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
 
-__all__ = ["Binding", "PathParam", "TranscodedRoute", "bindings_of", "gateway_files", "route_conflicts", "transcoded_routes"]
+__all__ = [
+    "Binding",
+    "PathParam",
+    "TemplateError",
+    "TranscodedRoute",
+    "bindings_of",
+    "example_path",
+    "gateway_files",
+    "query_fields",
+    "route_conflicts",
+    "transcoded_routes",
+]
 
 # The `(google.api.http)` method option (googleapis-common-protos' stub types it as a plain field).
 _HTTP = cast("_ExtensionFieldDescriptor[MethodOptions, http_pb2.HttpRule]", annotations_pb2.http)
@@ -105,11 +116,14 @@ class Binding:
         """The gRPC method path: ``/agentgateway.v1.RegistryService/GetAgent``."""
         return f"/{self.method.containing_service.full_name}/{self.method.name}"
 
-    @property
-    def bound(self) -> tuple[tuple[str, ...], ...]:
-        """The field paths (proto names) the path and the body set."""
-        paths = tuple(tuple(f.name for f in fields) for _, fields in self.variables)
-        return (*paths, (self.body,)) if self.body and self.body != "*" else paths
+    def binds(self, fields: Sequence[FieldDescriptor]) -> bool:
+        """Whether the path or the body sets the field at ``fields`` (or one above or below
+        it): a query parameter may not."""
+        if self.body == "*":
+            return True
+        names = tuple(f.name for f in fields)
+        bound = [tuple(f.name for f in path) for _, path in self.variables] + ([(self.body,)] if self.body else [])
+        return any(names[: len(b)] == b or b[: len(names)] == names for b in bound)
 
 
 class TemplateError(ValueError):
@@ -354,8 +368,27 @@ async def _merge_body(request: Request, binding: Binding, message: Message) -> N
         _parse({field.json_name: value}, message, None)
 
 
+def query_fields(binding: Binding, message: Descriptor | None = None, above: tuple[FieldDescriptor, ...] = ()) -> list[tuple[FieldDescriptor, ...]]:
+    """The fields a query parameter of ``binding`` may set: those neither the path nor the
+    body binds, scalar (or a well-known type with a scalar JSON form), through singular
+    message fields. Cyclic messages are followed three levels deep."""
+    found: list[tuple[FieldDescriptor, ...]] = []
+    for field in (message or binding.method.input_type).fields:
+        path = (*above, field)
+        if binding.binds(path):
+            continue
+        if _query_leaf(field):
+            found.append(path)
+        elif field.message_type is not None and not field.is_repeated and len(path) < 3:
+            found.extend(query_fields(binding, field.message_type, path))
+    return found
+
+
+def _query_leaf(field: FieldDescriptor) -> bool:
+    return field.message_type is None or field.message_type.full_name in _SCALAR_WKT
+
+
 def _merge_query(request: Request, binding: Binding, message: Message) -> None:
-    bound = binding.bound
     for key in dict.fromkeys(request.query_params.keys()):
         if binding.body == "*":
             raise invalid_argument(f"Unknown parameter: '{key}'. This route takes its fields in the JSON body.", key, "UNKNOWN_PARAMETER")
@@ -363,11 +396,10 @@ def _merge_query(request: Request, binding: Binding, message: Message) -> None:
             fields = _field_path(binding.method.input_type, key)
         except TemplateError:
             raise invalid_argument(f"Unknown parameter: '{key}'.", key, "UNKNOWN_PARAMETER") from None
-        names = tuple(f.name for f in fields)
-        if any(names[: len(b)] == b or b[: len(names)] == names for b in bound):
+        if binding.binds(fields):
             raise invalid_argument(f"'{key}' is set by the path or the body of this route, not by a query parameter", key)
         leaf = fields[-1]
-        if leaf.message_type is not None and leaf.message_type.full_name not in _SCALAR_WKT:
+        if not _query_leaf(leaf):
             raise invalid_argument(f"'{key}' is a message: set its fields ('{key}.<field>') or use the JSON body", key)
         values = request.query_params.getlist(key)
         if not leaf.is_repeated and len(values) > 1:

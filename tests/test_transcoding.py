@@ -24,12 +24,14 @@ import httpx
 import pytest
 from google.api import annotations_pb2
 from grpc_tools import protoc
+from openapi_spec_validator import validate
 from starlette.routing import Match, Route
 
 from services.errors import GatewayError
 from services.rpc.status import to_status
 from services.settings import GatewaySettings
 from shim.app import create_app
+from shim.openapi import openapi_document
 from shim.transcoding import TemplateError, TranscodedRoute, bindings_of, example_path, gateway_files, route_conflicts
 
 WIDGETS = """
@@ -232,6 +234,26 @@ async def test_each_annotation_is_a_route_and_nothing_else(compiled: Path) -> No
         ("POST", "/v1/{name=rooms/*/widgets/*}:paint", "/v1/rooms/{room}/widgets/{widget}:paint", "PaintWidget"),
         ("GET", "/v1/{path=catalog/**}:find", "/v1/catalog/{catalog}:find", "FindWidget"),
     ]
+    # /openapi.json documents them from the descriptors alone, as valid OpenAPI 3.1.
+    document = openapi_document(app.routes)
+    validate(document)
+    listing = document["paths"]["/v1/rooms/{room}/widgets"]["get"]
+    assert {p["name"]: p["in"] for p in listing["parameters"]} == {
+        "room": "path",
+        "pageSize": "query",
+        "colors": "query",
+        "filter.tag": "query",
+        "filter.maxAge": "query",
+        "since": "query",
+        "shiny": "query",
+        "ids": "query",
+        "ratio": "query",
+    }
+    widget = document["components"]["schemas"]["restadmintest.v1.Widget"]["properties"]
+    assert widget["weight"]["type"] == ["string", "integer"] and widget["labels"] == {"type": "object", "additionalProperties": {"type": "string"}}
+    assert widget["tags"] == {"type": "array", "items": {"type": "string"}} and widget["extra"] == {"type": "object"}
+    paint = document["paths"]["/v1/rooms/{room}/widgets/{widget}:paint"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert paint == {"$ref": "#/components/schemas/restadmintest.v1.Widget"}  # the response_body field
 
 
 async def test_path_variables_and_the_callers_metadata(shim: httpx.AsyncClient) -> None:
