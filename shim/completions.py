@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import grpc
@@ -129,11 +129,12 @@ async def stream_response(request: Request, call: StreamCall, model: str) -> Res
     )
 
 
-async def await_reply(request: Request, call: UnaryCall) -> Any | None:
-    """The reply of a unary executor call, or None if the client went away first (the call
-    is cancelled: the run and its upstream request stop). A failed call raises its error."""
+async def await_reply(request: Request, call: UnaryCall | StreamCall, first: Awaitable[Any] | None = None) -> Any | None:
+    """The reply of a unary executor call (or ``first``, what a streaming ``call`` sends
+    first), or None if the client went away first (the call is cancelled: the run and its
+    upstream request stop). A failed call raises its error."""
     open_calls: OpenCalls = request.app.state.open_calls
-    reply = asyncio.ensure_future(call)
+    reply = asyncio.ensure_future(call if first is None else first)  # type: ignore[arg-type]
     disconnect = asyncio.ensure_future(wait_disconnect(request))
     try:
         with open_calls.open(call):
@@ -144,7 +145,7 @@ async def await_reply(request: Request, call: UnaryCall) -> Any | None:
         call.cancel()
         reply.cancel()
         return None
-    if reply.cancelled() or (open_calls.cut and isinstance(reply.exception(), asyncio.CancelledError | grpc.aio.AioRpcError)):
+    if reply.cancelled() or (open_calls.cut and isinstance(reply.exception(), asyncio.CancelledError | grpc.aio.AioRpcError | GatewayError)):
         if open_calls.cut:  # the shutdown grace ran out: a 503 the client can retry elsewhere
             raise shutting_down()
         return None

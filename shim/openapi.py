@@ -196,7 +196,7 @@ def _admin_operation(binding: Binding, schemas: _ProtoSchemas) -> dict[str, Any]
         "tags": [service.name],
         "summary": f"{service.full_name}.{method.name}",
         "description": f"Transcoded to the gRPC method `{binding.rpc}` (`{binding.verb} {binding.template}`).",
-        "responses": _responses(output, streaming=False),
+        "responses": _responses(output, streaming=False) if not method.server_streaming else _event_responses(output),
     }
     if params:
         operation["parameters"] = params
@@ -214,6 +214,15 @@ def _responses(schema: dict[str, Any], streaming: bool) -> dict[str, Any]:
         "200": {"description": "the answer", "content": content},
         "default": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
     }
+
+
+def _event_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    """A server-streaming RPC: server-sent events, one message per ``data:``."""
+    shown = schema.get("$ref", "").rsplit("/", 1)[-1] or "message"
+    events = {"type": "string", "description": f"server-sent events: each `data:` is one {shown} as JSON, then `data: [DONE]`"}
+    responses = _responses(schema, streaming=False)
+    responses["200"] = {"description": "the stream", "content": {"text/event-stream": {"schema": events}}}
+    return responses
 
 
 class _ProtoSchemas:

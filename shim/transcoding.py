@@ -13,18 +13,22 @@ answer is the response message as proto3 JSON with every field, defaults include
 in OpenAI's error JSON (shim/errors.py), and request mapping errors are 400s naming the
 parameter.
 
+A server-streaming RPC answers with server-sent events, one ``data:`` frame per message and
+``data: [DONE]`` at its end; a failure before the first message is an ordinary error reply,
+after it the last frame (as chat completions stream). Client-streaming RPCs are refused.
+
 Nothing here names a service or a method: annotating an RPC is all it takes to serve it.
-Two rules differ from http.proto, both to keep the route table unambiguous: ``**`` matches
-one or more segments (zero would make ``GET /v1/agents``, the listing, also a ``GetAgent``),
-and only unary methods are served (a streaming method with a binding is refused at start).
+One rule differs from http.proto, to keep the route table unambiguous: ``**`` matches one or
+more segments (zero would make ``GET /v1/agents``, the listing, also a ``GetAgent``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -41,8 +45,12 @@ from starlette.routing import BaseRoute, Match, Route
 
 from services.errors import GatewayError, invalid_argument
 from services.settings import GatewaySettings
-from shim.completions import await_reply, parse_json_body, read_body
+from shim.chunks import sse
+from shim.completions import await_reply, next_or_none, parse_json_body, read_body
+from shim.errors import error_body
+from shim.event_stream import EventStream
 from shim.json_response import JSONResponse
+from shim.shutdown import OpenCalls, shutting_down
 
 if TYPE_CHECKING:
     from google.protobuf.internal.extension_dict import _ExtensionFieldDescriptor
@@ -148,8 +156,8 @@ def bindings_of(files: Iterable[FileDescriptor]) -> list[Binding]:
                 if not options.HasExtension(_HTTP):
                     continue
                 rule = options.Extensions[_HTTP]
-                if method.client_streaming or method.server_streaming:
-                    raise TemplateError(f"{service.full_name}.{method.name}: REST transcoding serves unary methods only")
+                if method.client_streaming:
+                    raise TemplateError(f"{service.full_name}.{method.name}: REST transcoding serves unary and server-streaming methods only")
                 for one in (rule, *rule.additional_bindings):
                     found.append(_binding(method, one))
     return found
@@ -339,14 +347,60 @@ async def _call(request: Request, binding: Binding) -> Response:
     settings: GatewaySettings = request.app.state.settings
     channel: grpc.aio.Channel = request.app.state.channel
     output = message_factory.GetMessageClass(binding.method.output_type)
+    options: dict[str, Any] = {"metadata": request.state.grpc_metadata, "timeout": settings.request_timeout_s}
+    if binding.method.server_streaming:
+        stream = channel.unary_stream(binding.rpc, request_serializer=_serialize, response_deserializer=output.FromString)
+        return await _event_stream(request, binding, stream(message, **options))
     call = channel.unary_unary(binding.rpc, request_serializer=_serialize, response_deserializer=output.FromString)
-    reply: Message | None = await await_reply(request, call(message, metadata=request.state.grpc_metadata, timeout=settings.request_timeout_s))
+    reply: Message | None = await await_reply(request, call(message, **options))
     if reply is None:  # the client went away: the call is cancelled
         return Response(status_code=204)
+    return JSONResponse(_answer(binding, reply))
+
+
+def _answer(binding: Binding, reply: Message) -> Any:
     body: Any = json_format.MessageToDict(reply, always_print_fields_with_no_presence=True)
     if binding.response_body:
         body = body.get(binding.method.output_type.fields_by_name[binding.response_body].json_name)
-    return JSONResponse(body)
+    return body
+
+
+async def _event_stream(request: Request, binding: Binding, call: grpc.aio.UnaryStreamCall[Any, Any]) -> Response:
+    """A server-streaming RPC as server-sent events: one ``data:`` frame per message, then
+    ``data: [DONE]``. The headers wait for the first message (or the end), so a failure before
+    it is an ordinary error reply; after it, the error is the last frame, as on chat completions."""
+    messages = aiter(call)
+    opened: tuple[Message | None] | None = await await_reply(request, call, _first(messages))
+    if opened is None:  # the client went away: the call is cancelled
+        return Response(status_code=204)
+    open_calls: OpenCalls = request.app.state.open_calls
+    return EventStream(_frames(binding, opened[0], messages, call, open_calls), headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+async def _first(messages: AsyncIterator[Any]) -> tuple[Message | None]:
+    """The stream's first message, None if it ended without one (in a tuple: None is a client gone)."""
+    return (await next_or_none(messages),)
+
+
+async def _frames(
+    binding: Binding, opening: Message | None, messages: AsyncIterator[Any], call: grpc.aio.UnaryStreamCall[Any, Any], open_calls: OpenCalls
+) -> AsyncGenerator[bytes, None]:
+    with open_calls.open(call):
+        try:
+            message = opening
+            while message is not None:
+                yield sse(_answer(binding, message))
+                message = await next_or_none(messages)
+            yield sse("[DONE]")
+        except (GatewayError, asyncio.CancelledError) as error:
+            if open_calls.cut:  # the shutdown grace ran out mid-stream
+                yield sse(error_body(shutting_down()))
+            elif isinstance(error, asyncio.CancelledError):
+                raise
+            else:
+                yield sse(error_body(error))
+        finally:
+            call.cancel()  # also when EventStream stops us because the client left
 
 
 def _serialize(message: Message) -> bytes:

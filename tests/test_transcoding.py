@@ -4,14 +4,17 @@ A test-only proto, compiled here with grpc_tools, stands for an RPC someone adds
 runs on a real gRPC server on loopback, and the shim built by ``create_app`` with that proto's
 descriptors serves its annotated methods over HTTP with no shim code for them — path variables
 (one segment, several, ``**``), ``body: "*"`` and ``body: "field"``, query parameters of every
-kind, ``additional_bindings``, ``response_body``, errors. Annotations the shim cannot serve,
+kind, ``additional_bindings``, ``response_body``, errors, a server stream as server-sent events
+(over a real HTTP server: a client that leaves cancels the call). Annotations the shim cannot serve,
 or that would shadow a route of its own, stop it from starting. And the gateway's own route
 table is exactly its annotated methods plus the hand-written OpenAI routes, none shadowing
 another."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from importlib.resources import files
@@ -22,11 +25,13 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+import uvicorn
 from google.api import annotations_pb2
 from grpc_tools import protoc
 from openapi_spec_validator import validate
 from starlette.routing import Match, Route
 
+from services.demo_model import bind_socket, server_config
 from services.errors import GatewayError
 from services.rpc.status import to_status
 from services.settings import GatewaySettings
@@ -68,6 +73,9 @@ service WidgetService {
   }
   rpc FindWidget(FindWidgetRequest) returns (Widget) {
     option (google.api.http) = {get: "/v1/{path=catalog/**}:find"};
+  }
+  rpc WatchWidgets(WatchWidgetsRequest) returns (stream Widget) {
+    option (google.api.http) = {get: "/v1/{parent=rooms/*}/widgets:watch"};
   }
   rpc Unannotated(GetWidgetRequest) returns (Widget);
 }
@@ -120,6 +128,12 @@ message PaintWidgetResponse {
   int32 coats = 2;
 }
 message FindWidgetRequest { string path = 1; }
+message WatchWidgetsRequest {
+  string parent = 1;
+  int32 count = 2;
+  optional int32 fail_at = 3;
+  bool forever = 4;
+}
 """
 
 # Annotations the shim refuses at start, one file each (the refusal names the method).
@@ -128,20 +142,23 @@ REFUSED = {
     "template": ('get: "/v1/{name=rooms/*"', "unbalanced"),
     "field": ('get: "/v1/{nope}"', "has no field 'nope'"),
     "body": ('post: "/v1/things" body: "name"', "must name a singular message field"),
-    "stream": ('get: "/v1/things:watch"', "unary methods only"),
+    "stream": ('post: "/v1/things:upload" body: "*"', "unary and server-streaming methods only"),
 }
 REFUSED_PROTO = """
 syntax = "proto3";
 package restadmintest.{case};
 import "google/api/annotations.proto";
 service ThingService {{
-  rpc Thing(ThingRequest) returns ({stream}ThingResponse) {{
+  rpc Thing({stream}ThingRequest) returns (ThingResponse) {{
     option (google.api.http) = {{{rule}}};
   }}
 }}
 message ThingRequest {{ string name = 1; }}
 message ThingResponse {{}}
 """
+
+
+WATCHES_CANCELLED = asyncio.Event()  # set by the widget server when a watch's client is gone
 
 
 def _include(proto: str) -> str:
@@ -202,6 +219,18 @@ async def widget_server(compiled: Path) -> AsyncIterator[str]:
         async def FindWidget(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             return pb.Widget(name=request.path)
 
+        async def WatchWidgets(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            for index in range(request.count):
+                if request.HasField("fail_at") and index == request.fail_at:
+                    await context.abort_with_status(to_status(GatewayError("NOT_FOUND", "WIDGET_GONE", f"widget {index} is gone")))
+                yield pb.Widget(name=f"{request.parent}/widgets/w{index}", weight=index)
+            if request.forever:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    WATCHES_CANCELLED.set()
+                    raise
+
     server = grpc.aio.server()
     pb_grpc.add_WidgetServiceServicer_to_server(Widgets(), server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -210,14 +239,26 @@ async def widget_server(compiled: Path) -> AsyncIterator[str]:
     await server.stop(None)
 
 
-@pytest.fixture
-async def shim(widget_server: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The shim as the gateway builds it, but for the widget proto, on a real channel to it."""
+@pytest.fixture(scope="module")
+async def shim_url(widget_server: str) -> AsyncIterator[str]:
+    """The shim as the gateway builds it, but for the widget proto, served by uvicorn on
+    loopback with a real channel to the widget server."""
     app = create_app(GatewaySettings(), widget_server, http_files=[generated("widgets_pb2").DESCRIPTOR])
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", headers={"authorization": "Bearer k-123"}) as client:
-            yield client
+    sock = bind_socket("127.0.0.1", 0)
+    server = uvicorn.Server(server_config(app, lifespan="on"))
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started:
+        assert not serving.done(), serving
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    await serving
+
+
+@pytest.fixture
+async def shim(shim_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=shim_url, headers={"authorization": "Bearer k-123"}, timeout=10) as client:
+        yield client
 
 
 def transcoded(app: Any) -> list[TranscodedRoute]:
@@ -233,6 +274,7 @@ async def test_each_annotation_is_a_route_and_nothing_else(compiled: Path) -> No
         ("PATCH", "/v1/{widget.name=rooms/*/widgets/*}", "/v1/rooms/{room}/widgets/{widget}", "UpdateWidget"),
         ("POST", "/v1/{name=rooms/*/widgets/*}:paint", "/v1/rooms/{room}/widgets/{widget}:paint", "PaintWidget"),
         ("GET", "/v1/{path=catalog/**}:find", "/v1/catalog/{catalog}:find", "FindWidget"),
+        ("GET", "/v1/{parent=rooms/*}/widgets:watch", "/v1/rooms/{room}/widgets:watch", "WatchWidgets"),
     ]
     # /openapi.json documents them from the descriptors alone, as valid OpenAPI 3.1.
     document = openapi_document(app.routes)
@@ -254,6 +296,8 @@ async def test_each_annotation_is_a_route_and_nothing_else(compiled: Path) -> No
     assert widget["tags"] == {"type": "array", "items": {"type": "string"}} and widget["extra"] == {"type": "object"}
     paint = document["paths"]["/v1/rooms/{room}/widgets/{widget}:paint"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert paint == {"$ref": "#/components/schemas/restadmintest.v1.Widget"}  # the response_body field
+    watch = document["paths"]["/v1/rooms/{room}/widgets:watch"]["get"]["responses"]["200"]["content"]
+    assert list(watch) == ["text/event-stream"] and "restadmintest.v1.Widget" in watch["text/event-stream"]["schema"]["description"]
 
 
 async def test_path_variables_and_the_callers_metadata(shim: httpx.AsyncClient) -> None:
@@ -366,3 +410,40 @@ def test_no_route_of_the_gateway_shadows_another() -> None:
             assert first is route, f"{method} {example_path(route)} reaches {first.path}, not {route.path}"
     openai = ("/v1/models", "/v1/chat", "/v1/responses", "/v1/conversations", "/v1/approvals", "/healthz", "/metrics")
     assert not [r.path for r in transcoded(app) if r.path.startswith(openai)]
+
+
+def frames(body: str) -> list[Any]:
+    """The ``data:`` payloads of an SSE body, JSON-decoded (``[DONE]`` as is)."""
+    found = [line.removeprefix("data: ") for line in body.split("\n\n") if line]
+    return [f if f == "[DONE]" else json.loads(f) for f in found]
+
+
+async def test_a_server_stream_is_server_sent_events(shim: httpx.AsyncClient) -> None:
+    reply = await shim.get("/v1/rooms/r1/widgets:watch", params={"count": "3"})
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+    sent = frames(reply.text)
+    assert sent[-1] == "[DONE]" and [(w["name"], w["weight"]) for w in sent[:-1]] == [(f"rooms/r1/widgets/w{i}", str(i)) for i in range(3)]
+    empty = await shim.get("/v1/rooms/r1/widgets:watch")
+    assert empty.status_code == 200 and frames(empty.text) == ["[DONE]"]
+
+
+async def test_a_server_stream_that_fails(shim: httpx.AsyncClient) -> None:
+    # Before its first message: an ordinary error reply, with its status.
+    early = await shim.get("/v1/rooms/r1/widgets:watch", params={"count": "3", "failAt": "0"})
+    assert early.status_code == 404 and early.json()["error"]["code"] == "widget_gone"
+    # After it: the error is the last frame, and there is no [DONE].
+    late = await shim.get("/v1/rooms/r1/widgets:watch", params={"count": "3", "failAt": "2"})
+    assert late.status_code == 200
+    *widgets, last = frames(late.text)
+    assert len(widgets) == 2 and last["error"]["code"] == "widget_gone" and last["error"]["message"] == "widget 2 is gone"
+
+
+async def test_a_client_that_leaves_cancels_the_stream(shim: httpx.AsyncClient) -> None:
+    WATCHES_CANCELLED.clear()
+    async with shim.stream("GET", "/v1/rooms/r1/widgets:watch", params={"count": "1", "forever": "true"}) as reply:
+        assert reply.status_code == 200
+        async for line in reply.aiter_lines():
+            if line.startswith("data: "):
+                assert json.loads(line.removeprefix("data: "))["name"] == "rooms/r1/widgets/w0"
+                break
+    await asyncio.wait_for(WATCHES_CANCELLED.wait(), 10)
