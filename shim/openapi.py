@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from services import json_wire
 from shim.approvals import ResolveApprovalBody, resolve_approval
 from shim.completions import chat_completions
-from shim.conversations import AppendItemsBody, CreateConversationBody, append_items, create_conversation
+from shim.conversations import AppendItemsBody, CreateConversationBody, UpdateConversationBody, append_items, create_conversation, update_conversation
 from shim.responses import CreateResponseBody, create_response
 from shim.schemas import ChatCompletionRequest
 from shim.transcoding import Binding, TranscodedRoute, query_fields
@@ -39,6 +39,7 @@ REQUEST_BODIES: dict[Any, type[BaseModel]] = {
     create_response: CreateResponseBody,
     resolve_approval: ResolveApprovalBody,
     create_conversation: CreateConversationBody,
+    update_conversation: UpdateConversationBody,
     append_items: AppendItemsBody,
 }
 # Routes that answer `stream: true` with server-sent events.
