@@ -41,12 +41,13 @@ from shim.conversations import (
     update_conversation,
 )
 from shim.errors import EXCEPTION_HANDLERS
+from shim.http_rules import gateway_files
 from shim.json_response import JSONResponse
 from shim.middleware import RequestContext
 from shim.openapi import openapi_json
 from shim.responses import create_response, delete_response, get_response, list_input_items
 from shim.shutdown import OpenCalls
-from shim.transcoding import gateway_files, route_conflicts, transcoded_routes
+from shim.transcoding import route_conflicts, transcoded_routes
 
 __all__ = ["create_app"]
 

@@ -3,7 +3,7 @@
 Nothing in it is written by hand. The OpenAI-compatible routes come from the app's route
 table, with the JSON Schema of the pydantic model a route validates its body with
 (``REQUEST_BODIES``; a route with none documents an object); the REST admin routes from their
-bindings (shim/transcoding.py) and the proto descriptors: path and query parameters, request
+bindings (shim/http_rules.py) and the proto descriptors: path and query parameters, request
 and response messages as the JSON Schema of their proto3 JSON. A route added to the app, or an
 RPC annotated, is in the document at the next start; tests/test_openapi.py checks that every
 route is documented and every documented operation is served.
@@ -27,9 +27,10 @@ from services import json_wire
 from shim.approvals import ResolveApprovalBody, resolve_approval
 from shim.completions import chat_completions
 from shim.conversations import AppendItemsBody, CreateConversationBody, UpdateConversationBody, append_items, create_conversation, update_conversation
+from shim.http_rules import Binding, query_fields
 from shim.responses import CreateResponseBody, create_response
 from shim.schemas import ChatCompletionRequest
-from shim.transcoding import Binding, TranscodedRoute, query_fields
+from shim.transcoding import TranscodedRoute
 
 __all__ = ["REQUEST_BODIES", "openapi_document", "openapi_json"]
 

@@ -19,7 +19,7 @@ from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.security.interceptor import ADMIN_METHODS
-from shim.transcoding import bindings_of, gateway_files
+from shim.http_rules import bindings_of, gateway_files
 from tests.conftest import ADMIN_HEADERS, KEYS
 from tests.gateway_process import REPO, GatewayProcess
 from tests.test_e2e_conversations_rest import docs_commands, run_curl

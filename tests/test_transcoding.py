@@ -36,8 +36,9 @@ from services.errors import GatewayError
 from services.rpc.status import to_status
 from services.settings import GatewaySettings
 from shim.app import create_app
+from shim.http_rules import TemplateError, bindings_of, gateway_files
 from shim.openapi import openapi_document
-from shim.transcoding import TemplateError, TranscodedRoute, bindings_of, example_path, gateway_files, route_conflicts
+from shim.transcoding import TranscodedRoute, example_path, route_conflicts
 
 WIDGETS = """
 syntax = "proto3";
