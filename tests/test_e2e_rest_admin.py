@@ -1,12 +1,16 @@
 """The REST admin routes end to end: the real gateway (both shim transports) answers the admin
 and registry RPCs over HTTP as their ``google.api.http`` annotations say, with the caller's
-key, the request id and OpenAI-shaped errors, and agrees with the same RPCs over gRPC."""
+key, the request id and OpenAI-shaped errors, and agrees with the same RPCs over gRPC.
+
+What changes a gateway's state — refreshing agents or tools (which restarts MCP sessions that
+other tests count), reloading the policy, overrides — runs against a gateway of this module's
+own (``own``), never the shared one."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import grpc
@@ -20,8 +24,10 @@ from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
 from services.security.interceptor import ADMIN_METHODS
 from shim.http_rules import bindings_of, gateway_files
-from tests.conftest import ADMIN_HEADERS, KEYS
-from tests.gateway_process import REPO, GatewayProcess
+from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, E2E_AGENTS, GATEWAY_ENV, KEYS, UPSTREAM_KEY, write_config
+from tests.fake_upstream import FakeUpstream
+from tests.gateway_process import REPO, GatewayProcess, make_agents_dir
+from tests.grpc_auth import authed_channel
 from tests.test_e2e_conversations_rest import docs_commands, run_curl
 
 USER_HEADERS = {"authorization": f"Bearer {KEYS['user']}"}
@@ -31,6 +37,29 @@ USER_HEADERS = {"authorization": f"Bearer {KEYS['user']}"}
 async def http(gateway: GatewayProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def own(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A gateway for the tests that change its state."""
+    root = tmp_path_factory.mktemp("rest-admin-gateway")
+    env = {**GATEWAY_ENV, "FAKE_UPSTREAM_KEY": UPSTREAM_KEY}
+    process = GatewayProcess(make_agents_dir(root / "agents", [E2E_AGENTS]), write_config(root / "config", upstream), root / "gateway.log", env_extra=env)
+    process.start()
+    yield process
+    process.terminate()
+
+
+@pytest.fixture
+async def own_http(own: GatewayProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=own.http_url, headers=ADMIN_HEADERS, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def own_channel(own: GatewayProcess) -> AsyncIterator[grpc.aio.Channel]:
+    async with authed_channel(own.grpc_address, ADMIN_KEY) as channel:
+        yield channel
 
 
 def ok(reply: httpx.Response) -> Any:
@@ -79,12 +108,12 @@ async def test_the_callers_key_decides(gateway: GatewayProcess, http: httpx.Asyn
     assert principal["keyId"] == "user" and principal["roles"] == [] and KEYS["user"] not in str(principal)
 
 
-async def test_refresh_and_diagnostics_match_grpc(http: httpx.AsyncClient, channel: grpc.aio.Channel) -> None:
-    refreshed = ok(await http.post("/v1/agents:refresh"))  # no body: an empty request
-    listed = await reg_grpc.RegistryServiceStub(channel).ListAgents(reg_pb.ListAgentsRequest(page_size=1000))
+async def test_refresh_and_diagnostics_match_grpc(own_http: httpx.AsyncClient, own_channel: grpc.aio.Channel) -> None:
+    refreshed = ok(await own_http.post("/v1/agents:refresh"))  # no body: an empty request
+    listed = await reg_grpc.RegistryServiceStub(own_channel).ListAgents(reg_pb.ListAgentsRequest(page_size=1000))
     assert refreshed["agentCount"] == len(listed.agents) and refreshed["diagnosticCount"] > 0
-    diagnostics = ok(await http.get("/v1/diagnostics", params={"pageSize": "1000"}))
-    assert diagnostics == as_json(await reg_grpc.RegistryServiceStub(channel).ListDiagnostics(reg_pb.ListDiagnosticsRequest(page_size=1000)))
+    diagnostics = ok(await own_http.get("/v1/diagnostics", params={"pageSize": "1000"}))
+    assert diagnostics == as_json(await reg_grpc.RegistryServiceStub(own_channel).ListDiagnostics(reg_pb.ListDiagnosticsRequest(page_size=1000)))
     assert len(diagnostics["diagnostics"]) == refreshed["diagnosticCount"]
 
 
@@ -96,10 +125,15 @@ async def test_tools_get_and_invoke(http: httpx.AsyncClient) -> None:
     invoked = ok(await http.post("/v1/tools/lookup_ticket:invoke", json={"arguments": {"ticket_id": 7}}))
     assert json.loads(invoked["output"]) == {"id": 7, "status": "open", "title": "Ticket 7"} and invoked["duration"].endswith("s")
     assert error(await http.get("/v1/tools/nope"), 404)["code"] == "tool_not_found"
-    assert ok(await http.post("/v1/tools:refresh", json={}))["toolCount"] == len(names)
 
 
-async def test_overrides_create_list_delete(http: httpx.AsyncClient, channel: grpc.aio.Channel) -> None:
+async def test_tools_refresh(own_http: httpx.AsyncClient) -> None:
+    listed = ok(await own_http.get("/v1/tools", params={"pageSize": "100"}))["tools"]
+    assert ok(await own_http.post("/v1/tools:refresh", json={}))["toolCount"] == len(listed)
+
+
+async def test_overrides_create_list_delete(own_http: httpx.AsyncClient, own_channel: grpc.aio.Channel) -> None:
+    http, channel = own_http, own_channel
     # body: "override" — the resource is the body, the ttl a query parameter (AIP-133).
     spec = {"keyId": "user", "action": "ACTION_USE_MODEL", "pattern": "labs/planner", "effect": "OVERRIDE_EFFECT_GRANT", "reason": "rest test"}
     created = ok(await http.post("/v1/overrides", params={"ttl": "600s"}, json=spec))["override"]
@@ -130,7 +164,10 @@ async def test_authorize_is_audited_under_the_request_id(http: httpx.AsyncClient
     assert request_id in [e["requestId"] for e in events]
     assert all((e["keyId"], e["allowed"], e["resource"]) == ("user", False, "labs/planner") for e in events)
     assert ok(await http.get("/v1/auditEvents", params={"startTime": "2999-01-01T00:00:00Z"}))["events"] == []
-    assert ok(await http.post("/v1/security:reload"))["keyCount"] == len(KEYS)
+
+
+async def test_policy_reload(own_http: httpx.AsyncClient) -> None:
+    assert ok(await own_http.post("/v1/security:reload"))["keyCount"] == len(KEYS)
 
 
 @pytest.mark.parametrize(
@@ -176,8 +213,9 @@ async def test_wrong_methods_and_unknown_routes(http: httpx.AsyncClient) -> None
     assert error(await http.post("/v1/agents:rescan"), 404)["code"] == "not_found"
 
 
-async def test_a_refused_reload_is_a_400_and_the_old_catalogue_stays(gateway: GatewayProcess, http: httpx.AsyncClient) -> None:
-    tools = gateway.config_dir / "tools.yaml"
+async def test_a_refused_reload_is_a_400_and_the_old_catalogue_stays(own: GatewayProcess, own_http: httpx.AsyncClient) -> None:
+    http = own_http
+    tools = own.config_dir / "tools.yaml"
     good = tools.read_text()
     before = ok(await http.get("/v1/tools", params={"pageSize": "100"}))
     tools.write_text("tools: [this is not valid")
@@ -202,7 +240,8 @@ def test_the_docs_route_table_is_the_annotations() -> None:
     assert len(rows) == len(annotated)
 
 
-async def test_the_curl_examples_in_the_docs_work(gateway: GatewayProcess) -> None:
+async def test_the_curl_examples_in_the_docs_work(own: GatewayProcess) -> None:
+    gateway = own
     agents, agent, refresh, diagnostics, invoke, create, audit, delete = docs_commands("## REST admin")
     listed = run_curl(agents, gateway)
     assert 0 < len(listed["agents"]) <= 10
