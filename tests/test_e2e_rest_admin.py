@@ -22,6 +22,8 @@ from agentgateway.v1 import registry_service_pb2 as reg_pb
 from agentgateway.v1 import registry_service_pb2_grpc as reg_grpc
 from agentgateway.v1 import security_service_pb2 as sec_pb
 from agentgateway.v1 import security_service_pb2_grpc as sec_grpc
+from agentgateway.v1 import upstream_service_pb2 as up_pb
+from agentgateway.v1 import upstream_service_pb2_grpc as up_grpc
 from services.security.interceptor import ADMIN_METHODS
 from shim.http_rules import bindings_of, gateway_files
 from tests.conftest import ADMIN_HEADERS, ADMIN_KEY, E2E_AGENTS, GATEWAY_ENV, KEYS, UPSTREAM_KEY, write_config
@@ -256,3 +258,20 @@ async def test_the_curl_examples_in_the_docs_work(own: GatewayProcess) -> None:
     assert run_curl(delete.replace("overrides/ovr_5c1d", override["name"]), gateway) == {}
     async with httpx.AsyncClient(base_url=gateway.http_url, headers=ADMIN_HEADERS, timeout=10) as http:
         assert override["name"] not in [o["name"] for o in ok(await http.get("/v1/overrides"))["overrides"]]
+
+
+async def test_upstreams_over_rest(http: httpx.AsyncClient, channel: grpc.aio.Channel) -> None:
+    listed = ok(await http.get("/v1/upstreams", params={"pageSize": "100"}))
+    over_grpc = await up_grpc.UpstreamServiceStub(channel).ListUpstreams(up_pb.ListUpstreamsRequest(page_size=100))
+    # Names and settings as gRPC has them (health check times move on between the two calls).
+    assert [(u["name"], u["baseUrl"], u["model"]) for u in listed["upstreams"]] == [(u.name, u.base_url, u.model) for u in over_grpc.upstreams]
+    fake = ok(await http.get("/v1/upstreams/fake"))["upstream"]
+    assert (fake["name"], fake["apiKeyEnv"], fake["apiKeySet"]) == ("upstreams/fake", "FAKE_UPSTREAM_KEY", True)
+    assert UPSTREAM_KEY not in json.dumps(listed) + json.dumps(fake)
+    assert error(await http.get("/v1/upstreams/nope"), 404)["code"].endswith("not_found")
+    assert error(await http.get("/v1/upstreams", headers=USER_HEADERS), 403)["code"] == "admin_required"
+
+
+async def test_upstreams_refresh(own_http: httpx.AsyncClient) -> None:
+    # The file did not change: every upstream is kept as it was.
+    assert ok(await own_http.post("/v1/upstreams:refresh")) == {"upstreamCount": 4, "added": [], "changed": [], "removed": []}

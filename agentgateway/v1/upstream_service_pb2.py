@@ -22,37 +22,44 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/upstream_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x0bHealthCheck\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x0c\n\x04path\x18\x02 \x01(\t\x12+\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13unhealthy_threshold\x18\x05 \x01(\x05\"\xd3\x04\n\x08Upstream\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bupstream_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12)\n\x03\x61pi\x18\x04 \x01(\x0e\x32\x1c.agentgateway.v1.UpstreamApi\x12\r\n\x05model\x18\x05 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_upstream\x18\x06 \x01(\x08\x12\x13\n\x0b\x61pi_key_env\x18\x07 \x01(\t\x12\x13\n\x0b\x61pi_key_set\x18\x08 \x01(\x08\x12*\n\x07timeout\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_retries\x18\n \x01(\x05\x12\x17\n\x0fmax_connections\x18\x0b \x01(\x05\x12\x32\n\x0chealth_check\x18\x0c \x01(\x0b\x32\x1c.agentgateway.v1.HealthCheck\x12\x32\n\x0chealth_state\x18\r \x01(\x0e\x32\x1c.agentgateway.v1.HealthState\x12\x33\n\x0flast_check_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x13last_check_duration\x18\x0f \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nlast_error\x18\x10 \x01(\t\x12\x33\n\x0flast_error_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\x12 \x01(\x05\"=\n\x14ListUpstreamsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x15ListUpstreamsResponse\x12,\n\tupstreams\x18\x01 \x03(\x0b\x32\x19.agentgateway.v1.Upstream\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12GetUpstreamRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x13GetUpstreamResponse\x12+\n\x08upstream\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Upstream\"\x19\n\x17RefreshUpstreamsRequest\"c\n\x18RefreshUpstreamsResponse\x12\x16\n\x0eupstream_count\x18\x01 \x01(\x05\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x02 \x03(\t\x12\x0f\n\x07\x63hanged\x18\x03 \x03(\t\x12\x0f\n\x07removed\x18\x04 \x03(\t*j\n\x0bUpstreamApi\x12\x1c\n\x18UPSTREAM_API_UNSPECIFIED\x10\x00\x12!\n\x1dUPSTREAM_API_CHAT_COMPLETIONS\x10\x01\x12\x1a\n\x16UPSTREAM_API_RESPONSES\x10\x02*{\n\x0bHealthState\x12\x1c\n\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14HEALTH_STATE_UNKNOWN\x10\x01\x12\x18\n\x14HEALTH_STATE_HEALTHY\x10\x02\x12\x1a\n\x16HEALTH_STATE_UNHEALTHY\x10\x03\x32\xb4\x02\n\x0fUpstreamService\x12^\n\rListUpstreams\x12%.agentgateway.v1.ListUpstreamsRequest\x1a&.agentgateway.v1.ListUpstreamsResponse\x12X\n\x0bGetUpstream\x12#.agentgateway.v1.GetUpstreamRequest\x1a$.agentgateway.v1.GetUpstreamResponse\x12g\n\x10RefreshUpstreams\x12(.agentgateway.v1.RefreshUpstreamsRequest\x1a).agentgateway.v1.RefreshUpstreamsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&agentgateway/v1/upstream_service.proto\x12\x0f\x61gentgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x01\n\x0bHealthCheck\x12\x0f\n\x07\x65nabled\x18\x01 \x01(\x08\x12\x0c\n\x04path\x18\x02 \x01(\t\x12+\n\x08interval\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13unhealthy_threshold\x18\x05 \x01(\x05\"\xd3\x04\n\x08Upstream\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bupstream_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12)\n\x03\x61pi\x18\x04 \x01(\x0e\x32\x1c.agentgateway.v1.UpstreamApi\x12\r\n\x05model\x18\x05 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_upstream\x18\x06 \x01(\x08\x12\x13\n\x0b\x61pi_key_env\x18\x07 \x01(\t\x12\x13\n\x0b\x61pi_key_set\x18\x08 \x01(\x08\x12*\n\x07timeout\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_retries\x18\n \x01(\x05\x12\x17\n\x0fmax_connections\x18\x0b \x01(\x05\x12\x32\n\x0chealth_check\x18\x0c \x01(\x0b\x32\x1c.agentgateway.v1.HealthCheck\x12\x32\n\x0chealth_state\x18\r \x01(\x0e\x32\x1c.agentgateway.v1.HealthState\x12\x33\n\x0flast_check_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x13last_check_duration\x18\x0f \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nlast_error\x18\x10 \x01(\t\x12\x33\n\x0flast_error_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\x12 \x01(\x05\"=\n\x14ListUpstreamsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x15ListUpstreamsResponse\x12,\n\tupstreams\x18\x01 \x03(\x0b\x32\x19.agentgateway.v1.Upstream\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12GetUpstreamRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x13GetUpstreamResponse\x12+\n\x08upstream\x18\x01 \x01(\x0b\x32\x19.agentgateway.v1.Upstream\"\x19\n\x17RefreshUpstreamsRequest\"c\n\x18RefreshUpstreamsResponse\x12\x16\n\x0eupstream_count\x18\x01 \x01(\x05\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x02 \x03(\t\x12\x0f\n\x07\x63hanged\x18\x03 \x03(\t\x12\x0f\n\x07removed\x18\x04 \x03(\t*j\n\x0bUpstreamApi\x12\x1c\n\x18UPSTREAM_API_UNSPECIFIED\x10\x00\x12!\n\x1dUPSTREAM_API_CHAT_COMPLETIONS\x10\x01\x12\x1a\n\x16UPSTREAM_API_RESPONSES\x10\x02*{\n\x0bHealthState\x12\x1c\n\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14HEALTH_STATE_UNKNOWN\x10\x01\x12\x18\n\x14HEALTH_STATE_HEALTHY\x10\x02\x12\x1a\n\x16HEALTH_STATE_UNHEALTHY\x10\x03\x32\x8e\x03\n\x0fUpstreamService\x12u\n\rListUpstreams\x12%.agentgateway.v1.ListUpstreamsRequest\x1a&.agentgateway.v1.ListUpstreamsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/upstreams\x12x\n\x0bGetUpstream\x12#.agentgateway.v1.GetUpstreamRequest\x1a$.agentgateway.v1.GetUpstreamResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=upstreams/*}\x12\x89\x01\n\x10RefreshUpstreams\x12(.agentgateway.v1.RefreshUpstreamsRequest\x1a).agentgateway.v1.RefreshUpstreamsResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/upstreams:refresh:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentgateway.v1.upstream_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPSTREAMAPI']._serialized_start=1278
-  _globals['_UPSTREAMAPI']._serialized_end=1384
-  _globals['_HEALTHSTATE']._serialized_start=1386
-  _globals['_HEALTHSTATE']._serialized_end=1509
-  _globals['_HEALTHCHECK']._serialized_start=125
-  _globals['_HEALTHCHECK']._serialized_end=287
-  _globals['_UPSTREAM']._serialized_start=290
-  _globals['_UPSTREAM']._serialized_end=885
-  _globals['_LISTUPSTREAMSREQUEST']._serialized_start=887
-  _globals['_LISTUPSTREAMSREQUEST']._serialized_end=948
-  _globals['_LISTUPSTREAMSRESPONSE']._serialized_start=950
-  _globals['_LISTUPSTREAMSRESPONSE']._serialized_end=1044
-  _globals['_GETUPSTREAMREQUEST']._serialized_start=1046
-  _globals['_GETUPSTREAMREQUEST']._serialized_end=1080
-  _globals['_GETUPSTREAMRESPONSE']._serialized_start=1082
-  _globals['_GETUPSTREAMRESPONSE']._serialized_end=1148
-  _globals['_REFRESHUPSTREAMSREQUEST']._serialized_start=1150
-  _globals['_REFRESHUPSTREAMSREQUEST']._serialized_end=1175
-  _globals['_REFRESHUPSTREAMSRESPONSE']._serialized_start=1177
-  _globals['_REFRESHUPSTREAMSRESPONSE']._serialized_end=1276
-  _globals['_UPSTREAMSERVICE']._serialized_start=1512
-  _globals['_UPSTREAMSERVICE']._serialized_end=1820
+  _globals['_UPSTREAMSERVICE'].methods_by_name['ListUpstreams']._loaded_options = None
+  _globals['_UPSTREAMSERVICE'].methods_by_name['ListUpstreams']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/upstreams'
+  _globals['_UPSTREAMSERVICE'].methods_by_name['GetUpstream']._loaded_options = None
+  _globals['_UPSTREAMSERVICE'].methods_by_name['GetUpstream']._serialized_options = b'\202\323\344\223\002\030\022\026/v1/{name=upstreams/*}'
+  _globals['_UPSTREAMSERVICE'].methods_by_name['RefreshUpstreams']._loaded_options = None
+  _globals['_UPSTREAMSERVICE'].methods_by_name['RefreshUpstreams']._serialized_options = b'\202\323\344\223\002\032\"\025/v1/upstreams:refresh:\001*'
+  _globals['_UPSTREAMAPI']._serialized_start=1308
+  _globals['_UPSTREAMAPI']._serialized_end=1414
+  _globals['_HEALTHSTATE']._serialized_start=1416
+  _globals['_HEALTHSTATE']._serialized_end=1539
+  _globals['_HEALTHCHECK']._serialized_start=155
+  _globals['_HEALTHCHECK']._serialized_end=317
+  _globals['_UPSTREAM']._serialized_start=320
+  _globals['_UPSTREAM']._serialized_end=915
+  _globals['_LISTUPSTREAMSREQUEST']._serialized_start=917
+  _globals['_LISTUPSTREAMSREQUEST']._serialized_end=978
+  _globals['_LISTUPSTREAMSRESPONSE']._serialized_start=980
+  _globals['_LISTUPSTREAMSRESPONSE']._serialized_end=1074
+  _globals['_GETUPSTREAMREQUEST']._serialized_start=1076
+  _globals['_GETUPSTREAMREQUEST']._serialized_end=1110
+  _globals['_GETUPSTREAMRESPONSE']._serialized_start=1112
+  _globals['_GETUPSTREAMRESPONSE']._serialized_end=1178
+  _globals['_REFRESHUPSTREAMSREQUEST']._serialized_start=1180
+  _globals['_REFRESHUPSTREAMSREQUEST']._serialized_end=1205
+  _globals['_REFRESHUPSTREAMSRESPONSE']._serialized_start=1207
+  _globals['_REFRESHUPSTREAMSRESPONSE']._serialized_end=1306
+  _globals['_UPSTREAMSERVICE']._serialized_start=1542
+  _globals['_UPSTREAMSERVICE']._serialized_end=1940
 # @@protoc_insertion_point(module_scope)
