@@ -8,6 +8,7 @@ own (``own``), never the shared one."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -275,3 +276,23 @@ async def test_upstreams_over_rest(http: httpx.AsyncClient, channel: grpc.aio.Ch
 async def test_upstreams_refresh(own_http: httpx.AsyncClient) -> None:
     # The file did not change: every upstream is kept as it was.
     assert ok(await own_http.post("/v1/upstreams:refresh")) == {"upstreamCount": 4, "added": [], "changed": [], "removed": []}
+
+
+async def test_watching_the_catalogue_over_server_sent_events(gateway: GatewayProcess, http: httpx.AsyncClient) -> None:
+    listed = ok(await http.get("/v1/agents", headers=USER_HEADERS, params={"pageSize": "1000"}))["agents"]
+    ended = gateway.log_text().count('"msg": "agent watch ended"')
+    async with http.stream("GET", "/v1/agents:watch", headers=USER_HEADERS) as reply:
+        assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/event-stream")
+        async for line in reply.aiter_lines():
+            if line.startswith("data: "):
+                first = json.loads(line.removeprefix("data: "))
+                break
+    # The snapshot: the agents the key may use, as ListAgents shows them, each an ADDED event.
+    assert first["snapshot"] is True
+    assert [(e["type"], e["agent"]) for e in first["events"]] == [("CATALOG_EVENT_TYPE_ADDED", a) for a in listed]
+    # Leaving cancels the gRPC stream behind it: the gateway logs the watch's end.
+    for _ in range(100):
+        if gateway.log_text().count('"msg": "agent watch ended"') > ended:
+            break
+        await asyncio.sleep(0.1)
+    assert gateway.log_text().count('"msg": "agent watch ended"') > ended
