@@ -14,7 +14,7 @@ DEMO_PORT ?= 8100
 # worker take queued tests from a busy one, which evens out the few long gateway-restart tests.
 TEST_WORKERS ?= auto
 
-.PHONY: run test pytest install tools proto proto-deps proto-check lint typecheck format bench bench-quick bench-tools clean
+.PHONY: run test pytest install tools system-tools proto proto-deps proto-check lint typecheck format bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,7 +67,14 @@ typecheck: $(STAMP)
 test: $(STAMP) lint
 	@$(MAKE) --no-print-directory -j2 -Otarget typecheck pytest
 
-pytest: $(STAMP) $(BUF)
+# Debian packages the suite starts for real: redis-server (the shared state of replicas).
+SYSTEM_TOOLS := redis-server
+system-tools:
+	@for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q $$missing || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; }; fi
+
+pytest: $(STAMP) $(BUF) system-tools
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 # Serve the sample agents. With no OPENAI_API_KEY, OPENAI_BASE_URL or config/upstreams.yaml

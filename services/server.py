@@ -35,8 +35,8 @@ from agentgateway.v1 import (
     upstream_service_pb2_grpc,
 )
 from services.conversations.servicer import ConversationServicer
-from services.conversations.sqlite_store import SQLiteConversationStore
-from services.executor.approval_store import SQLiteApprovalStore
+from services.conversations.store import ConversationStore
+from services.executor.approval_store import ApprovalStore
 from services.executor.executor import Executor
 from services.executor.responses_run import ResponseRunner
 from services.executor.routing import install_routing_runner
@@ -63,6 +63,7 @@ from services.security.interceptor import AuthInterceptor
 from services.security.policy import Decision
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
+from services.state.stores import open_shared_state
 from services.supervisor import WorkerSpec
 from services.tools.catalog import ToolCatalog
 from services.tools.runtime import ToolRuntime
@@ -117,8 +118,9 @@ class Gateway:
         self.tool_catalog: ToolCatalog | None = None
         self.tool_runtime: ToolRuntime | None = None
         self.executor: Executor | None = None
-        self.approvals: SQLiteApprovalStore | None = None
-        self.conversations: SQLiteConversationStore | None = None
+        self.state = open_shared_state(settings)
+        self.approvals: ApprovalStore | None = None
+        self.conversations: ConversationStore | None = None
         self.upstreams: UpstreamPool | None = None
         self.grpc_server: grpc.aio.Server | None = None
         self.inprocess: InProcessServer | None = None
@@ -156,7 +158,7 @@ class Gateway:
             self._watcher = self._make_watcher(wanted)
         if s.grpc_services:
             digest = self.worker.generated_admin_digest if self.worker is not None else None
-            self.gatekeeper = Gatekeeper.load(s.config_file("security"), generated_admin_digest=digest)
+            self.gatekeeper = Gatekeeper.load(s.config_file("security"), generated_admin_digest=digest, stores=self.state.security())
             if self.gatekeeper.generated_key is not None:
                 self.settings = s = announce_generated_key(s, self.gatekeeper.generated_key)
         if wanted & {"executor", "tools"}:
@@ -304,14 +306,9 @@ class Gateway:
             registry_service_pb2_grpc.add_RegistryServiceServicer_to_server(RegistryServicer(self.catalog, self.gatekeeper), server)
         if "executor" in wanted:
             assert self.catalog is not None and self.upstreams is not None
-            self.approvals = SQLiteApprovalStore(s.data_dir / "approvals.sqlite3")
+            self.approvals = self.state.approvals()
             self._stop_counting_approvals = on_scrape(self._count_pending_approvals)
-            self.conversations = SQLiteConversationStore(
-                s.data_dir / "conversations.sqlite3",
-                ttl_s=s.conversation_ttl_s,
-                max_items=s.conversation_max_items,
-                max_bytes=s.conversation_max_bytes,
-            )
+            self.conversations = self.state.conversations()
             self.executor = Executor(
                 self.catalog,
                 self.upstreams,
@@ -462,6 +459,7 @@ class Gateway:
             await self.approvals.close()
         if self.conversations is not None:
             await self.conversations.close()
+        await self.state.close()
         if self.tool_catalog is not None:
             bind_runtime(None)
             await self.tool_catalog.close()  # MCP sessions, HTTP clients

@@ -68,6 +68,13 @@ class GatewaySettings(BaseSettings):
     default_model: str = Field(default="gpt-4.1-mini")
     # Embedded state (SQLite files: pending approvals, conversations), created on first use.
     data_dir: Path = Path("./data")
+    # Shared state for replicas (services/state/): a Redis URL moves rate-limit budgets,
+    # overrides, audit, conversations, stored responses and approvals there. Empty: embedded.
+    # May carry a password: never logged.
+    state_url: str = ""
+    # What a rate-limited request gets while Redis is unreachable: "closed" refuses it (503
+    # STATE_UNAVAILABLE), "open" admits it uncounted (logged and counted).
+    rate_limit_fail_mode: Literal["closed", "open"] = "closed"
     # The loop-lag watchdog: a callback holding the event loop longer than this is logged and
     # counted, naming the agent (services/guest/watchdog.py). 0 turns it off.
     loop_lag_warn_s: float = Field(default=0.2, ge=0)

@@ -9,6 +9,7 @@ interfaces, whose defaults are in-memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,6 +43,15 @@ def credential_from_metadata(metadata: Iterable[tuple[str, str | bytes]]) -> str
     return None
 
 
+@dataclass
+class SecurityStores:
+    """What the gatekeeper keeps across requests; services/state/ picks the implementations."""
+
+    rate_limits: RateLimitStore
+    overrides: OverrideStore
+    audit: AuditLog
+
+
 class Gatekeeper:
     def __init__(
         self,
@@ -64,16 +74,21 @@ class Gatekeeper:
         self._policy = Policy(file, self.overrides)
 
     @classmethod
-    def load(cls, path: Path, *, generated_admin_digest: str | None = None) -> Gatekeeper:
+    def load(cls, path: Path, *, generated_admin_digest: str | None = None, stores: SecurityStores | None = None) -> Gatekeeper:
         """Read ``security.yaml``. With none, generate an admin key (the caller shows it once),
-        or accept the one already generated whose digest is ``generated_admin_digest``."""
+        or accept the one already generated whose digest is ``generated_admin_digest``.
+        ``stores``: where budgets, overrides and audit live (services/state/); default in memory."""
         file = load_security(path)
+        kept = stores or SecurityStores(InMemoryRateLimitStore(), InMemoryOverrideStore(), AuditLog())
+
+        def made(keyring: KeyRing, key: str | None = None) -> Gatekeeper:
+            return cls(path, file, keyring, generated_key=key, overrides=kept.overrides, rate_store=kept.rate_limits, audit=kept.audit)
+
         if file is None and generated_admin_digest is not None:
-            return cls(path, None, KeyRing.generated_admin_with(generated_admin_digest))
+            return made(KeyRing.generated_admin_with(generated_admin_digest))
         if file is None:
-            keyring, key = KeyRing.generated_admin()
-            return cls(path, None, keyring, generated_key=key)
-        return cls(path, file, KeyRing.from_config(file))
+            return made(*KeyRing.generated_admin())
+        return made(KeyRing.from_config(file))
 
     @property
     def configured(self) -> bool:

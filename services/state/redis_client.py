@@ -1,0 +1,67 @@
+"""The one Redis client of a process, and what a Redis failure means to a caller.
+
+The ``redis`` package's asyncio client with a connection pool; short socket timeouts so a Redis
+that is gone fails a request in well under a second instead of hanging it, and a health-check
+interval so a connection broken while idle is noticed before it is used. The pool reconnects on
+its own: when Redis returns, the next command succeeds without a restart.
+
+The URL may carry a password (``redis://:secret@host:6379/0``): it is never logged or put in
+an error; ``describe`` gives the safe form (scheme, host, port, db).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+import redis.asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.errors import GatewayError
+
+__all__ = ["REDIS_DOWN", "connect", "describe", "state_unavailable", "translate_redis_errors"]
+
+# What a lost or refused connection raises; everything else (a script error, a wrong type)
+# is a bug and stays an INTERNAL error.
+REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def connect(url: str, *, timeout_s: float = 0.5) -> redis.Redis:
+    """A client for ``url`` (redis:// or rediss://, or unix://). No connection is made yet."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        health_check_interval=5,
+        decode_responses=False,
+    )
+
+
+def describe(url: str) -> str:
+    """``url`` without credentials, for logs and diagnostics."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def state_unavailable(what: str) -> GatewayError:
+    """UNAVAILABLE ``STATE_UNAVAILABLE`` (HTTP 503): the shared store could not be reached."""
+    return GatewayError(
+        "UNAVAILABLE",
+        "STATE_UNAVAILABLE",
+        f"the shared state store is unreachable, so {what} cannot be served right now; retry shortly",
+        {"store": "redis"},
+        retry_after_s=1.0,
+    )
+
+
+@asynccontextmanager
+async def translate_redis_errors(what: str) -> AsyncIterator[None]:
+    """Turn a lost Redis connection inside the block into ``state_unavailable(what)``."""
+    try:
+        yield
+    except REDIS_DOWN as exc:
+        raise state_unavailable(what) from exc
