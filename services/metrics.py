@@ -144,6 +144,11 @@ CONFIG_RELOAD_FAILURES = Counter(
     "Config file reloads rejected while watching (the old version stays in force), by file (security, tools).",
     ["config"],
 )
+STATE_ERRORS = Counter(
+    "agentgateway_state_errors_total",
+    "Shared state (Redis) operations that failed because the store was unreachable, by store.",
+    ["store"],
+)
 AGENTS_STALE = Gauge("agentgateway_agents_stale", "Agents serving their last good version because a newer one failed to load.", multiprocess_mode="livemax")
 
 

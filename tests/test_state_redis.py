@@ -20,7 +20,7 @@ async def test_a_lost_redis_is_state_unavailable_and_the_client_recovers(redis_s
         await client.set(b"k", b"v")
         redis_server.kill()
         with pytest.raises(GatewayError) as caught:
-            async with translate_redis_errors("rate limits"):
+            async with translate_redis_errors("rate limits", "rate_limits"):
                 await client.get(b"k")
         assert (caught.value.status, caught.value.reason) == ("UNAVAILABLE", "STATE_UNAVAILABLE")
         assert "rate limits" in caught.value.message and str(redis_server.port) not in caught.value.message

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.errors import GatewayError
+from services.metrics import STATE_ERRORS
 
 __all__ = ["REDIS_DOWN", "connect", "describe", "state_unavailable", "translate_redis_errors"]
 
@@ -59,9 +60,11 @@ def state_unavailable(what: str) -> GatewayError:
 
 
 @asynccontextmanager
-async def translate_redis_errors(what: str) -> AsyncIterator[None]:
-    """Turn a lost Redis connection inside the block into ``state_unavailable(what)``."""
+async def translate_redis_errors(what: str, store: str) -> AsyncIterator[None]:
+    """Turn a lost Redis connection inside the block into ``state_unavailable(what)``,
+    counted under ``store`` (agentgateway_state_errors_total)."""
     try:
         yield
     except REDIS_DOWN as exc:
+        STATE_ERRORS.labels(store).inc()
         raise state_unavailable(what) from exc
