@@ -145,14 +145,14 @@ class GatewayProcess:
                 if attempt == attempts:
                     raise
                 self._set_aside_attempt(attempt)
+                self.http_port, self.grpc_port = free_port(), free_port()
+                self.metrics_port = free_port() if self.metrics else None
             except BaseException:
                 # Not ready in time (or interrupted): stop it, or an orphan gateway adds to the
                 # load that made it slow.
                 with contextlib.suppress(Exception):
                     self.terminate(timeout=5)
                 raise
-                self.http_port, self.grpc_port = free_port(), free_port()
-                self.metrics_port = free_port() if self.metrics else None
         raise AssertionError("unreachable")
 
     def _spawn(self) -> None:
