@@ -103,10 +103,10 @@ format: $(STAMP)
 bench-tools:
 	@command -v hey >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y hey || { $$SUDO apt-get update && $$SUDO apt-get install -y hey; }; }
 
-bench: $(STAMP) bench-tools
+bench: $(STAMP) bench-tools system-tools
 	$(PY) -m bench.run --out docs/benchmarks.md
 
-bench-quick: $(STAMP) bench-tools
+bench-quick: $(STAMP) bench-tools system-tools
 	$(PY) -m bench.run --quick --out /tmp/agent-gateway-bench-quick.md
 
 clean:

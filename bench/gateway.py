@@ -21,6 +21,7 @@ __all__ = [
     "ADMIN_KEY",
     "DECLARATIVE_MODEL",
     "HELPDESK_INSTRUCTIONS",
+    "LIMITED_KEY",
     "SDK_MODEL",
     "Gateway",
     "launch_gateway",
@@ -31,6 +32,9 @@ __all__ = [
 ]
 
 ADMIN_KEY = "agw-bench-admin-3f9a1c7e5b2d"
+# A key with a rate limit no window reaches: every request is reserved and committed (the
+# replicas phase compares the embedded limiter with the Redis one).
+LIMITED_KEY = "agw-bench-limited-8c2e4a6f1d3b"
 HELPDESK_INSTRUCTIONS = "You answer tickets."
 DECLARATIVE_MODEL = "default/helpdesk"
 SDK_MODEL = "default/weather"
@@ -70,12 +74,25 @@ def _write_config(config_dir: Path, upstream_base_url: str) -> Path:
     helpdesk = {"id": DECLARATIVE_MODEL, "model": "helpdesk-model", "instructions": HELPDESK_INSTRUCTIONS, "description": "bench passthrough"}
     (config_dir / "agents.yaml").write_text(yaml.safe_dump({"agents": [helpdesk]}))
     admin = {"id": "bench", "env": "GW_BENCH_ADMIN_KEY", "roles": ["admin"], "models": ["*"], "tools": ["*"]}
-    (config_dir / "security.yaml").write_text(yaml.safe_dump({"api_keys": [admin]}))
+    limited = {
+        "id": "bench-limited",
+        "env": "GW_BENCH_LIMITED_KEY",
+        "models": ["*"],
+        "rate_limit": {"requests_per_minute": 100_000_000, "tokens_per_minute": 10**12},
+    }
+    (config_dir / "security.yaml").write_text(yaml.safe_dump({"api_keys": [admin, limited]}))
     return config_dir
 
 
 def launch_gateway(
-    name: str, workdir: Path, upstream_base_url: str, *, transport: str = "inprocess", workers: int = 1, launcher: list[str] | None = None
+    name: str,
+    workdir: Path,
+    upstream_base_url: str,
+    *,
+    transport: str = "inprocess",
+    workers: int = 1,
+    launcher: list[str] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Gateway:
     """Spawn it and return at once (``gateway.service.wait_ready()`` waits for ``/healthz``,
     so several start in parallel). ``launcher`` replaces the ``agent-gateway`` executable
@@ -91,11 +108,13 @@ def launch_gateway(
         GATEWAY_SHIM_TRANSPORT=transport,
         GATEWAY_DATA_DIR=str(root / "data"),
         GW_BENCH_ADMIN_KEY=ADMIN_KEY,
+        GW_BENCH_LIMITED_KEY=LIMITED_KEY,
         BENCH_UPSTREAM_KEY="sk-bench-upstream",
         PYTHONUNBUFFERED="1",
     )
     if workers > 1:
         env["GATEWAY_WORKERS"] = str(workers)
+    env.update(env_extra or {})
     cmd = [*(launcher or [str(GATEWAY_BIN)]), "serve", "--host", "127.0.0.1", "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     cmd += ["--agents-dir", str(agents), "--config-dir", str(config)]
     service = spawn(f"gateway {name}", cmd, env, root / "gateway.log", port=http_port, ready_path="/healthz", ready_timeout=90)

@@ -11,7 +11,8 @@ what ``hey`` cannot: SSE streams, gRPC, and the SDK agent run in-process. A job:
 
 ``kind`` is ``rest_unary``, ``rest_stream``, ``grpc_unary``, ``grpc_stream``, ``sdk_unary`` or
 ``sdk_stream`` (``target``: the upstream base URL, ``agent_file``: the drop-in to load);
-``"http_client": "httpx"`` runs REST jobs over httpx instead of ``bench.rawhttp``. A job of
+``"http_client": "httpx"`` runs REST jobs over httpx instead of ``bench.rawhttp``; ``"targets"``
+(several base URLs) sends the requests round robin over them. A job of
 kind ``ping`` only answers (once the imports are done: the orchestrator starts this process
 early and waits for it later).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import sys
 import time
@@ -89,6 +91,10 @@ class Clients:
         return self._agents[agent_file]
 
     async def call(self, job: dict[str, Any]) -> Call:
+        if job.get("targets"):
+            # Round robin over several replicas, as a client-side balancer sends them.
+            calls = itertools.cycle([await self.call({**job, "target": target, "targets": None}) for target in job["targets"]])
+            return lambda: next(calls)()
         kind: str = job["kind"]
         transport, _, mode = kind.partition("_")
         stream = mode == "stream"

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from bench.environment import Environment
 from bench.idle_streams import IdleStreams
 from bench.matrix import CONCURRENCY, BenchPath
+from bench.measure import Window
 from bench.method import method_section
 from bench.profile import Profile
+from bench.replicas import RATE_PATHS, ReplicaResults
 from bench.security_cost import SecurityCost
 from bench.targets import Results, Target, evaluate, marginal_chunk_cpu_ms, window
 
-__all__ = ["Report", "console_summary", "render_markdown"]
+__all__ = ["Report", "console_summary", "render_markdown", "replicas_section"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Report:
     http_client: str = "raw"  # the loadgen's REST client: "raw" (bench.rawhttp) or "httpx"
     waiting_note: str = ""  # CPU the services for later phases used during the load windows
     drain_s: float = 1.0  # the loadgen's wait for requests in flight at the end of a window
+    scale_out: ReplicaResults | str = "not run"  # replicas sharing Redis (bench/replicas.py)
 
 
 def _f(value: float | None, digits: int = 2, signed: bool = False) -> str:
@@ -304,6 +307,56 @@ _IDLE_BREAKDOWN = (
 )
 
 
+def replicas_section(scale_out: ReplicaResults | str) -> list[str]:
+    head = [
+        "## Scale-out: replicas sharing Redis",
+        "",
+        "Gateway replicas are processes on this machine's 2 cores sharing one redis-server "
+        "(`GATEWAY_STATE_URL`); the load generator, the fake upstream and Redis share those cores "
+        "too, so more replicas than cores cannot add throughput here: the table shows what a "
+        "replica costs and that the shared limiter does not serialise them. Declarative "
+        "passthrough, REST, c=32 sent round robin over the replicas by `bench.loadgen`, with a "
+        "rate-limited key (every request a Redis reservation and commit).",
+        "",
+    ]
+    if isinstance(scale_out, str):
+        return [*head, f"Not measured: {scale_out}", ""]
+    rows = []
+    one = scale_out.scaling.get(1)
+    for n, w in sorted(scale_out.scaling.items()):
+        if isinstance(w, str):
+            rows.append([str(n), "failed", "", "", "", "", w[:120]])
+            continue
+        ratio = f"{w.rps / one.rps:.2f}x" if isinstance(one, Window) and one.rps else ""
+        rows.append([str(n), f"{w.rps:.0f}", ratio, _f(w.latency.p50_ms), _f(w.server_cpu_ms), _f(w.client_cpu_pct, 0), str(w.errors)])
+    header = ["replicas", "req/s", "vs 1", "p50 ms", "CPU ms/req (replicas + Redis)", "load generator, % of a core", "errors"]
+    out = [*head, *_table(header, rows), ""]
+    rate_rows = []
+    for label in RATE_PATHS:
+        case = scale_out.rate.get(label, "not run")
+        if isinstance(case, Window):
+            rate_rows.append([label, _f(case.latency.p50_ms), _f(case.latency.p99_ms), _f(case.server_cpu_ms), str(case.errors)])
+        else:
+            rate_rows.append([label, "failed", "", "", case[:120]])
+    out += [
+        "What rate limiting adds to one request (c=1, `hey`): an unlimited and a limited key on the "
+        "embedded gateway and on a Redis-backed replica (same config, same upstream).",
+        "",
+        *_table(["gateway, key", "p50 ms", "p99 ms", "CPU ms/req", "errors"], rate_rows),
+        "",
+    ]
+    p50 = {label: w.latency.p50_ms for label, w in scale_out.rate.items() if isinstance(w, Window)}
+    if len(p50) == len(RATE_PATHS):
+        mem, red = p50[RATE_PATHS[1]] - p50[RATE_PATHS[0]], p50[RATE_PATHS[3]] - p50[RATE_PATHS[2]]
+        shared = p50[RATE_PATHS[2]] - p50[RATE_PATHS[0]]
+        out += [
+            f"Rate limiting adds {mem:+.2f} ms (p50) in memory and {red:+.2f} ms with Redis; the rest of the "
+            f"shared state (buffered audit, cached overrides) adds {shared:+.2f} ms to an unlimited key's request.",
+            "",
+        ]
+    return out
+
+
 def _security_section(cost: SecurityCost) -> list[str]:
     rows = [
         ["with security", f"{cost.with_security.p50_ms:.4f}", f"{cost.with_security.p99_ms:.4f}", f"{cost.with_security.mean_ms:.4f}"],
@@ -382,6 +435,7 @@ def render_markdown(report: Report) -> str:
     out += _unary_section(report)
     out += _stream_section(report)
     out += _idle_section(report.idle, report.idle_hold_s)
+    out += replicas_section(report.scale_out)
     out += _profile_section(report.profile)
     out += _security_section(report.security)
     out += method_section(

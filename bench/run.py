@@ -4,6 +4,7 @@ running the agent in-process and against LiteLLM, and write ``docs/benchmarks.md
     .venv/bin/python -m bench.run --out docs/benchmarks.md          # full run, ~4-5 min
     .venv/bin/python -m bench.run --quick --out /tmp/bench-quick.md  # smoke run, ~1 min
     .venv/bin/python -m bench.run --only idle                        # the idle-streams phase alone, printed
+    .venv/bin/python -m bench.run --only replicas                    # 1-3 replicas sharing Redis, printed
 
 Every service (fake upstreams, gateways, LiteLLM) and every load generator (``hey``,
 ``python -m bench.loadgen``) is its own process; this one only orchestrates and reads /proc.
@@ -39,7 +40,8 @@ from bench.measure import Window, describe
 from bench.procs import Service, cpu_seconds, stop_all, wait_all_ready
 from bench.profile import Profile, profile_rest_passthrough, profiling_launcher
 from bench.prompts import expected
-from bench.report import Report, console_summary, render_markdown
+from bench.replicas import ReplicaResults, ReplicaServices, launch_replicas, measure_replicas
+from bench.report import Report, console_summary, render_markdown, replicas_section
 from bench.security_cost import measure_security_cost
 from bench.timing import Clock, log
 
@@ -247,6 +249,7 @@ class Started:
     gateways: dict[str, Gateway]
     litellm: Service | None
     hold: Service | None
+    replicas: ReplicaServices | None
 
 
 def _start_all(root: Path, plan: Plan, services: dict[str, Service], errors: dict[str, str], clock: Clock) -> Started:
@@ -266,6 +269,9 @@ def _start_all(root: Path, plan: Plan, services: dict[str, Service], errors: dic
     launching["gw-idle"] = launch_gateway("gw-idle", root, f"{hold.url}/v1")
     for name, gateway in launching.items():
         services[name] = gateway.service
+    replicas = _try("replicas", errors, lambda: launch_replicas(root, upstream_url))
+    if replicas is not None:
+        services.update(replicas.services())
     clock.log("LiteLLM virtualenv (created on first use, ~1 min) ...")
     litellm = None
     if _try("LiteLLM install", errors, lambda: ensure_litellm(root / "litellm-install.log")):
@@ -278,7 +284,7 @@ def _start_all(root: Path, plan: Plan, services: dict[str, Service], errors: dic
         clock.log(f"  {name} ready after {seconds:.1f} s (CPU {cpu_seconds(services[name].pids()):.1f} s)")
 
     for name, reason in wait_all_ready(services, ready).items():
-        what = {"upstream": "fake upstream", "hold-upstream": "hold upstream", "litellm": "LiteLLM proxy"}.get(name, f"gateway {name}")
+        what = {"upstream": "fake upstream", "hold-upstream": "hold upstream", "litellm": "LiteLLM proxy", "redis": "redis-server"}.get(name, f"gateway {name}")
         errors[what] = reason
         log(f"{what} FAILED: {reason}")
     if "fake upstream" in errors:
@@ -287,10 +293,12 @@ def _start_all(root: Path, plan: Plan, services: dict[str, Service], errors: dic
     if "LiteLLM proxy" in errors:
         litellm = None
     ready_hold = "hold upstream" not in errors
+    if replicas is not None and any(f"gateway {r.service.name}" in errors for r in replicas.replicas):
+        replicas = None
     if "gw-2workers" in gateways and not workers_supported():
         gateways.pop("gw-2workers").service.stop()
         errors["gateway gw-2workers"] = "not available: the installed gateway has no --workers (GATEWAY_WORKERS)"
-    return Started(upstream, gateways, litellm, hold if ready_hold else None)
+    return Started(upstream, gateways, litellm, hold if ready_hold else None, replicas)
 
 
 def _idle_streams(plan: Plan, hold: Service, holder: Gateway, clock: Clock) -> IdleStreams | str:
@@ -341,6 +349,34 @@ def _only_idle(plan: Plan) -> int:
     return 0 if idle.errors == 0 else 1
 
 
+def _only_replicas(plan: Plan) -> int:
+    """``--only replicas``: the fake upstream, an embedded gateway and the Redis-backed
+    replicas, and the scale-out phase alone, printed; the report file is left alone."""
+    clock = Clock()
+    with tempfile.TemporaryDirectory(prefix="agent-gateway-bench-") as tmp, _services() as services:
+        root = Path(tmp)
+        upstream = services["upstream"] = launch_upstream("upstream", root)
+        embedded = launch_gateway("gw-inprocess", root, f"{upstream.url}/v1")
+        services["gw-inprocess"] = embedded.service
+        started = launch_replicas(root, f"{upstream.url}/v1")
+        services.update(started.services())
+        failed = wait_all_ready(services, lambda name, seconds: clock.log(f"  {name} ready after {seconds:.1f} s"))
+        if failed:
+            print(f"replicas: not measured: {'; '.join(f'{k}: {v}' for k, v in failed.items())}")
+            return 1
+        loadgen = LoadGen()
+        loadgen.start()
+        try:
+            with clock.phase("replicas"):
+                results = measure_replicas(
+                    started, embedded, Hey.find(), loadgen, load_s=plan.load_s, c1_s=plan.c1_pass_s, passes=plan.c1_passes, drain_s=plan.drain_s
+                )
+        finally:
+            loadgen.close()
+    print("\n".join(replicas_section(results)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"), help="markdown report to (over)write")
@@ -351,11 +387,17 @@ def main(argv: list[str] | None = None) -> int:
         default="raw",
         help="the loadgen's REST client: bench.rawhttp (default) or httpx, to compare what the client adds to TTFT",
     )
-    parser.add_argument("--only", choices=["idle"], help="one phase alone, printed; --out is not written (idle: concurrent idle streams)")
+    parser.add_argument(
+        "--only",
+        choices=["idle", "replicas"],
+        help="one phase alone, printed; --out is not written (idle: concurrent idle streams; replicas: 1-3 replicas sharing Redis)",
+    )
     args = parser.parse_args(argv)
     plan = Plan.for_mode(args.quick)
     if args.only == "idle":
         return _only_idle(plan)
+    if args.only == "replicas":
+        return _only_replicas(plan)
     load_before = loadavg()
     clock = Clock()
     setup_errors: dict[str, str] = {}
@@ -373,18 +415,44 @@ def main(argv: list[str] | None = None) -> int:
                     paths += gateway_paths(name, up.gateways[name], label, responses=name == "gw-inprocess")
 
             notes: list[str] = []
-            with clock.phase("matrix"), _idle_cpu(services, ("gw-2workers", "gw-idle", "hold-upstream"), "the matrix", notes):
+            waiting = ("gw-2workers", "gw-idle", "hold-upstream", *(up.replicas.services() if up.replicas else ()))
+            with clock.phase("matrix"), _idle_cpu(services, waiting, "the matrix", notes):
                 bench.run(paths)
             workers: list[BenchPath] | str = "not measured in a quick run" if plan.quick else "the 2-worker gateway did not start"
             if "gw-2workers" in up.gateways:
                 workers = [p for p in gateway_paths("gw-2workers", up.gateways["gw-2workers"], "2 workers") if p.transport == "rest"]
                 with (
                     clock.phase("two workers"),
-                    _idle_cpu(services, ("gw-inprocess", "gw-socket", "litellm", "gw-idle", "hold-upstream"), "the 2-worker windows", notes),
+                    _idle_cpu(
+                        services,
+                        ("gw-inprocess", "gw-socket", "litellm", "gw-idle", "hold-upstream", *(up.replicas.services() if up.replicas else ())),
+                        "the 2-worker windows",
+                        notes,
+                    ),
                 ):
                     bench.run(workers, tuple(p for p in PHASES if p.key in WORKER_PHASES))
             elif "gateway gw-2workers" in setup_errors:
                 workers = setup_errors["gateway gw-2workers"]
+            scale_out: ReplicaResults | str = setup_errors.get("replicas") or "a replica or redis-server did not start"
+            replicas = up.replicas
+            if replicas is not None and "gw-inprocess" in up.gateways:
+                replica_names = tuple(replicas.services())
+                others = tuple(n for n in services if n not in replica_names and n not in ("upstream", "gw-inprocess"))
+                with clock.phase(f"replicas (1-{len(replicas.replicas)}, Redis)"), _idle_cpu(services, others, "the replica windows", notes):
+                    scale_out = _try(
+                        "replicas phase",
+                        setup_errors,
+                        lambda: measure_replicas(
+                            replicas,
+                            up.gateways["gw-inprocess"],
+                            bench.hey,
+                            bench.loadgen,
+                            load_s=plan.load_s,
+                            c1_s=plan.c1_pass_s,
+                            passes=plan.c1_passes,
+                            drain_s=plan.drain_s,
+                        ),
+                    ) or setup_errors.get("replicas phase", "failed")
             waiting_note = "; ".join(notes)
             clock.log(bench.spent_summary())
             clock.log(waiting_note)
@@ -426,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         paths=paths,
         results=bench.results,
         workers=workers,
+        scale_out=scale_out,
         idle=idle,
         security=security,
         profile=profile,
