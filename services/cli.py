@@ -160,6 +160,13 @@ def _demo_model(host: str, port: int, chunk_delay: float) -> None:
 
 
 def _serve_or_supervise(settings: GatewaySettings) -> int | None:
+    if settings.state_url and settings.grpc_services and not settings.config_file("security").exists():
+        # Replicas sharing state are one gateway: each generating its own admin key would make
+        # a key that works on one replica fail on the next.
+        raise ConfigError(
+            f"GATEWAY_STATE_URL is set but {settings.config_file('security')} does not exist: replicas sharing state need the same "
+            "keys, so create security.yaml (docs/security.md) instead of relying on a generated admin key"
+        )
     if settings.workers == 1:
         return fast_path.run(_serve(settings), settings.event_loop)
     return _supervise(settings)
@@ -179,7 +186,7 @@ def _supervise(settings: GatewaySettings) -> int:
             key = generate_key()
             settings = announce_generated_key(settings, key)  # printed once, here, not by each worker
             digest = hash_key(key)
-        elif any(k.rate_limit is not None and not k.rate_limit.is_unlimited for k in security.api_keys):
+        elif not settings.state_url and any(k.rate_limit is not None and not k.rate_limit.is_unlimited for k in security.api_keys):
             get_logger("supervisor").warning(
                 "rate limits are per worker: a key may get up to workers x its limit until a shared store (Redis) is configured",
                 extra={"fields": {"workers": settings.workers}},

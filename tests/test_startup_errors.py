@@ -51,3 +51,33 @@ def test_a_port_in_use_is_a_clean_exit(taken_port: int, which: str, workers: str
     assert f"agent-gateway: cannot bind {'HTTP' if which == 'http' else 'gRPC'} to 127.0.0.1:{taken_port}" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert "Exception ignored" not in done.stderr
+
+
+def test_shared_state_without_security_yaml_is_refused(tmp_path: os.PathLike[str]) -> None:
+    """Replicas sharing Redis must share keys: a generated admin key per replica would not."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OPENAI_"))}
+    env["GATEWAY_STATE_URL"] = "redis://:not-this-password@127.0.0.1:1/0"
+    done = subprocess.run(
+        [
+            str(GATEWAY_BIN),
+            "serve",
+            "--http-port",
+            str(free_port()),
+            "--grpc-port",
+            str(free_port()),
+            "--agents-dir",
+            str(tmp_path),
+            "--config-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "GATEWAY_STATE_URL is set but" in done.stderr and "security.yaml" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "not-this-password" not in done.stderr + done.stdout
+    assert "admin key was generated" not in done.stdout
