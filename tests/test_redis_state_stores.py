@@ -71,6 +71,7 @@ async def test_a_lost_redis_is_state_unavailable_and_both_stores_recover(redis_s
         store.list_items(conversation.id, "alice", page_size=5),
         store.put_response("alice", {"id": "resp_1", "output": []}, input_items=[]),
         store.response_chain("resp_1", "alice"),
+        store.ready(),
     ):
         error = await unavailable(call)
         assert (error.status, error.reason, http_status_of(error)[0]) == ("UNAVAILABLE", "STATE_UNAVAILABLE", 503)
@@ -78,7 +79,7 @@ async def test_a_lost_redis_is_state_unavailable_and_both_stores_recover(redis_s
     for call in (approvals.get("apr_1", "alice"), approvals.claim("apr_1", "alice"), approvals.pending_count(), approvals.create(approval("apr_2"))):
         error = await unavailable(call)
         assert (error.reason, "approvals" in error.message) == ("STATE_UNAVAILABLE", True)
-    assert STATE_ERRORS.labels("conversations")._value.get() == before["conversations"] + 6
+    assert STATE_ERRORS.labels("conversations")._value.get() == before["conversations"] + 7
     assert STATE_ERRORS.labels("approvals")._value.get() == before["approvals"] + 4
     # Back, empty (no persistence): the same client and stores work again; the scripts Redis
     # forgot are loaded again by themselves.
@@ -107,16 +108,18 @@ async def test_every_key_has_a_ttl_so_memory_is_reclaimed_without_a_purge(client
 
 
 async def test_two_replicas_appending_to_one_conversation_never_lose_or_interleave(redis_server: RedisServer) -> None:
-    clients = [connect(redis_server.url) for _ in range(4)]
+    clients = [connect(redis_server.url) for _ in range(2)]
     stores = [conversations(c, max_items=1000) for c in clients]
     conversation, _ = await stores[0].create_conversation("alice")
-    await asyncio.gather(*(stores[i % 4].append_items(conversation.id, "alice", [user(f"{i}-a"), user(f"{i}-b"), user(f"{i}-c")]) for i in range(60)))
+    # 150 concurrent appends per client: more than its pool's 100 connections, so some wait for one.
+    appends = 300
+    await asyncio.gather(*(stores[i % 2].append_items(conversation.id, "alice", [user(f"{i}-a"), user(f"{i}-b"), user(f"{i}-c")]) for i in range(appends)))
     items = (await stores[1].list_items(conversation.id, "alice", page_size=1000)).items
-    assert [i.position for i in items] == list(range(180))
+    assert [i.position for i in items] == list(range(3 * appends))
     texts = [i.item["content"][0]["text"] for i in items]
-    assert sorted(texts[k].split("-")[0] for k in range(0, 180, 3)) == sorted(str(i) for i in range(60))
-    assert all(len({t.split("-")[0] for t in texts[k : k + 3]}) == 1 for k in range(0, 180, 3))
-    assert (await stores[2].get_conversation(conversation.id, "alice")).item_count == 180
+    assert sorted(texts[k].split("-")[0] for k in range(0, 3 * appends, 3)) == sorted(str(i) for i in range(appends))
+    assert all(len({t.split("-")[0] for t in texts[k : k + 3]}) == 1 for k in range(0, 3 * appends, 3))  # no interleaving
+    assert (await stores[0].get_conversation(conversation.id, "alice")).item_count == 3 * appends
     for c in clients:
         await c.aclose()
 
@@ -128,3 +131,18 @@ async def test_shared_state_picks_the_redis_stores_when_a_state_url_is_set(tmp_p
     embedded = SharedState(GatewaySettings(data_dir=tmp_path))
     assert type(embedded.conversations()).__name__ == "SQLiteConversationStore" and type(embedded.approvals()).__name__ == "SQLiteApprovalStore"
     await embedded.close()
+
+
+async def test_the_first_request_after_redis_returns_succeeds_on_a_pooled_connection(redis_server: RedisServer, client: redis.Redis) -> None:
+    # Each pooled connection still holds the old server's socket: it is retried at once, not a 503.
+    store, approvals = conversations(client), RedisApprovalStore(client)
+    conversation, _ = await store.create_conversation("alice")
+    await approvals.pending_count()
+    redis_server.restart()
+    with pytest.raises(GatewayError) as caught:
+        await store.get_conversation(conversation.id, "alice")
+    assert caught.value.reason == "CONVERSATION_NOT_FOUND"  # reached the new (empty) Redis
+    redis_server.restart()
+    assert await approvals.pending_count() == 0
+    redis_server.restart()
+    await store.ready()

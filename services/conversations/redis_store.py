@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 
@@ -64,9 +64,13 @@ from services.conversations.store_support import (
     refuse_repeated_ids,
 )
 from services.errors import GatewayError, invalid_argument
-from services.state.redis_client import translate_redis_errors
+from services.log import get_logger
+from services.state.redis_client import REDIS_DOWN, redis_call
 
 __all__ = ["DEFAULT_PREFIX", "RedisConversationStore"]
+
+T = TypeVar("T")
+log = get_logger("conversations")
 
 DEFAULT_PREFIX = "agw:"
 _WHAT = "conversations and stored responses"
@@ -395,17 +399,23 @@ class RedisConversationStore:
     def _resp_key(self, response_id: str) -> str:
         return f"{self._prefix}resp:{response_id}"
 
+    async def _call(self, command: Callable[[], Awaitable[T]]) -> T:
+        return await redis_call(_WHAT, _STORE, command)
+
     async def _read(self, name: str, *args: Any) -> Any:
-        return await self._scripts[name](args=[self._prefix, repr(self._clock()), *args])
+        return await self._call(lambda: self._scripts[name](args=[self._prefix, repr(self._clock()), *args]))
 
     async def _write(self, name: str, *args: Any) -> tuple[Any, float]:
         """Runs a write script; (its reply, the time it ran at). Purges now and then after it."""
         now = self._clock()
         expires = now + self.ttl_s
         ttl_ms = max(1, math.ceil(self.ttl_s * 1000)) + _TTL_SLACK_MS
-        reply = await self._scripts[name](args=[self._prefix, repr(now), repr(expires), ttl_ms, *args])
+        reply = await self._call(lambda: self._scripts[name](args=[self._prefix, repr(now), repr(expires), ttl_ms, *args]))
         if now - self._last_purge >= _PURGE_INTERVAL_S:
-            await self._purge(now)
+            try:
+                await self._purge(now)
+            except REDIS_DOWN:  # the write is kept; the purge is tried again by a later one
+                log.warning("purging expired conversations failed: redis unreachable")
         return reply, now
 
     async def _purge(self, now: float) -> int:
@@ -416,6 +426,13 @@ class RedisConversationStore:
             gone += batch
             if batch < _PURGE_BATCH:
                 return gone
+
+    async def _multi(self, then: Callable[[Any], Any], conversation_id: str) -> list[Any]:
+        """The conversation's hash and ``then``'s command, in one MULTI block: one snapshot."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._conv_key(conversation_id))
+            then(pipe)
+            return list(await pipe.execute())
 
     def _refused(self, reply: Sequence[Any], conversation_id: str, prepared: Sequence[PreparedItem], param: str) -> GatewayError:
         """The error for an append script's refusal."""
@@ -437,18 +454,14 @@ class RedisConversationStore:
         prepared = prepare_items(items)
         conversation_id = new_conversation_id()
         added = sum(p.size for p in prepared)
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, now = await self._write(
-                "create", conversation_id, owner, json_wire.dumps(clean), self.max_items, self.max_bytes, added, *_items_args(prepared)
-            )
+        reply, now = await self._write("create", conversation_id, owner, json_wire.dumps(clean), self.max_items, self.max_bytes, added, *_items_args(prepared))
         if reply[0] != b"ok":
             raise self._refused(reply, conversation_id, prepared, "items")
         conversation = Conversation(conversation_id, owner, now, now, now + self.ttl_s, clean, len(prepared), added)
         return conversation, [Item(p.id, p.type, i, p.item, now) for i, p in enumerate(prepared)]
 
     async def get_conversation(self, conversation_id: str, owner: str | None) -> Conversation:
-        async with translate_redis_errors(_WHAT, _STORE):
-            raw = await self._redis.hgetall(self._conv_key(conversation_id))
+        raw = await self._call(lambda: self._redis.hgetall(self._conv_key(conversation_id)))
         return self._live_conversation(conversation_id, owner, _fields(raw))
 
     def _live_conversation(self, conversation_id: str, owner: str | None, h: Mapping[str, bytes]) -> Conversation:
@@ -461,9 +474,10 @@ class RedisConversationStore:
         scope = owner if owner is not None else "*"
         bound = conversation_bound(page_token, scope)
         index = f"{self._prefix}convs:owner:{owner}" if owner is not None else f"{self._prefix}convs:all"
-        found: list[Conversation] = []
-        offset = 0
-        async with translate_redis_errors(_WHAT, _STORE):
+
+        async def listing() -> list[Conversation]:
+            found: list[Conversation] = []
+            offset = 0
             # Newest first: by creation time, then id, both descending (a sorted set orders
             # equal scores by member). Entries of expired conversations wait for a purge; skip them.
             while len(found) <= size:
@@ -482,29 +496,29 @@ class RedisConversationStore:
                     h = _fields(raw)
                     if h and (owner is None or h["owner"].decode() == owner) and float(h["expires_at"]) > now:
                         found.append(_conversation_of(conversation_id, h))
+            return found
+
+        found = await self._call(listing)
         return conversation_page(found[: size + 1], size, scope)
 
     async def update_conversation(self, conversation_id: str, owner: str | None, *, metadata: Mapping[str, str]) -> Conversation:
         clean = validate_metadata(metadata)
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, _ = await self._write("update", conversation_id, _spec(owner), json_wire.dumps(clean))
+        reply, _ = await self._write("update", conversation_id, _spec(owner), json_wire.dumps(clean))
         if reply[0] != b"ok":
             raise conversation_not_found(conversation_id)
         return _conversation_of(conversation_id, _hash(reply[1]))
 
     async def delete_conversation(self, conversation_id: str, owner: str | None) -> Conversation:
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, _ = await self._write("delete_conversation", conversation_id, _spec(owner))
+        reply, _ = await self._write("delete_conversation", conversation_id, _spec(owner))
         if reply[0] != b"ok":
             raise conversation_not_found(conversation_id)
         return _conversation_of(conversation_id, _hash(reply[1]))
 
     async def append_items(self, conversation_id: str, owner: str, items: Sequence[Mapping[str, Any]]) -> list[Item]:
         prepared = prepare_items(items)
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, now = await self._write(
-                "append", conversation_id, _spec(owner), self.max_items, self.max_bytes, sum(p.size for p in prepared), *_items_args(prepared)
-            )
+        reply, now = await self._write(
+            "append", conversation_id, _spec(owner), self.max_items, self.max_bytes, sum(p.size for p in prepared), *_items_args(prepared)
+        )
         if reply[0] != b"ok":
             raise self._refused(reply, conversation_id, prepared, "items")
         first = int(reply[1])
@@ -518,8 +532,7 @@ class RedisConversationStore:
         scope = f"c:{conversation_id}"
         bound = item_bound(page_token, scope, order)
         mode, value = ("p", str(bound)) if bound is not None else ("a", after) if after else ("", "")
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply = await self._read("item_page", conversation_id, _spec(owner), mode, value, order, size + 1)
+        reply = await self._read("item_page", conversation_id, _spec(owner), mode, value, order, size + 1)
         if reply[0] == b"after":
             raise after_not_found(after)
         if reply[0] != b"ok":
@@ -527,19 +540,14 @@ class RedisConversationStore:
         return item_page([_item_of(record) for record in reply[2] if record is not None], size, scope, order)
 
     async def get_item(self, conversation_id: str, item_id: str, owner: str | None) -> Item:
-        async with translate_redis_errors(_WHAT, _STORE):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hgetall(self._conv_key(conversation_id))
-                pipe.hget(f"{self._conv_key(conversation_id)}:items", item_id)
-                raw, record = await pipe.execute()
+        raw, record = await self._call(lambda: self._multi(lambda pipe: pipe.hget(f"{self._conv_key(conversation_id)}:items", item_id), conversation_id))
         self._live_conversation(conversation_id, owner, _fields(raw))
         if record is None:
             raise conversation_item_not_found(conversation_id, item_id)
         return _item_of(record)
 
     async def delete_item(self, conversation_id: str, item_id: str, owner: str | None) -> tuple[Conversation, Item]:
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, _ = await self._write("delete_item", conversation_id, _spec(owner), item_id)
+        reply, _ = await self._write("delete_item", conversation_id, _spec(owner), item_id)
         if reply[0] == b"item_not_found":
             raise conversation_item_not_found(conversation_id, item_id)
         if reply[0] != b"ok":
@@ -547,11 +555,7 @@ class RedisConversationStore:
         return _conversation_of(conversation_id, _hash(reply[2])), _item_of(reply[1])
 
     async def conversation_history(self, conversation_id: str, owner: str) -> list[dict[str, Any]]:
-        async with translate_redis_errors(_WHAT, _STORE):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hgetall(self._conv_key(conversation_id))
-                pipe.hvals(f"{self._conv_key(conversation_id)}:items")
-                raw, records = await pipe.execute()
+        raw, records = await self._call(lambda: self._multi(lambda pipe: pipe.hvals(f"{self._conv_key(conversation_id)}:items"), conversation_id))
         self._live_conversation(conversation_id, owner, _fields(raw))
         return [i.item for i in sorted(map(_item_of, records), key=lambda i: i.position)]
 
@@ -573,23 +577,22 @@ class RedisConversationStore:
         refuse_repeated_ids(turn, "input")
         now = self._clock()
         created_at = prepared.created(now)
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, now = await self._write(
-                "put_response",
-                prepared.id,
-                owner,
-                previous_response_id or "",
-                conversation_id or "",
-                "1" if append_to_conversation else "0",
-                self.max_items,
-                self.max_bytes,
-                sum(p.size for p in turn),
-                json_wire.dumps(prepared.body),
-                repr(created_at),
-                _json_list(prepared.input),
-                _json_list(prepared.output),
-                *_items_args(turn),
-            )
+        reply, now = await self._write(
+            "put_response",
+            prepared.id,
+            owner,
+            previous_response_id or "",
+            conversation_id or "",
+            "1" if append_to_conversation else "0",
+            self.max_items,
+            self.max_bytes,
+            sum(p.size for p in turn),
+            json_wire.dumps(prepared.body),
+            repr(created_at),
+            _json_list(prepared.input),
+            _json_list(prepared.output),
+            *_items_args(turn),
+        )
         status = reply[0].decode()
         if status == "previous_not_found":
             raise response_not_found(previous_response_id or "", "previous_response_id")
@@ -625,8 +628,7 @@ class RedisConversationStore:
         )
 
     async def _live_response(self, response_id: str, owner: str | None) -> dict[str, bytes]:
-        async with translate_redis_errors(_WHAT, _STORE):
-            h = _fields(await self._redis.hgetall(self._resp_key(response_id)))
+        h = _fields(await self._call(lambda: self._redis.hgetall(self._resp_key(response_id))))
         if not h or (owner is not None and h["owner"].decode() != owner) or float(h["expires_at"]) <= self._clock():
             raise response_not_found(response_id)
         return h
@@ -635,15 +637,13 @@ class RedisConversationStore:
         return self._stored_response(response_id, await self._live_response(response_id, owner))
 
     async def delete_response(self, response_id: str, owner: str | None) -> StoredResponse:
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply, _ = await self._write("delete_response", response_id, _spec(owner))
+        reply, _ = await self._write("delete_response", response_id, _spec(owner))
         if reply[0] != b"ok":
             raise response_not_found(response_id)
         return self._stored_response(response_id, _hash(reply[1]))
 
     async def response_chain(self, response_id: str, owner: str) -> list[StoredResponse]:
-        async with translate_redis_errors(_WHAT, _STORE):
-            hashes = await self._read("chain", response_id, _spec(owner))
+        hashes = await self._read("chain", response_id, _spec(owner))
         if not hashes:
             raise response_not_found(response_id)
         chain = [_hash(flat) for flat in hashes]
@@ -671,8 +671,11 @@ class RedisConversationStore:
         return item_page(items[: size + 1], size, scope, order)
 
     async def purge_expired(self) -> int:
-        async with translate_redis_errors(_WHAT, _STORE):
-            return await self._purge(self._clock())
+        now = self._clock()
+        return await self._call(lambda: self._purge(now))
+
+    async def ready(self) -> None:
+        await self._call(self._redis.ping)
 
     async def close(self) -> None:
         """Nothing of its own to close: the client belongs to ``SharedState``."""

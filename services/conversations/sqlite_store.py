@@ -294,6 +294,9 @@ class SQLiteConversationStore:
     async def purge_expired(self) -> int:
         return await asyncio.to_thread(self._write, lambda db, now: self._purge(db, now), purge=False)
 
+    async def ready(self) -> None:
+        """A local file: nothing to reach (a full disk fails the write itself)."""
+
     async def close(self) -> None:
         with self._lock:
             if self._db is not None:

@@ -35,7 +35,7 @@ from services.executor.approval_store import (
     calls_to_json,
     refusal_of,
 )
-from services.state.redis_client import translate_redis_errors
+from services.state.redis_client import redis_call
 
 __all__ = ["DEFAULT_PREFIX", "RedisApprovalStore"]
 
@@ -102,8 +102,10 @@ class RedisApprovalStore:
     async def create(self, approval: PendingApproval) -> None:
         a = approval
         now = self._clock()
-        async with translate_redis_errors(_WHAT, _STORE):
-            await self._create(
+        await redis_call(
+            _WHAT,
+            _STORE,
+            lambda: self._create(
                 args=[
                     self._prefix,
                     repr(now),
@@ -118,12 +120,12 @@ class RedisApprovalStore:
                     _ms(a.expires_at - now + TOMBSTONE_S),
                     _ms(a.expires_at - now),
                 ]
-            )
+            ),
+        )
 
     async def get(self, approval_id: str, key_id: str) -> PendingApproval:
-        async with translate_redis_errors(_WHAT, _STORE):
-            raw: Mapping[bytes, bytes] = await self._redis.hgetall(self._key(approval_id))  # type: ignore[assignment]
-        h = {k.decode(): v for k, v in raw.items()}
+        raw: Mapping[Any, Any] = await redis_call(_WHAT, _STORE, lambda: self._redis.hgetall(self._key(approval_id)))
+        h: dict[str, bytes] = {k.decode(): v for k, v in raw.items()}
         found = bool(h) and h["key_id"].decode() == key_id
         refusal = refusal_of(found, bool(h.get("resolved_at")), float(h["expires_at"]) if found else 0.0, self._clock())
         if refusal is not None:
@@ -131,8 +133,8 @@ class RedisApprovalStore:
         return _pending(approval_id, h)
 
     async def claim(self, approval_id: str, key_id: str) -> PendingApproval:
-        async with translate_redis_errors(_WHAT, _STORE):
-            reply = await self._claim(args=[self._prefix, repr(self._clock()), approval_id, key_id, TOMBSTONE_S])
+        now = self._clock()
+        reply = await redis_call(_WHAT, _STORE, lambda: self._claim(args=[self._prefix, repr(now), approval_id, key_id, TOMBSTONE_S]))
         status = reply[0].decode()
         if status != "ok":
             raise approval_refused("resolved" if status == "resolved" else "expired" if status == "expired" else "not_found", approval_id)
@@ -141,8 +143,8 @@ class RedisApprovalStore:
         return _pending(approval_id, h, state=reply[2].decode())
 
     async def pending_count(self) -> int:
-        async with translate_redis_errors(_WHAT, _STORE):
-            return int(await self._redis.zcount(f"{self._prefix}aprs:pending", f"({self._clock()!r}", "+inf"))
+        now = self._clock()
+        return int(await redis_call(_WHAT, _STORE, lambda: self._redis.zcount(f"{self._prefix}aprs:pending", f"({now!r}", "+inf")))
 
     async def close(self) -> None:
         """Nothing of its own to close: the client belongs to ``SharedState``."""
