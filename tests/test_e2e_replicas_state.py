@@ -94,9 +94,15 @@ async def test_a_conversation_made_on_one_replica_is_continued_on_the_other(clie
     assert sent(upstream) == [("user", "I live in Oslo."), ("assistant", "Noted."), ("user", "Weather?")]
     await a.responses.create(model=MODEL, input="And tomorrow?", conversation=conversation.id)
     assert sent(upstream)[-3:] == [("user", "Weather?"), ("assistant", "Sunny in Oslo."), ("user", "And tomorrow?")]
+    # A chat completion on the conversation (x-agentgateway-conversation), through B.
+    upstream.queue(TextReply("Bring sunglasses."))
+    await b.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "What to pack?"}], extra_headers={"x-agentgateway-conversation": conversation.id}
+    )
+    assert sent(upstream)[-3:] == [("user", "And tomorrow?"), ("assistant", "Still sunny."), ("user", "What to pack?")]
     for client in clients:
         items = (await client.conversations.items.list(conversation.id, order="asc", limit=100)).data
-        assert [getattr(i, "role", None) for i in items] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+        assert [getattr(i, "role", None) for i in items] == ["user", "assistant"] * 4
     assert (await a.responses.retrieve(first.id)).output_text == "Sunny in Oslo."
     await b.conversations.update(conversation.id, metadata={"topic": "travel"})
     assert (await a.conversations.retrieve(conversation.id)).metadata == {"topic": "travel"}
