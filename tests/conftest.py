@@ -212,6 +212,11 @@ def gateway(
         "DOCS_TOKEN": "Bearer docs-token-value",
         "GATEWAY_SHIM_TRANSPORT": request.param,
     }
+    if os.environ.get("AGW_TEST_STATE") == "redis":
+        # The same end-to-end suites on the shared stores: a Redis of this gateway's own.
+        state = RedisServer().start()
+        request.addfinalizer(state.stop)
+        env["GATEWAY_STATE_URL"] = state.url
     process = GatewayProcess(agents_dir, config_dir, root / "gateway.log", env_extra=env)
     process.start()
     yield process

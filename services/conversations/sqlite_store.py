@@ -11,8 +11,6 @@ items at the next positions with no other writer in between, in this process or 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import math
 import sqlite3
@@ -23,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from services import json_wire
-from services.conversations.items import MAX_ID_LENGTH, PreparedItem, new_conversation_id, prepare_items
+from services.conversations.items import PreparedItem, new_conversation_id, prepare_items
 from services.conversations.store import (
     Conversation,
     ConversationPage,
@@ -37,13 +35,25 @@ from services.conversations.store import (
     response_not_found,
     validate_metadata,
 )
+from services.conversations.store_support import (
+    MAX_PAGE_SIZE,
+    after_not_found,
+    checked_order,
+    clamp_page_size,
+    conversation_bound,
+    conversation_page,
+    duplicate_in_conversation,
+    item_bound,
+    item_page,
+    prepare_response,
+    refuse_repeated_ids,
+)
 from services.errors import invalid_argument
 
 __all__ = ["MAX_PAGE_SIZE", "SQLiteConversationStore"]
 
 T = TypeVar("T")
 
-MAX_PAGE_SIZE = 1000
 # Expired rows are deleted by a write at most this often (per process), and by purge_expired.
 _PURGE_INTERVAL_S = 60.0
 _SCHEMA_VERSION = 1
@@ -105,33 +115,6 @@ _CONVERSATION_ITEMS = ("conversation_items", "conversation_id = ?")
 _RESPONSE_INPUT = ("response_items", f"response_id = ? AND kind = {_INPUT}")
 
 
-def _page_size(page_size: int) -> int:
-    return max(1, min(page_size, MAX_PAGE_SIZE))
-
-
-def _token(payload: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json_wire.dumps(payload)).decode().rstrip("=")
-
-
-def _untoken(token: str, **expected: Any) -> dict[str, Any]:
-    """The payload of ``token``; INVALID_ARGUMENT if it is not one of ours or was made for
-    another listing (another conversation, order or owner: AIP-158)."""
-    try:
-        payload = json_wire.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, json_wire.JSONDecodeError):
-        payload = None
-    if not isinstance(payload, dict) or any(payload.get(k) != v for k, v in expected.items()):
-        raise invalid_argument("page_token is not valid for this listing", "page_token")
-    return payload
-
-
-def _checked_id(value: str, what: str) -> str:
-    """Ids come from requests: bound what reaches SQL and messages."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-        raise invalid_argument(f"{what} must be an id of 1 to {MAX_ID_LENGTH} characters", what)
-    return value
-
-
 class SQLiteConversationStore:
     """``ConversationStore`` over one SQLite file (see the module doc)."""
 
@@ -158,7 +141,7 @@ class SQLiteConversationStore:
         return await asyncio.to_thread(self._read, lambda db: self._conversation(db, conversation_id, owner))
 
     async def list_conversations(self, owner: str | None, *, page_size: int, page_token: str = "") -> ConversationPage:
-        return await asyncio.to_thread(self._read, lambda db: self._list_conversations(db, owner, _page_size(page_size), page_token))
+        return await asyncio.to_thread(self._read, lambda db: self._list_conversations(db, owner, clamp_page_size(page_size), page_token))
 
     async def update_conversation(self, conversation_id: str, owner: str | None, *, metadata: Mapping[str, str]) -> Conversation:
         clean = validate_metadata(metadata)
@@ -185,7 +168,7 @@ class SQLiteConversationStore:
     ) -> ItemPage:
         def read(db: sqlite3.Connection) -> ItemPage:
             conversation = self._conversation(db, conversation_id, owner)
-            return self._page(db, _CONVERSATION_ITEMS, conversation.id, f"c:{conversation.id}", _page_size(page_size), page_token, order, after)
+            return self._page(db, _CONVERSATION_ITEMS, conversation.id, f"c:{conversation.id}", clamp_page_size(page_size), page_token, order, after)
 
         return await asyncio.to_thread(self._read, read)
 
@@ -228,20 +211,11 @@ class SQLiteConversationStore:
         conversation_id: str | None = None,
         append_to_conversation: bool = False,
     ) -> StoredResponse:
-        response_id = _checked_id(response.get("id"), "id")  # type: ignore[arg-type]
-        if previous_response_id == response_id:
-            raise invalid_argument("a response cannot continue from itself", "previous_response_id")
-        if append_to_conversation and not conversation_id:
-            raise invalid_argument("append_to_conversation needs a conversation", "conversation")
-        body = dict(response)
-        prepared_in = prepare_items(input_items, "input")
-        prepared_out = prepare_items((body.get("output") or []) if output_items is None else output_items, "output")
-        if output_items is None:  # ids given to output items belong in the stored Response too
-            body["output"] = [p.item for p in prepared_out]
-        created = body.get("created_at")
+        prepared = prepare_response(response, input_items, output_items, previous_response_id, conversation_id, append_to_conversation)
+        response_id, body, prepared_in, prepared_out = prepared.id, prepared.body, prepared.input, prepared.output
 
         def write(db: sqlite3.Connection, now: float) -> StoredResponse:
-            created_at = float(created) if isinstance(created, int | float) and not isinstance(created, bool) else now
+            created_at = prepared.created(now)
             if previous_response_id is not None:
                 self._response_row(db, previous_response_id, owner, param="previous_response_id")
             if conversation_id is not None:
@@ -313,12 +287,15 @@ class SQLiteConversationStore:
     ) -> ItemPage:
         def read(db: sqlite3.Connection) -> ItemPage:
             row = self._response_row(db, response_id, owner)
-            return self._page(db, _RESPONSE_INPUT, row[0], f"r:{row[0]}", _page_size(page_size), page_token, order, after)
+            return self._page(db, _RESPONSE_INPUT, row[0], f"r:{row[0]}", clamp_page_size(page_size), page_token, order, after)
 
         return await asyncio.to_thread(self._read, read)
 
     async def purge_expired(self) -> int:
         return await asyncio.to_thread(self._write, lambda db, now: self._purge(db, now), purge=False)
+
+    async def ready(self) -> None:
+        """A local file: nothing to reach (a full disk fails the write itself)."""
 
     async def close(self) -> None:
         with self._lock:
@@ -403,18 +380,14 @@ class SQLiteConversationStore:
         if owner is not None:
             where.append("owner = ?")
             params.append(owner)
-        if page_token:
-            last = _untoken(page_token, k=scope)
-            if not isinstance(last.get("t"), float | int) or not isinstance(last.get("i"), str):
-                raise invalid_argument("page_token is not valid for this listing", "page_token")
+        bound = conversation_bound(page_token, scope)
+        if bound is not None:
             where.append("(created_at, id) < (?, ?)")
-            params += [last["t"], last["i"]]
+            params += list(bound)
         rows = db.execute(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?", (*params, size + 1)
         ).fetchall()
-        conversations = [_conversation_of(row) for row in rows[:size]]
-        token = _token({"k": scope, "t": conversations[-1].created_at, "i": conversations[-1].id}) if len(rows) > size else ""
-        return ConversationPage(conversations, token)
+        return conversation_page([_conversation_of(row) for row in rows], size, scope)
 
     def _delete_conversation(self, db: sqlite3.Connection, conversation_id: str, owner: str | None) -> Conversation:
         conversation = self._conversation(db, conversation_id, owner)
@@ -435,21 +408,14 @@ class SQLiteConversationStore:
     ) -> list[Item]:
         """Inside the caller's immediate transaction: all of ``prepared`` or nothing."""
         conversation = self._conversation(db, conversation_id, owner, param=None if param == "items" else "conversation")
-        seen: set[str] = set()
-        for index, item in enumerate(prepared):
-            if item.id in seen:
-                raise invalid_argument(f"duplicate item id {item.id!r}", f"{param}[{index}].id", reason="DUPLICATE_ITEM")
-            seen.add(item.id)
+        refuse_repeated_ids(prepared, param)
         ids = [p.id for p in prepared]
         for start in range(0, len(ids), 500):  # well under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             taken = db.execute(f"SELECT id FROM conversation_items WHERE conversation_id = ? AND id IN ({marks}) LIMIT 1", (conversation.id, *chunk)).fetchone()
             if taken is not None:
-                index = ids.index(taken[0])
-                raise invalid_argument(
-                    f"an item with id {taken[0]!r} is already in conversation {conversation.id!r}", f"{param}[{index}].id", reason="DUPLICATE_ITEM"
-                )
+                raise duplicate_in_conversation(conversation.id, taken[0], param, ids.index(taken[0]))
         if conversation.item_count + len(prepared) > self.max_items:
             raise conversation_too_large(conversation.id, what="items", limit=self.max_items, param=param)
         added_bytes = sum(p.size for p in prepared)
@@ -480,26 +446,18 @@ class SQLiteConversationStore:
         order: Order,
         after: str,
     ) -> ItemPage:
-        if order not in ("asc", "desc"):
-            raise invalid_argument("order must be asc or desc", "order")
+        order = checked_order(order)
         table, where = source
-        bound: int | None = None
-        if page_token:
-            last = _untoken(page_token, s=scope, o=order)
-            if not isinstance(last.get("p"), int):
-                raise invalid_argument("page_token is not valid for this listing", "page_token")
-            bound = last["p"]
-        elif after:
+        bound = item_bound(page_token, scope, order)
+        if bound is None and after:
             found = db.execute(f"SELECT position FROM {table} WHERE {where} AND id = ?", (key, after)).fetchone()
             if found is None:
-                raise invalid_argument(f"no item {after[:MAX_ID_LENGTH]!r} here to list items after", "after")
+                raise after_not_found(after)
             bound = found[0]
         comparison, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
         condition, params = (f" AND position {comparison} ?", (key, bound)) if bound is not None else ("", (key,))
         rows = db.execute(f"SELECT {_ITEM_COLUMNS} FROM {table} WHERE {where}{condition} ORDER BY position {direction} LIMIT ?", (*params, size + 1)).fetchall()
-        items = [_item_of(row) for row in rows[:size]]
-        more = len(rows) > size
-        return ItemPage(items, _token({"s": scope, "o": order, "p": items[-1].position}) if more else "", more)
+        return item_page([_item_of(row) for row in rows], size, scope, order)
 
     # ------------------------------------------------------------------ responses
 

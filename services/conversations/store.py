@@ -201,6 +201,11 @@ class ConversationStore(Protocol):
     async def purge_expired(self) -> int:
         """Deletes every expired record now; returns how many conversations and responses went."""
 
+    async def ready(self) -> None:
+        """Raises (``STATE_UNAVAILABLE``) now if a write could not be kept: the cheap check
+        before a run whose response must be stored, so an unreachable shared store fails the
+        request before the run spends tokens or runs tools rather than after."""
+
     async def close(self) -> None: ...
 
 

@@ -22,14 +22,23 @@ from typing import Any, Literal, Protocol
 from services.errors import GatewayError
 from services.executor.events import ApprovalCall
 
-__all__ = ["ApprovalStore", "PendingApproval", "SQLiteApprovalStore", "approval_refused"]
+__all__ = [
+    "TOMBSTONE_S",
+    "ApprovalStore",
+    "PendingApproval",
+    "SQLiteApprovalStore",
+    "approval_refused",
+    "calls_from_json",
+    "calls_to_json",
+    "refusal_of",
+]
 
 # Why a lookup found no pending approval for this key.
 Refusal = Literal["not_found", "resolved", "expired"]
 
 # Resolved and expired approvals are kept this long (without their run state) so a late or
 # repeated resolve gets "already resolved" / "expired" rather than "not found".
-_TOMBSTONE_S = 24 * 3600.0
+TOMBSTONE_S = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,26 @@ def approval_refused(refusal: Refusal, approval_id: str) -> GatewayError:
             "FAILED_PRECONDITION", "APPROVAL_EXPIRED", f"approval {approval_id!r} expired; send the request again to start a new run", {"approval": approval_id}
         )
     return GatewayError("NOT_FOUND", "APPROVAL_NOT_FOUND", f"no pending approval {approval_id!r}", {"approval": approval_id})
+
+
+def refusal_of(found: bool, resolved: bool, expires_at: float, now: float) -> Refusal | None:
+    """Why an approval (found under its id and the caller's key, or not) cannot be resolved
+    now; None if it can. A tombstone past its day is as gone as a purged one."""
+    if not found or expires_at <= now - TOMBSTONE_S:
+        return "not_found"
+    if resolved:
+        return "resolved"
+    if expires_at <= now:
+        return "expired"
+    return None
+
+
+def calls_to_json(calls: tuple[ApprovalCall, ...]) -> str:
+    return json.dumps([c.__dict__ for c in calls])
+
+
+def calls_from_json(text: str | bytes) -> tuple[ApprovalCall, ...]:
+    return tuple(ApprovalCall(**c) for c in json.loads(text))
 
 
 class ApprovalStore(Protocol):
@@ -134,7 +163,7 @@ class SQLiteApprovalStore:
                 self._db = None
 
     def _create(self, a: PendingApproval) -> None:
-        calls = json.dumps([c.__dict__ for c in a.calls])
+        calls = calls_to_json(a.calls)
         with self._lock:
             db = self._connection()
             db.execute(
@@ -145,7 +174,7 @@ class SQLiteApprovalStore:
             # forget tombstones after a day.
             now = self._clock()
             db.execute("UPDATE approvals SET state = NULL WHERE state IS NOT NULL AND expires_at <= ?", (now,))
-            db.execute("DELETE FROM approvals WHERE expires_at <= ?", (now - _TOMBSTONE_S,))
+            db.execute("DELETE FROM approvals WHERE expires_at <= ?", (now - TOMBSTONE_S,))
 
     def _pending_count(self) -> int:
         with self._lock:
@@ -192,15 +221,14 @@ class SQLiteApprovalStore:
         if row is None:
             raise approval_refused("not_found", approval_id)
         model_id, calls, request, state, created_at, expires_at, resolved_at = row
-        if resolved_at is not None:
-            raise approval_refused("resolved", approval_id)
-        if expires_at <= self._clock():
-            raise approval_refused("expired", approval_id)
+        refusal = refusal_of(True, resolved_at is not None, expires_at, self._clock())
+        if refusal is not None:
+            raise approval_refused(refusal, approval_id)
         return PendingApproval(
             approval_id=approval_id,
             key_id=key_id,
             model_id=model_id,
-            calls=tuple(ApprovalCall(**c) for c in json.loads(calls)),
+            calls=calls_from_json(calls),
             created_at=created_at,
             expires_at=expires_at,
             request=json.loads(request),

@@ -101,6 +101,10 @@ class ResponseRunner:
         store = request.store if request.HasField("store") else True
         if store or request.previous_response_id or request.conversation:
             self._require_store()
+        if store:
+            # A response the client asked to keep and that could not be kept fails the request
+            # (503 STATE_UNAVAILABLE): checked before the run, and again by the write after it.
+            await self._require_store().ready()
         resume = await self._resumption(request)
         history = await self._history(request, owner) if resume is None else []
         new_input = []  # as sent, with ids for the items that came without one

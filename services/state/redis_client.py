@@ -11,8 +11,9 @@ an error; ``describe`` gives the safe form (scheme, host, port, db).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
@@ -22,22 +23,31 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from services.errors import GatewayError
 from services.metrics import STATE_ERRORS
 
-__all__ = ["REDIS_DOWN", "connect", "describe", "state_unavailable", "translate_redis_errors"]
+__all__ = ["REDIS_DOWN", "connect", "describe", "redis_call", "state_unavailable", "translate_redis_errors"]
+
+T = TypeVar("T")
 
 # What a lost or refused connection raises; everything else (a script error, a wrong type)
 # is a bug and stays an INTERNAL error.
 REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def connect(url: str, *, timeout_s: float = 0.5) -> redis.Redis:
-    """A client for ``url`` (redis:// or rediss://, or unix://). No connection is made yet."""
-    return redis.Redis.from_url(
+def connect(url: str, *, timeout_s: float = 0.5, max_connections: int = 100) -> redis.Redis:
+    """A client for ``url`` (redis:// or rediss://, or unix://). No connection is made yet.
+
+    The pool blocks: a command that finds all ``max_connections`` in use waits (up to
+    ``timeout_s``) for one to come free. redis-py's default pool raises at once instead, which
+    turned a burst of more than 100 concurrent requests into 503s for a Redis that was fine."""
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout_s,
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         health_check_interval=5,
         decode_responses=False,
     )
+    return redis.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 def describe(url: str) -> str:
@@ -68,3 +78,17 @@ async def translate_redis_errors(what: str, store: str) -> AsyncIterator[None]:
     except REDIS_DOWN as exc:
         STATE_ERRORS.labels(store).inc()
         raise state_unavailable(what) from exc
+
+
+async def redis_call(what: str, store: str, command: Callable[[], Awaitable[T]]) -> T:
+    """``command()`` inside ``translate_redis_errors(what, store)``, run once more at once if the
+    connection was closed under it: after Redis restarted, each pooled connection still holds
+    the old server's socket and its first command fails without reaching the new server, so
+    without this the first request per connection would get a 503 after Redis is back. A
+    timeout is not retried (Redis may have run the command); a Redis still down fails twice,
+    fast, and is counted once."""
+    async with translate_redis_errors(what, store):
+        try:
+            return await command()
+        except RedisConnectionError:
+            return await command()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import redis.asyncio as redis
 
+from services.conversations.redis_store import RedisConversationStore
 from services.conversations.sqlite_store import SQLiteConversationStore
 from services.conversations.store import ConversationStore
 from services.executor.approval_store import ApprovalStore, SQLiteApprovalStore
+from services.executor.redis_approval_store import RedisApprovalStore
 from services.log import get_logger
 from services.security.audit import AuditLog
 from services.security.gatekeeper import SecurityStores
@@ -43,6 +45,8 @@ class SharedState:
 
     def conversations(self) -> ConversationStore:
         s = self.settings
+        if self.redis is not None:
+            return RedisConversationStore(self.redis, ttl_s=s.conversation_ttl_s, max_items=s.conversation_max_items, max_bytes=s.conversation_max_bytes)
         return SQLiteConversationStore(
             s.data_dir / "conversations.sqlite3",
             ttl_s=s.conversation_ttl_s,
@@ -51,6 +55,8 @@ class SharedState:
         )
 
     def approvals(self) -> ApprovalStore:
+        if self.redis is not None:
+            return RedisApprovalStore(self.redis)
         return SQLiteApprovalStore(self.settings.data_dir / "approvals.sqlite3")
 
     async def close(self) -> None:
