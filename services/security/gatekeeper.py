@@ -139,6 +139,10 @@ class Gatekeeper:
         if reservation is not None:
             await self.limiter.commit(reservation, actual_tokens)
 
+    async def close(self) -> None:
+        """Write out what the stores still buffer (a shared audit log's pending events)."""
+        await self.audit.close()
+
     def reload(self) -> int:
         """Re-read the policy file. A malformed or missing file is rejected; the old policy stays."""
         try:
