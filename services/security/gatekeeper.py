@@ -66,9 +66,10 @@ class Gatekeeper:
     ) -> None:
         self.path = path
         self.generated_key = generated_key
-        self.overrides = overrides or InMemoryOverrideStore()
-        self.audit = audit or AuditLog()
-        self.limiter = RateLimiter(rate_store or InMemoryRateLimitStore())
+        # `is not None`, not `or`: an audit log with nothing buffered has len() 0 and is falsy.
+        self.overrides = overrides if overrides is not None else InMemoryOverrideStore()
+        self.audit = audit if audit is not None else AuditLog()
+        self.limiter = RateLimiter(rate_store if rate_store is not None else InMemoryRateLimitStore())
         self._file = file
         self._keyring = keyring
         self._policy = Policy(file, self.overrides)
