@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -13,9 +14,14 @@ import redis.asyncio as redis
 from prometheus_client import REGISTRY
 
 from services.errors import GatewayError
-from services.security.audit import AuditEvent
-from services.security.overrides import Override, new_override, utc_now
-from services.security.redis_stores import OVERRIDE_REFRESH_S, RedisAuditLog, RedisOverrideStore
+from services.security.audit import AuditEvent, AuditLog
+from services.security.config import RateLimit
+from services.security.overrides import InMemoryOverrideStore, Override, new_override, utc_now
+from services.security.ratelimit import InMemoryRateLimitStore
+from services.security.redis_stores import OVERRIDE_REFRESH_S, RedisAuditLog, RedisOverrideStore, RedisRateLimitStore
+from services.settings import GatewaySettings
+from services.state.stores import SharedState
+from tests.gateway_process import refused_port
 from tests.redis_server import RedisServer
 from tests.test_security_domain import T0, event
 
@@ -26,7 +32,7 @@ def grant(pattern: str = "labs/*", ttl: timedelta = timedelta(minutes=5), key_id
     return new_override(action="use_model", pattern=pattern, effect="grant", ttl=ttl, key_id=key_id)
 
 
-async def seen_within(check, limit_s: float) -> float:  # type: ignore[no-untyped-def]
+async def seen_within(check: Callable[[], Awaitable[bool]], limit_s: float) -> float:
     """Seconds until ``await check()`` is true, failing past ``limit_s``."""
     started = time.monotonic()
     while not await check():
@@ -55,7 +61,7 @@ async def test_overrides_made_or_deleted_on_one_replica_are_in_force_on_the_othe
     assert await a.delete(made.id) is False and await a.get(made.id) is None
 
 
-async def _ids(overrides, wanted: set[str]) -> bool:  # type: ignore[no-untyped-def]
+async def _ids(overrides: Awaitable[list[Override]], wanted: set[str]) -> bool:
     return {o.id for o in await overrides} == wanted
 
 
@@ -209,3 +215,38 @@ async def test_close_writes_out_the_buffer(redis_clients: list[redis.Redis]) -> 
         log.record(AuditEvent(utc_now(), f"r{i}", "k", "use_model", "m", True, "p"))
     await log.close()
     assert await redis_clients[0].xlen("agw:audit") == 5
+
+
+# ------------------------------------------------------------------------------------ store selection
+
+
+async def test_embedded_stores_by_default_redis_ones_with_a_state_url(redis_server: RedisServer) -> None:
+    embedded = SharedState(GatewaySettings())
+    stores = embedded.security()
+    assert (type(stores.rate_limits), type(stores.overrides), type(stores.audit)) == (InMemoryRateLimitStore, InMemoryOverrideStore, AuditLog)
+    await embedded.close()
+    shared = SharedState(GatewaySettings(state_url=redis_server.url, rate_limit_fail_mode="open"))
+    stores = shared.security()
+    assert isinstance(stores.rate_limits, RedisRateLimitStore) and isinstance(stores.overrides, RedisOverrideStore)
+    assert isinstance(stores.audit, RedisAuditLog)
+    assert (await stores.rate_limits.reserve("k", RateLimit(requests_per_minute=1), 1, 0.0)).entry_id  # counted in Redis
+    await shared.close()
+
+
+async def test_the_urls_password_is_never_logged_or_returned(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "s3cr3t-pa55word-value"
+    state = SharedState(GatewaySettings(state_url=f"redis://:{secret}@127.0.0.1:{refused_port()}/0"))
+    stores = state.security()
+    texts: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        for call in (stores.rate_limits.reserve("k", RateLimit(requests_per_minute=1), 1, 0.0), stores.overrides.active(), stores.audit.list()):
+            with pytest.raises(GatewayError) as caught:
+                await call
+            texts += [str(caught.value), repr(caught.value.metadata)]
+        stores.audit.record(event(1))
+        await asyncio.sleep(0.2)
+        await stores.audit.close(timeout_s=0.2)
+    await state.close()
+    texts += [r.getMessage() + repr(r.__dict__) for r in caplog.records]
+    assert any("shared state unreachable" in t for t in texts)
+    assert not any(secret in t for t in texts)
