@@ -141,7 +141,9 @@ class Gatekeeper:
             await self.limiter.commit(reservation, actual_tokens)
 
     async def close(self) -> None:
-        """Write out what the stores still buffer (a shared audit log's pending events)."""
+        """Write out what the stores still buffer (a shared audit log's pending events) and stop
+        what they run in the background."""
+        await self.overrides.close()
         await self.audit.close()
 
     def reload(self) -> int:

@@ -12,7 +12,8 @@ touching both works on Redis Cluster too):
 - ``agw:rl:{<key id>}:tok``: hash, entry -> tokens, plus ``#total`` (their sum) and ``#seq``;
   both expire one window after the key's last admission;
 - ``agw:overrides``: hash, override id -> JSON; ``agw:overrides:exp``: sorted set, id -> its
-  expiry (ms since the epoch); both expire when the last override does;
+  expiry (ms since the epoch); both expire when the last override does. Changes are announced
+  on the pub/sub channel ``agw:overrides:changed``;
 - ``agw:audit``: stream, capped at about ``max_events`` entries (``XADD MAXLEN ~``).
 
 A lost connection is ``state_unavailable`` (503 / UNAVAILABLE ``STATE_UNAVAILABLE``) for the
@@ -231,7 +232,8 @@ def _text(value: bytes | str) -> str:
 
 # ------------------------------------------------------------------------------------------- overrides
 
-# KEYS: hash, expiry zset. ARGV: id, JSON, expiry (ms). 1: stored; 0: the id is taken by a live override.
+# KEYS: hash, expiry zset. ARGV: id, JSON, expiry (ms), change channel. 1: stored (and announced); 0: the
+# id is taken by a live override.
 _CREATE_OVERRIDE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -245,14 +247,17 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], last[2])
 redis.call('PEXPIREAT', KEYS[2], last[2])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
 """
 
-# KEYS: hash, expiry zset. ARGV: id. The expiry (ms) of what was removed, or -1 when there was none.
+# KEYS: hash, expiry zset. ARGV: id, change channel. The expiry (ms) of what was removed (and
+# announced), or -1 when there was none.
 _DELETE_OVERRIDE_LUA = """
 local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+redis.call('PUBLISH', ARGV[2], ARGV[1])
 return expiry and tonumber(expiry) or -1
 """
 
@@ -295,11 +300,13 @@ class RedisOverrideStore(OverrideStore):
     """Overrides in a Redis hash, visible to every replica.
 
     ``create``, ``list``, ``get`` and ``delete`` (admin RPCs) go to Redis every time. ``active``
-    (every ``use_model`` / ``use_tool`` decision) reads a local copy instead, fetched again
-    when it is older than ``OVERRIDE_REFRESH_S`` (0.5 s): at most two Redis reads a second per
-    replica whatever the traffic, and no round trip for most requests. An override made or
-    deleted on any replica is in force everywhere within 0.5 s plus one round trip; on the
-    replica that made it, at once (its copy is dropped). Concurrent decisions share one fetch.
+    (every ``use_model`` / ``use_tool`` decision) reads a local copy instead, so most requests
+    make no round trip. The copy is fetched again (one HGETALL, shared by concurrent decisions)
+    when it is older than ``OVERRIDE_REFRESH_S`` (0.5 s), or at once after a change: create and
+    delete announce themselves on ``agw:overrides:changed`` (published by the same script that
+    changes the hash), and every replica subscribes. So a change is in force everywhere within
+    milliseconds normally, and within 0.5 s plus one round trip when an announcement was
+    missed (the subscriber reconnecting); on the replica that made it, at once.
 
     While Redis is unreachable, decisions use the last copy fetched (expired overrides still
     drop out by time): nobody can change the overrides then, as CreateOverride and
@@ -313,6 +320,7 @@ class RedisOverrideStore(OverrideStore):
         self._client = client
         self._hash = f"{prefix}overrides"
         self._expiry = f"{prefix}overrides:exp"
+        self._channel = f"{prefix}overrides:changed"
         self._create = client.register_script(_CREATE_OVERRIDE_LUA)
         self._delete = client.register_script(_DELETE_OVERRIDE_LUA)
         self._clock = clock
@@ -322,6 +330,7 @@ class RedisOverrideStore(OverrideStore):
         self._fetched_at = float("-inf")  # monotonic time of the fetch that made the copy
         self._generation = 0  # bumped by local changes: a fetch begun before one is not fresh
         self._fetching: asyncio.Future[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     async def _all(self) -> builtins.list[Override]:
         raw = cast(dict[bytes, bytes], await self._client.hgetall(self._hash))
@@ -334,7 +343,7 @@ class RedisOverrideStore(OverrideStore):
 
     async def create(self, override: Override) -> Override:
         async with translate_redis_errors("overrides", "overrides"):
-            stored = await self._create(keys=[self._hash, self._expiry], args=[override.id, _override_json(override), _ms(override.expire_time)])
+            stored = await self._create(keys=[self._hash, self._expiry], args=[override.id, _override_json(override), _ms(override.expire_time), self._channel])
         self._changed()
         if not int(cast(int, stored)):
             raise ValueError(f"override {override.id!r} already exists")
@@ -354,12 +363,14 @@ class RedisOverrideStore(OverrideStore):
 
     async def delete(self, id: str) -> bool:
         async with translate_redis_errors("overrides", "overrides"):
-            expiry = int(cast(int, await self._delete(keys=[self._hash, self._expiry], args=[id])))
+            expiry = int(cast(int, await self._delete(keys=[self._hash, self._expiry], args=[id, self._channel])))
         self._changed()
         return expiry >= 0 and expiry > _ms(self._clock())
 
     async def active(self, now: datetime | None = None) -> builtins.list[Override]:
         now = now if now is not None else self._clock()
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen(), name="override changes")
         if time.monotonic() - self._fetched_at >= self._refresh_s:
             await self._refresh()
         if self._copy is None:
@@ -389,6 +400,37 @@ class RedisOverrideStore(OverrideStore):
         self._outage.up()
         if generation == self._generation:
             self._fetched_at = started
+
+    async def _listen(self) -> None:
+        """Drop the copy whenever any replica announces a change; reconnect after an outage
+        (the refresh interval covers what is announced meanwhile)."""
+        backoff = 0.1
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                self._changed()  # whatever was announced while nobody listened
+                backoff = 0.1
+                while True:
+                    # A bounded wait, so the client's 0.5 s socket timeout never reads as an outage.
+                    if await pubsub.get_message(timeout=1.0) is not None:
+                        self._changed()
+            except REDIS_DOWN:
+                await asyncio.sleep(backoff)  # the fetches count and log the outage
+                backoff = min(backoff * 2, 2.0)
+            except Exception:  # e.g. an ACL refusing SUBSCRIBE: the refresh interval alone bounds staleness
+                log.exception("override change announcements unavailable; overrides refresh every 0.5 s")
+                return
+            finally:
+                with contextlib.suppress(*REDIS_DOWN):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
 
 
 # ------------------------------------------------------------------------------------------- audit
