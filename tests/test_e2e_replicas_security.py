@@ -159,8 +159,8 @@ async def test_redis_down_fails_closed_with_503_and_the_gateways_recover(tmp_pat
         assert response.status_code == 503 and response.json()["error"]["code"] == "state_unavailable" and response.headers["retry-after"] == "1"
 
         redis_server.start()  # same port, empty: no restart of the gateways
-        for gateway in gateways:
-            await within(3.0, lambda gateway=gateway: _is(outcome(gateway, KEYS["limited"]), 200))
+        for gateway in gateways:  # at once: not even the connections from before the restart cost a 503
+            assert await outcome(gateway, KEYS["limited"]) == 200
         # Counting again, across both: the fresh window admits 3 in all.
         assert sorted(await asyncio.gather(*(outcome(gateways[i % 2], KEYS["limited"]) for i in range(6)))) == [200] + [429] * 5
         async with authed_channel(b.grpc_address, ADMIN_KEY) as channel:
@@ -192,5 +192,5 @@ async def test_redis_down_with_fail_open_admits_uncounted(tmp_path: Path, upstre
         assert "GATEWAY_RATE_LIMIT_FAIL_MODE=open" in a.log_text()
 
         redis_server.start()
-        await within(3.0, lambda: _is(outcome(a, KEYS["burst"]), 200))
+        assert await outcome(a, KEYS["burst"]) == 200
         assert await outcome(b, KEYS["burst"]) == 429  # counted again, everywhere

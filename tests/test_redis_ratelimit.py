@@ -142,3 +142,13 @@ async def test_redis_down_fails_closed_or_open_and_recovers(redis_server: RedisS
         assert not (await open_.reserve("k", limit, 1, 0.0)).allowed
     finally:
         await client.aclose()
+
+
+async def test_no_503_from_connections_that_predate_a_redis_restart(redis_server: RedisServer, redis_clients: list[redis.Redis]) -> None:
+    store = RedisRateLimitStore(redis_clients[0])
+    limit = RateLimit(requests_per_minute=100)
+    await asyncio.gather(*(store.reserve("k", limit, 1, 0.0) for _ in range(8)))  # the pool holds several connections now
+    redis_server.restart()  # not used meanwhile: every pooled connection is stale
+    verdicts = await asyncio.gather(*(store.reserve("k", limit, 1, 0.0) for _ in range(8)))
+    assert all(v.allowed for v in verdicts)
+    assert await redis_clients[0].zcard("agw:rl:{k}:log") == 8  # each counted once on the new server
