@@ -188,7 +188,7 @@ def _supervise(settings: GatewaySettings) -> int:
             digest = hash_key(key)
         elif not settings.state_url and any(k.rate_limit is not None and not k.rate_limit.is_unlimited for k in security.api_keys):
             get_logger("supervisor").warning(
-                "rate limits are per worker: a key may get up to workers x its limit until a shared store (Redis) is configured",
+                "rate limits are per worker: a key may get up to workers x its limit unless GATEWAY_STATE_URL names a shared store (Redis)",
                 extra={"fields": {"workers": settings.workers}},
             )
     return supervise(settings, run_worker, generated_admin_digest=digest)

@@ -32,6 +32,7 @@ __all__ = [
     "AGENTS_STALE",
     "AGENT_LOAD_FAILURES",
     "APPROVALS_PENDING",
+    "AUDIT_DROPPED",
     "AUTH_FAILURES",
     "CONFIG_RELOAD_FAILURES",
     "GRPC_HANDLED",
@@ -39,6 +40,7 @@ __all__ = [
     "LOOP_STALLS",
     "LOOP_STALL_SECONDS",
     "OVERHEAD_SECONDS",
+    "RATE_LIMIT_FAIL_OPEN",
     "RATE_LIMIT_REJECTIONS",
     "RELOADS",
     "REQUESTS",
@@ -148,6 +150,14 @@ STATE_ERRORS = Counter(
     "agentgateway_state_errors_total",
     "Shared state (Redis) operations that failed because the store was unreachable, by store.",
     ["store"],
+)
+RATE_LIMIT_FAIL_OPEN = Counter(
+    "agentgateway_rate_limit_fail_open_total",
+    "Requests of keys with rate limits admitted uncounted because the shared state was unreachable (GATEWAY_RATE_LIMIT_FAIL_MODE=open).",
+)
+AUDIT_DROPPED = Counter(
+    "agentgateway_audit_dropped_total",
+    "Audit events not written to the shared audit stream: its buffer overflowed while Redis was unreachable.",
 )
 AGENTS_STALE = Gauge("agentgateway_agents_stale", "Agents serving their last good version because a newer one failed to load.", multiprocess_mode="livemax")
 

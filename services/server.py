@@ -459,6 +459,8 @@ class Gateway:
             await self.approvals.close()
         if self.conversations is not None:
             await self.conversations.close()
+        if self.gatekeeper is not None:
+            await self.gatekeeper.close()  # before the Redis client it may still write through
         await self.state.close()
         if self.tool_catalog is not None:
             bind_runtime(None)

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis.asyncio as redis
 import yaml
 from openai import AsyncOpenAI
 
+from services.state.redis_client import connect
 from tests.docs_server import DocsServer
 from tests.fake_upstream import FakeUpstream
 from tests.gateway_process import REPO, GatewayProcess, make_agents_dir, refused_port
@@ -50,6 +52,15 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def redis_clients(redis_server: RedisServer) -> AsyncIterator[list[redis.Redis]]:
+    """Four clients of ``redis_server``, each with a pool of its own: as four replicas talk to one Redis."""
+    made = [connect(redis_server.url) for _ in range(4)]
+    yield made
+    for made_client in made:
+        await made_client.aclose()
 
 
 @pytest.fixture(scope="session")

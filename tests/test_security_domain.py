@@ -508,23 +508,23 @@ def event(i: int, key_id: str = "ops", action: str = "use_model", resource: str 
     return AuditEvent(time=T0 + timedelta(seconds=i), request_id=f"req-{i}", key_id=key_id, action=action, resource=resource, allowed=allowed, policy="p")
 
 
-def test_audit_filters_and_newest_first() -> None:
+async def test_audit_filters_and_newest_first() -> None:
     audit = AuditLog()
     audit.record(event(1, resource="default/a"))
     audit.record(event(2, key_id="ci", resource="labs/b", allowed=False))
     audit.record(event(3, action="use_tool", resource="fetch_doc"))
     audit.record(event(4, resource="labs/c"))
     ids = lambda events: [e.request_id for e in events]  # noqa: E731
-    assert ids(audit.list()[0]) == ["req-4", "req-3", "req-2", "req-1"]
-    assert ids(audit.list(key_id="ci")[0]) == ["req-2"]
-    assert ids(audit.list(action="use_tool")[0]) == ["req-3"]
-    assert ids(audit.list(resource="labs/*")[0]) == ["req-4", "req-2"]
-    assert ids(audit.list(allowed=False)[0]) == ["req-2"]
-    assert ids(audit.list(allowed=True, start_time=T0 + timedelta(seconds=3))[0]) == ["req-4", "req-3"]
-    assert audit.list(key_id="nobody") == ([], "")
+    assert ids((await audit.list())[0]) == ["req-4", "req-3", "req-2", "req-1"]
+    assert ids((await audit.list(key_id="ci"))[0]) == ["req-2"]
+    assert ids((await audit.list(action="use_tool"))[0]) == ["req-3"]
+    assert ids((await audit.list(resource="labs/*"))[0]) == ["req-4", "req-2"]
+    assert ids((await audit.list(allowed=False))[0]) == ["req-2"]
+    assert ids((await audit.list(allowed=True, start_time=T0 + timedelta(seconds=3)))[0]) == ["req-4", "req-3"]
+    assert await audit.list(key_id="nobody") == ([], "")
 
 
-def test_audit_paging_and_bad_token() -> None:
+async def test_audit_paging_and_bad_token() -> None:
     audit = AuditLog()
     for i in range(1, 8):
         audit.record(event(i, allowed=i % 2 == 1))
@@ -532,7 +532,7 @@ def test_audit_paging_and_bad_token() -> None:
     token = ""
     pages = 0
     while True:
-        page, token = audit.list(allowed=True, page_size=2, page_token=token)
+        page, token = await audit.list(allowed=True, page_size=2, page_token=token)
         seen += [e.request_id for e in page]
         pages += 1
         if not token:
@@ -540,16 +540,16 @@ def test_audit_paging_and_bad_token() -> None:
     assert seen == ["req-7", "req-5", "req-3", "req-1"] and pages == 2
     for bad in ("garbage!", "bm9wZQ", "YXVkaXQ6LTE"):  # not base64 / "nope" / "audit:-1"
         with pytest.raises(ValueError, match="page_token"):
-            audit.list(page_token=bad)
+            await audit.list(page_token=bad)
 
 
-def test_audit_ring_is_bounded_and_logs_json(caplog: pytest.LogCaptureFixture) -> None:
+async def test_audit_ring_is_bounded_and_logs_json(caplog: pytest.LogCaptureFixture) -> None:
     audit = AuditLog(max_events=3)
     with caplog.at_level(logging.INFO, logger="agentgateway.audit"):
         for i in range(5):
             audit.record(event(i, allowed=i != 4))
     assert len(audit) == 3
-    assert [e.request_id for e in audit.list()[0]] == ["req-4", "req-3", "req-2"]
+    assert [e.request_id for e in (await audit.list())[0]] == ["req-4", "req-3", "req-2"]
     line = json.loads(JsonFormatter().format(caplog.records[-1]))
     assert line["logger"] == "agentgateway.audit"
     assert {k: line[k] for k in ("request_id", "key_id", "action", "resource", "decision", "policy")} == {

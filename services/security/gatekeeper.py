@@ -66,9 +66,10 @@ class Gatekeeper:
     ) -> None:
         self.path = path
         self.generated_key = generated_key
-        self.overrides = overrides or InMemoryOverrideStore()
-        self.audit = audit or AuditLog()
-        self.limiter = RateLimiter(rate_store or InMemoryRateLimitStore())
+        # `is not None`, not `or`: an audit log with nothing buffered has len() 0 and is falsy.
+        self.overrides = overrides if overrides is not None else InMemoryOverrideStore()
+        self.audit = audit if audit is not None else AuditLog()
+        self.limiter = RateLimiter(rate_store if rate_store is not None else InMemoryRateLimitStore())
         self._file = file
         self._keyring = keyring
         self._policy = Policy(file, self.overrides)
@@ -138,6 +139,12 @@ class Gatekeeper:
     async def settle(self, reservation: Reservation | None, actual_tokens: int) -> None:
         if reservation is not None:
             await self.limiter.commit(reservation, actual_tokens)
+
+    async def close(self) -> None:
+        """Write out what the stores still buffer (a shared audit log's pending events) and stop
+        what they run in the background."""
+        await self.overrides.close()
+        await self.audit.close()
 
     def reload(self) -> int:
         """Re-read the policy file. A malformed or missing file is rejected; the old policy stays."""

@@ -135,6 +135,9 @@ class OverrideStore(ABC):
     async def active(self, now: datetime | None = None) -> builtins.list[Override]:
         """Live overrides to apply to a decision at ``now``."""
 
+    async def close(self) -> None:  # noqa: B027 (optional: most stores run nothing in the background)
+        """Stop what the store runs in the background (a shared store's change subscription)."""
+
 
 class InMemoryOverrideStore(OverrideStore):
     """One process's overrides. Nothing awaits inside a method, so each is atomic within the event loop."""

@@ -152,7 +152,7 @@ class SecurityServicer(pb_grpc.SecurityServiceServicer):
         self, request: pb.ListAuditEventsRequest, context: grpc.aio.ServicerContext[pb.ListAuditEventsRequest, pb.ListAuditEventsResponse]
     ) -> pb.ListAuditEventsResponse:
         try:
-            events, token = self._gate.audit.list(
+            events, token = await self._gate.audit.list(
                 key_id=request.key_id or None,
                 action=ACTION.from_proto(request.action),
                 resource=request.resource or None,

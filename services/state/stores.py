@@ -19,6 +19,7 @@ from services.security.audit import AuditLog
 from services.security.gatekeeper import SecurityStores
 from services.security.overrides import InMemoryOverrideStore
 from services.security.ratelimit import InMemoryRateLimitStore
+from services.security.redis_stores import redis_security_stores
 from services.settings import GatewaySettings
 from services.state.redis_client import connect, describe
 
@@ -41,6 +42,8 @@ class SharedState:
         return self.redis is not None
 
     def security(self) -> SecurityStores:
+        if self.redis is not None:
+            return redis_security_stores(self.redis, fail_open=self.settings.rate_limit_fail_mode == "open")
         return SecurityStores(InMemoryRateLimitStore(), InMemoryOverrideStore(), AuditLog())
 
     def conversations(self) -> ConversationStore:
