@@ -65,14 +65,14 @@ from services.conversations.store_support import (
 )
 from services.errors import GatewayError, invalid_argument
 from services.log import get_logger
-from services.state.redis_client import REDIS_DOWN, redis_call
+from services.state.redis_client import KEY_PREFIX, REDIS_DOWN, redis_call
 
 __all__ = ["DEFAULT_PREFIX", "RedisConversationStore"]
 
 T = TypeVar("T")
 log = get_logger("conversations")
 
-DEFAULT_PREFIX = "agw:"
+DEFAULT_PREFIX = KEY_PREFIX
 _WHAT = "conversations and stored responses"
 _STORE = "conversations"  # the agentgateway_state_errors_total label
 # Expired records are purged by a write at most this often (per process), and by purge_expired.

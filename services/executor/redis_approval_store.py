@@ -35,11 +35,11 @@ from services.executor.approval_store import (
     calls_to_json,
     refusal_of,
 )
-from services.state.redis_client import redis_call
+from services.state.redis_client import KEY_PREFIX, redis_call
 
 __all__ = ["DEFAULT_PREFIX", "RedisApprovalStore"]
 
-DEFAULT_PREFIX = "agw:"
+DEFAULT_PREFIX = KEY_PREFIX
 _WHAT = "approvals"
 _STORE = "approvals"  # the agentgateway_state_errors_total label
 _TTL_SLACK_MS = 60_000

@@ -30,13 +30,12 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import redis.asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.log import get_logger
 from services.metrics import AUDIT_DROPPED, RATE_LIMIT_FAIL_OPEN, STATE_ERRORS
@@ -46,10 +45,9 @@ from services.security.config import RateLimit
 from services.security.gatekeeper import SecurityStores
 from services.security.overrides import Override, OverrideStore, utc_now
 from services.security.ratelimit import WINDOW_S, LimitName, RateLimitStore, StoreVerdict
-from services.state.redis_client import REDIS_DOWN, state_unavailable, translate_redis_errors
+from services.state.redis_client import KEY_PREFIX, REDIS_DOWN, again_on_a_stale_connection, state_unavailable, translate_redis_errors
 
 __all__ = [
-    "KEY_PREFIX",
     "OVERRIDE_REFRESH_S",
     "RedisAuditLog",
     "RedisOverrideStore",
@@ -57,12 +55,10 @@ __all__ = [
     "redis_security_stores",
 ]
 
-KEY_PREFIX = "agw:"
 # How stale a replica's view of the overrides may be (see RedisOverrideStore).
 OVERRIDE_REFRESH_S = 0.5
 
 log = get_logger("state")
-T = TypeVar("T")
 
 
 class _Outage:
@@ -83,21 +79,6 @@ class _Outage:
         if self.down_since is not None:
             log.info("shared state reachable again", extra={"fields": {"store": self.store, "outage_s": round(time.monotonic() - self.down_since, 3)}})
             self.down_since = None
-
-
-async def _again_on_a_stale_connection(call: Callable[[], Awaitable[T]]) -> T:
-    """``call()``, tried once more at once when the connection breaks.
-
-    After Redis restarts, every connection the pool still holds from before fails on its
-    first use ("Connection closed by server"): without this, a burst of requests would get 503
-    after Redis is already back. Only for reads and for writes whose repetition is harmless
-    (a reservation counted twice can only admit fewer; a commit sets a value). A timeout is not
-    retried: that would double the wait on a Redis that is really gone.
-    """
-    try:
-        return await call()
-    except RedisConnectionError:
-        return await call()
 
 
 def _ms(value: datetime) -> int:
@@ -219,7 +200,7 @@ class RedisRateLimitStore(RateLimitStore):
         # ``now`` (this process's monotonic clock) is not used: the script reads Redis's TIME.
         args = [limit.requests_per_minute or -1, limit.tokens_per_minute or -1, max(int(tokens), 0), self._window_us]
         try:
-            result = cast(list[Any], await _again_on_a_stale_connection(lambda: self._reserve(keys=self._keys(key_id), args=args)))
+            result = cast(list[Any], await again_on_a_stale_connection(lambda: self._reserve(keys=self._keys(key_id), args=args)))
         except REDIS_DOWN as exc:
             if not self._fail_open:
                 self._outage.down(exc, "requests of keys with rate limits refused (503)")
@@ -238,7 +219,7 @@ class RedisRateLimitStore(RateLimitStore):
         # would be worse than the estimate standing. Counted and logged like any outage.
         try:
             args: list[str | int] = [entry_id, max(int(tokens), 0), self._window_us]
-            await _again_on_a_stale_connection(lambda: self._commit(keys=self._keys(key_id), args=args))
+            await again_on_a_stale_connection(lambda: self._commit(keys=self._keys(key_id), args=args))
         except REDIS_DOWN as exc:
             self._outage.down(exc, "token usage not recorded; the estimate stands")
             return
@@ -352,7 +333,7 @@ class RedisOverrideStore(OverrideStore):
         self._listener: asyncio.Task[None] | None = None
 
     async def _all(self) -> builtins.list[Override]:
-        raw = cast(dict[bytes, bytes], await _again_on_a_stale_connection(lambda: self._client.hgetall(self._hash)))
+        raw = cast(dict[bytes, bytes], await again_on_a_stale_connection(lambda: self._client.hgetall(self._hash)))
         found = [o for o in (_override_of(v) for v in raw.values()) if o is not None]
         return sorted(found, key=lambda o: (o.expire_time, o.id))
 
@@ -376,7 +357,7 @@ class RedisOverrideStore(OverrideStore):
 
     async def get(self, id: str) -> Override | None:
         async with translate_redis_errors("overrides", "overrides"):
-            raw = await _again_on_a_stale_connection(lambda: self._client.hget(self._hash, id))
+            raw = await again_on_a_stale_connection(lambda: self._client.hget(self._hash, id))
         override = _override_of(raw) if raw is not None else None
         return override if override is not None and override.is_live(self._clock()) else None
 
@@ -624,7 +605,7 @@ class RedisAuditLog(AuditLog):
             while True:
                 chunk = cast(
                     Sequence[tuple[bytes, dict[bytes, bytes]]],
-                    await _again_on_a_stale_connection(partial(self._client.xrevrange, self._stream, upper, "-", count=chunk_size)),
+                    await again_on_a_stale_connection(partial(self._client.xrevrange, self._stream, upper, "-", count=chunk_size)),
                 )
                 for entry_id, fields in chunk:
                     event = _event_of(fields)

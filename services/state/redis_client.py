@@ -18,18 +18,23 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.errors import GatewayError
 from services.metrics import STATE_ERRORS
 
-__all__ = ["REDIS_DOWN", "connect", "describe", "redis_call", "state_unavailable", "translate_redis_errors"]
+__all__ = ["KEY_PREFIX", "REDIS_DOWN", "again_on_a_stale_connection", "connect", "describe", "redis_call", "state_unavailable", "translate_redis_errors"]
 
 T = TypeVar("T")
 
-# What a lost or refused connection raises; everything else (a script error, a wrong type)
-# is a bug and stays an INTERNAL error.
-REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+# Every key the gateway writes starts with this, so one Redis can hold other data beside it.
+KEY_PREFIX = "agw:"
+
+# What a Redis that cannot serve raises: a lost or refused connection, a timeout, a replica
+# that is read-only after a failover, a server out of memory (maxmemory with noeviction).
+# Everything else (a script error, a wrong type) is a bug and stays an INTERNAL error.
+REDIS_DOWN: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, ReadOnlyError, OutOfMemoryError, OSError)
 
 
 def connect(url: str, *, timeout_s: float = 0.5, max_connections: int = 100) -> redis.Redis:
@@ -80,15 +85,21 @@ async def translate_redis_errors(what: str, store: str) -> AsyncIterator[None]:
         raise state_unavailable(what) from exc
 
 
+async def again_on_a_stale_connection(command: Callable[[], Awaitable[T]]) -> T:
+    """``command()``, run once more at once if the connection was closed under it: after Redis
+    restarted, each pooled connection still holds the old server's socket and its first command
+    fails without reaching the new server, so without this the first request per connection
+    would get a 503 after Redis is back. For reads and for writes whose repetition is harmless.
+    A timeout is not retried (Redis may have run the command, and it would double the wait on a
+    Redis that is really gone); a Redis still down fails twice, fast."""
+    try:
+        return await command()
+    except RedisConnectionError:
+        return await command()
+
+
 async def redis_call(what: str, store: str, command: Callable[[], Awaitable[T]]) -> T:
-    """``command()`` inside ``translate_redis_errors(what, store)``, run once more at once if the
-    connection was closed under it: after Redis restarted, each pooled connection still holds
-    the old server's socket and its first command fails without reaching the new server, so
-    without this the first request per connection would get a 503 after Redis is back. A
-    timeout is not retried (Redis may have run the command); a Redis still down fails twice,
-    fast, and is counted once."""
+    """``again_on_a_stale_connection(command)`` inside ``translate_redis_errors(what, store)``:
+    counted once and a 503 if Redis cannot serve."""
     async with translate_redis_errors(what, store):
-        try:
-            return await command()
-        except RedisConnectionError:
-            return await command()
+        return await again_on_a_stale_connection(command)
