@@ -186,17 +186,19 @@ class Gateway:
                 config_diagnostics=self._config_diagnostics,
             )
             await self.catalog.refresh()
+        if self._watcher is not None:
+            # Before the listeners: once the gateway answers, a saved file is picked up.
+            watching = self._watcher.run(self._stopping)
+            if self.catalog is not None:  # and the packages an agent waits for (services/registry/package_watch.py)
+                watching = also_installs(watching, self.catalog, self._stopping)
+            self._watch_task = asyncio.create_task(watching, name="hot-reload")
+            await asyncio.sleep(0)  # the task sets up its watches now
         if s.metrics_port is not None:
             await self._start_metrics()
         if s.grpc_services:
             await self._start_grpc()
         if "shim" in wanted:
             await self._start_http()
-        if self._watcher is not None:
-            watching = self._watcher.run(self._stopping)
-            if self.catalog is not None:  # and the packages an agent waits for (services/registry/package_watch.py)
-                watching = also_installs(watching, self.catalog, self._stopping)
-            self._watch_task = asyncio.create_task(watching, name="hot-reload")
         log.info(
             "gateway started",
             extra={

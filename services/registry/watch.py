@@ -92,6 +92,7 @@ class Watcher:
                     group.create_task(self._watch_agents(agents_dir, stop))
                 if folders:
                     group.create_task(self._watch_files(folders, stop))
+                    group.create_task(self._catch_up())
         except Exception as exc:  # e.g. the inotify watch limit: say so, the gateway serves on
             log.error("hot reload stopped: changes are no longer picked up", exc_info=exc)
 
@@ -115,6 +116,14 @@ class Watcher:
         async for _ in awatch(*folders, watch_filter=None, stop_event=stop, debounce=_DEBOUNCE_MS, recursive=False):
             async with self._lock:
                 await self.check_files()
+
+    async def _catch_up(self) -> None:
+        """A config file saved between its load and the watches' start sent no event: the tasks
+        above have set up their inotify watches by the time this runs (created last, it runs
+        after each of them reached its first await), so a check now misses nothing."""
+        await asyncio.sleep(0)
+        async with self._lock:
+            await self.check_files()
 
     async def check_files(self) -> None:
         """Reload each file whose content differs from what it last loaded."""
