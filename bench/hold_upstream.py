@@ -9,7 +9,8 @@ once. So the bench opens its streams, measures memory while all of them are open
 for as long as it chooses, and ends them together, instead of sleeping through fixed
 pauses between chunks sized for the slowest start-up. Replies are the demo model's
 (`services.demo_model.demo_reply`, the same wire builders); unary requests are answered at
-once. ``GET /bench/held`` says how many streams are waiting.
+once, and ``POST /bench/hold`` holds later streams again. ``GET /bench/held`` says how many
+streams are waiting.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def create_app() -> Starlette:
         released.set()
         return JSONResponse({"released": True})
 
+    async def hold(request: Request) -> Response:
+        released.clear()  # streams from now on are held again (after the bench's warm-up)
+        return JSONResponse({"released": False})
+
     async def count(request: Request) -> Response:
         return JSONResponse({"held": held, "released": released.is_set()})
 
@@ -76,7 +81,8 @@ def create_app() -> Starlette:
         routes=[
             Route(CHAT_API.path, chat, methods=["POST"]),
             Route("/bench/release", release, methods=["POST"]),
-            Route("/bench/held", count, methods=["GET"]),
+            Route("/bench/hold", hold, methods=["POST"]),
+            Route("/bench/held", count, methods=["GET", "POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         ]

@@ -34,7 +34,7 @@ class IdleStreams:
     completed: int
     errors: int
     first_error: str
-    rss_before_mb: float
+    rss_before_mb: float  # after the warm-up streams completed
     rss_open_mb: float  # when every stream had its first delta
     rss_end_of_hold_mb: float  # at the end of the hold, just before the release
     rss_peak_mb: float
@@ -42,6 +42,12 @@ class IdleStreams:
     open_s: float  # until every stream had its first delta
     total_s: float
     hold_s: float = 0.0  # how long all streams were held open and idle
+    rss_cold_mb: float = 0.0  # before the warm-up: the gateway as it started
+
+    @property
+    def first_use_mb(self) -> float:
+        """What the warm-up streams left behind: one-time costs (lazy imports, schemas, pools)."""
+        return self.rss_before_mb - self.rss_cold_mb
 
     @property
     def growth_mb(self) -> float:
@@ -57,6 +63,21 @@ class IdleStreams:
         return self.growth_mb * 1024 / self.streams if self.streams else 0.0
 
 
+WARMUP_STREAMS = 3
+
+
+async def _release_when_held(control: Pool, count: int) -> None:
+    """``POST /bench/release`` once ``count`` streams are held (or after 30 s)."""
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        reply = await control.send(control.request("/bench/held", b"", {"content-type": "application/json"}), UnaryReply)
+        assert isinstance(reply, UnaryReply)
+        if reply.json().get("held", 0) >= count:
+            break
+        await asyncio.sleep(0.05)
+    await control.send(control.request("/bench/release", b"", {"content-type": "application/json"}), UnaryReply)
+
+
 async def measure_idle_streams(
     base_url: str, key: str, model: str, pids: list[int], *, n: int, hold_s: float, upstream_url: str, open_timeout_s: float = 60.0, settle_s: float = 1.0
 ) -> IdleStreams:
@@ -66,6 +87,12 @@ async def measure_idle_streams(
     body = json.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": IDLE_PROMPT}]}).encode()
     request = gateway.request("/chat/completions", body, {"content-type": "application/json", "accept": "text/event-stream"})
     control = Pool(upstream_url, timeout=30)
+    cold = rss_mb(pids)
+    # A few streams through the whole cycle first (held, released, completed), so that the
+    # gateway's one-time first-use costs are not counted as the streams' (reported apart).
+    await asyncio.gather(*(gateway.send(request, StreamReply) for _ in range(WARMUP_STREAMS)), _release_when_held(control, WARMUP_STREAMS))
+    await control.send(control.request("/bench/hold", b"", {"content-type": "application/json"}), UnaryReply)
+    await asyncio.sleep(settle_s)
     before = rss_mb(pids)
     started = time.perf_counter()
     opened = lost = 0  # lost: failed before it opened
@@ -138,6 +165,7 @@ async def measure_idle_streams(
         errors=len(errors),
         first_error=f"{type(errors[0]).__name__}: {errors[0]}"[:300] if errors else "",
         rss_before_mb=before,
+        rss_cold_mb=cold,
         rss_open_mb=at_open,
         rss_end_of_hold_mb=end_of_hold,
         rss_peak_mb=max(peak, at_open, end_of_hold),

@@ -342,7 +342,7 @@ def _only_idle(plan: Plan) -> int:
         return 1
     print(
         f"idle streams: {idle.completed}/{idle.streams} completed, {idle.errors} errors{f' ({idle.first_error})' if idle.errors else ''}; "
-        f"RSS MB before {idle.rss_before_mb:.0f}, all open {idle.rss_open_mb:.0f}, end of hold {idle.rss_end_of_hold_mb:.0f}, "
+        f"RSS MB at start {idle.rss_cold_mb:.0f}, before (after the warm-up) {idle.rss_before_mb:.0f}, all open {idle.rss_open_mb:.0f}, end of hold {idle.rss_end_of_hold_mb:.0f}, "
         f"peak {idle.rss_peak_mb:.0f}, after {idle.rss_after_mb:.0f}; growth {idle.growth_mb:.0f} MB = {idle.kb_per_stream:.0f} KB/stream, "
         f"drift {idle.drift_mb:+.1f} MB, all open after {idle.open_s:.1f} s, held {idle.hold_s:.1f} s"
     )
