@@ -192,10 +192,14 @@ class RateLimiter:
                 {"limit": name, "key_id": key_id},
                 retry_after_s=retry_after,
             )
-        return Reservation(key_id, estimate, verdict.entry_id)
+        # Usage only matters to a token budget: without one there is nothing to settle (and, with
+        # a shared store, no second round trip per request).
+        return Reservation(key_id, estimate, verdict.entry_id if tpm is not None else None)
 
     async def commit(self, reservation: Reservation, actual_tokens: int) -> None:
         """Replace the reservation's estimate with real usage (may exceed the budget: later requests wait)."""
         if reservation.entry_id is None or reservation.key_id is None:
             return
+        if int(actual_tokens) == reservation.estimated_tokens:
+            return  # the estimate stands as recorded
         await self._store.commit(reservation.key_id, reservation.entry_id, max(int(actual_tokens), 0), self._clock())
