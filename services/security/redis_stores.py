@@ -544,11 +544,17 @@ class RedisAuditLog(AuditLog):
         """Write the oldest batch in one pipelined round trip; False (the batch kept) when Redis is down."""
         batch = [self._buffer.popleft() for _ in range(min(self._batch, len(self._buffer)))]
         self._writing = len(batch)
-        try:
+
+        async def write() -> None:
             async with self._client.pipeline(transaction=False) as pipe:
                 for event in batch:
                     pipe.xadd(self._stream, _event_fields(event), maxlen=self._max_events, approximate=True)  # type: ignore[arg-type]
                 await pipe.execute()
+
+        try:
+            # A connection from before a Redis restart fails without reaching the new server:
+            # the batch was not written, so sending it again cannot duplicate it.
+            await again_on_a_stale_connection(write)
         except REDIS_DOWN as exc:
             self._outage.down(exc, "audit events buffered and retried")
             self._buffer.extendleft(reversed(batch))  # back in front, oldest first
