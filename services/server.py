@@ -63,7 +63,7 @@ from services.security.interceptor import AuthInterceptor
 from services.security.policy import Decision
 from services.security.servicer import SecurityServicer
 from services.settings import GatewaySettings
-from services.state.stores import open_shared_state
+from services.state.stores import SharedState
 from services.supervisor import WorkerSpec
 from services.tools.catalog import ToolCatalog
 from services.tools.runtime import ToolRuntime
@@ -118,7 +118,7 @@ class Gateway:
         self.tool_catalog: ToolCatalog | None = None
         self.tool_runtime: ToolRuntime | None = None
         self.executor: Executor | None = None
-        self.state = open_shared_state(settings)
+        self.state = SharedState(settings)
         self.approvals: ApprovalStore | None = None
         self.conversations: ConversationStore | None = None
         self.upstreams: UpstreamPool | None = None
@@ -192,7 +192,6 @@ class Gateway:
             if self.catalog is not None:  # and the packages an agent waits for (services/registry/package_watch.py)
                 watching = also_installs(watching, self.catalog, self._stopping)
             self._watch_task = asyncio.create_task(watching, name="hot-reload")
-            await asyncio.sleep(0)  # the task sets up its watches now
         if s.metrics_port is not None:
             await self._start_metrics()
         if s.grpc_services:

@@ -45,7 +45,7 @@ from services.security.config import RateLimit
 from services.security.gatekeeper import SecurityStores
 from services.security.overrides import Override, OverrideStore, utc_now
 from services.security.ratelimit import WINDOW_S, LimitName, RateLimitStore, StoreVerdict
-from services.state.redis_client import KEY_PREFIX, REDIS_DOWN, again_on_a_stale_connection, state_unavailable, translate_redis_errors
+from services.state.redis_client import KEY_PREFIX, REDIS_DOWN, again_on_a_stale_connection, redis_call, state_unavailable, translate_redis_errors
 
 __all__ = [
     "OVERRIDE_REFRESH_S",
@@ -359,8 +359,7 @@ class RedisOverrideStore(OverrideStore):
         return [o for o in found if o.is_live(now)]
 
     async def get(self, id: str) -> Override | None:
-        async with translate_redis_errors("overrides", "overrides"):
-            raw = await again_on_a_stale_connection(lambda: self._client.hget(self._hash, id))
+        raw = await redis_call("overrides", "overrides", lambda: self._client.hget(self._hash, id))
         override = _override_of(raw) if raw is not None else None
         return override if override is not None and override.is_live(self._clock()) else None
 

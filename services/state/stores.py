@@ -23,7 +23,7 @@ from services.security.redis_stores import redis_security_stores
 from services.settings import GatewaySettings
 from services.state.redis_client import connect, describe
 
-__all__ = ["SharedState", "open_shared_state"]
+__all__ = ["SharedState"]
 
 log = get_logger("state")
 
@@ -36,10 +36,6 @@ class SharedState:
         self.redis: redis.Redis | None = connect(settings.state_url) if settings.state_url else None
         if self.redis is not None:
             log.info("shared state in redis", extra={"fields": {"state": describe(settings.state_url)}})
-
-    @property
-    def shared(self) -> bool:
-        return self.redis is not None
 
     def security(self) -> SecurityStores:
         if self.redis is not None:
@@ -65,7 +61,3 @@ class SharedState:
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
-
-
-def open_shared_state(settings: GatewaySettings) -> SharedState:
-    return SharedState(settings)
